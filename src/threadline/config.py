@@ -1,0 +1,155 @@
+"""Settings: config.toml validated by pydantic, plus the THREADLINE_* environment overrides."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+
+from threadline import paths
+from threadline.errors import ConfigError
+
+BASE_URL_ENV = "THREADLINE_BASE_URL"
+MODEL_ENV = "THREADLINE_MODEL"
+API_KEY_ENV = "THREADLINE_API_KEY"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ProviderConfig(_Section):
+    """[provider]: an OpenAI-compatible chat completions endpoint."""
+
+    name: str = "openai-compatible"
+    base_url: str | None = None
+    model: str | None = None
+    api_key_env: str | None = None
+    connect_timeout: float = Field(default=10.0, gt=0)
+    read_timeout: float = Field(default=120.0, gt=0)
+    max_retries: int = Field(default=3, ge=0, le=10)
+
+
+class SessionConfig(_Section):
+    """[session]: continuity window, retention and the trash."""
+
+    continue_window_hours: float = Field(default=4.0, ge=0)
+    retention_days: int = Field(default=90, ge=1)
+    max_sessions: int = Field(default=1000, ge=1)
+    auto_cleanup: bool = True
+    trash_days: int = Field(default=30, ge=0)
+
+
+class ContextConfig(_Section):
+    """[context]: how much of a session is sent to the model."""
+
+    max_context_tokens: int = Field(default=16000, ge=256)
+    keep_recent_messages: int = Field(default=20, ge=1)
+
+
+class UIConfig(_Section):
+    """[ui]: the Textual app."""
+
+    theme: str = "textual-dark"
+
+
+class Settings(_Section):
+    """The whole configuration file."""
+
+    provider: ProviderConfig = Field(default_factory=ProviderConfig)
+    session: SessionConfig = Field(default_factory=SessionConfig)
+    context: ContextConfig = Field(default_factory=ContextConfig)
+    ui: UIConfig = Field(default_factory=UIConfig)
+
+    _source: Path | None = PrivateAttr(default=None)
+
+    @property
+    def source(self) -> Path | None:
+        """The file these settings were read from (None: built-in defaults)."""
+        return self._source
+
+    def effective_provider(self) -> ProviderSettings:
+        """The provider settings after the THREADLINE_* environment overrides."""
+        return ProviderSettings.from_config(self.provider)
+
+
+class ProviderSettings(BaseModel):
+    """What a provider needs at run time (never stored in the database)."""
+
+    name: str
+    base_url: str | None
+    model: str | None
+    api_key: str | None = Field(default=None, repr=False)
+    connect_timeout: float
+    read_timeout: float
+    max_retries: int
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.base_url and self.model)
+
+    @classmethod
+    def from_config(cls, cfg: ProviderConfig) -> ProviderSettings:
+        env = os.environ
+        key = env.get(API_KEY_ENV) or (env.get(cfg.api_key_env) if cfg.api_key_env else None)
+        return cls(
+            name=cfg.name,
+            base_url=env.get(BASE_URL_ENV) or cfg.base_url,
+            model=env.get(MODEL_ENV) or cfg.model,
+            api_key=key or None,
+            connect_timeout=cfg.connect_timeout,
+            read_timeout=cfg.read_timeout,
+            max_retries=cfg.max_retries,
+        )
+
+
+def _describe(err: ValidationError) -> str:
+    first = err.errors()[0]
+    loc = [str(part) for part in first["loc"]]
+    if len(loc) >= 2:
+        where = f"[{loc[0]}] {'.'.join(loc[1:])}"
+    elif loc:
+        where = loc[0]
+    else:
+        where = "(top level)"
+    msg = first["msg"]
+    if first["type"] == "extra_forbidden":
+        msg = "unknown key"
+    elif first["type"] in ("model_type", "dict_type") and len(loc) == 1:
+        msg = "must be a table"
+    more = f" (and {len(err.errors()) - 1} more)" if len(err.errors()) > 1 else ""
+    return f"{where}: {msg}{more}"
+
+
+def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
+    """Read and validate the config file; a missing file means defaults.
+
+    Raises:
+        ConfigError: one line naming the file and the offending key.
+    """
+    cfg_path = paths.config_path(path)
+    try:
+        raw = cfg_path.read_bytes()
+    except FileNotFoundError:
+        if path is not None:
+            raise ConfigError(f"{cfg_path}: no such config file") from None
+        return Settings()
+    except IsADirectoryError:
+        raise ConfigError(f"{cfg_path}: is a directory, not a config file") from None
+    except OSError as exc:
+        raise ConfigError(f"{cfg_path}: cannot read: {exc.strerror}") from None
+    try:
+        data: dict[str, Any] = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{cfg_path}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{cfg_path}: invalid TOML: {exc}") from None
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{cfg_path}: {_describe(exc)}") from None
+    settings._source = cfg_path
+    return settings

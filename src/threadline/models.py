@@ -1,0 +1,221 @@
+"""The records the store returns: pydantic models shared by the CLI, the chat engine and the UI."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Role = Literal["system", "user", "assistant", "tool"]
+Status = Literal["active", "completed", "crashed"]
+Category = Literal["preference", "fact", "decision", "context", "correction"]
+
+ROLES: tuple[str, ...] = ("system", "user", "assistant", "tool")
+STATUSES: tuple[str, ...] = ("active", "completed", "crashed")
+CATEGORIES: tuple[str, ...] = ("preference", "fact", "decision", "context", "correction")
+
+
+class Scope(StrEnum):
+    """Which sessions a list or a search covers."""
+
+    DIRECTORY = "directory"
+    WORKSPACE = "workspace"
+    ALL = "all"
+
+    def next(self) -> Scope:
+        """The scope after this one when cycling (directory -> workspace -> all -> directory)."""
+        order = list(Scope)
+        return order[(order.index(self) + 1) % len(order)]
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class SessionCursor(_Record):
+    """Keyset position in a session list (pinned first, then newest activity, then id)."""
+
+    pinned: bool
+    updated_at: datetime
+    id: str
+
+
+class SessionSummary(_Record):
+    """One row of a session list: what a sidebar or `sessions list` shows."""
+
+    id: str
+    working_dir: str
+    title: str | None
+    preview: str | None
+    provider: str | None
+    model: str | None
+    status: Status
+    pinned: bool
+    created_at: datetime
+    updated_at: datetime
+    message_count: int
+    deleted_at: datetime | None = None
+
+    @property
+    def display_title(self) -> str:
+        """The title, else the first user message, else a placeholder."""
+        return self.title or self.preview or "(empty session)"
+
+    @property
+    def cursor(self) -> SessionCursor:
+        return SessionCursor(pinned=self.pinned, updated_at=self.updated_at, id=self.id)
+
+
+class Session(SessionSummary):
+    """A whole session row."""
+
+    system_prompt: str | None
+    ended_at: datetime | None
+    total_input_tokens: int
+    total_output_tokens: int
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class Message(_Record):
+    """One message of a session. `complete` is false while a reply streams or after it broke off."""
+
+    kind: Literal["message"] = "message"
+    id: int
+    session_id: str
+    role: Role
+    content: str
+    payload: Any = None
+    created_at: datetime
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    model: str | None = None
+    stop_reason: str | None = None
+    response_ms: int | None = None
+    complete: bool = True
+
+    @property
+    def position(self) -> tuple[int, int]:
+        """Order in the timeline: a message sorts at its id, before a summary ending there."""
+        return (self.id, 0)
+
+
+class Summary(_Record):
+    """A model-written summary standing for messages first_message_id..last_message_id."""
+
+    kind: Literal["summary"] = "summary"
+    id: int
+    session_id: str
+    content: str
+    first_message_id: int
+    last_message_id: int
+    token_count: int | None = None
+    model: str | None = None
+    created_at: datetime
+
+    @property
+    def position(self) -> tuple[int, int]:
+        """Order in the timeline: right after the last message it covers."""
+        return (self.last_message_id, 1)
+
+
+TimelineItem = Message | Summary
+
+
+class Memory(_Record):
+    """A durable fact about a project directory, with where it came from."""
+
+    id: int
+    working_dir: str
+    session_id: str | None
+    source_message_id: int | None
+    fact: str
+    category: Category
+    importance: int = Field(ge=1, le=5)
+    superseded_by: int | None = None
+    is_manual: bool = False
+    created_at: datetime
+
+
+class PendingExtraction(_Record):
+    """A queued memory extraction for a session (retried with backoff, given up after 3)."""
+
+    id: int
+    session_id: str
+    from_message_id: int | None = None
+    to_message_id: int | None = None
+    attempt_count: int = 0
+    last_attempt_at: datetime | None = None
+    next_attempt_at: datetime
+    error_message: str | None = None
+    created_at: datetime
+
+
+class SearchHit(_Record):
+    """One full-text match. `snippet` marks matched terms with HIGHLIGHT_START/END."""
+
+    kind: Literal["message", "summary"]
+    session_id: str
+    session_title: str
+    working_dir: str
+    message_id: int | None
+    summary_id: int | None = None
+    role: Role | None
+    created_at: datetime
+    snippet: str
+    rank: float | None = None
+
+    def snippet_parts(self) -> list[tuple[str, bool]]:
+        """The snippet split into (text, is_match) runs, for safe highlighting."""
+        return split_highlights(self.snippet)
+
+
+HIGHLIGHT_START = "\ue000"
+HIGHLIGHT_END = "\ue001"
+
+
+def split_highlights(snippet: str) -> list[tuple[str, bool]]:
+    """Split a snippet with HIGHLIGHT_START/END markers into (text, is_match) runs."""
+    parts: list[tuple[str, bool]] = []
+    rest = snippet
+    while rest:
+        start = rest.find(HIGHLIGHT_START)
+        if start < 0:
+            parts.append((rest, False))
+            break
+        if start:
+            parts.append((rest[:start], False))
+        end = rest.find(HIGHLIGHT_END, start + 1)
+        if end < 0:
+            parts.append((rest[start + 1 :], True))
+            break
+        parts.append((rest[start + 1 : end], True))
+        rest = rest[end + 1 :]
+    return [(text, hit) for text, hit in parts if text]
+
+
+class CleanupResult(_Record):
+    """What a cleanup moved to the trash (or would, in a dry run) and what it purged."""
+
+    sessions_deleted: int
+    by_retention: int
+    by_max_limit: int
+    purged: int
+    dry_run: bool = False
+    trashed_ids: list[str] = Field(default_factory=list)
+    purged_ids: list[str] = Field(default_factory=list)
+
+
+class DatabaseInfo(_Record):
+    """Facts about the open database for `db check` and the like."""
+
+    path: str
+    schema_version: int
+    sessions: int
+    trashed_sessions: int
+    messages: int
+    summaries: int
+    memories: int
+    pending_extractions: int
+    size_bytes: int

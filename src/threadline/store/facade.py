@@ -1,0 +1,652 @@
+"""`Store`: the async facade every other part of threadline reads and writes through."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from datetime import datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from threadline import paths
+from threadline.models import (
+    CleanupResult,
+    DatabaseInfo,
+    Memory,
+    Message,
+    PendingExtraction,
+    Scope,
+    SearchHit,
+    Session,
+    SessionCursor,
+    SessionSummary,
+    Summary,
+    TimelineItem,
+)
+from threadline.store import cleanup as cleanup_ops
+from threadline.store import memories as memory_ops
+from threadline.store import messages as message_ops
+from threadline.store import scope as scopes
+from threadline.store import search as search_ops
+from threadline.store import sessions as session_ops
+from threadline.store import summaries as summary_ops
+from threadline.store.connection import Database, prepare_file, run_transaction
+from threadline.store.errors import StoreError
+from threadline.store.migrate import MigrationReport, backup_database, open_and_migrate
+from threadline.store.util import Clock, system_clock
+
+UNSET: Any = message_ops.UNSET
+
+
+def _given(**kwargs: Any) -> dict[str, Any]:
+    return {k: v for k, v in kwargs.items() if v is not UNSET}
+
+
+class Store:
+    """Async access to one threadline database. Open with `await Store.open(...)`.
+
+    Every method is one await: the work runs on the writer's or a reader's thread. Writes are
+    `BEGIN IMMEDIATE` transactions, durable (WAL, synchronous=FULL) when the await returns.
+    """
+
+    def __init__(self, db: Database, clock: Clock, report: MigrationReport) -> None:
+        self._db = db
+        self._clock = clock
+        self.migration = report
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @classmethod
+    async def open(
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        clock: Clock | None = None,
+        readers: int = 2,
+    ) -> Store:
+        """Open (creating if needed) and migrate the database; `path=None` uses paths.db_path()."""
+        db_file = paths.db_path(path)
+        clock = clock or system_clock
+        created = prepare_file(db_file)
+        holder: dict[str, MigrationReport] = {}
+
+        def setup(conn: sqlite3.Connection) -> None:
+            holder["report"] = open_and_migrate(conn, db_file, clock)
+            run_transaction(conn, session_ops.mark_stale_streams, clock())
+
+        try:
+            db = await Database.connect(db_file, setup, readers=readers)
+        except BaseException:
+            if created and db_file.exists() and db_file.stat().st_size == 0:
+                db_file.unlink()
+            raise
+        return cls(db, clock, holder["report"])
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @property
+    def path(self) -> Path:
+        return self._db.path
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    # ------------------------------------------------------------------ sessions
+
+    async def create_session(
+        self,
+        working_dir: str,
+        title: str | None = None,
+        provider: str | None = None,
+        model: str | None = None,
+        system_prompt: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Session:
+        directory = paths.resolve_dir(working_dir)
+        return await self._db.write(
+            session_ops.create_session,
+            self._clock(),
+            directory,
+            title,
+            provider,
+            model,
+            system_prompt,
+            metadata,
+        )
+
+    async def get_session(self, session_id: str) -> Session | None:
+        return await self._db.read(session_ops.get_session, self._clock(), session_id)
+
+    async def resolve_session_id(self, prefix: str) -> str:
+        """The id of the one session whose id starts with `prefix` (trash included).
+
+        Raises:
+            NotFoundError: nothing matches. AmbiguousIdError: several do.
+        """
+        return await self._db.read(session_ops.resolve_session_id, prefix)
+
+    async def short_ids(self, ids: list[str], minimum: int = 8) -> dict[str, str]:
+        """The shortest unique prefix (>= `minimum` hex digits) for each id, for display."""
+        return await self._db.read(session_ops.short_ids, list(ids), minimum)
+
+    async def get_or_create_session(
+        self,
+        working_dir: str,
+        continue_window_hours: float = 4.0,
+        *,
+        provider: str | None = None,
+        model: str | None = None,
+        system_prompt: str | None = None,
+    ) -> Session:
+        """Continue the directory's newest session if its last message is recent, else make one."""
+        session, _created = await self.get_or_create_session_ex(
+            working_dir,
+            continue_window_hours,
+            provider=provider,
+            model=model,
+            system_prompt=system_prompt,
+        )
+        return session
+
+    async def get_or_create_session_ex(
+        self,
+        working_dir: str,
+        continue_window_hours: float = 4.0,
+        *,
+        provider: str | None = None,
+        model: str | None = None,
+        system_prompt: str | None = None,
+    ) -> tuple[Session, bool]:
+        """Like get_or_create_session, also saying whether the session was created."""
+        create = {"provider": provider, "model": model, "system_prompt": system_prompt}
+        return await self._db.write(
+            session_ops.get_or_create_session,
+            self._clock(),
+            paths.resolve_dir(working_dir),
+            timedelta(hours=continue_window_hours),
+            create,
+        )
+
+    async def list_sessions(
+        self,
+        scope: Scope | str = Scope.DIRECTORY,
+        working_dir: str | None = None,
+        limit: int | None = 50,
+        before: SessionCursor | None = None,
+        query: str | None = None,
+        *,
+        trashed: bool = False,
+        offset: int = 0,
+    ) -> list[SessionSummary]:
+        """Sessions of a scope, pinned first then newest activity, paged by the `before` cursor.
+
+        `offset` exists for a list that jumps (a scrollbar dragged far down); pages that follow
+        one another should pass the last row's `.cursor` as `before`.
+        """
+        scope = Scope(scope)
+        root = scopes.scope_root(scope, working_dir)
+        return await self._db.read(
+            session_ops.list_sessions,
+            self._clock(),
+            scope,
+            root,
+            limit,
+            before,
+            query or None,
+            trashed,
+            offset,
+        )
+
+    async def count_sessions(
+        self,
+        scope: Scope | str = Scope.DIRECTORY,
+        working_dir: str | None = None,
+        query: str | None = None,
+        *,
+        trashed: bool = False,
+    ) -> int:
+        scope = Scope(scope)
+        root = scopes.scope_root(scope, working_dir)
+        return await self._db.read(session_ops.count_sessions, scope, root, query or None, trashed)
+
+    async def update_session(
+        self,
+        session_id: str,
+        *,
+        title: str | None = UNSET,
+        status: str = UNSET,
+        ended_at: datetime | None = UNSET,
+        pinned: bool = UNSET,
+        model: str | None = UNSET,
+        provider: str | None = UNSET,
+        system_prompt: str | None = UNSET,
+        metadata: dict[str, Any] = UNSET,
+    ) -> Session:
+        """Change the given fields (title=None clears a title, so the preview shows again)."""
+        changes = _given(
+            title=title,
+            status=status,
+            ended_at=ended_at,
+            pinned=pinned,
+            model=model,
+            provider=provider,
+            system_prompt=system_prompt,
+            metadata=metadata,
+        )
+        return await self._db.write(session_ops.update_session, self._clock(), session_id, changes)
+
+    async def touch_session(self, session_id: str) -> None:
+        await self._db.write(session_ops.touch_session, self._clock(), session_id)
+
+    async def delete_session(self, session_id: str) -> bool:
+        """Move a session to the trash (recoverable). False if it was already there or missing."""
+        return await self._db.write(session_ops.trash_session, self._clock(), session_id)
+
+    async def restore_session(self, session_id: str) -> bool:
+        return await self._db.write(session_ops.restore_session, session_id)
+
+    async def purge_session(self, session_id: str) -> bool:
+        """Remove a session for good, with its messages and summaries (memories keep their fact)."""
+        return await self._db.write(session_ops.purge_session, session_id)
+
+    async def purge_trash(self, trash_days: int = 30, *, everything: bool = False) -> list[str]:
+        """Purge sessions in the trash for longer than `trash_days` (all with everything=True)."""
+
+        def run(conn: sqlite3.Connection, now: datetime) -> list[str]:
+            if everything:
+                ids = session_ops.all_trash(conn)
+            else:
+                ids = session_ops.expired_trash(conn, now - timedelta(days=trash_days))
+            for session_id in ids:
+                session_ops.purge_session(conn, session_id)
+            return ids
+
+        return await self._db.write(run, self._clock())
+
+    async def cleanup(
+        self,
+        settings: Any,
+        dry_run: bool = False,
+        keep: set[str] | list[str] | None = None,
+        older_than: timedelta | None = None,
+    ) -> CleanupResult:
+        """Apply retention (`settings` is a SessionConfig): see store/cleanup.py.
+
+        A dry run performs the same work in a transaction that is rolled back, so it counts
+        exactly what the real run would do.
+        """
+        retention = (
+            older_than if older_than is not None else timedelta(days=settings.retention_days)
+        )
+        args = (
+            self._clock(),
+            retention,
+            int(settings.max_sessions),
+            int(settings.trash_days),
+            set(keep or ()),
+            dry_run,
+        )
+        try:
+            return await self._db.write(cleanup_ops.cleanup, *args)
+        except cleanup_ops._DryRun as rolled_back:
+            return rolled_back.result
+
+    async def recover_interrupted(self) -> list[str]:
+        """Mark sessions whose reply writer died as crashed; returns their ids."""
+        return await self._db.write(session_ops.mark_stale_streams, self._clock())
+
+    # ------------------------------------------------------------------ messages
+
+    async def add_message(
+        self,
+        session_id: str,
+        role: str,
+        content: str,
+        payload: Any = None,
+        input_tokens: int | None = None,
+        output_tokens: int | None = None,
+        model: str | None = None,
+        stop_reason: str | None = None,
+        response_ms: int | None = None,
+        complete: bool = True,
+        *,
+        created_at: datetime | None = None,
+    ) -> Message:
+        """Append a message; the session's updated_at, count and token totals move with it.
+
+        An incomplete message (complete=False, no stop_reason) marks a reply in progress: keep
+        checkpointing it with update_message, or the session is reported crashed after 30 s.
+        """
+        return await self._db.write(
+            message_ops.add_message,
+            self._clock(),
+            session_id,
+            role,
+            content,
+            payload,
+            input_tokens,
+            output_tokens,
+            model,
+            stop_reason,
+            response_ms,
+            complete,
+            created_at,
+        )
+
+    async def update_message(
+        self,
+        message_id: int,
+        *,
+        content: str = UNSET,
+        payload: Any = UNSET,
+        input_tokens: int | None = UNSET,
+        output_tokens: int | None = UNSET,
+        model: str | None = UNSET,
+        stop_reason: str | None = UNSET,
+        response_ms: int | None = UNSET,
+        complete: bool = UNSET,
+    ) -> Message:
+        """Checkpoint (keeps the heartbeat) or finalise (complete=True or a stop_reason)."""
+        changes = _given(
+            content=content,
+            payload=payload,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            model=model,
+            stop_reason=stop_reason,
+            response_ms=response_ms,
+            complete=complete,
+        )
+        return await self._db.write(message_ops.update_message, self._clock(), message_id, changes)
+
+    async def get_message(self, message_id: int) -> Message | None:
+        return await self._db.read(message_ops.get_message, message_id)
+
+    async def get_messages(
+        self,
+        session_id: str,
+        before_id: int | None = None,
+        after_id: int | None = None,
+        limit: int | None = None,
+    ) -> list[Message]:
+        """Messages in order. With `limit`: the newest `limit` before `before_id` (or the end),
+        or with only `after_id`, the oldest `limit` after it."""
+        return await self._db.read(message_ops.get_messages, session_id, before_id, after_id, limit)
+
+    async def get_messages_since(self, session_id: str, when: datetime) -> list[Message]:
+        return await self._db.read(message_ops.get_messages_since, session_id, when)
+
+    async def count_messages(self, session_id: str) -> int:
+        return await self._db.read(message_ops.count_messages, session_id)
+
+    async def delete_messages_before(self, session_id: str, before_id: int) -> int:
+        """Remove a session's messages with id < before_id (compacting); returns how many."""
+        return await self._db.write(message_ops.delete_messages_before, session_id, before_id)
+
+    # ------------------------------------------------------------------ summaries
+
+    async def save_summary(
+        self,
+        session_id: str,
+        content: str,
+        first_message_id: int,
+        last_message_id: int,
+        token_count: int | None = None,
+        model: str | None = None,
+        *,
+        created_at: datetime | None = None,
+    ) -> Summary:
+        return await self._db.write(
+            summary_ops.save_summary,
+            self._clock(),
+            session_id,
+            content,
+            first_message_id,
+            last_message_id,
+            token_count,
+            model,
+            created_at,
+        )
+
+    async def latest_summary(self, session_id: str) -> Summary | None:
+        return await self._db.read(summary_ops.latest_summary, session_id)
+
+    async def list_summaries(self, session_id: str) -> list[Summary]:
+        return await self._db.read(summary_ops.list_summaries, session_id)
+
+    async def timeline(
+        self,
+        session_id: str,
+        before: tuple[int, int] | None = None,
+        limit: int | None = None,
+        *,
+        after: tuple[int, int] | None = None,
+    ) -> list[TimelineItem]:
+        """Messages and summaries interleaved in order; page with an item's `.position`.
+
+        `before=None, limit=200` is the last 200 items; `before=items[0].position` the page
+        before that; `after=items[-1].position` what came since.
+        """
+        return await self._db.read(summary_ops.timeline, session_id, before, after, limit)
+
+    # ------------------------------------------------------------------ memories
+
+    async def save_memory(
+        self,
+        working_dir: str,
+        fact: str,
+        category: str,
+        importance: int,
+        *,
+        session_id: str | None = None,
+        source_message_id: int | None = None,
+        is_manual: bool = False,
+        supersedes: int | None = None,
+    ) -> Memory:
+        return await self._db.write(
+            memory_ops.save_memory,
+            self._clock(),
+            paths.resolve_dir(working_dir),
+            fact,
+            category,
+            importance,
+            session_id,
+            source_message_id,
+            is_manual,
+            supersedes,
+        )
+
+    async def get_memory(self, memory_id: int) -> Memory | None:
+        return await self._db.read(memory_ops.get_memory, memory_id)
+
+    async def get_memories(
+        self, working_dir: str, limit: int | None = None, *, include_superseded: bool = False
+    ) -> list[Memory]:
+        """A directory's memories, most important first, then newest; superseded ones left out."""
+        return await self._db.read(
+            memory_ops.get_memories, paths.resolve_dir(working_dir), limit, include_superseded
+        )
+
+    async def get_memories_by_session(self, session_id: str) -> list[Memory]:
+        return await self._db.read(memory_ops.get_memories_by_session, session_id)
+
+    async def supersede_memory(self, old_id: int, new_id: int) -> None:
+        await self._db.write(memory_ops.supersede_memory, old_id, new_id)
+
+    async def update_memory(
+        self,
+        memory_id: int,
+        *,
+        fact: str = UNSET,
+        category: str = UNSET,
+        importance: int = UNSET,
+    ) -> Memory:
+        changes = _given(fact=fact, category=category, importance=importance)
+        return await self._db.write(memory_ops.update_memory, memory_id, changes)
+
+    async def delete_memory(self, memory_id: int) -> bool:
+        return await self._db.write(memory_ops.delete_memory, memory_id)
+
+    async def delete_all_memories(self, working_dir: str) -> int:
+        return await self._db.write(memory_ops.delete_all_memories, paths.resolve_dir(working_dir))
+
+    async def save_pending_extraction(
+        self,
+        session_id: str,
+        from_message_id: int | None = None,
+        to_message_id: int | None = None,
+        next_attempt_at: datetime | None = None,
+    ) -> PendingExtraction:
+        return await self._db.write(
+            memory_ops.save_pending_extraction,
+            self._clock(),
+            session_id,
+            from_message_id,
+            to_message_id,
+            next_attempt_at,
+        )
+
+    async def get_pending_extractions(self, limit: int | None = None) -> list[PendingExtraction]:
+        """Extractions due now with fewer than 3 attempts, oldest due first."""
+        return await self._db.read(memory_ops.get_pending_extractions, self._clock(), False, limit)
+
+    async def list_pending_extractions(self) -> list[PendingExtraction]:
+        """Every queued extraction, due or not, including those given up on (for status)."""
+        return await self._db.read(memory_ops.get_pending_extractions, None, True, None)
+
+    async def update_pending_extraction(
+        self,
+        pending_id: int,
+        *,
+        attempt_count: int = UNSET,
+        last_attempt_at: datetime | None = UNSET,
+        next_attempt_at: datetime = UNSET,
+        error_message: str | None = UNSET,
+        to_message_id: int | None = UNSET,
+    ) -> PendingExtraction:
+        changes = _given(
+            attempt_count=attempt_count,
+            last_attempt_at=last_attempt_at,
+            next_attempt_at=next_attempt_at,
+            error_message=error_message,
+            to_message_id=to_message_id,
+        )
+        return await self._db.write(memory_ops.update_pending_extraction, pending_id, changes)
+
+    async def delete_pending_extraction(self, pending_id: int) -> bool:
+        return await self._db.write(memory_ops.delete_pending_extraction, pending_id)
+
+    # ------------------------------------------------------------------ search
+
+    async def search(
+        self,
+        query: str,
+        scope: Scope | str = Scope.ALL,
+        working_dir: str | None = None,
+        limit: int = 50,
+        *,
+        rank: bool = False,
+    ) -> list[SearchHit]:
+        """Full-text search, newest first (or by relevance among the newest matches).
+
+        Raises:
+            SearchQueryError: the text holds nothing searchable.
+        """
+        scope = Scope(scope)
+        root = scopes.scope_root(scope, working_dir)
+        return await self._db.read(search_ops.search, query, scope, root, limit, rank)
+
+    async def rebuild_search_index(self) -> None:
+        await self._db.write(search_ops.rebuild_index)
+
+    async def optimize_search_index(self) -> None:
+        await self._db.write(search_ops.optimize_index)
+
+    # ------------------------------------------------------------------ the file
+
+    async def data_version(self) -> int:
+        """Changes whenever another connection (this process's writer included) commits."""
+
+        def run(conn: sqlite3.Connection) -> int:
+            return int(conn.execute("PRAGMA data_version").fetchone()[0])
+
+        return await self._db.read(run)
+
+    async def info(self) -> DatabaseInfo:
+        path = self.path
+
+        def run(conn: sqlite3.Connection) -> DatabaseInfo:
+            def one(sql: str) -> int:
+                return int(conn.execute(sql).fetchone()[0])
+
+            return DatabaseInfo(
+                path=str(path),
+                schema_version=one("SELECT coalesce(max(version), 0) FROM schema_version"),
+                sessions=one("SELECT count(*) FROM sessions WHERE deleted_at IS NULL"),
+                trashed_sessions=one("SELECT count(*) FROM sessions WHERE deleted_at IS NOT NULL"),
+                messages=one("SELECT count(*) FROM messages"),
+                summaries=one("SELECT count(*) FROM summaries"),
+                memories=one("SELECT count(*) FROM memories"),
+                pending_extractions=one("SELECT count(*) FROM pending_memory_extractions"),
+                size_bytes=one(
+                    "SELECT page_count * page_size FROM pragma_page_count, pragma_page_size"
+                ),
+            )
+
+        return await self._db.read(run)
+
+    async def integrity_check(self) -> list[str]:
+        """Problems found by PRAGMA integrity_check and the FTS index checks ([] when healthy)."""
+
+        def run(conn: sqlite3.Connection) -> list[str]:
+            problems = [r[0] for r in conn.execute("PRAGMA integrity_check") if r[0] != "ok"]
+            problems += [
+                f"foreign key: {r[0]} row {r[1]} -> {r[2]}"
+                for r in conn.execute("PRAGMA foreign_key_check")
+            ]
+            return problems
+
+        def fts(conn: sqlite3.Connection) -> list[str]:
+            problems = []
+            for table in ("messages_fts", "summaries_fts"):
+                try:
+                    conn.execute(f"INSERT INTO {table} ({table}) VALUES ('integrity-check')")
+                except sqlite3.DatabaseError as exc:
+                    problems.append(f"{table}: {exc}")
+            return problems
+
+        problems = await self._db.read(run)
+        # The FTS check is a write statement in form only; it runs on the writer.
+        return problems + await self._db.write(fts)
+
+    async def backup(self, dest: str | os.PathLike[str]) -> Path:
+        """Copy the database to `dest` with SQLite's online backup API (safe while in use)."""
+        target = Path(dest).expanduser()
+        if target.exists():
+            raise StoreError(f"{target}: already exists; choose a new file name")
+        if not target.parent.is_dir():
+            raise StoreError(f"{target.parent}: no such directory")
+
+        def run(conn: sqlite3.Connection) -> None:
+            backup_database(conn, target)
+
+        await self._db.read(run, snapshot=False)
+        return target
+
+    async def vacuum(self) -> None:
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute("VACUUM")
+
+        await self._db.write_outside_transaction(run)

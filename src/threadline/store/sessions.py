@@ -1,0 +1,328 @@
+"""Session rows: create, read, list (keyset-paged), update, trash, restore, purge."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timedelta
+from typing import Any
+
+from threadline.models import Scope, Session, SessionCursor, SessionSummary
+from threadline.store import scope as scopes
+from threadline.store.errors import AmbiguousIdError, NotFoundError, StoreError
+from threadline.store.util import dump_json, fmt_ts, load_json, uuid7
+
+# A reply whose writer has not checkpointed for this long is taken to have died with its process.
+STALE_STREAM = timedelta(seconds=30)
+
+_STATUS = "CASE WHEN heartbeat_at IS NOT NULL AND heartbeat_at < ? THEN 'crashed' ELSE status END"
+SUMMARY_COLS = (
+    "id, working_dir, title, preview, provider, model, {status}, pinned, created_at,"
+    " updated_at, message_count, deleted_at"
+)
+FULL_COLS = SUMMARY_COLS + (
+    ", system_prompt, ended_at, total_input_tokens, total_output_tokens, metadata"
+)
+_SUMMARY_FIELDS = (
+    "id working_dir title preview provider model status pinned created_at updated_at"
+    " message_count deleted_at"
+).split()
+_FULL_FIELDS = _SUMMARY_FIELDS + (
+    "system_prompt ended_at total_input_tokens total_output_tokens metadata".split()
+)
+
+
+def summary_from_row(row: tuple[Any, ...]) -> SessionSummary:
+    return SessionSummary.model_validate(dict(zip(_SUMMARY_FIELDS, row, strict=False)))
+
+
+def session_from_row(row: tuple[Any, ...]) -> Session:
+    data = dict(zip(_FULL_FIELDS, row, strict=True))
+    data["metadata"] = load_json(data["metadata"]) or {}
+    return Session.model_validate(data)
+
+
+def _stale_before(now: datetime) -> str:
+    return fmt_ts(now - STALE_STREAM)
+
+
+def create_session(
+    conn: sqlite3.Connection,
+    now: datetime,
+    working_dir: str,
+    title: str | None = None,
+    provider: str | None = None,
+    model: str | None = None,
+    system_prompt: str | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> Session:
+    session_id = uuid7(now)
+    stamp = fmt_ts(now)
+    conn.execute(
+        "INSERT INTO sessions (id, working_dir, dir_tokens, title, provider, model, system_prompt,"
+        " created_at, updated_at, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            session_id,
+            working_dir,
+            scopes.dir_tokens(working_dir),
+            title,
+            provider,
+            model,
+            system_prompt,
+            stamp,
+            stamp,
+            dump_json(metadata or {}),
+        ),
+    )
+    return require_session(conn, now, session_id)
+
+
+def get_session(conn: sqlite3.Connection, now: datetime, session_id: str) -> Session | None:
+    row = conn.execute(
+        f"SELECT {FULL_COLS.format(status=_STATUS)} FROM sessions WHERE id = ?",
+        (_stale_before(now), session_id),
+    ).fetchone()
+    return None if row is None else session_from_row(row)
+
+
+def require_session(conn: sqlite3.Connection, now: datetime, session_id: str) -> Session:
+    session = get_session(conn, now, session_id)
+    if session is None:
+        raise NotFoundError(f"no session with id {session_id}")
+    return session
+
+
+def _normalise_prefix(prefix: str) -> str:
+    compact = prefix.strip().lower().replace("-", "")
+    if not compact or any(c not in "0123456789abcdef" for c in compact):
+        raise NotFoundError(f"{prefix!r} is not a session id (ids are hexadecimal)")
+    if len(compact) > 32:
+        raise NotFoundError(f"{prefix!r} is not a session id (too long)")
+    # Re-insert the dashes of the canonical 8-4-4-4-12 form.
+    out = ""
+    for i, ch in enumerate(compact):
+        if i in (8, 12, 16, 20):
+            out += "-"
+        out += ch
+    return out
+
+
+def resolve_session_id(conn: sqlite3.Connection, prefix: str) -> str:
+    """The one session id starting with `prefix` (dashes optional), trash included."""
+    canonical = _normalise_prefix(prefix)
+    rows = conn.execute(
+        "SELECT id FROM sessions WHERE id >= ? AND id < ? ORDER BY id LIMIT 6",
+        (canonical, canonical + "\uffff"),
+    ).fetchall()
+    if not rows:
+        raise NotFoundError(f"no session matches {prefix!r}")
+    if len(rows) > 1 and rows[0][0] != canonical:
+        raise AmbiguousIdError(prefix, [short_form(r[0]) for r in rows])
+    return str(rows[0][0])
+
+
+def short_form(session_id: str, length: int = 32) -> str:
+    return session_id.replace("-", "")[:length]
+
+
+def _common_prefix(a: str, b: str) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def short_ids(conn: sqlite3.Connection, ids: list[str], minimum: int = 8) -> dict[str, str]:
+    """The shortest unique prefix (at least `minimum` hex digits, no dashes) of each id."""
+    result: dict[str, str] = {}
+    for session_id in ids:
+        compact = short_form(session_id)
+        longest = 0
+        before = conn.execute(
+            "SELECT id FROM sessions WHERE id < ? ORDER BY id DESC LIMIT 1", (session_id,)
+        ).fetchone()
+        after = conn.execute(
+            "SELECT id FROM sessions WHERE id > ? ORDER BY id LIMIT 1", (session_id,)
+        ).fetchone()
+        for neighbour in (before, after):
+            if neighbour is not None:
+                longest = max(longest, _common_prefix(compact, short_form(neighbour[0])))
+        result[session_id] = compact[: max(minimum, longest + 1)]
+    return result
+
+
+def list_sessions(
+    conn: sqlite3.Connection,
+    now: datetime,
+    scope: Scope,
+    root: str | None,
+    limit: int | None,
+    before: SessionCursor | None,
+    query: str | None,
+    trashed: bool,
+    offset: int,
+) -> list[SessionSummary]:
+    where, params = _list_where(scope, root, query, trashed)
+    if before is not None:
+        where += " AND (pinned, updated_at, id) < (?, ?, ?)"
+        params += [int(before.pinned), fmt_ts(before.updated_at), before.id]
+    sql = (
+        f"SELECT {SUMMARY_COLS.format(status=_STATUS)} FROM sessions WHERE {where}"
+        " ORDER BY pinned DESC, updated_at DESC, id DESC"
+    )
+    if limit is not None:
+        sql += " LIMIT ? OFFSET ?"
+        params += [limit, offset]
+    rows = conn.execute(sql, [_stale_before(now), *params]).fetchall()
+    return [summary_from_row(r) for r in rows]
+
+
+def _list_where(
+    scope: Scope, root: str | None, query: str | None, trashed: bool
+) -> tuple[str, list[Any]]:
+    clause, params = scopes.sql_filter(scope, root)
+    where = clause + (" AND deleted_at IS NOT NULL" if trashed else " AND deleted_at IS NULL")
+    if query:
+        pattern = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        where += " AND (title LIKE ? ESCAPE '\\' OR preview LIKE ? ESCAPE '\\')"
+        params = [*params, pattern, pattern]
+    return where, list(params)
+
+
+def count_sessions(
+    conn: sqlite3.Connection, scope: Scope, root: str | None, query: str | None, trashed: bool
+) -> int:
+    where, params = _list_where(scope, root, query, trashed)
+    return int(conn.execute(f"SELECT count(*) FROM sessions WHERE {where}", params).fetchone()[0])
+
+
+def newest_session_id(conn: sqlite3.Connection, working_dir: str) -> tuple[str, str] | None:
+    row = conn.execute(
+        "SELECT id, updated_at FROM sessions WHERE working_dir = ? AND deleted_at IS NULL"
+        " ORDER BY updated_at DESC, id DESC LIMIT 1",
+        (working_dir,),
+    ).fetchone()
+    return None if row is None else (row[0], row[1])
+
+
+def get_or_create_session(
+    conn: sqlite3.Connection,
+    now: datetime,
+    working_dir: str,
+    window: timedelta,
+    create: dict[str, Any],
+) -> tuple[Session, bool]:
+    newest = newest_session_id(conn, working_dir)
+    if newest is not None and newest[1] > fmt_ts(now - window):
+        return require_session(conn, now, newest[0]), False
+    return create_session(conn, now, working_dir, **create), True
+
+
+_UPDATABLE = (
+    "title",
+    "status",
+    "ended_at",
+    "pinned",
+    "model",
+    "provider",
+    "system_prompt",
+    "metadata",
+)
+
+
+def update_session(
+    conn: sqlite3.Connection, now: datetime, session_id: str, changes: dict[str, Any]
+) -> Session:
+    unknown = set(changes) - set(_UPDATABLE)
+    if unknown:
+        raise StoreError(f"cannot update session field(s): {', '.join(sorted(unknown))}")
+    require_session(conn, now, session_id)
+    if not changes:
+        return require_session(conn, now, session_id)
+    values: list[Any] = []
+    sets: list[str] = []
+    for key, value in changes.items():
+        if key == "status" and value not in ("active", "completed", "crashed"):
+            raise StoreError(f"invalid session status {value!r}")
+        if key == "ended_at" and value is not None:
+            value = fmt_ts(value)
+        if key == "pinned":
+            value = int(bool(value))
+        if key == "metadata":
+            value = dump_json(value or {})
+        if key == "title" and value is not None:
+            value = " ".join(str(value).split()) or None
+        if key == "status":
+            sets.append("heartbeat_at = NULL")
+        sets.append(f"{key} = ?")
+        values.append(value)
+    conn.execute(f"UPDATE sessions SET {', '.join(sets)} WHERE id = ?", (*values, session_id))
+    return require_session(conn, now, session_id)
+
+
+def touch_session(conn: sqlite3.Connection, now: datetime, session_id: str) -> None:
+    cur = conn.execute(
+        "UPDATE sessions SET updated_at = max(updated_at, ?) WHERE id = ?",
+        (fmt_ts(now), session_id),
+    )
+    if cur.rowcount == 0:
+        raise NotFoundError(f"no session with id {session_id}")
+
+
+def trash_session(conn: sqlite3.Connection, now: datetime, session_id: str) -> bool:
+    cur = conn.execute(
+        "UPDATE sessions SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL",
+        (fmt_ts(now), session_id),
+    )
+    return cur.rowcount > 0
+
+
+def restore_session(conn: sqlite3.Connection, session_id: str) -> bool:
+    cur = conn.execute(
+        "UPDATE sessions SET deleted_at = NULL WHERE id = ? AND deleted_at IS NOT NULL",
+        (session_id,),
+    )
+    return cur.rowcount > 0
+
+
+def purge_session(conn: sqlite3.Connection, session_id: str) -> bool:
+    # The sessions_bd trigger removes messages and summaries first, keeping the FTS index exact;
+    # memories keep their facts with the session link cleared (ON DELETE SET NULL).
+    cur = conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
+    return cur.rowcount > 0
+
+
+def expired_trash(conn: sqlite3.Connection, cutoff: datetime) -> list[str]:
+    rows = conn.execute(
+        "SELECT id FROM sessions WHERE deleted_at IS NOT NULL AND deleted_at < ? ORDER BY id",
+        (fmt_ts(cutoff),),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def all_trash(conn: sqlite3.Connection) -> list[str]:
+    rows = conn.execute(
+        "SELECT id FROM sessions WHERE deleted_at IS NOT NULL ORDER BY id"
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def mark_stale_streams(conn: sqlite3.Connection, now: datetime) -> list[str]:
+    """Sessions whose reply writer stopped checkpointing: mark them crashed, close their replies."""
+    rows = conn.execute(
+        "SELECT id FROM sessions WHERE heartbeat_at IS NOT NULL AND heartbeat_at < ?",
+        (_stale_before(now),),
+    ).fetchall()
+    ids = [r[0] for r in rows]
+    for session_id in ids:
+        conn.execute(
+            "UPDATE messages SET stop_reason = 'interrupted'"
+            " WHERE session_id = ? AND complete = 0 AND stop_reason IS NULL",
+            (session_id,),
+        )
+        conn.execute(
+            "UPDATE sessions SET status = 'crashed', heartbeat_at = NULL WHERE id = ?",
+            (session_id,),
+        )
+    return ids

@@ -1,0 +1,66 @@
+"""Small shared helpers for the store: clock, timestamps, UUIDv7 ids, JSON columns."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def fmt_ts(when: datetime) -> str:
+    """UTC ISO-8601 with milliseconds and a Z, so timestamps sort as text."""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    when = when.astimezone(UTC)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+
+
+def parse_ts(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+_uuid_lock = threading.Lock()
+_uuid_last_ms = -1
+_uuid_seq = 0
+
+
+def uuid7(when: datetime) -> str:
+    """A UUIDv7 (RFC 9562) whose timestamp is `when`, monotonic within one process.
+
+    Written here rather than taken from a library because the timestamp must come from the
+    store's injectable clock; the counter in rand_a keeps ids made in the same millisecond ordered.
+    """
+    global _uuid_last_ms, _uuid_seq
+    ms = int(when.timestamp() * 1000)
+    with _uuid_lock:
+        if ms <= _uuid_last_ms:
+            ms = _uuid_last_ms
+            _uuid_seq += 1
+            if _uuid_seq > 0xFFF:
+                ms += 1
+                _uuid_seq = 0
+        else:
+            _uuid_seq = int.from_bytes(os.urandom(2), "big") & 0x3FF
+        _uuid_last_ms = ms
+        seq = _uuid_seq
+    rand_b = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
+    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | seq << 64 | 0b10 << 62 | rand_b
+    hexed = f"{value:032x}"
+    return f"{hexed[:8]}-{hexed[8:12]}-{hexed[12:16]}-{hexed[16:20]}-{hexed[20:]}"
+
+
+def dump_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def load_json(text: str | None) -> Any:
+    return None if text is None else json.loads(text)

@@ -1,0 +1,68 @@
+"""Shared fixtures: a private environment, a movable clock and a store on a temporary file."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from threadline.store import Store
+
+
+class FakeClock:
+    """A clock tests can move: call it for the time, `advance()` to move it on."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.current = start or datetime(2026, 11, 23, 9, 0, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.current
+
+    def advance(self, delta: timedelta | None = None, **kwargs: float) -> datetime:
+        self.current += delta or timedelta(**kwargs)
+        return self.current
+
+
+@pytest.fixture(autouse=True)
+def private_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point every XDG and THREADLINE_* location at a temp dir: tests never touch real data."""
+    root = tmp_path_factory.mktemp("env")
+    for var in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME"):
+        monkeypatch.setenv(var, str(root / var.lower()))
+    for var in (
+        "THREADLINE_DB",
+        "THREADLINE_CONFIG",
+        "THREADLINE_BASE_URL",
+        "THREADLINE_MODEL",
+        "THREADLINE_API_KEY",
+    ):
+        monkeypatch.delenv(var, raising=False)
+    return root
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "data" / "threadline.db"
+
+
+@pytest.fixture
+async def store(db_path: Path, clock: FakeClock) -> AsyncIterator[Store]:
+    s = await Store.open(db_path, clock=clock)
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Iterator[str]:
+    d = tmp_path / "project"
+    d.mkdir()
+    yield str(d.resolve())
