@@ -1,0 +1,96 @@
+"""Helpers for driving the app in tests: build it on a sample database, wait for it, read it."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import sample_data
+from sample_data import API, NOW
+from textual.pilot import Pilot
+from textual.widget import Widget
+
+from threadline.config import Settings
+from threadline.ui.app import ThreadlineApp
+
+
+class FixedClock:
+    """The app's clock in tests: NOW unless moved."""
+
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self):
+        return self.now
+
+
+def quiet_settings() -> Settings:
+    """Defaults, with auto-cleanup off (the sample has a 40-day-old session)."""
+    settings = Settings()
+    settings.session.auto_cleanup = False
+    return settings
+
+
+def make_app(
+    db: Path | sample_data.Sample,
+    working_dir: str = API,
+    settings: Settings | None = None,
+    poll_seconds: float = 0.2,
+) -> ThreadlineApp:
+    path = db.path if isinstance(db, sample_data.Sample) else db
+    return ThreadlineApp(
+        path,
+        settings or quiet_settings(),
+        working_dir,
+        clock=FixedClock(),
+        poll_seconds=poll_seconds,
+    )
+
+
+async def settle(pilot: Pilot) -> None:
+    """Wait until the store is open, the list counted and no worker is running."""
+    app = pilot.app
+    assert isinstance(app, ThreadlineApp)
+    for _ in range(300):
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        if app.fatal_error or (app.store is not None and app.main_screen.total is not None):
+            if not any(worker.is_running for worker in app.workers):
+                break
+        await asyncio.sleep(0.01)
+    for widget in app.screen.query("Input"):
+        widget.cursor_blink = False  # type: ignore[attr-defined]
+    await pilot.pause()
+
+
+def screen_lines(app: ThreadlineApp) -> list[str]:
+    """The text of every line on screen, as the terminal would show it."""
+    update = app.screen._compositor.render_full_update()
+    return ["".join(segment.text for segment in strip) for strip in update.strips]
+
+
+def screen_text(app: ThreadlineApp) -> str:
+    return "\n".join(screen_lines(app))
+
+
+def terminal_output(app: ThreadlineApp) -> str:
+    """The exact characters a full repaint would write to the terminal."""
+    update = app.screen._compositor.render_full_update()
+    return update.render_segments(app.console)
+
+
+def widget_lines(widget: Widget) -> list[str]:
+    """The lines a widget shows on screen (its region of the screen)."""
+    region = widget.region
+    lines = screen_lines(widget.app)  # type: ignore[arg-type]
+    return [line[region.x : region.right] for line in lines[region.y : region.bottom]]
+
+
+def find_on_screen(app: ThreadlineApp, text: str) -> tuple[int, int] | None:
+    """(x, y) of the first place `text` is shown, or None."""
+    for y, line in enumerate(screen_lines(app)):
+        x = line.find(text)
+        if x >= 0:
+            return x, y
+    return None
