@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from textual.content import Content
+from textual.widget import Widget
 from textual.widgets import Static
 
 from threadline.models import Scope, Session
@@ -51,8 +52,8 @@ class HeaderBar(Static):
         self.update(Content.assemble(*parts))
 
 
-class SessionTitle(Static):
-    """The open session: title, directory, message count and short id."""
+class SessionTitle(Widget):
+    """The open session: title (cut to fit), directory, message count, marks and short id."""
 
     DEFAULT_CSS = """
     SessionTitle {
@@ -62,23 +63,46 @@ class SessionTitle(Static):
     }
     """
 
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._session: Session | None = None
+        self._short_id: str | None = None
+
     def show(self, session: Session | None, short_id: str | None = None) -> None:
+        self._session, self._short_id = session, short_id
+        self.refresh()
+
+    def render(self) -> Content:
+        session = self._session
         if session is None:
-            self.update(Content.styled("No session open", "$text-muted"))
-            return
-        parts: list[str | tuple[str, str]] = [(one_line(session.display_title), "bold")]
-        parts += [("  ", ""), (home_short(one_line(session.working_dir)), "$text-muted")]
-        parts += [
-            ("  ·  ", "$text-muted"),
-            (plural(session.message_count, "message"), "$text-muted"),
+            return Content.styled("No session open", "$text-muted")
+        sep = ("  ·  ", "$text-muted")
+        # (priority, parts) in display order; what does not fit beside a readable title is
+        # left out, least important first.
+        extras: list[tuple[int, list[tuple[str, str]]]] = [
+            (3, [("  ", ""), (home_short(one_line(session.working_dir)), "$text-muted")]),
+            (0, [sep, (plural(session.message_count, "message"), "$text-muted")]),
         ]
         if session.pinned:
-            parts += [("  ·  ", "$text-muted"), ("★ pinned", "$warning")]
+            extras.append((1, [sep, ("★ pinned", "$warning")]))
         if session.status == "crashed":
-            parts += [("  ·  ", "$text-muted"), ("⚠ interrupted", "$error")]
-        if short_id:
-            parts += [("  ·  id ", "$text-muted"), (short_id, "$text-muted")]
-        self.update(Content.assemble(*parts))
+            extras.append((2, [sep, ("⚠ interrupted", "$error")]))
+        if self._short_id:
+            extras.append((4, [("  ·  id ", "$text-muted"), (self._short_id, "$text-muted")]))
+        title = Content(one_line(session.display_title))
+        width = self.content_size.width
+        want = min(title.cell_length, max(24, width // 2))
+        chosen: set[int] = set()
+        used = 0
+        for priority, parts in sorted(extras, key=lambda extra: extra[0]):
+            size = sum(len(text) for text, _ in parts)
+            if want + used + size <= width:
+                chosen.add(priority)
+                used += size
+        tail = [part for priority, parts in extras if priority in chosen for part in parts]
+        room = max(1, width - used)
+        title = title.truncate(room, ellipsis=True).stylize("bold")
+        return Content.assemble(title, *tail).truncate(width, ellipsis=True)
 
 
 class ComposerPlaceholder(Static):
@@ -98,8 +122,7 @@ class ComposerPlaceholder(Static):
         target = f" --session {short_id}" if short_id else ""
         self.update(
             Content.assemble(
-                ("Writing from the app is not available in this version. ", "italic"),
-                "From a shell: ",
+                ("Writing from the app comes in a later version; from a shell:\n", "italic"),
                 (f'threadline chat{target} "…"', "bold"),
             )
         )

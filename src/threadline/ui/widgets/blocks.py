@@ -100,7 +100,9 @@ def _render(
 ) -> list[Strip]:
     render_options = options.update(width=width, height=None, highlight=False)
     segments = console.render(renderable, render_options)
-    lines = Segment.split_and_crop_lines(segments, width, style=base, pad=True)
+    lines = Segment.split_and_crop_lines(
+        segments, width, style=base, pad=True, include_new_lines=False
+    )
     return [Strip(Segment.apply_style(line, base), width) for line in lines]
 
 
