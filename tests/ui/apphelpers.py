@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 import sample_data
+from rich.segment import Segment
 from sample_data import API, NOW
 from textual.pilot import Pilot
 from textual.widget import Widget
@@ -67,7 +68,13 @@ async def settle(pilot: Pilot) -> None:
 def screen_lines(app: ThreadlineApp) -> list[str]:
     """The text of every line on screen, as the terminal would show it."""
     update = app.screen._compositor.render_full_update()
-    return ["".join(segment.text for segment in strip) for strip in update.strips]
+    return ["".join(strip.text for strip in line) for line in update.strips]
+
+
+def screen_segments(app: ThreadlineApp) -> list[Segment]:
+    """Every segment on screen (with its style, meta included)."""
+    update = app.screen._compositor.render_full_update()
+    return [segment for line in update.strips for strip in line for segment in strip]
 
 
 def screen_text(app: ThreadlineApp) -> str:

@@ -30,10 +30,10 @@ class KeySection:
 
 
 GLOBAL_KEYS = [
-    KeyEntry("tab / shift+tab", "Move focus: sessions → conversation (→ composer)"),
-    KeyEntry("^p", "Command palette (every action below, and the theme)"),
-    KeyEntry("^q", "Quit (also q)"),
-    KeyEntry("mouse", "Click a session to open it; click a summary to expand it; wheel scrolls"),
+    KeyEntry("tab ⇧tab", "Move focus between the list and the conversation"),
+    KeyEntry("^p", "Command palette: every action by name, and themes"),
+    KeyEntry("^q", "Quit (like q)"),
+    KeyEntry("mouse", "Click a session to open it, a summary to expand it; wheel scrolls"),
 ]
 
 
