@@ -49,17 +49,27 @@ def make_app(
 
 
 async def settle(pilot: Pilot) -> None:
-    """Wait until the store is open, the list counted and no worker is running."""
+    """Wait until the store is open, the list counted and no worker has run for a while.
+
+    Workers start from message handlers (a loaded list opens its first session), so one quiet
+    moment is not enough: wait for three in a row.
+    """
     app = pilot.app
     assert isinstance(app, ThreadlineApp)
-    for _ in range(300):
+    quiet = 0
+    for _ in range(400):
         await pilot.pause()
         await app.workers.wait_for_complete()
         await pilot.pause()
-        if app.fatal_error or (app.store is not None and app.main_screen.total is not None):
-            if not any(worker.is_running for worker in app.workers):
+        screen = app._main_screen
+        ready = app.fatal_error or (screen is not None and screen.total is not None)
+        if ready and not any(worker.is_running for worker in app.workers):
+            quiet += 1
+            if quiet >= 3:
                 break
-        await asyncio.sleep(0.01)
+        else:
+            quiet = 0
+        await asyncio.sleep(0.005)
     for widget in app.screen.query("Input"):
         widget.cursor_blink = False  # type: ignore[attr-defined]
     await pilot.pause()

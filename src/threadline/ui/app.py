@@ -58,6 +58,7 @@ class ThreadlineApp(App[int]):
         self.poll_seconds = poll_seconds
         self.store: Store | None = None
         self.fatal_error: str | None = None
+        self._main_screen: MainScreen | None = None
         self._data_version: int | None = None
         self._polling = False
         self._apply_theme(settings.ui.theme)
@@ -70,15 +71,11 @@ class ThreadlineApp(App[int]):
 
     # ------------------------------------------------------------------ lifecycle
 
-    def get_default_screen(self) -> Screen:
-        from threadline.ui.screens.main import MainScreen
-
-        self._main_screen = MainScreen(id="main")
-        return self._main_screen
-
     @property
     def main_screen(self) -> MainScreen:
-        """The browsing screen (the bottom of the screen stack)."""
+        """The browsing screen (pushed once the database is open)."""
+        if self._main_screen is None:
+            raise RuntimeError("the database is not open yet")
         return self._main_screen
 
     def on_mount(self) -> None:
@@ -95,27 +92,35 @@ class ThreadlineApp(App[int]):
         self.run_worker(self._start(), group="start", exit_on_error=False)
 
     async def _start(self) -> None:
+        """Open the store (on its threads), then show the main screen and load it."""
         from threadline.store import Store
+        from threadline.ui.screens.main import MainScreen
 
         try:
             store = await Store.open(self.db_path, clock=self.clock)
         except ThreadlineError as exc:
-            self.fatal_error = str(exc)
-            self.exit(1, return_code=1)
+            self._fail(str(exc))
             return
         except OSError as exc:
-            self.fatal_error = f"{self.db_path}: {exc.strerror or exc}"
-            self.exit(1, return_code=1)
+            self._fail(f"{self.db_path}: {exc.strerror or exc}")
             return
         self.store = store
         try:
             self._data_version = await store.data_version()
         except ThreadlineError:
             self._data_version = None
-        await self.main_screen.store_ready(store)
+        screen = MainScreen(store, id="main")
+        self._main_screen = screen
+        await self.push_screen(screen)
+        await screen.load()
         self.set_interval(self.poll_seconds, self._poll, name="data-version poll")
         if self.settings.session.auto_cleanup:
             await self._auto_cleanup(store)
+
+    def _fail(self, message: str) -> None:
+        """End the app at once: `run_app` prints the message as one line, exit status 1."""
+        self.fatal_error = message
+        self.exit(1, return_code=1)
 
     async def _auto_cleanup(self, store: Store) -> None:
         """Retention on start (off the UI thread): say what moved and how to get it back."""
@@ -159,9 +164,9 @@ class ThreadlineApp(App[int]):
             return
         finally:
             self._polling = False
-        if version != self._data_version:
+        if version != self._data_version and self._main_screen is not None:
             self._data_version = version
-            await self.main_screen.data_changed()
+            await self._main_screen.data_changed()
 
     async def on_unmount(self) -> None:
         if self.store is not None:

@@ -53,7 +53,7 @@ def key_sections(app: App) -> list[KeySection]:
     from threadline.ui.widgets.conversation import ConversationView
     from threadline.ui.widgets.session_list import SessionList
 
-    screen = app.screen_stack[0] if app.screen_stack else None
+    screen = getattr(app, "_main_screen", None)
     sections: list[KeySection] = []
 
     def runner(target: object | None, action: str) -> Callable[[], object] | None:

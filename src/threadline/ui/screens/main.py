@@ -65,9 +65,9 @@ class MainScreen(Screen[None]):
         ),
     ]
 
-    def __init__(self, name: str | None = None, id: str | None = None) -> None:
+    def __init__(self, store: Store, name: str | None = None, id: str | None = None) -> None:
         super().__init__(name=name, id=id)
-        self.store: Store | None = None
+        self.store: Store | None = store
         self.scope = Scope.DIRECTORY
         self.query_text = ""
         self.total: int | None = None
@@ -117,17 +117,15 @@ class MainScreen(Screen[None]):
         self._update_header()
         self.query_one(SessionTitle).show(None)
         self.query_one(ComposerPlaceholder).show(None)
-        self.conversation.show_empty("Opening the database…")
-
-    # ------------------------------------------------------------------ store
-
-    async def store_ready(self, store: Store) -> None:
-        """Called by the app once the database is open: load the sidebar."""
-        self.store = store
         self.conversation.show_empty(
             "Pick a session on the left.",
             "enter opens it · tab moves between the list and the conversation · ? lists every key",
         )
+
+    # ------------------------------------------------------------------ store
+
+    async def load(self) -> None:
+        """Load the sidebar (the app calls this once the screen is up)."""
         await self._reload_sessions()
 
     def _root(self) -> str | None:
