@@ -95,8 +95,18 @@ class _Clock:
         return self.now
 
 
+def _fresh_ids() -> None:
+    """Let ids follow the sample's clock: the store's id generator never goes back in time
+    within a process, so after a test that used the real clock the sample's ids (and the short
+    ids on screen) would depend on test order."""
+    from threadline.store import util
+
+    util._uuid_last_ms = -1
+
+
 async def build(path: str | os.PathLike[str], *, hostile: bool = True) -> Sample:
-    """Write the sample sessions into a new database at `path`."""
+    """Write the sample sessions into a new database at `path` (in time order)."""
+    _fresh_ids()
     clock = _Clock()
     sample = Sample(Path(path))
     store = await Store.open(path, clock=clock)
@@ -105,12 +115,17 @@ async def build(path: str | os.PathLike[str], *, hostile: bool = True) -> Sample
         clock.now = NOW - delta
 
     try:
-        # Oldest first, so the newest activity ends up on top of the list.
         await at(timedelta(days=40))
         s = await store.create_session(API, title="Upgrade to Python 3.13")
         await store.add_message(s.id, "user", "What breaks if we move the service to 3.13?")
         await store.add_message(s.id, "assistant", "Mostly nothing; check `datetime.utcnow()`.")
         sample.ids["old"] = s.id
+
+        if hostile:
+            await at(timedelta(days=4))
+            s = await store.create_session(HOSTILE_DIR, title="A session in a strange directory")
+            sample.ids["hostile_dir"] = s.id
+            await store.add_message(s.id, "user", "hello")
 
         await at(timedelta(days=3))
         s = await store.create_session(API, title="Design: the session store", model="gpt-4o")
@@ -144,8 +159,13 @@ async def build(path: str | os.PathLike[str], *, hostile: bool = True) -> Sample
         )
         await store.update_session(s.id, pinned=True, status="crashed")
 
-        await at(timedelta(days=1))
+        await at(timedelta(days=2))
+        s = await store.create_session(WEB, title="Dark mode for the dashboard")
+        sample.ids["web"] = s.id
+        await store.add_message(s.id, "user", "How do I follow the system's dark mode in CSS?")
+
         if hostile:
+            await at(timedelta(days=1))
             s = await store.create_session(API, title="Hostile " + HOSTILE)
             sample.ids["hostile"] = s.id
             await store.add_message(s.id, "system", "system: " + HOSTILE)
@@ -193,16 +213,6 @@ async def build(path: str | os.PathLike[str], *, hostile: bool = True) -> Sample
             model="gpt-4o-mini",
             response_ms=5230,
         )
-
-        await at(timedelta(days=2))
-        s = await store.create_session(WEB, title="Dark mode for the dashboard")
-        sample.ids["web"] = s.id
-        await store.add_message(s.id, "user", "How do I follow the system's dark mode in CSS?")
-        if hostile:
-            await at(timedelta(days=4))
-            s = await store.create_session(HOSTILE_DIR, title="A session in a strange directory")
-            sample.ids["hostile_dir"] = s.id
-            await store.add_message(s.id, "user", "hello")
     finally:
         await store.close()
     return sample
@@ -212,6 +222,7 @@ async def add_long_session(
     path: str | os.PathLike[str], messages: int, directory: str = API
 ) -> str:
     """A session of `messages` numbered messages (for paging tests)."""
+    _fresh_ids()
     clock = _Clock()
     store = await Store.open(path, clock=clock)
     try:

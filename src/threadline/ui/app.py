@@ -18,6 +18,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from threadline.errors import ThreadlineError
+from threadline.models import Scope
 from threadline.store.util import system_clock
 from threadline.ui.resources import stylesheets
 from threadline.ui.safe import clean
@@ -49,6 +50,7 @@ class ThreadlineApp(App[int]):
         *,
         clock: Callable[[], datetime] | None = None,
         poll_seconds: float = POLL_SECONDS,
+        scope: Scope = Scope.DIRECTORY,
     ) -> None:
         super().__init__(css_path=stylesheets())
         self.db_path = Path(db_path)
@@ -56,6 +58,7 @@ class ThreadlineApp(App[int]):
         self.working_dir = working_dir
         self.clock = clock or system_clock
         self.poll_seconds = poll_seconds
+        self.initial_scope = scope
         self.store: Store | None = None
         self.fatal_error: str | None = None
         self._main_screen: MainScreen | None = None
@@ -109,7 +112,7 @@ class ThreadlineApp(App[int]):
             self._data_version = await store.data_version()
         except ThreadlineError:
             self._data_version = None
-        screen = MainScreen(store, id="main")
+        screen = MainScreen(store, scope=self.initial_scope, id="main")
         self._main_screen = screen
         await self.push_screen(screen)
         await screen.load()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
+from textual.containers import Grid, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Static
@@ -23,19 +23,12 @@ class HelpScreen(ModalScreen[None]):
         with VerticalScroll(id="help-box") as box:
             box.border_title = "Keys"
             box.border_subtitle = "esc closes · ^p finds any action by name"
-            yield Static(self._keys_text(), id="help-text")
-
-    def _keys_text(self) -> Content:
-        parts: list[str | tuple[str, str]] = []
-        sections = key_sections(self.app)
-        width = max(len(e.keys) for s in sections for e in s.entries)
-        for number, section in enumerate(sections):
-            if number:
-                parts.append("\n")
-            parts += [(section.title, "bold $accent"), "\n"]
-            for entry in section.entries:
-                parts += [(f"  {entry.keys:<{width}}", "bold"), f"  {entry.description}\n"]
-        return Content.assemble(*parts).rstrip()
+            with Grid(id="help-grid"):
+                for section in key_sections(self.app):
+                    yield Static(Content.styled(section.title, "bold $accent"), classes="title")
+                    for entry in section.entries:
+                        yield Static(Content.styled(entry.keys, "bold"), classes="keys")
+                        yield Static(Content(entry.description), classes="what")
 
     def action_dismiss(self) -> None:  # type: ignore[override]
         self.dismiss(None)

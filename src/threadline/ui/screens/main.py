@@ -18,12 +18,7 @@ from threadline.errors import ThreadlineError
 from threadline.models import Scope, Session, SessionSummary
 from threadline.paths import home_short, workspace_root
 from threadline.ui.safe import clean, one_line
-from threadline.ui.widgets.bars import (
-    SCOPE_LABELS,
-    ComposerPlaceholder,
-    HeaderBar,
-    SessionTitle,
-)
+from threadline.ui.widgets.bars import ComposerPlaceholder, HeaderBar, SessionTitle
 from threadline.ui.widgets.conversation import ConversationView
 from threadline.ui.widgets.session_list import SessionList, SessionQuery
 
@@ -65,10 +60,16 @@ class MainScreen(Screen[None]):
         ),
     ]
 
-    def __init__(self, store: Store, name: str | None = None, id: str | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        scope: Scope = Scope.DIRECTORY,
+        name: str | None = None,
+        id: str | None = None,
+    ) -> None:
         super().__init__(name=name, id=id)
         self.store: Store | None = store
-        self.scope = Scope.DIRECTORY
+        self.scope = scope
         self.query_text = ""
         self.total: int | None = None
         self.open_session_id: str | None = None
@@ -189,9 +190,13 @@ class MainScreen(Screen[None]):
         self._update_header()
         if not self._auto_opened and event.total and self.open_session_id is None:
             self._auto_opened = True
-            first = self.sessions.highlighted
-            if first is not None:
-                self.open_session(first.id)
+            # After the list has painted: opening draws Markdown (and loads Pygments).
+            self.call_after_refresh(self._open_highlighted)
+
+    def _open_highlighted(self) -> None:
+        first = self.sessions.highlighted
+        if first is not None and self.open_session_id is None:
+            self.open_session(first.id)
 
     async def data_changed(self) -> None:
         """Another process (or a cleanup) wrote: refresh the list and the open session."""
@@ -270,7 +275,6 @@ class MainScreen(Screen[None]):
         self.scope = self.scope.next()
         self._update_header()
         await self._reload_sessions()
-        self.notify(f"Showing {SCOPE_LABELS[self.scope]}.", timeout=2)
 
     def action_filter(self) -> None:
         field = self.filter_input
@@ -456,7 +460,8 @@ class MainScreen(Screen[None]):
             return
         if last is None or time.monotonic() - last[2] > UNDO_SECONDS:
             self.notify(
-                "Nothing to undo. Sessions in the trash: threadline sessions list --trash.",
+                "Nothing to undo. See the trash with `threadline sessions trash` and bring a "
+                "session back with `threadline sessions restore ID`.",
                 severity="warning",
             )
             return
@@ -477,8 +482,6 @@ class MainScreen(Screen[None]):
 
     def action_toggle_meta(self) -> None:
         self.conversation.toggle_meta()
-        state = "shown" if self.conversation.show_meta else "hidden"
-        self.notify(f"Message details {state}.", timeout=2)
 
     def action_help(self) -> None:
         from threadline.ui.screens.help import HelpScreen

@@ -153,13 +153,8 @@ def _message_block(
         item.content, item.role == "assistant", width, body_style, styles, console, options
     )
     if state.mark == "interrupted":
-        lines.append(
-            _line(
-                [("⚠ the reply broke off here; the rest was not saved", styles.interrupted)],
-                width,
-                styles.base,
-            )
-        )
+        note = Text("⚠ the reply broke off here; the rest was not saved", style=styles.interrupted)
+        lines += _render(note, width, styles.base, console, options)
     return lines
 
 
@@ -178,8 +173,11 @@ def _summary_block(
         if len(body) > COLLAPSED_LINES + 1:
             lines.append(_line([("▴ collapse (enter or click)", styles.more)], width, styles.base))
     else:
-        lines += body[:COLLAPSED_LINES]
-        more = len(body) - COLLAPSED_LINES
+        shown = body[:COLLAPSED_LINES]
+        while len(shown) > 1 and not shown[-1].text.strip():
+            shown.pop()  # a paragraph break would look like the end
+        lines += shown
+        more = len(body) - len(shown)
         lines.append(
             _line(
                 [(f"▸ {more} more lines (enter or click to expand)", styles.more)],

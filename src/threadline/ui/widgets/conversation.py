@@ -42,7 +42,8 @@ from threadline.ui.widgets.blocks import (
 Position = tuple[int, int]
 TimelineFn = Callable[[Position | None, Position | None, int], Awaitable[list[TimelineItem]]]
 
-PAGE_SIZE = 100
+PAGE_SIZE = 100  # the first page of a session, and jumps
+OLDER_PAGE = 50  # each page added while scrolling: small, so each costs little
 TAIL_SIZE = 40  # items re-read from the end when another process changed the session
 GUTTER = 2
 BANNER = 2
@@ -88,14 +89,14 @@ class ConversationView(ScrollView, can_focus=True):
     DEFAULT_CSS = """
     ConversationView {
         overflow-x: hidden;
-        & > .conversation--label-user { color: $primary; text-style: bold; }
-        & > .conversation--label-assistant { color: $success; text-style: bold; }
-        & > .conversation--label-system { color: $warning; text-style: bold italic; }
-        & > .conversation--label-tool { color: $secondary; text-style: bold; }
+        & > .conversation--label-user { color: $text-primary; text-style: bold; }
+        & > .conversation--label-assistant { color: $text-success; text-style: bold; }
+        & > .conversation--label-system { color: $text-warning; text-style: bold italic; }
+        & > .conversation--label-tool { color: $text-secondary; text-style: bold; }
         & > .conversation--gutter-user { color: $primary; }
         & > .conversation--gutter-assistant { color: $success 60%; }
         & > .conversation--gutter-system { color: $warning 60%; }
-        & > .conversation--gutter-tool { color: $secondary 60%; }
+        & > .conversation--gutter-tool { color: $text-secondary 60%; }
         & > .conversation--gutter-summary { color: $text-muted; }
         & > .conversation--cursor-gutter { color: $accent; text-style: bold; }
         & > .conversation--cursor-header { background: $accent 25%; }
@@ -295,8 +296,9 @@ class ConversationView(ScrollView, can_focus=True):
 
     def _set_entries(self, items: list[TimelineItem]) -> None:
         self._entries = [Entry(item, item_key(item), 0) for item in items]
+        width = self._content_width()
         for i in range(len(self._entries)):
-            self._entries[i].height = self._estimate(i)
+            self._entries[i].height = self._estimate(i, width)
         self._dirty = True
         self._recompute()
 
@@ -327,8 +329,9 @@ class ConversationView(ScrollView, can_focus=True):
                 entry.height = self._estimate(i)
                 self._dirty = True
 
-    def _estimate(self, index: int) -> int:
-        return estimate_height(self._entries[index].item, self._content_width(), self._state(index))
+    def _estimate(self, index: int, width: int | None = None) -> int:
+        width = self._content_width() if width is None else width
+        return estimate_height(self._entries[index].item, width, self._state(index))
 
     def _recompute(self) -> None:
         if not self._dirty:
@@ -411,7 +414,7 @@ class ConversationView(ScrollView, can_focus=True):
         index = self._index_at(top)
         return (index, top - self._tops[index])
 
-    def _settle(self, anchor: tuple[int, int] | None = None) -> None:
+    def _settle(self, anchor: tuple[int, int] | None = None, margin_above: bool = True) -> None:
         """Draw the entries around the viewport and put the scroll position where it belongs."""
         self._settle_scheduled = False
         if not self._entries:
@@ -437,7 +440,7 @@ class ConversationView(ScrollView, can_focus=True):
                 covered += len(self._strips(i))
                 i += 1
             covered, i = 0, index - 1
-            while i >= 0 and covered < height:
+            while margin_above and i >= 0 and covered < height:
                 covered += len(self._strips(i))
                 i -= 1
             self._recompute()
@@ -449,9 +452,10 @@ class ConversationView(ScrollView, can_focus=True):
     def _relayout(self) -> None:
         """Heights are stale (width or a global state changed): re-estimate, keep the anchor."""
         anchor = self._anchor()
+        width = self._content_width()
         for i, entry in enumerate(self._entries):
             entry.exact = False
-            entry.height = self._estimate(i)
+            entry.height = self._estimate(i, width)
         self._dirty = True
         self._settle(anchor)
         self.refresh()
@@ -520,13 +524,13 @@ class ConversationView(ScrollView, can_focus=True):
                 return
             first = self._entries[0].item.position
             try:
-                items = await source(first, None, PAGE_SIZE)
+                items = await source(first, None, OLDER_PAGE)
             except ThreadlineError as exc:
                 self.app.notify(clean(str(exc)), severity="error", markup=False)
                 return
             if generation != self._generation:
                 return
-            self.prepend(items, complete=len(items) < PAGE_SIZE)
+            self.prepend(items, complete=len(items) < OLDER_PAGE)
         finally:
             if generation == self._generation:
                 self._loading_older = False
@@ -537,8 +541,9 @@ class ConversationView(ScrollView, can_focus=True):
         known = {entry.key for entry in self._entries}
         new = [Entry(item, item_key(item), 0) for item in items if item_key(item) not in known]
         self._entries[0:0] = new
+        width = self._content_width()
         for i in range(len(new)):
-            self._entries[i].height = self._estimate(i)
+            self._entries[i].height = self._estimate(i, width)
         if self.cursor is not None:
             self.cursor += len(new)
         self.has_older = not complete and bool(new)
@@ -546,8 +551,11 @@ class ConversationView(ScrollView, can_focus=True):
         self._dirty = True
         if anchor is not None:
             anchor = (anchor[0] + len(new), anchor[1])
-        self._settle(anchor)
+        # The new items are above the screen: paint first, draw them (keeping the anchor)
+        # right after, before they can scroll into view.
+        self._settle(anchor, margin_above=False)
         self.refresh()
+        self.call_after_refresh(self._settle)
         self.post_message(self.Loaded())
 
     async def _load_newer(self) -> None:
@@ -557,7 +565,7 @@ class ConversationView(ScrollView, can_focus=True):
                 return
             last = self._entries[-1].item.position
             try:
-                items = await source(None, last, PAGE_SIZE)
+                items = await source(None, last, OLDER_PAGE)
             except ThreadlineError as exc:
                 self.app.notify(clean(str(exc)), severity="error", markup=False)
                 return
@@ -567,9 +575,10 @@ class ConversationView(ScrollView, can_focus=True):
             known = {entry.key for entry in self._entries}
             start = len(self._entries)
             self._entries += [Entry(i, item_key(i), 0) for i in items if item_key(i) not in known]
+            width = self._content_width()
             for i in range(start, len(self._entries)):
-                self._entries[i].height = self._estimate(i)
-            self.has_newer = len(items) == PAGE_SIZE
+                self._entries[i].height = self._estimate(i, width)
+            self.has_newer = len(items) == OLDER_PAGE
             self._dirty = True
             self._settle(anchor)
             self.refresh()
