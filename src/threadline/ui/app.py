@@ -74,12 +74,24 @@ class ThreadlineApp(App[int]):
 
     # ------------------------------------------------------------------ lifecycle
 
+    def get_default_screen(self) -> Screen:
+        # The main screen is composed while the store opens (see on_load); it shows
+        # "Loading…" until the store is ready.
+        from threadline.ui.screens.main import MainScreen
+
+        self._main_screen = MainScreen(scope=self.initial_scope, id="main")
+        return self._main_screen
+
     @property
     def main_screen(self) -> MainScreen:
-        """The browsing screen (pushed once the database is open)."""
+        """The browsing screen."""
         if self._main_screen is None:
-            raise RuntimeError("the database is not open yet")
+            raise RuntimeError("the app has not started")
         return self._main_screen
+
+    def on_load(self) -> None:
+        # Open the database on its threads while Textual composes and mounts the screen.
+        self.run_worker(self._start(), group="start", exit_on_error=False)
 
     def on_mount(self) -> None:
         bad = getattr(self, "_bad_theme", None)
@@ -92,12 +104,10 @@ class ThreadlineApp(App[int]):
                 markup=False,
                 timeout=10,
             )
-        self.run_worker(self._start(), group="start", exit_on_error=False)
 
     async def _start(self) -> None:
-        """Open the store (on its threads), then show the main screen and load it."""
+        """Open the store, then load the main screen once it is mounted."""
         from threadline.store import Store
-        from threadline.ui.screens.main import MainScreen
 
         try:
             store = await Store.open(self.db_path, clock=self.clock)
@@ -112,10 +122,9 @@ class ThreadlineApp(App[int]):
             self._data_version = await store.data_version()
         except ThreadlineError:
             self._data_version = None
-        screen = MainScreen(store, scope=self.initial_scope, id="main")
-        self._main_screen = screen
-        await self.push_screen(screen)
-        await screen.load()
+        screen = self.main_screen
+        await screen.mounted.wait()
+        await screen.load(store)
         self.set_interval(self.poll_seconds, self._poll, name="data-version poll")
         if self.settings.session.auto_cleanup:
             await self._auto_cleanup(store)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
@@ -62,13 +63,13 @@ class MainScreen(Screen[None]):
 
     def __init__(
         self,
-        store: Store,
         scope: Scope = Scope.DIRECTORY,
         name: str | None = None,
         id: str | None = None,
     ) -> None:
         super().__init__(name=name, id=id)
-        self.store: Store | None = store
+        self.store: Store | None = None
+        self.mounted = asyncio.Event()
         self.scope = scope
         self.query_text = ""
         self.total: int | None = None
@@ -114,6 +115,9 @@ class MainScreen(Screen[None]):
         return self.query_one("#filter", Input)
 
     def on_mount(self) -> None:
+        self.mounted.set()
+        if not self.query("#filter"):
+            return  # the app is ending (the database could not be opened) before composing
         self.filter_input.display = False
         self._update_header()
         self.query_one(SessionTitle).show(None)
@@ -125,8 +129,9 @@ class MainScreen(Screen[None]):
 
     # ------------------------------------------------------------------ store
 
-    async def load(self) -> None:
-        """Load the sidebar (the app calls this once the screen is up)."""
+    async def load(self, store: Store) -> None:
+        """The database is open: load the sidebar."""
+        self.store = store
         await self._reload_sessions()
 
     def _root(self) -> str | None:

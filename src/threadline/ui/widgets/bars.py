@@ -122,7 +122,7 @@ class ComposerPlaceholder(Static):
         target = f" --session {short_id}" if short_id else ""
         self.update(
             Content.assemble(
-                ("Writing here comes in a later version. From a shell:\n", "italic"),
+                ("Writing here comes later. From a shell:\n", "italic"),
                 (f'threadline chat{target} "…"', "bold"),
             )
         )
