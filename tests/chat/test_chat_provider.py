@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fakes.openai_server import FakeOpenAIServer
 
+from fakes.openai_server import FakeOpenAIServer
 from threadline.chat.openai_compat import OpenAICompatProvider
 from threadline.chat.provider import (
     ChatMessage,

@@ -10,7 +10,7 @@ Token estimate (no tokenizer is loaded; the budget is a guard, not an invoice):
 - an assistant reply that finished with usage counts its real `output_tokens` instead.
 
 Seams for later work: `extra_system` carries text to add after the system prompt (memories);
-`ContextWindow.dropped` / `first_message_id` tell a summariser what fell out of the window.
+`ContextWindow.truncated` / `first_message_id` tell a summariser what fell out of the window.
 """
 
 from __future__ import annotations
@@ -67,8 +67,9 @@ class ContextWindow:
 
     messages: list[ChatMessage]
     estimated_tokens: int
-    # Eligible messages (after the summary) left out for want of room.
-    dropped: int
+    # True when older messages (after the summary) were left out for want of room: everything
+    # between the summary and first_message_id is what a summariser would condense.
+    truncated: bool
     # The oldest stored message included (None: no stored message fits).
     first_message_id: int | None
     summary_id: int | None
@@ -128,7 +129,7 @@ def build_context(
     return ContextWindow(
         messages=head + body,
         estimated_tokens=used,
-        dropped=eligible - len(chosen),
+        truncated=eligible > len(chosen),
         first_message_id=chosen[0].id if chosen else None,
         summary_id=summary.id if summary is not None else None,
     )

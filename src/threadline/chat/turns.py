@@ -418,14 +418,12 @@ class Turn:
             before = page[0].id
 
     async def _remember_settings(self, session: Session, user: Message) -> Session:
-        """Record the system prompt, the (first turn) title, and a model where none was set.
+        """Record the system prompt and (on the first turn) the title.
 
-        A model that differs from the session's is remembered only when its reply succeeds
-        (see _remember_model), so a mistyped `--model` does not stick to the session.
+        The model is remembered only once it has answered (see _remember_model), so a
+        mistyped `--model` does not stick to the session.
         """
         changes: dict[str, Any] = {}
-        if session.model is None:
-            changes["model"] = self.model
         if session.provider is None:
             changes["provider"] = self.engine.provider.name
         if self.system_prompt is not None and (self.system_prompt or None) != session.system_prompt:

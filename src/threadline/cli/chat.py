@@ -164,9 +164,11 @@ async def _find_session(
     from threadline.store import NotFoundError
 
     provider = settings.effective_provider()
+    # The session remembers --model once that model has answered (the turn engine does it),
+    # so a mistyped model does not stick to a new session.
     create = {
         "provider": provider.name,
-        "model": args.model or provider.model,
+        "model": provider.model,
         "system_prompt": args.system or None,
     }
     directory = paths.resolve_dir()
