@@ -385,6 +385,22 @@ async def test_turn_cancel_while_waiting_for_the_model(
     assert events[-1].message.stop_reason == "cancelled"
 
 
+async def test_turn_cancel_before_the_request_is_sent(
+    store: Store, engine: TurnEngine, session: Session, server: FakeOpenAIServer
+) -> None:
+    turn = engine.start(session, "hi", model="x?first_delay=5")
+    started = time.monotonic()
+    events = []
+    async for event in turn:
+        events.append(event)
+        if isinstance(event, UserMessageSaved):
+            turn.cancel()
+    assert time.monotonic() - started < 2
+    assert [type(e) for e in events] == [UserMessageSaved, TurnCancelled]
+    assert (events[-1].message.content, events[-1].message.stop_reason) == ("", "cancelled")
+    assert server.requests == []
+
+
 async def test_cancelling_the_task_saves_the_partial_reply_and_propagates(
     store: Store, engine: TurnEngine, session: Session
 ) -> None:

@@ -140,7 +140,9 @@ class OpenAICompatProvider:
                         yield event
                     return
             except ProviderError as err:
-                if started or not err.retryable or attempts >= self._settings.max_retries:
+                if started:
+                    raise
+                if not err.retryable or attempts >= self._settings.max_retries:
                     raise self._final(err, attempts) from None
                 if err.retry_after is not None and err.retry_after > MAX_RETRY_AFTER:
                     raise ProviderError(
@@ -153,7 +155,9 @@ class OpenAICompatProvider:
                 attempts += 1
             except httpx.HTTPError as exc:
                 failure = self._transport_error(exc, started)
-                if started or not failure.retryable or attempts >= self._settings.max_retries:
+                if started:
+                    raise failure from None
+                if not failure.retryable or attempts >= self._settings.max_retries:
                     raise self._final(failure, attempts) from None
                 await self._sleep(self._backoff(attempts, None))
                 attempts += 1

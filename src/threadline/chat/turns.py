@@ -333,6 +333,8 @@ class Turn:
             stream = engine.provider.stream(window.messages, self.model)
             async with aclosing(stream):
                 while True:
+                    if self._cancel_requested:
+                        raise _Cancelled
                     self._awaiting_provider = True
                     try:
                         event = await anext(stream)
