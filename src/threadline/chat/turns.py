@@ -4,9 +4,10 @@ One behaviour for both faces: the CLI prints the events of a turn, the app rende
 
     engine = TurnEngine.from_settings(store, settings)      # once; engine.aclose() at exit
     turn = engine.start(session, "hello")                   # raises ProviderNotConfigured
-    async for event in turn:                                # UserMessageSaved, ReplyStarted,
-        ...                                                 # ReplyDelta..., then one of
-                                                            # ReplyFinished/TurnFailed/TurnCancelled
+    async with aclosing(aiter(turn)) as events:             # aclosing: a listener that stops
+        async for event in events:                          # early still gets the partial saved
+            ...    # UserMessageSaved, ReplyStarted, ReplyDelta..., then exactly one of
+                   # ReplyFinished / TurnFailed / TurnCancelled
 Rules kept here:
 - the user message is committed before the request is sent;
 - the reply is written (complete=False) at its first token, checkpointed from a timer at most
@@ -69,7 +70,11 @@ class UserMessageSaved:
 
 @dataclass(frozen=True, slots=True)
 class ReplyStarted:
-    """The first token arrived and the reply's row exists (complete=False)."""
+    """The first token arrived and the reply's row exists (complete=False).
+
+    Its content is the first token, which the ReplyDelta that follows also carries: render the
+    reply from the deltas.
+    """
 
     message: Message
 
