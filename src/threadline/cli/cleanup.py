@@ -156,8 +156,10 @@ def _age(delta: timedelta) -> str:
     if delta.total_seconds() % 86400 == 0:
         days = int(delta.total_seconds() // 86400)
         return f"{days} day{'s' if days != 1 else ''}"
-    hours = delta.total_seconds() / 3600
-    return f"{hours:g} hours"
+    seconds = int(delta.total_seconds())
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} hour{'s' if seconds != 3600 else ''}"
+    return f"{seconds // 60} minute{'s' if seconds != 60 else ''}"
 
 
 def print_report(

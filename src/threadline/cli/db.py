@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from threadline.cli.shared import add_subcommands, settings_of, with_store
+from threadline.cli.shared import add_subcommands, check_config, with_store
 
 if TYPE_CHECKING:
     from threadline.models import DatabaseInfo
@@ -72,7 +72,7 @@ def cmd_path(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from threadline.cli.common import CommandFailed
 
-    settings_of(args)
+    check_config(args)
     _require_existing(args)
 
     async def body(store: Store) -> tuple[list[str], DatabaseInfo]:
@@ -116,7 +116,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_backup(args: argparse.Namespace) -> int:
     from threadline.cli.output import human_size
 
-    settings_of(args)
+    check_config(args)
     _require_existing(args)
     target = Path(args.file).expanduser()
 
@@ -131,7 +131,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
 def cmd_vacuum(args: argparse.Namespace) -> int:
     from threadline.cli.output import human_size
 
-    settings_of(args)
+    check_config(args)
     _require_existing(args)
 
     async def body(store: Store) -> tuple[int, int]:

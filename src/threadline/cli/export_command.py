@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from threadline.cli.shared import settings_of, with_store
+from threadline.cli.shared import check_config, with_store
 
 if TYPE_CHECKING:
     from threadline.models import Session, TimelineItem
@@ -54,7 +54,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 def cmd_export(args: argparse.Namespace) -> int:
     from threadline.errors import UsageError
 
-    settings_of(args)
+    check_config(args)
     if args.all and args.ids:
         raise UsageError("give session IDs or --all, not both")
     if not args.all and not args.ids:
@@ -141,7 +141,7 @@ def _unlink(path: str) -> None:
 async def _export_jsonl(
     store: Store, out: IO[str], ids: list[str] | None, target: Path | None
 ) -> str:
-    from threadline.cli.output import Progress
+    from threadline.cli.output import Progress, plural
 
     bar = Progress("exporting", unit="messages")
     bar.count_unit = "messages"
@@ -155,8 +155,9 @@ async def _export_jsonl(
     finally:
         bar.close()
     return (
-        f"{stats.sessions:,} sessions, {stats.messages:,} messages, "
-        f"{stats.summaries:,} summaries and {stats.memories:,} memories"
+        f"{plural(stats.sessions, 'session')}, {plural(stats.messages, 'message')}, "
+        f"{plural(stats.summaries, 'summary', 'summaries')} and "
+        f"{plural(stats.memories, 'memory', 'memories')}"
     )
 
 

@@ -14,7 +14,7 @@ import stat
 import sys
 from typing import IO, TYPE_CHECKING, Any
 
-from threadline.cli.shared import add_subcommands, settings_of, with_store
+from threadline.cli.shared import add_subcommands, check_config, with_store
 
 if TYPE_CHECKING:
     from threadline.store import Store
@@ -76,7 +76,7 @@ def _open(name: str) -> tuple[IO[bytes], int | None]:
 def cmd_import_threadline(args: argparse.Namespace) -> int:
     from threadline.cli.output import Progress
 
-    settings_of(args)
+    check_config(args)
     source, size = _open(args.file)
     bar = Progress("importing", total=size)
     bar.count_unit = "messages"

@@ -62,6 +62,7 @@ class Column:
     shrink: int = 0
     minimum: int = 8
     cut_left: bool = False  # cut the start (paths) rather than the end (titles)
+    drop: int = 0  # when even the minimum widths do not fit, higher numbers go first
 
 
 def render_table(
@@ -84,6 +85,17 @@ def render_table(
                     give = min(can_give, excess)
                     widths[i] -= give
                     excess -= give
+    if width is not None and excess > 0:
+        keep = list(range(len(columns)))
+        for level in sorted({c.drop for c in columns if c.drop}, reverse=True):
+            for i in [i for i in keep if columns[i].drop == level]:
+                if excess <= 0:
+                    break
+                keep.remove(i)
+                excess -= widths[i] + gap
+        columns = [columns[i] for i in keep]
+        widths = [widths[i] for i in keep]
+        rows = [[row[i] for i in keep] for row in rows]
     lines = []
     for cells in [[c.header for c in columns], *rows]:
         parts = []
@@ -95,7 +107,10 @@ def render_table(
                 parts.append(text)
             else:
                 parts.append(pad(text, widths[i], right=column.right))
-        lines.append((" " * gap).join(parts).rstrip())
+        line = (" " * gap).join(parts).rstrip()
+        if width is not None and display_width(line) > width:
+            line = truncate(line, width)
+        lines.append(line)
     return lines
 
 
@@ -125,6 +140,15 @@ def local_time(when: datetime, *, seconds: bool = False) -> str:
     """The time in the local zone, for tables and transcripts."""
     fmt = "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M"
     return to_utc(when).astimezone().strftime(fmt)
+
+
+def short_time(when: datetime, now: datetime | None = None) -> str:
+    """A compact local time for narrow columns: `Nov 23 09:15`, or `2025-11-23` in other years."""
+    local = to_utc(when).astimezone()
+    current = to_utc(now or datetime.now(UTC)).astimezone()
+    if local.year == current.year:
+        return local.strftime("%b %d %H:%M")
+    return local.strftime("%Y-%m-%d")
 
 
 def relative_time(when: datetime, now: datetime | None = None) -> str:

@@ -14,7 +14,12 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
-from threadline.cli.shared import add_scope_options, scope_from_args, settings_of, with_store
+from threadline.cli.shared import (
+    add_scope_options,
+    check_config,
+    scope_from_args,
+    with_store,
+)
 
 if TYPE_CHECKING:
     from threadline.models import SearchHit
@@ -74,7 +79,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    settings_of(args)
+    check_config(args)
     query = " ".join(args.query)
     choice = scope_from_args(args)
 

@@ -11,6 +11,7 @@ from threadline.cli.common import CommandFailed, report_error
 from threadline.cli.shared import (
     add_scope_options,
     add_subcommands,
+    check_config,
     positive_int,
     resolve_all,
     scope_from_args,
@@ -121,7 +122,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    settings_of(args)
+    check_config(args)
     choice = scope_from_args(args)
     limit = args.limit or None
 
@@ -157,9 +158,9 @@ def print_session_table(
     from threadline import paths
     from threadline.cli.output import (
         Column,
-        local_time,
         relative_time,
         render_table,
+        short_time,
         terminal_width,
         write_lines,
     )
@@ -171,12 +172,12 @@ def print_session_table(
         columns.append(Column("", minimum=1))
     columns += [
         Column("LAST ACTIVE"),
-        Column("CREATED"),
-        Column("MSGS", right=True),
-        Column("MODEL", shrink=2, minimum=8),
+        Column("CREATED", drop=3),
+        Column("MSGS", right=True, drop=1),
+        Column("MODEL", shrink=2, minimum=8, drop=2),
     ]
     if show_dir:
-        columns.append(Column("DIRECTORY", shrink=3, minimum=12, cut_left=True))
+        columns.append(Column("DIRECTORY", shrink=3, minimum=12, cut_left=True, drop=4))
     columns.append(Column("TITLE", shrink=1, minimum=12))
     table = []
     for r in rows:
@@ -187,7 +188,7 @@ def print_session_table(
             cells.append(marks(r))
         cells += [
             relative_time(r.updated_at),
-            local_time(r.created_at),
+            short_time(r.created_at),
             f"{r.message_count:,}",
             one_line(r.model or "-"),
         ]
@@ -204,7 +205,7 @@ def print_session_table(
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    settings_of(args)
+    check_config(args)
     if args.json:
         return _show_json(args)
 
@@ -368,7 +369,7 @@ def _refuse_or_confirm(question: str, yes: bool, what: str) -> None:
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
-    settings_of(args)
+    check_config(args)
 
     async def body(store: Store) -> int:
         from threadline.cli.shared import label
@@ -419,7 +420,7 @@ def cmd_delete(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    settings_of(args)
+    check_config(args)
 
     async def body(store: Store) -> int:
         from threadline.cli.shared import label
@@ -477,9 +478,9 @@ def cmd_trash(args: argparse.Namespace) -> int:
     from threadline import paths
     from threadline.cli.output import (
         Column,
-        local_time,
         relative_time,
         render_table,
+        short_time,
         terminal_width,
         write_lines,
     )
@@ -488,16 +489,16 @@ def cmd_trash(args: argparse.Namespace) -> int:
     columns = [
         Column("ID"),
         Column("DELETED"),
-        Column("PURGED AFTER"),
-        Column("MSGS", right=True),
-        Column("DIRECTORY", shrink=2, minimum=12, cut_left=True),
+        Column("PURGED AFTER", drop=2),
+        Column("MSGS", right=True, drop=1),
+        Column("DIRECTORY", shrink=2, minimum=12, cut_left=True, drop=3),
         Column("TITLE", shrink=1, minimum=12),
     ]
     table = [
         [
             shorts[r.id],
             relative_time(r.deleted_at) if r.deleted_at else "-",
-            local_time(r.deleted_at + timedelta(days=keep_days)) if r.deleted_at else "-",
+            short_time(r.deleted_at + timedelta(days=keep_days)) if r.deleted_at else "-",
             f"{r.message_count:,}",
             one_line(paths.home_short(r.working_dir)),
             one_line(r.display_title),
@@ -514,7 +515,7 @@ def cmd_trash(args: argparse.Namespace) -> int:
 
 
 def cmd_empty_trash(args: argparse.Namespace) -> int:
-    settings_of(args)
+    check_config(args)
 
     async def body(store: Store) -> None:
         from threadline.cli.shared import label
@@ -547,7 +548,7 @@ def cmd_empty_trash(args: argparse.Namespace) -> int:
 
 
 def cmd_rename(args: argparse.Namespace) -> int:
-    settings_of(args)
+    check_config(args)
     title = " ".join(" ".join(args.title).split()) or None
 
     async def body(store: Store) -> None:
@@ -564,7 +565,7 @@ def cmd_rename(args: argparse.Namespace) -> int:
 
 
 def cmd_pin(args: argparse.Namespace) -> int:
-    settings_of(args)
+    check_config(args)
 
     async def body(store: Store) -> int:
         from threadline.cli.shared import label

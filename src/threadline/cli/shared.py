@@ -105,9 +105,19 @@ def scope_from_args(args: argparse.Namespace) -> ScopeChoice:
 
 
 def settings_of(args: argparse.Namespace) -> Settings:
+    """The settings (a command that uses them: cleanup, trash)."""
     from threadline.config import load_settings
 
     return load_settings(getattr(args, "config", None))
+
+
+def check_config(args: argparse.Namespace) -> None:
+    """For commands that need no settings: still reject a bad --config given explicitly.
+
+    Without --config nothing is read, which keeps `sessions list` and `search` quick to start.
+    """
+    if getattr(args, "config", None):
+        settings_of(args)
 
 
 def with_store(args: argparse.Namespace, body: Callable[[Store], Awaitable[T]]) -> T:

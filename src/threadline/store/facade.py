@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from threadline import paths
 from threadline.models import (
@@ -32,11 +32,13 @@ from threadline.store import scope as scopes
 from threadline.store import search as search_ops
 from threadline.store import sessions as session_ops
 from threadline.store import summaries as summary_ops
-from threadline.store import transfer
 from threadline.store.connection import Database, prepare_file, run_transaction
 from threadline.store.errors import StoreError
 from threadline.store.migrate import MigrationReport, backup_database, open_and_migrate
 from threadline.store.util import Clock, fmt_ts, system_clock
+
+if TYPE_CHECKING:
+    from threadline.store import transfer
 
 UNSET: Any = message_ops.UNSET
 
@@ -667,12 +669,16 @@ class Store:
         One read snapshot; rows go from SQLite to `out` without being gathered in memory.
         `progress(messages_written, messages_total)` is called from the store's thread.
         """
+        from threadline.store import transfer  # pydantic format models: loaded when used
+
         stale = fmt_ts(self._clock() - session_ops.STALE_STREAM)
         ids = None if session_ids is None else list(session_ids)
         return await self._db.read(transfer.export_jsonl, out, stale, ids, progress)
 
     async def export_json(self, session_id: str) -> str:
         """One session, with its messages, summaries and memories, as a JSON document."""
+        from threadline.store import transfer
+
         stale = fmt_ts(self._clock() - session_ops.STALE_STREAM)
         return await self._db.read(transfer.export_document, stale, session_id)
 
@@ -691,6 +697,8 @@ class Store:
         Raises:
             ImportFormatError: the file is not a valid export (nothing was imported).
         """
+        from threadline.store import transfer
+
         return await self._db.write(transfer.import_stream, source, name, progress)
 
     async def timeline_around(
