@@ -69,6 +69,4 @@ def fake_tty(monkeypatch: pytest.MonkeyPatch, stream: str = "stdout", columns: i
 
 def no_controls(text: str) -> bool:
     """True when no C0 (other than newline/tab) or C1 control character is in `text`."""
-    return not any(
-        (ord(c) < 32 and c not in "\n\t") or 0x7F <= ord(c) <= 0x9F for c in text
-    )
+    return not any((ord(c) < 32 and c not in "\n\t") or 0x7F <= ord(c) <= 0x9F for c in text)

@@ -68,6 +68,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     if target is not None:
         _check_target(target)
 
+    # Markdown is verbatim in files and pipes; on a terminal nothing in it may act as an escape.
+    from threadline.cli.output import stdout_is_tty
+
+    to_terminal = target is None and stdout_is_tty()
+
     async def body(store: Store) -> str:
         ids = None
         if not args.all:
@@ -86,7 +91,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             for n, session_id in enumerate(ids):
                 if n:
                     out.write("\n---\n\n")
-                await write_markdown(store, session_id, out, sanitise=target is None)
+                await write_markdown(store, session_id, out, sanitise=to_terminal)
             return f"{len(ids)} session{'s' if len(ids) != 1 else ''}"
 
     what = with_store(args, body)
