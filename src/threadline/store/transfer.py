@@ -57,10 +57,6 @@ VERSION = 1
 
 # How many rows go to SQLite in one executemany, and how often progress is reported.
 BATCH = 2000
-# FTS5 keeps this much pending index data in memory during an import before writing a segment
-# (the default is 1 MB); fewer, larger segments make a bulk load markedly faster.
-IMPORT_FTS_HASHSIZE = 64 * 1024 * 1024
-DEFAULT_FTS_HASHSIZE = 1024 * 1024
 
 Progress = Callable[[int, int], None]
 
@@ -305,11 +301,50 @@ def _line(data: dict[str, Any]) -> str:
     return _escape_c1(_encoder.encode(data)) + "\n"
 
 
+# A session whose reply writer stopped checkpointing is exported as crashed (as it is shown).
+_STALE_STATUS = (
+    "CASE WHEN heartbeat_at IS NOT NULL AND heartbeat_at < ? THEN 'crashed' ELSE status END"
+)
+
+
 def _session_select(now_stale: str) -> tuple[str, list[Any]]:
-    status = (
-        "CASE WHEN heartbeat_at IS NOT NULL AND heartbeat_at < ? THEN 'crashed' ELSE status END"
-    )
-    return f"SELECT {SESSION_COLS.format(status=status)} FROM sessions", [now_stale]
+    return f"SELECT {SESSION_COLS.format(status=_STALE_STATUS)} FROM sessions", [now_stale]
+
+
+def _json_object(kind: str, fields: list[tuple[str, str]]) -> str:
+    """A SQL json_object(...) expression: SQLite builds each JSONL line in C (fast)."""
+    pairs = ", ".join(f"'{key}', {expr}" for key, expr in fields)
+    return f"json_object('type', '{kind}', {pairs})"
+
+
+def _bool(column: str) -> str:
+    return f"json(CASE WHEN {column} THEN 'true' ELSE 'false' END)"
+
+
+_SESSION_JSON = _json_object(
+    "session",
+    [(k, k) for k in _SESSION_KEYS[:7]]
+    + [
+        ("status", _STALE_STATUS),
+        ("pinned", _bool("pinned")),
+    ]
+    + [(k, k) for k in _SESSION_KEYS[9:16]]
+    + [("metadata", "json(metadata)")],
+)
+_MESSAGE_JSON = _json_object(
+    "message",
+    [(k, k) for k in _MESSAGE_KEYS[:4]]
+    + [("payload", "json(payload)")]
+    + [(k, k) for k in _MESSAGE_KEYS[5:11]]
+    + [("complete", _bool("complete"))],
+)
+_SUMMARY_JSON = _json_object("summary", [(k, k) for k in _SUMMARY_KEYS])
+_MEMORY_JSON = _json_object(
+    "memory",
+    [(k, k) for k in _MEMORY_KEYS[:8]]
+    + [("is_manual", _bool("is_manual"))]
+    + [("created_at", "created_at")],
+)
 
 
 def export_jsonl(
@@ -327,16 +362,16 @@ def export_jsonl(
     stats = ExportStats()
     write = out.write
     write(_line({"type": "header", "format": FORMAT, "version": VERSION}))
-    select, params = _session_select(stale_before)
+    sessions_sql = f"SELECT id, {_SESSION_JSON} FROM sessions"
+    messages_sql = f"SELECT session_id, {_MESSAGE_JSON} FROM messages"
+    summaries_sql = f"SELECT session_id, {_SUMMARY_JSON} FROM summaries"
     if session_ids is None:
         total = int(conn.execute("SELECT count(*) FROM messages").fetchone()[0])
-        sessions: Iterator[Sequence[Any]] = conn.execute(f"{select} ORDER BY id", params)
-        messages = _peekable(
-            conn.execute(f"SELECT {MESSAGE_COLS} FROM messages ORDER BY session_id, id")
+        sessions: Iterator[Sequence[Any]] = conn.execute(
+            f"{sessions_sql} ORDER BY id", (stale_before,)
         )
-        summaries = _peekable(
-            conn.execute(f"SELECT {SUMMARY_COLS} FROM summaries ORDER BY session_id, id")
-        )
+        messages = _peekable(conn.execute(f"{messages_sql} ORDER BY session_id, id"))
+        summaries = _peekable(conn.execute(f"{summaries_sql} ORDER BY session_id, id"))
     else:
         wanted = sorted(set(session_ids))
         total = 0
@@ -346,55 +381,43 @@ def export_jsonl(
                     "SELECT count(*) FROM messages WHERE session_id = ?", (sid,)
                 ).fetchone()[0]
             )
-        sessions = iter(_rows_for(conn, f"{select} WHERE id = ?", params, wanted))
+        sessions = _rows_for(conn, f"{sessions_sql} WHERE id = ?", [stale_before], wanted)
         messages = _peekable(
-            iter(
-                _rows_for(
-                    conn,
-                    f"SELECT {MESSAGE_COLS} FROM messages WHERE session_id = ? ORDER BY id",
-                    [],
-                    wanted,
-                )
-            )
+            _rows_for(conn, f"{messages_sql} WHERE session_id = ? ORDER BY id", [], wanted)
         )
         summaries = _peekable(
-            iter(
-                _rows_for(
-                    conn,
-                    f"SELECT {SUMMARY_COLS} FROM summaries WHERE session_id = ? ORDER BY id",
-                    [],
-                    wanted,
-                )
-            )
+            _rows_for(conn, f"{summaries_sql} WHERE session_id = ? ORDER BY id", [], wanted)
         )
     if progress:
         progress(0, total)
     next_report = BATCH
-    for srow in sessions:
-        sid = srow[0]
-        write(_line(_session_dict(srow)))
+    escape = _escape_c1
+    for sid, line in sessions:
+        write(escape(line))
+        write("\n")
         stats.sessions += 1
-        for mrow in _rows_of(messages, sid):
-            write(_line(_message_dict(mrow)))
+        for row in _rows_of(messages, sid):
+            write(escape(row[1]))
+            write("\n")
             stats.messages += 1
             if progress and stats.messages >= next_report:
                 progress(stats.messages, total)
                 next_report += BATCH
-        for xrow in _rows_of(summaries, sid):
-            write(_line(_summary_dict(xrow)))
+        for row in _rows_of(summaries, sid):
+            write(escape(row[1]))
+            write("\n")
             stats.summaries += 1
+    memories_sql = f"SELECT id, {_MEMORY_JSON} FROM memories"
     if session_ids is None:
-        memories: Iterator[Sequence[Any]] = conn.execute(
-            f"SELECT {MEMORY_COLS} FROM memories ORDER BY id"
-        )
+        memories: Iterator[Sequence[Any]] = conn.execute(f"{memories_sql} ORDER BY id")
     else:
         marks = ",".join("?" * len(session_ids))
         memories = conn.execute(
-            f"SELECT {MEMORY_COLS} FROM memories WHERE session_id IN ({marks}) ORDER BY id",
-            sorted(set(session_ids)),
+            f"{memories_sql} WHERE session_id IN ({marks}) ORDER BY id", sorted(set(session_ids))
         )
-    for mrow in memories:
-        write(_line(_memory_dict(mrow)))
+    for row in memories:
+        write(escape(row[1]))
+        write("\n")
         stats.memories += 1
     if progress:
         progress(stats.messages, total)
@@ -409,17 +432,17 @@ def _rows_for(
 
 
 def _rows_of(rows: _peekable, session_id: str) -> Iterator[Sequence[Any]]:
-    """The rows of `session_id` from a cursor ordered by session id (column 1).
+    """The rows of `session_id` from a cursor ordered by session id (column 0).
 
     Rows of a session id that sorts before it (none can exist in one snapshot) are skipped,
     so nothing is ever written under the wrong session.
     """
     while True:
         row = rows.peek()
-        if row is None or row[1] > session_id:
+        if row is None or row[0] > session_id:
             return
         next(rows)
-        if row[1] == session_id:
+        if row[0] == session_id:
             yield row
 
 
@@ -645,11 +668,6 @@ class _Importer:
         self.memories: list[tuple[int, MemoryRecord]] = []
 
     def run(self) -> ImportResult:
-        conn = self.conn
-        conn.execute(
-            "INSERT INTO messages_fts (messages_fts, rank) VALUES ('hashsize', ?)",
-            (IMPORT_FTS_HASHSIZE,),
-        )
         bundle: _Bundle | None = None
         for number, record in self.reader.records():
             if isinstance(record, SessionRecord):
@@ -675,10 +693,6 @@ class _Importer:
         if bundle is not None:
             self._store(bundle)
         self._store_memories()
-        conn.execute(
-            "INSERT INTO messages_fts (messages_fts, rank) VALUES ('hashsize', ?)",
-            (DEFAULT_FTS_HASHSIZE,),
-        )
         return self.result
 
     def _report(self) -> None:
