@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from threadline.cli.shared import check_config, with_store
+from threadline.cli.shared import check_config, get_session, with_store
 
 if TYPE_CHECKING:
     from threadline.models import Session, TimelineItem
@@ -174,8 +174,7 @@ async def write_markdown(store: Store, session_id: str, out: IO[str], *, sanitis
     from threadline.text import sanitize_terminal
 
     clean = sanitize_terminal if sanitise else (lambda text: text)
-    session = await store.get_session(session_id)
-    assert session is not None
+    session = await get_session(store, session_id)
     out.write(clean(_markdown_header(session)))
     position: tuple[int, int] = (0, 1)
     while True:

@@ -200,7 +200,8 @@ def dumps_json(value: Any, *, indent: int | None = 2) -> str:
 
 
 def print_json(value: Any) -> None:
-    sys.stdout.write(dumps_json(value))
+    """Indented for a person on a terminal; compact (and several times faster) in a pipe."""
+    sys.stdout.write(dumps_json(value, indent=2 if stdout_is_tty() else None))
     sys.stdout.write("\n")
 
 

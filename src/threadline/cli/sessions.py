@@ -12,6 +12,7 @@ from threadline.cli.shared import (
     add_scope_options,
     add_subcommands,
     check_config,
+    get_session,
     positive_int,
     resolve_all,
     scope_from_args,
@@ -211,8 +212,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
     async def body(store: Store) -> None:
         session_id = await store.resolve_session_id(args.id)
-        session = await store.get_session(session_id)
-        assert session is not None
+        session = await get_session(store, session_id)
         shorts = await store.short_ids([session_id])
         out = sys.stdout
         out.write(_transcript_header(session, shorts[session_id]))
@@ -342,8 +342,7 @@ def _show_json(args: argparse.Namespace) -> int:
 
     async def body(store: Store) -> dict[str, Any]:
         session_id = await store.resolve_session_id(args.id)
-        session = await store.get_session(session_id)
-        assert session is not None
+        session = await get_session(store, session_id)
         items = await store.timeline(session_id)
         return {"session": session_json(session), "items": [item_json(i) for i in items]}
 
@@ -431,8 +430,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
                 report_error(r.error or f"no session matches {r.given!r}")
                 failed += 1
                 continue
-            session = await store.get_session(r.session_id)
-            assert session is not None
+            session = await get_session(store, r.session_id)
             name = label((await store.short_ids([r.session_id]))[r.session_id], session)
             if await store.restore_session(r.session_id):
                 print(f"restored: {name}")

@@ -15,7 +15,7 @@ from threadline.cli.common import ThreadlineArgumentParser
 
 if TYPE_CHECKING:
     from threadline.config import Settings
-    from threadline.models import Scope, SessionSummary
+    from threadline.models import Scope, Session, SessionSummary
     from threadline.store import Store
 
 T = TypeVar("T")
@@ -91,14 +91,14 @@ def scope_from_args(args: argparse.Namespace) -> ScopeChoice:
 
     if getattr(args, "all_dirs", False):
         return ScopeChoice(Scope.ALL, None)
-    if getattr(args, "workspace", False):
-        return ScopeChoice(Scope.WORKSPACE, paths.resolve_dir(None))
-    if args.scope_dir is not None:
-        # A directory that no longer exists can still have sessions: no existence check.
-        return ScopeChoice(Scope.DIRECTORY, paths.resolve_dir(args.scope_dir))
-    if args.scope_default == "all":
-        return ScopeChoice(Scope.ALL, None)
     try:
+        if getattr(args, "workspace", False):
+            return ScopeChoice(Scope.WORKSPACE, paths.resolve_dir(None))
+        if args.scope_dir is not None:
+            # A directory that no longer exists can still have sessions: no existence check.
+            return ScopeChoice(Scope.DIRECTORY, paths.resolve_dir(args.scope_dir))
+        if args.scope_default == "all":
+            return ScopeChoice(Scope.ALL, None)
         return ScopeChoice(Scope.DIRECTORY, paths.resolve_dir(None))
     except FileNotFoundError:
         raise UsageError("the current directory no longer exists; give --dir or --all") from None
@@ -142,6 +142,16 @@ class Resolved:
     given: str
     session_id: str | None = None
     error: str | None = None
+
+
+async def get_session(store: Store, session_id: str) -> Session:
+    """The session, or a clear error if it vanished since its id was resolved."""
+    from threadline.store import NotFoundError
+
+    session = await store.get_session(session_id)
+    if session is None:
+        raise NotFoundError(f"session {session_id} no longer exists")
+    return session
 
 
 async def resolve_all(store: Store, given: list[str]) -> list[Resolved]:
