@@ -363,3 +363,15 @@ def test_unopenable_database(cli, tmp_path):
     assert r.status == 1
     assert r.err.startswith("threadline: error:") and r.err.count("\n") == 1
     assert junk.read_bytes().startswith(b"this is not")
+
+
+def test_delete_with_an_ambiguous_prefix_reports_and_continues(cli, with_db, workdir):
+    async def fill(store: Store) -> list[str]:
+        return [(await store.create_session(workdir, title=f"s{i}")).id for i in range(3)]
+
+    ids = with_db(fill)
+    r = cli("sessions", "delete", ids[0][:8], ids[2])
+    assert r.status == 1
+    assert "ambiguous" in r.err and "moved to the trash: " in r.out and "s2" in r.out
+    trash = json.loads(cli("sessions", "trash", "--json").out)
+    assert [s["id"] for s in trash] == [ids[2]]

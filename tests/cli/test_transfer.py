@@ -306,3 +306,17 @@ def test_failed_export_leaves_no_file(cli, history, tmp_path):
     assert r.status == 1
     assert not target.exists()
     assert list(tmp_path.glob(".out.json.*")) == []
+
+
+def test_progress_on_a_terminal_only(cli, history, tmp_path, monkeypatch):
+    from tests.cli.conftest import fake_tty
+
+    dump = tmp_path / "all.jsonl"
+    r = cli("export", "--all", "-o", str(dump))
+    assert "\r" not in r.err  # not a terminal: no bar
+    fake_tty(monkeypatch, "stderr")
+    r = cli("export", "--all", "-o", str(tmp_path / "again.jsonl"))
+    assert "exporting [" in r.err and "\r" in r.err
+    r = cli("import", "threadline", str(dump), db=tmp_path / "fresh.db")
+    assert "importing [" in r.err and "messages" in r.err
+    assert r.status == 0
