@@ -75,7 +75,7 @@ def time_process(argv: list[str], runs: int, env: dict[str, str], warmup: int = 
         )
         elapsed = time.perf_counter() - t0
         if done.returncode != 0:
-            raise SystemExit(f"threadline {' '.join(argv)} failed: {done.stderr.decode()}")
+            raise RuntimeError(f"threadline {' '.join(argv)} failed: {done.stderr.decode()}")
         if i >= warmup:
             samples.append(elapsed)
     return statistics.median(samples)
@@ -192,7 +192,11 @@ def bench_processes(db: Path, facts: dict[str, Any], report: Report, runs: int, 
     for name, argv, target in cases:
         if not report.wanted(name):
             continue
-        median = time_process([*argv, "--db", str(db)], runs, env)
+        try:
+            median = time_process([*argv, "--db", str(db)], runs, env)
+        except RuntimeError as exc:
+            report.add(name, "FAILED", "", str(exc).strip()[:80])
+            continue
         report.add(
             name, f"{median:.3f} s", f"<= {target} s" if target else "", _verdict(median, target)
         )
