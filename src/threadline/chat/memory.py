@@ -301,6 +301,27 @@ def extraction_state(pending: PendingExtraction, now: datetime) -> ExtractionSta
     return "due"
 
 
+async def extraction_status(store: Store) -> list[ExtractionStatus]:
+    """Every queued extraction with its state, oldest due first (needs no provider)."""
+    now = store.now()
+    rows = await store.list_pending_extractions()
+    sessions: dict[str, Session | None] = {}
+    result = []
+    for row in rows:
+        if row.session_id not in sessions:
+            sessions[row.session_id] = await store.get_session(row.session_id)
+        session = sessions[row.session_id]
+        result.append(
+            ExtractionStatus(
+                row,
+                extraction_state(row, now),
+                session.display_title if session is not None else None,
+                session.working_dir if session is not None else None,
+            )
+        )
+    return result
+
+
 # ---------------------------------------------------------------------- the extractor
 
 
@@ -426,23 +447,7 @@ class MemoryExtractor:
 
     async def status(self) -> list[ExtractionStatus]:
         """Every queued extraction with its state, oldest due first."""
-        now = self.store.now()
-        rows = await self.store.list_pending_extractions()
-        sessions: dict[str, Session | None] = {}
-        result = []
-        for row in rows:
-            if row.session_id not in sessions:
-                sessions[row.session_id] = await self.store.get_session(row.session_id)
-            session = sessions[row.session_id]
-            result.append(
-                ExtractionStatus(
-                    row,
-                    extraction_state(row, now),
-                    session.display_title if session is not None else None,
-                    session.working_dir if session is not None else None,
-                )
-            )
-        return result
+        return await extraction_status(self.store)
 
     # ------------------------------------------------------------------ one extraction
 

@@ -289,13 +289,14 @@ async def compact_plan(store: Store, session_id: str) -> CompactPlan:
     return CompactPlan(summary, count)
 
 
-async def compact_session(store: Store, session_id: str) -> int:
-    """Remove the messages the latest summary covers; returns how many went.
+async def compact_session(store: Store, session_id: str, summary: Summary | None = None) -> int:
+    """Remove the messages the latest summary (or `summary`, as shown to someone who
+    confirmed) covers; returns how many went.
 
     Raises:
         ThreadlineError: the session has no summary (nothing would stand for the messages).
     """
-    summary = await store.latest_summary(session_id)
+    summary = summary or await store.latest_summary(session_id)
     if summary is None:
         raise ThreadlineError("nothing to compact: the session has no summary yet")
     return await store.delete_messages_before(session_id, summary.last_message_id + 1)

@@ -591,6 +591,9 @@ class Store:
         self, idle_before: datetime, since: datetime
     ) -> list[PendingExtraction]:
         """Queue the marked sessions gone idle between `since` and `idle_before`."""
+        # Looked for on a reader first: most of the time there is none, and no write is taken.
+        if not await self._db.read(memory_ops.idle_sessions, idle_before, since):
+            return []
         return await self._db.write(
             memory_ops.queue_idle_extractions, self._clock(), idle_before, since
         )

@@ -356,11 +356,9 @@ def queue_extraction(
     return pending
 
 
-def queue_idle_extractions(
-    conn: sqlite3.Connection, now: datetime, idle_before: datetime, since: datetime
-) -> list[PendingExtraction]:
-    """Queue every marked session whose last message is between `since` and `idle_before`
-    and that has messages past its watermark (not in the trash, no reply streaming)."""
+def idle_sessions(conn: sqlite3.Connection, idle_before: datetime, since: datetime) -> list[str]:
+    """Marked sessions whose last message is between `since` and `idle_before` and that have
+    messages past their watermark (not in the trash, no reply streaming)."""
     rows = conn.execute(
         "SELECT s.id FROM sessions AS s"
         " WHERE s.deleted_at IS NULL AND s.updated_at >= ? AND s.updated_at <= ?"
@@ -370,8 +368,15 @@ def queue_idle_extractions(
         " ORDER BY s.updated_at",
         (fmt_ts(since), fmt_ts(idle_before)),
     ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def queue_idle_extractions(
+    conn: sqlite3.Connection, now: datetime, idle_before: datetime, since: datetime
+) -> list[PendingExtraction]:
+    """Queue every session `idle_sessions` finds."""
     queued = []
-    for (session_id,) in rows:
+    for session_id in idle_sessions(conn, idle_before, since):
         pending = queue_extraction(conn, now, session_id, None, None)
         if pending is not None:
             queued.append(pending)
