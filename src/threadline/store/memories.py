@@ -91,7 +91,8 @@ def require_memory(conn: sqlite3.Connection, memory_id: int) -> Memory:
 def get_memories(
     conn: sqlite3.Connection, working_dir: str, limit: int | None, include_superseded: bool
 ) -> list[Memory]:
-    where = "working_dir = ?" + ("" if include_superseded else " AND superseded_by IS NULL")
+    # `+superseded_by`: keeps the planner on memories_dir (see select_memories).
+    where = "working_dir = ?" + ("" if include_superseded else " AND +superseded_by IS NULL")
     sql = (
         f"SELECT {COLS} FROM memories WHERE {where}"
         " ORDER BY importance DESC, created_at DESC, id DESC"
@@ -302,7 +303,10 @@ def select_memories(
     Walks the memories_dir index (working_dir, importance DESC, created_at DESC) and stops
     after `limit` rows, so it costs the rows returned, not the size of the directory.
     """
-    where = "working_dir = ? AND superseded_by IS NULL"
+    # The unary + keeps the planner off memories_superseded: "superseded_by IS NULL" matches
+    # most rows of every directory, and choosing that index meant sorting them all (15 ms for
+    # 60,000 memories, against 0.1 ms walking memories_dir).
+    where = "working_dir = ? AND +superseded_by IS NULL"
     params: list[Any] = [working_dir]
     if created_before is not None:
         where += " AND created_at <= ?"
