@@ -318,5 +318,5 @@ def test_progress_on_a_terminal_only(cli, history, tmp_path, monkeypatch):
     r = cli("export", "--all", "-o", str(tmp_path / "again.jsonl"))
     assert "exporting [" in r.err and "\r" in r.err
     r = cli("import", "threadline", str(dump), db=tmp_path / "fresh.db")
-    assert "importing [" in r.err and "messages" in r.err
+    assert "importing: reading [" in r.err and "importing: indexing [" in r.err
     assert r.status == 0

@@ -687,12 +687,13 @@ class Store:
         source: IO[bytes],
         name: str,
         *,
-        progress: Callable[[int, int], None] | None = None,
+        progress: Callable[[str, int, int | None], None] | None = None,
     ) -> transfer.ImportResult:
         """Import a threadline export (JSONL or JSON) in one transaction: all or nothing.
 
         Sessions already present are skipped and listed; see store/transfer.py for the rules.
-        `progress(bytes_read, messages_imported)` is called from the store's thread.
+        `progress(phase, done, total)` is called from the store's thread: phase "reading"
+        counts bytes of the file (total None for a pipe), then "writing" counts messages.
 
         Raises:
             ImportFormatError: the file is not a valid export (nothing was imported).
