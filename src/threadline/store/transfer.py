@@ -26,6 +26,11 @@ file twice adds nothing. Message, summary and memory ids are kept when no row ho
 export -> import into an empty database -> export is byte-identical); a session whose message
 ids are taken gets new ids above every existing one, shifted by one offset so their order, its
 summaries' ranges and its memories' sources stay consistent.
+
+Cost: the whole import is one write transaction (other writers wait, retrying, until it
+commits). Messages are staged in a temporary table while the file is read and then inserted in
+id order, so the full-text index is built in large in-memory batches; indexing the text is
+most of the time an import takes.
 """
 
 from __future__ import annotations
