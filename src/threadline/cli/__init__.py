@@ -18,6 +18,7 @@ from threadline.errors import ThreadlineError, UsageError
 
 # Subcommand modules, in the order `threadline --help` lists them.
 COMMAND_MODULES: list[str] = [
+    "chat",
     "sessions",
     "search",
     "export_command",
