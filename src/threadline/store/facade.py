@@ -31,7 +31,7 @@ from threadline.store import scope as scopes
 from threadline.store import search as search_ops
 from threadline.store import sessions as session_ops
 from threadline.store import summaries as summary_ops
-from threadline.store.connection import Database, prepare_file, run_transaction
+from threadline.store.connection import Database, prepare_file, read_pragmas, run_transaction
 from threadline.store.errors import StoreError
 from threadline.store.migrate import MigrationReport, backup_database, open_and_migrate
 from threadline.store.util import Clock, system_clock
@@ -575,6 +575,13 @@ class Store:
         await self._db.write(search_ops.optimize_index)
 
     # ------------------------------------------------------------------ the file
+
+    async def pragmas(self) -> dict[str, Any]:
+        """The connection settings in force: {"writer": {...}, "readers": [{...}, ...]}."""
+        return {
+            "writer": await self._db.on_writer(read_pragmas),
+            "readers": await self._db.on_each_reader(read_pragmas),
+        }
 
     async def data_version(self) -> int:
         """Changes whenever another connection (this process's writer included) commits."""

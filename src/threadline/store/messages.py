@@ -140,16 +140,19 @@ def update_message(
         values.append(value)
     if sets:
         conn.execute(f"UPDATE messages SET {', '.join(sets)} WHERE id = ?", (*values, message_id))
-    finished = changes.get("complete") is True or changes.get("stop_reason") is not None
-    if finished:
-        conn.execute("UPDATE sessions SET heartbeat_at = NULL WHERE id = ?", (session_id,))
-    else:
+    message = get_message(conn, message_id)
+    assert message is not None
+    if not message.complete and message.stop_reason is None:
+        # Still streaming: this checkpoint is the session's heartbeat.
         conn.execute(
             "UPDATE sessions SET heartbeat_at = ?, status = 'active' WHERE id = ?",
             (fmt_ts(now), session_id),
         )
-    message = get_message(conn, message_id)
-    assert message is not None
+    else:
+        conn.execute(
+            "UPDATE sessions SET heartbeat_at = NULL WHERE id = ? AND heartbeat_at IS NOT NULL",
+            (session_id,),
+        )
     return message
 
 

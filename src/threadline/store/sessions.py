@@ -41,6 +41,13 @@ def session_from_row(row: tuple[Any, ...]) -> Session:
     return Session.model_validate(data)
 
 
+def one_line(title: str | None) -> str | None:
+    """A title as shown in lists: whitespace runs (newlines included) become one space."""
+    if title is None:
+        return None
+    return " ".join(str(title).split()) or None
+
+
 def _stale_before(now: datetime) -> str:
     return fmt_ts(now - STALE_STREAM)
 
@@ -57,6 +64,7 @@ def create_session(
 ) -> Session:
     session_id = uuid7(now)
     stamp = fmt_ts(now)
+    title = one_line(title)
     conn.execute(
         "INSERT INTO sessions (id, working_dir, dir_tokens, title, provider, model, system_prompt,"
         " created_at, updated_at, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -251,8 +259,8 @@ def update_session(
             value = int(bool(value))
         if key == "metadata":
             value = dump_json(value or {})
-        if key == "title" and value is not None:
-            value = " ".join(str(value).split()) or None
+        if key == "title":
+            value = one_line(value)
         if key == "status":
             sets.append("heartbeat_at = NULL")
         sets.append(f"{key} = ?")
