@@ -31,12 +31,23 @@ _FULL_FIELDS = _SUMMARY_FIELDS + (
 )
 
 
+def _summary_fields(row: tuple[Any, ...]) -> dict[str, Any]:
+    # fromisoformat here is cheaper than pydantic's datetime parsing.
+    data = dict(zip(_SUMMARY_FIELDS, row, strict=False))
+    data["created_at"] = datetime.fromisoformat(data["created_at"])
+    data["updated_at"] = datetime.fromisoformat(data["updated_at"])
+    deleted = data["deleted_at"]
+    data["deleted_at"] = None if deleted is None else datetime.fromisoformat(deleted)
+    return data
+
+
 def summary_from_row(row: tuple[Any, ...]) -> SessionSummary:
-    return SessionSummary.model_validate(dict(zip(_SUMMARY_FIELDS, row, strict=False)))
+    return SessionSummary.model_validate(_summary_fields(row))
 
 
 def session_from_row(row: tuple[Any, ...]) -> Session:
-    data = dict(zip(_FULL_FIELDS, row, strict=True))
+    data = _summary_fields(row)
+    data.update(zip(_FULL_FIELDS[len(_SUMMARY_FIELDS) :], row[len(_SUMMARY_FIELDS) :], strict=True))
     data["metadata"] = load_json(data["metadata"]) or {}
     return Session.model_validate(data)
 

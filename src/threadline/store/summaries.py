@@ -17,7 +17,9 @@ _FIELDS = [c.strip() for c in COLS.split(",")]
 
 
 def summary_from_row(row: tuple[Any, ...]) -> Summary:
-    return Summary.model_validate(dict(zip(_FIELDS, row, strict=True)))
+    data = dict(zip(_FIELDS, row, strict=True))
+    data["created_at"] = datetime.fromisoformat(data["created_at"])
+    return Summary.model_validate(data)
 
 
 def save_summary(
