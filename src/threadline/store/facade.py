@@ -629,7 +629,10 @@ class Store:
             problems = []
             for table in ("messages_fts", "summaries_fts"):
                 try:
-                    conn.execute(f"INSERT INTO {table} ({table}) VALUES ('integrity-check')")
+                    # rank = 1: also compare the index with the rows it was built from.
+                    conn.execute(
+                        f"INSERT INTO {table} ({table}, rank) VALUES ('integrity-check', 1)"
+                    )
                 except sqlite3.DatabaseError as exc:
                     problems.append(f"{table}: {exc}")
             return problems
