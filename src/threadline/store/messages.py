@@ -176,13 +176,14 @@ def get_messages(
     if after_id is not None:
         where += " AND id > ?"
         params.append(after_id)
+    rows: list[Any]
     if limit is None:
-        rows = conn.execute(f"SELECT {COLS} FROM messages WHERE {where} ORDER BY id", params)
+        sql = f"SELECT {COLS} FROM messages WHERE {where} ORDER BY id"
+        rows = conn.execute(sql, params).fetchall()
         return [message_from_row(r) for r in rows]
     if after_id is not None and before_id is None:
-        rows = conn.execute(
-            f"SELECT {COLS} FROM messages WHERE {where} ORDER BY id LIMIT ?", (*params, limit)
-        )
+        sql = f"SELECT {COLS} FROM messages WHERE {where} ORDER BY id LIMIT ?"
+        rows = conn.execute(sql, (*params, limit)).fetchall()
         return [message_from_row(r) for r in rows]
     rows = conn.execute(
         f"SELECT {COLS} FROM messages WHERE {where} ORDER BY id DESC LIMIT ?", (*params, limit)
