@@ -312,9 +312,6 @@ def plan_sessions(args: argparse.Namespace, rng: random.Random, now_ms: int) -> 
         age = int((span_ms - duration) * rng.random() ** 1.6) if span_ms > duration else 0
         start = now_ms - duration - age - 60_000
         plans.append(SessionPlan(i, working_dir, start, count, gap))
-    # ids are UUIDv7 of the start time: make them in time order (uuid7 is monotonic).
-    for plan in sorted(plans, key=lambda p: p.start_ms):
-        plan.id = uuid7(datetime.fromtimestamp(plan.start_ms / 1000, UTC))
     maker_rng = random.Random(args.seed + 1)
     for plan in plans:
         plan.model = maker_rng.choice(MODELS)
@@ -344,17 +341,30 @@ def ms_to_ts(ms: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
 
 
-def message_order(plans: list[SessionPlan], rng: random.Random) -> list[int]:
-    """Every message as an int key (time, session, seq), sorted: ids follow time across sessions."""
+def message_order(plans: list[SessionPlan], rng: random.Random, now_ms: int) -> list[int]:
+    """Every message as an int key (time, session, seq), sorted: ids follow time across sessions.
+
+    Also gives each session its UUIDv7 id from its (possibly moved) start time.
+    """
     seq_bits = max(p.count for p in plans).bit_length()
     sess_bits = len(plans).bit_length()
+    latest = now_ms - 60_000
     keys = []
     for p in plans:
+        times = []
         t = float(p.start_ms)
-        for seq in range(p.count):
-            keys.append(((int(t) << sess_bits | p.index) << seq_bits) | seq)
+        for _ in range(p.count):
+            times.append(int(t))
             t += rng.expovariate(1.0 / p.gaps_ms) + 1000
+        # Nothing happens in the future: a session that would run past now starts earlier.
+        shift = max(0, times[-1] - latest) if times else 0
+        p.start_ms -= shift
+        for seq, when in enumerate(times):
+            keys.append(((when - shift) << sess_bits | p.index) << seq_bits | seq)
     keys.sort()
+    # ids are UUIDv7 of the start time, made in time order (uuid7 is monotonic).
+    for plan in sorted(plans, key=lambda p: p.start_ms):
+        plan.id = uuid7(datetime.fromtimestamp(plan.start_ms / 1000, UTC))
     return keys
 
 
@@ -443,7 +453,7 @@ def load(args: argparse.Namespace, path: Path, log) -> dict:
     text = TextMaker(random.Random(args.seed + 2))
     plan = plan_sessions(args, rng, now_ms)
     plans: list[SessionPlan] = plan["plans"]
-    keys = message_order(plans, rng)
+    keys = message_order(plans, rng, now_ms)
     took = time.perf_counter() - t0
     log(f"planned {len(plans):,} sessions, {len(keys):,} messages in {took:.1f}s")
 

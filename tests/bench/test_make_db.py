@@ -136,3 +136,9 @@ async def test_sidecar_points_at_real_rows(made: Path) -> None:
         assert got is not None and got.message_count == 1
         assert len(await store.search("bulk load")) >= 1
     assert notable["timings"]["messages_per_second"] > 0
+    conn = sqlite3.connect(made)
+    try:
+        latest = conn.execute("SELECT max(created_at) FROM messages").fetchone()[0]
+        assert latest < notable["built_at"]  # nothing happens in the future
+    finally:
+        conn.close()
