@@ -664,6 +664,29 @@ def notable_rows(conn, plan: dict, plans: list[SessionPlan], text: TextMaker) ->
     }
 
 
+def holders(path: Path) -> list[int]:
+    """Processes that have `path` (or its -wal/-shm) open (Linux /proc; [] elsewhere)."""
+    names = {str(path), f"{path}-wal", f"{path}-shm"}
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if any(os.readlink(fd) in names for fd in (proc / "fd").iterdir()):
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+def wait_until_unused(path: Path, log, limit: float = 1800) -> None:
+    """Replacing a database (and removing its WAL) under a reader would pull it from under it."""
+    deadline = time.monotonic() + limit
+    while (pids := holders(path)) and time.monotonic() < deadline:
+        log(f"waiting for {pids} to close {path} before replacing it")
+        time.sleep(10)
+    if holders(path):
+        raise SystemExit(f"make_db: {path} is still in use; the new one is at {path}.building")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     out = Path(args.out).expanduser().resolve()
@@ -687,7 +710,8 @@ def main(argv: list[str] | None = None) -> int:
 
     asyncio.run(create())
     notable = load(args, tmp, log)
-    for suffix in ("", "-wal", "-shm"):
+    wait_until_unused(out, log)
+    for suffix in ("-wal", "-shm"):
         Path(f"{out}{suffix}").unlink(missing_ok=True)
     os.replace(tmp, out)
     os.chmod(out, 0o600)
