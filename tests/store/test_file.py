@@ -165,3 +165,64 @@ async def test_vacuum_keeps_data(store: Store) -> None:
     await store.vacuum()
     assert await store.count_messages(s.id) == 1
     assert [h.message_id for h in await store.search("vacuum")] != []
+
+
+async def test_now_is_the_injected_clock(store: Store, clock) -> None:  # noqa: ANN001
+    assert store.now() == clock()
+    clock.advance(minutes=1)
+    assert store.now() == clock()
+
+
+async def test_rebuild_and_optimize_search_index(store: Store) -> None:
+    import sqlite3
+
+    s = await store.create_session("/tmp")
+    m = await store.add_message(s.id, "user", "indexword here")
+    await store.save_summary(s.id, "summaryword", m.id, m.id)
+    conn = sqlite3.connect(store.path)
+    conn.execute("INSERT INTO messages_fts (messages_fts) VALUES ('delete-all')")
+    conn.execute("INSERT INTO summaries_fts (summaries_fts) VALUES ('delete-all')")
+    conn.commit()
+    conn.close()
+    assert await store.search("indexword") == []
+    await store.rebuild_search_index()
+    assert [h.message_id for h in await store.search("indexword")] == [m.id]
+    assert [h.kind for h in await store.search("summaryword")] == ["summary"]
+    await store.optimize_search_index()
+    assert [h.message_id for h in await store.search("indexword")] == [m.id]
+    assert await store.integrity_check() == []
+
+
+async def test_cancelled_read_releases_its_reader(store: Store) -> None:
+    import asyncio
+
+    s = await store.create_session("/tmp")
+    for i in range(20):
+        await store.add_message(s.id, "user", f"cancelword {i}")
+    for _ in range(6):  # more cancellations than there are readers
+        task = asyncio.create_task(store.search("cancelword"))
+        await asyncio.sleep(0)
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+    results = await asyncio.wait_for(
+        asyncio.gather(*(store.count_messages(s.id) for _ in range(8))), timeout=10
+    )
+    assert results == [20] * 8
+
+
+async def test_cancelled_write_still_lands(store: Store) -> None:
+    import asyncio
+
+    s = await store.create_session("/tmp")
+    task = asyncio.create_task(store.add_message(s.id, "user", "written anyway"))
+    await asyncio.sleep(0)  # the write is queued on the writer thread
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+    await store.touch_session(s.id)  # queued behind it on the one writer
+    assert [m.content for m in await store.get_messages(s.id)] == ["written anyway"]
