@@ -354,3 +354,46 @@ async def test_workspace_paging(store: Store, tmp_path: Path, clock: FakeClock) 
         seen += page
         before = page[-1].cursor
     assert seen == everything
+
+
+@pytest.mark.parametrize("max_dirs", [200, 2, 0])
+async def test_workspace_listing_merged_or_scanned_agree(
+    store: Store, tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch, max_dirs: int
+) -> None:
+    """Small workspaces merge per-directory index walks; big ones scan: the same rows either way."""
+    from threadline.store import sessions as session_ops
+
+    monkeypatch.setattr(session_ops, "MAX_WORKSPACE_DIRS", max_dirs)
+    repo = tmp_path / "ws"
+    (repo / ".git").mkdir(parents=True)
+    subdirs = [repo, repo / "a", repo / "a" / "b", repo / "c"]
+    for d in subdirs:
+        d.mkdir(exist_ok=True)
+    siblings = [tmp_path / "ws-other", tmp_path / "ws.bak", tmp_path / "ws0"]
+    for d in siblings:
+        d.mkdir()
+    made: dict[str, list[str]] = {}
+    for i, d in enumerate(subdirs + siblings):
+        made[str(d)] = await make_sessions(store, clock, str(d), 3 + i % 2, pinned={i % 3})
+    inside = {sid for d in subdirs for sid in made[str(d)]}
+    everything = await store.list_sessions("all", limit=None)
+    expected = [r for r in everything if r.id in inside]
+    assert await store.list_sessions("workspace", str(repo / "a"), limit=None) == expected
+    assert await store.count_sessions("workspace", str(repo / "a")) == len(expected)
+    assert await store.list_sessions("workspace", str(repo), limit=4, offset=3) == expected[3:7]
+    seen, before = [], None
+    while page := await store.list_sessions("workspace", str(repo / "c"), limit=3, before=before):
+        seen += page
+        before = page[-1].cursor
+    assert seen == expected
+    titled = await store.list_sessions("workspace", str(repo), query="s1")
+    assert titled == [r for r in expected if r.title == "s1"]
+    # Trashed sessions leave the workspace list and appear in its trash.
+    gone = expected[0].id
+    await store.delete_session(gone)
+    assert gone not in {r.id for r in await store.list_sessions("workspace", str(repo))}
+    trash = await store.list_sessions("workspace", str(repo), trashed=True)
+    assert [r.id for r in trash] == [gone]
+    empty = tmp_path / "empty-ws"
+    empty.mkdir()
+    assert await store.list_sessions("workspace", str(empty)) == []
