@@ -124,6 +124,26 @@ async def read_benches(b: Bench, db: Path, notable: dict[str, Any]) -> None:
             lambda: store.list_sessions(Scope.WORKSPACE, root, limit=50),
             None,
         )
+        small_parent = str(Path(small).parent)
+        await b.time(
+            f"sidebar: workspace {small_parent}, 50 newest",
+            lambda: store.list_sessions(Scope.WORKSPACE, small_parent, limit=50),
+            2,
+        )
+        await b.time(
+            "sidebar: workspace of small dir, 50 newest",
+            lambda: store.list_sessions(Scope.WORKSPACE, small, limit=50),
+            2,
+        )
+        await b.time(
+            "sidebar: largest dir, title filter 'fix'",
+            lambda: store.list_sessions(Scope.DIRECTORY, largest, limit=50, query="fix"),
+            None,
+        )
+        await b.time(
+            "count_sessions: workspace of largest dir",
+            lambda: store.count_sessions(Scope.WORKSPACE, root),
+        )
         await b.time(
             "sidebar: small dir, 50 newest",
             lambda: store.list_sessions(Scope.DIRECTORY, small, limit=50),
@@ -153,6 +173,11 @@ async def read_benches(b: Bench, db: Path, notable: dict[str, Any]) -> None:
             ("phrase", f'"{notable["phrase"]}"', 10),
             ("prefix", notable["prefix"], 100),
             ("two words", f"{notable['common_word']} {notable['most_common_word']}", 10),
+            (
+                "uncommon phrase of common words",
+                f'"{notable["most_common_word"]} {notable["common_word"]}"',
+                10,
+            ),
         ]
         for label, q, target in queries:
             await b.time(
