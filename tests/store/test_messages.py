@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FakeClock
+from conftest import FakeClock
 from threadline.store import NotFoundError, Store, StoreError
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FakeClock
+from conftest import FakeClock
 from threadline.store import Store, StoreError
 from threadline.store import messages as message_ops
 from threadline.store import sessions as session_ops

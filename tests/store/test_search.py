@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FakeClock
+from conftest import FakeClock
 from threadline.models import HIGHLIGHT_END, HIGHLIGHT_START, split_highlights
 from threadline.store import SearchQueryError, Store
 from threadline.store import scope as scopes

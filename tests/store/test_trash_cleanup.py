@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FakeClock
+from conftest import FakeClock
 from threadline.config import SessionConfig
 from threadline.store import Store
 
