@@ -6,6 +6,8 @@ import sqlite3
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from threadline.models import Scope, Session, SessionCursor, SessionSummary
 from threadline.store import scope as scopes
 from threadline.store.errors import AmbiguousIdError, NotFoundError, StoreError
@@ -29,25 +31,20 @@ _SUMMARY_FIELDS = (
 _FULL_FIELDS = _SUMMARY_FIELDS + (
     "system_prompt ended_at total_input_tokens total_output_tokens metadata".split()
 )
+_SUMMARY_LIST = TypeAdapter(list[SessionSummary])
 
 
-def _summary_fields(row: tuple[Any, ...]) -> dict[str, Any]:
-    # fromisoformat here is cheaper than pydantic's datetime parsing.
-    data = dict(zip(_SUMMARY_FIELDS, row, strict=False))
-    data["created_at"] = datetime.fromisoformat(data["created_at"])
-    data["updated_at"] = datetime.fromisoformat(data["updated_at"])
-    deleted = data["deleted_at"]
-    data["deleted_at"] = None if deleted is None else datetime.fromisoformat(deleted)
-    return data
+def summaries_from_rows(rows: list[Any]) -> list[SessionSummary]:
+    """Rows of SUMMARY_COLS as models, validated in one call (a sidebar page)."""
+    return _SUMMARY_LIST.validate_python([dict(zip(_SUMMARY_FIELDS, r, strict=True)) for r in rows])
 
 
 def summary_from_row(row: tuple[Any, ...]) -> SessionSummary:
-    return SessionSummary.model_validate(_summary_fields(row))
+    return summaries_from_rows([row])[0]
 
 
 def session_from_row(row: tuple[Any, ...]) -> Session:
-    data = _summary_fields(row)
-    data.update(zip(_FULL_FIELDS[len(_SUMMARY_FIELDS) :], row[len(_SUMMARY_FIELDS) :], strict=True))
+    data = dict(zip(_FULL_FIELDS, row, strict=True))
     data["metadata"] = load_json(data["metadata"]) or {}
     return Session.model_validate(data)
 
@@ -208,11 +205,11 @@ def list_sessions(
         for directory in dirs:
             params += [stale, directory, *query_params, *cursor_params]
         rows = conn.execute(sql, [*params, *page_params]).fetchall()
-        return [summary_from_row(r) for r in rows]
+        return summaries_from_rows(rows)
     where, where_params = _list_where(scope, root, query, trashed)
     sql = f"{select} WHERE {where}{cursor_sql}{order}{page_sql}"
     rows = conn.execute(sql, [stale, *where_params, *cursor_params, *page_params]).fetchall()
-    return [summary_from_row(r) for r in rows]
+    return summaries_from_rows(rows)
 
 
 # A workspace of more directories than this is listed with one filtered scan instead.
