@@ -17,7 +17,7 @@ from threadline.cli.common import CommandFailed, ThreadlineArgumentParser, repor
 from threadline.errors import ThreadlineError, UsageError
 
 # Subcommand modules, in the order `threadline --help` lists them.
-COMMAND_MODULES: list[str] = []
+COMMAND_MODULES: list[str] = ["chat"]
 
 
 def _common_options(suppress: bool) -> argparse.ArgumentParser:
