@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.cli.conftest import no_controls
+from cli.helpers import no_controls
 from threadline.store import Store
 
 
@@ -309,7 +309,7 @@ def test_failed_export_leaves_no_file(cli, history, tmp_path):
 
 
 def test_progress_on_a_terminal_only(cli, history, tmp_path, monkeypatch):
-    from tests.cli.conftest import fake_tty
+    from cli.helpers import fake_tty
 
     dump = tmp_path / "all.jsonl"
     r = cli("export", "--all", "-o", str(dump))

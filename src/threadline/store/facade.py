@@ -32,7 +32,7 @@ from threadline.store import scope as scopes
 from threadline.store import search as search_ops
 from threadline.store import sessions as session_ops
 from threadline.store import summaries as summary_ops
-from threadline.store.connection import Database, prepare_file, run_transaction
+from threadline.store.connection import Database, prepare_file, read_pragmas, run_transaction
 from threadline.store.errors import StoreError
 from threadline.store.migrate import MigrationReport, backup_database, open_and_migrate
 from threadline.store.util import Clock, fmt_ts, system_clock
@@ -580,6 +580,13 @@ class Store:
 
     # ------------------------------------------------------------------ the file
 
+    async def pragmas(self) -> dict[str, Any]:
+        """The connection settings in force: {"writer": {...}, "readers": [{...}, ...]}."""
+        return {
+            "writer": await self._db.on_writer(read_pragmas),
+            "readers": await self._db.on_each_reader(read_pragmas),
+        }
+
     async def data_version(self) -> int:
         """Changes whenever another connection (this process's writer included) commits."""
 
@@ -626,7 +633,10 @@ class Store:
             problems = []
             for table in ("messages_fts", "summaries_fts"):
                 try:
-                    conn.execute(f"INSERT INTO {table} ({table}) VALUES ('integrity-check')")
+                    # rank = 1: also compare the index with the rows it was built from.
+                    conn.execute(
+                        f"INSERT INTO {table} ({table}, rank) VALUES ('integrity-check', 1)"
+                    )
                 except sqlite3.DatabaseError as exc:
                     problems.append(f"{table}: {exc}")
             return problems
