@@ -17,7 +17,15 @@ from threadline.cli.common import CommandFailed, ThreadlineArgumentParser, repor
 from threadline.errors import ThreadlineError, UsageError
 
 # Subcommand modules, in the order `threadline --help` lists them.
-COMMAND_MODULES: list[str] = ["chat"]
+COMMAND_MODULES: list[str] = [
+    "chat",
+    "sessions",
+    "search",
+    "export_command",
+    "import_command",
+    "cleanup",
+    "db",
+]
 
 
 def _common_options(suppress: bool) -> argparse.ArgumentParser:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any
 
 from threadline import paths
 from threadline.models import (
@@ -34,7 +35,10 @@ from threadline.store import summaries as summary_ops
 from threadline.store.connection import Database, prepare_file, read_pragmas, run_transaction
 from threadline.store.errors import StoreError
 from threadline.store.migrate import MigrationReport, backup_database, open_and_migrate
-from threadline.store.util import Clock, system_clock
+from threadline.store.util import Clock, fmt_ts, system_clock
+
+if TYPE_CHECKING:
+    from threadline.store import transfer
 
 UNSET: Any = message_ops.UNSET
 
@@ -660,3 +664,66 @@ class Store:
             conn.execute("VACUUM")
 
         await self._db.write_outside_transaction(run)
+
+    # ------------------------------------------------------------------ export and import
+
+    async def export_jsonl(
+        self,
+        out: IO[str],
+        session_ids: Sequence[str] | None = None,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> transfer.ExportStats:
+        """Stream sessions (every one, trash included, when None) as JSONL to `out`.
+
+        One read snapshot; rows go from SQLite to `out` without being gathered in memory.
+        `progress(messages_written, messages_total)` is called from the store's thread.
+        """
+        from threadline.store import transfer  # pydantic format models: loaded when used
+
+        stale = fmt_ts(self._clock() - session_ops.STALE_STREAM)
+        ids = None if session_ids is None else list(session_ids)
+        return await self._db.read(transfer.export_jsonl, out, stale, ids, progress)
+
+    async def export_json(self, session_id: str) -> str:
+        """One session, with its messages, summaries and memories, as a JSON document."""
+        from threadline.store import transfer
+
+        stale = fmt_ts(self._clock() - session_ops.STALE_STREAM)
+        return await self._db.read(transfer.export_document, stale, session_id)
+
+    async def import_export(
+        self,
+        source: IO[bytes],
+        name: str,
+        *,
+        progress: Callable[[str, int, int | None], None] | None = None,
+    ) -> transfer.ImportResult:
+        """Import a threadline export (JSONL or JSON) in one transaction: all or nothing.
+
+        Sessions already present are skipped and listed; see store/transfer.py for the rules.
+        `progress(phase, done, total)` is called from the store's thread: phase "reading"
+        counts bytes of the file (total None for a pipe), then "writing" counts messages.
+
+        Raises:
+            ImportFormatError: the file is not a valid export (nothing was imported).
+        """
+        from threadline.store import transfer
+
+        return await self._db.write(transfer.import_stream, source, name, progress)
+
+    async def timeline_around(
+        self, session_id: str, message_id: int, radius: int = 50
+    ) -> list[TimelineItem]:
+        """Up to `radius` items before the message, the message, and `radius` after it.
+
+        For opening a session at a search hit (a summary hit gives its last message id).
+        Page outwards from the ends with timeline(before=...) and timeline(after=...).
+        """
+
+        def run(conn: sqlite3.Connection) -> list[TimelineItem]:
+            head = summary_ops.timeline(conn, session_id, (message_id, 1), None, radius + 1)
+            tail = summary_ops.timeline(conn, session_id, None, (message_id, 0), radius)
+            return head + tail
+
+        return await self._db.read(run)
