@@ -3,31 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
+from cli.helpers import Result
 from threadline.cli import main
 from threadline.store import Store
 
 T = TypeVar("T")
-
-HOSTILE_TITLE = "Evil \x1b]0;pwned\x07 title \x1b[31mred\x9b2J"
-
-
-@dataclass
-class Result:
-    status: int
-    out: str
-    err: str
-
-    @property
-    def lines(self) -> list[str]:
-        return self.out.splitlines()
 
 
 @pytest.fixture
@@ -58,15 +44,3 @@ def with_db(db_path: Path, clock: Any) -> Callable[[Callable[[Store], Awaitable[
         return asyncio.run(go())
 
     return run
-
-
-def fake_tty(monkeypatch: pytest.MonkeyPatch, stream: str = "stdout", columns: int = 80) -> None:
-    """Make sys.<stream> claim to be a terminal `columns` wide."""
-    monkeypatch.setattr(getattr(sys, stream), "isatty", lambda: True, raising=False)
-    monkeypatch.setenv("COLUMNS", str(columns))
-    monkeypatch.setenv("LINES", "24")
-
-
-def no_controls(text: str) -> bool:
-    """True when no C0 (other than newline/tab) or C1 control character is in `text`."""
-    return not any((ord(c) < 32 and c not in "\n\t") or 0x7F <= ord(c) <= 0x9F for c in text)

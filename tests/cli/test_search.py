@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.cli.conftest import fake_tty, no_controls
+from cli.helpers import fake_tty, no_controls
 from threadline.store import Store
 
 HIT_KEYS = [

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.conftest import HOSTILE_TITLE, fake_tty, no_controls
+from cli.helpers import HOSTILE_TITLE, fake_tty, no_controls
 from threadline.store import Store
 
 LIST_KEYS = [

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.cli.conftest import no_controls
+from cli.helpers import no_controls
 from threadline.store import Store
 
 
@@ -309,7 +309,7 @@ def test_failed_export_leaves_no_file(cli, history, tmp_path):
 
 
 def test_progress_on_a_terminal_only(cli, history, tmp_path, monkeypatch):
-    from tests.cli.conftest import fake_tty
+    from cli.helpers import fake_tty
 
     dump = tmp_path / "all.jsonl"
     r = cli("export", "--all", "-o", str(dump))
@@ -318,5 +318,5 @@ def test_progress_on_a_terminal_only(cli, history, tmp_path, monkeypatch):
     r = cli("export", "--all", "-o", str(tmp_path / "again.jsonl"))
     assert "exporting [" in r.err and "\r" in r.err
     r = cli("import", "threadline", str(dump), db=tmp_path / "fresh.db")
-    assert "importing [" in r.err and "messages" in r.err
+    assert "importing: reading [" in r.err and "importing: indexing [" in r.err
     assert r.status == 0

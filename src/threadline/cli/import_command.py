@@ -12,6 +12,7 @@ import importlib
 import os
 import stat
 import sys
+import time
 from typing import IO, TYPE_CHECKING, Any
 
 from threadline.cli.shared import add_subcommands, check_config, with_store
@@ -77,12 +78,18 @@ def cmd_import_threadline(args: argparse.Namespace) -> int:
     from threadline.cli.output import Progress
 
     check_config(args)
-    source, size = _open(args.file)
-    bar = Progress("importing", total=size)
-    bar.count_unit = "messages"
+    source, _size = _open(args.file)
+    bar = Progress("importing")
+    labels = {"reading": "importing: reading", "writing": "importing: indexing"}
 
-    def progress(read: int, messages: int) -> None:
-        bar.update(read, messages)
+    def progress(phase: str, done: int, total: int | None) -> None:
+        label = labels.get(phase, phase)
+        changed = label != bar.label
+        if changed:
+            bar.label, bar.total = label, total
+            bar.count_unit = "messages" if phase == "writing" else ""
+            bar.started = time.monotonic()
+        bar.update(done, done, force=changed)
 
     async def body(store: Store) -> ImportResult:
         try:

@@ -32,7 +32,7 @@ from threadline.store import scope as scopes
 from threadline.store import search as search_ops
 from threadline.store import sessions as session_ops
 from threadline.store import summaries as summary_ops
-from threadline.store.connection import Database, prepare_file, run_transaction
+from threadline.store.connection import Database, prepare_file, read_pragmas, run_transaction
 from threadline.store.errors import StoreError
 from threadline.store.migrate import MigrationReport, backup_database, open_and_migrate
 from threadline.store.util import Clock, fmt_ts, system_clock
@@ -649,6 +649,13 @@ class Store:
 
     # ------------------------------------------------------------------ the file
 
+    async def pragmas(self) -> dict[str, Any]:
+        """The connection settings in force: {"writer": {...}, "readers": [{...}, ...]}."""
+        return {
+            "writer": await self._db.on_writer(read_pragmas),
+            "readers": await self._db.on_each_reader(read_pragmas),
+        }
+
     async def data_version(self) -> int:
         """Changes whenever another connection (this process's writer included) commits."""
 
@@ -695,7 +702,10 @@ class Store:
             problems = []
             for table in ("messages_fts", "summaries_fts"):
                 try:
-                    conn.execute(f"INSERT INTO {table} ({table}) VALUES ('integrity-check')")
+                    # rank = 1: also compare the index with the rows it was built from.
+                    conn.execute(
+                        f"INSERT INTO {table} ({table}, rank) VALUES ('integrity-check', 1)"
+                    )
                 except sqlite3.DatabaseError as exc:
                     problems.append(f"{table}: {exc}")
             return problems
@@ -756,12 +766,13 @@ class Store:
         source: IO[bytes],
         name: str,
         *,
-        progress: Callable[[int, int], None] | None = None,
+        progress: Callable[[str, int, int | None], None] | None = None,
     ) -> transfer.ImportResult:
         """Import a threadline export (JSONL or JSON) in one transaction: all or nothing.
 
         Sessions already present are skipped and listed; see store/transfer.py for the rules.
-        `progress(bytes_read, messages_imported)` is called from the store's thread.
+        `progress(phase, done, total)` is called from the store's thread: phase "reading"
+        counts bytes of the file (total None for a pipe), then "writing" counts messages.
 
         Raises:
             ImportFormatError: the file is not a valid export (nothing was imported).

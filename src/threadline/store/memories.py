@@ -172,7 +172,8 @@ def get_pending_extractions(
 
     With now=None every queued row is returned; include_failed adds those given up on.
     """
-    where, params = "1", []
+    where = "1"
+    params: list[Any] = []
     if now is not None:
         where += " AND next_attempt_at <= ?"
         params.append(fmt_ts(now))

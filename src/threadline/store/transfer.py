@@ -26,13 +26,20 @@ file twice adds nothing. Message, summary and memory ids are kept when no row ho
 export -> import into an empty database -> export is byte-identical); a session whose message
 ids are taken gets new ids above every existing one, shifted by one offset so their order, its
 summaries' ranges and its memories' sources stay consistent.
+
+Cost: the whole import is one write transaction (other writers wait, retrying, until it
+commits). Messages are staged in a temporary table while the file is read and then inserted in
+id order, so the full-text index is built in large in-memory batches; indexing the text is
+most of the time an import takes.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
+import stat
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Annotated, Any, Literal
@@ -59,6 +66,8 @@ VERSION = 1
 BATCH = 2000
 
 Progress = Callable[[int, int], None]
+# phase ("reading" the file: bytes of total, or "writing" messages: done of total), done, total
+ImportProgress = Callable[[str, int, int | None], None]
 
 # ---------------------------------------------------------------------------- the format
 
@@ -537,11 +546,17 @@ def _describe(exc: ValidationError) -> str:
 class _Reader:
     """Reads records from a JSONL export or a JSON document, with line numbers for errors."""
 
-    def __init__(self, source: IO[bytes], name: str, progress: Callable[[int], None] | None):
+    def __init__(self, source: IO[bytes], name: str):
         self.source = source
         self.name = name
-        self.progress = progress
         self.bytes_read = 0
+        self.total: int | None = None
+        try:
+            info = os.fstat(source.fileno())
+            if stat.S_ISREG(info.st_mode):
+                self.total = info.st_size
+        except (OSError, AttributeError, ValueError):  # a pipe, or an in-memory stream
+            pass
 
     def fail(self, where: str, problem: str) -> ImportFormatError:
         return ImportFormatError(
@@ -590,13 +605,9 @@ class _Reader:
             raise self.fail("line 1", _describe(exc)) from None
         validate = _RECORD.validate_json
         number = 1
-        next_report = self.bytes_read + (1 << 20)
         for raw in self.source:
             number += 1
             self.bytes_read += len(raw)
-            if self.progress and self.bytes_read >= next_report:
-                self.progress(self.bytes_read)
-                next_report = self.bytes_read + (1 << 20)
             if not raw.strip():
                 continue
             try:
@@ -608,8 +619,6 @@ class _Reader:
             if isinstance(record, HeaderRecord):
                 raise self.fail(f"line {number}", "a second header")
             yield number, record
-        if self.progress:
-            self.progress(self.bytes_read)
 
     def _document(self, first: bytes) -> Iterator[tuple[int, Any]]:
         raw = first + self.source.read()
@@ -627,38 +636,61 @@ class _Reader:
             doc = SessionDocument.model_validate(data)
         except ValidationError as exc:
             raise self.fail("", _describe(exc)) from None
-        if self.progress:
-            self.progress(self.bytes_read)
         yield 1, doc.session
         for item in (*doc.messages, *doc.summaries, *doc.memories):
             yield 1, item
 
 
-def _taken(conn: sqlite3.Connection, table: str, ids: list[int]) -> bool:
-    """Whether any of `ids` is already used in `table`."""
+def _taken(conn: sqlite3.Connection, tables: Sequence[str], ids: list[int]) -> bool:
+    """Whether any of `ids` is already used in one of `tables`."""
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
         marks = ",".join("?" * len(chunk))
-        if conn.execute(f"SELECT 1 FROM {table} WHERE id IN ({marks}) LIMIT 1", chunk).fetchone():
-            return True
+        for table in tables:
+            sql = f"SELECT 1 FROM {table} WHERE id IN ({marks}) LIMIT 1"
+            if conn.execute(sql, chunk).fetchone():
+                return True
     return False
 
 
-def _next_free(conn: sqlite3.Connection, table: str) -> int:
+def _next_free(conn: sqlite3.Connection, table: str, staged: str | None = None) -> int:
     """An id above every id `table` holds or ever handed out (AUTOINCREMENT's sequence)."""
-    top = conn.execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchone()[0]
+    top = int(conn.execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchone()[0])
     seq = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = ?", (table,)).fetchone()
-    return max(int(top), int(seq[0]) if seq else 0) + 1
+    if staged:
+        top = max(
+            top, int(conn.execute(f"SELECT coalesce(max(id), 0) FROM {staged}").fetchone()[0])
+        )
+    return max(top, int(seq[0]) if seq else 0) + 1
 
 
-def _offset_for(conn: sqlite3.Connection, table: str, ids: list[int]) -> int:
-    if not ids or not _taken(conn, table, ids):
+def _offset_for(
+    conn: sqlite3.Connection, table: str, ids: list[int], staged: str | None = None
+) -> int:
+    tables = [table] if staged is None else [table, staged]
+    if not ids or not _taken(conn, tables, ids):
         return 0
-    return _next_free(conn, table) - min(ids)
+    return _next_free(conn, table, staged) - min(ids)
+
+
+# Messages wait here (ids final) until the whole file has been read, then go into `messages`
+# in one pass in id order: FTS5 indexes rows arriving in rowid order in memory, but flushes a
+# segment whenever a rowid goes backwards, which session-by-session order would do constantly.
+_STAGED = "temp.threadline_import_messages"
+_STAGE_SQL = (
+    f"CREATE TABLE {_STAGED} (id INTEGER PRIMARY KEY, session_id TEXT, role TEXT, content TEXT,"
+    " payload TEXT, created_at TEXT, input_tokens INTEGER, output_tokens INTEGER, model TEXT,"
+    " stop_reason TEXT, response_ms INTEGER, complete INTEGER)"
+)
+_MESSAGE_INSERT_COLS = (
+    "id, session_id, role, content, payload, created_at, input_tokens, output_tokens, model,"
+    " stop_reason, response_ms, complete"
+)
+WRITE_CHUNK = 20_000
 
 
 class _Importer:
-    def __init__(self, conn: sqlite3.Connection, reader: _Reader, progress: Progress | None):
+    def __init__(self, conn: sqlite3.Connection, reader: _Reader, progress: ImportProgress | None):
         self.conn = conn
         self.reader = reader
         self.on_progress = progress
@@ -666,8 +698,21 @@ class _Importer:
         self.in_file: set[str] = set()
         self.imported: dict[str, int] = {}  # session id -> message id offset
         self.memories: list[tuple[int, MemoryRecord]] = []
+        self.staged = 0
+        self.fixups: list[tuple[str | None, Any, str]] = []  # preview, updated_at, id
 
     def run(self) -> ImportResult:
+        self.conn.execute(f"DROP TABLE IF EXISTS {_STAGED}")
+        self.conn.execute(_STAGE_SQL)
+        try:
+            self._read()
+            self._write_messages()
+            self._store_memories()
+        finally:
+            self.conn.execute(f"DROP TABLE IF EXISTS {_STAGED}")
+        return self.result
+
+    def _read(self) -> None:
         bundle: _Bundle | None = None
         for number, record in self.reader.records():
             if isinstance(record, SessionRecord):
@@ -692,12 +737,6 @@ class _Importer:
                 self.memories.append((number, record))
         if bundle is not None:
             self._store(bundle)
-        self._store_memories()
-        return self.result
-
-    def _report(self) -> None:
-        if self.on_progress:
-            self.on_progress(self.reader.bytes_read, self.result.messages)
 
     def _store(self, bundle: _Bundle) -> None:
         conn = self.conn
@@ -712,7 +751,7 @@ class _Importer:
         summary_ids = [x.id for x in bundle.summaries]
         if len(set(summary_ids)) != len(summary_ids):
             raise self.reader.fail(f"session {s.id}", "a summary id appears twice")
-        offset = _offset_for(conn, "messages", message_ids)
+        offset = _offset_for(conn, "messages", message_ids, _STAGED)
         summary_offset = _offset_for(conn, "summaries", summary_ids)
         if offset:
             self.result.renumbered_sessions.append(s.id)
@@ -739,32 +778,27 @@ class _Importer:
             ),
         )
         dump = _encoder.encode
-        rows = [
-            (
-                m.id + offset,
-                s.id,
-                m.role,
-                m.content,
-                None if m.payload is None else dump(m.payload),
-                _ts(m.created_at),
-                m.input_tokens,
-                m.output_tokens,
-                m.model,
-                m.stop_reason,
-                m.response_ms,
-                int(m.complete),
-            )
-            for m in sorted(bundle.messages, key=lambda m: m.id)
-        ]
-        insert = (
-            "INSERT INTO messages (id, session_id, role, content, payload, created_at,"
-            " input_tokens, output_tokens, model, stop_reason, response_ms, complete)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        conn.executemany(
+            f"INSERT INTO {_STAGED} ({_MESSAGE_INSERT_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            [
+                (
+                    m.id + offset,
+                    s.id,
+                    m.role,
+                    m.content,
+                    None if m.payload is None else dump(m.payload),
+                    _ts(m.created_at),
+                    m.input_tokens,
+                    m.output_tokens,
+                    m.model,
+                    m.stop_reason,
+                    m.response_ms,
+                    int(m.complete),
+                )
+                for m in bundle.messages
+            ],
         )
-        for start in range(0, len(rows), BATCH):
-            conn.executemany(insert, rows[start : start + BATCH])
-            self.result.messages += len(rows[start : start + BATCH])
-            self._report()
+        self.staged += len(bundle.messages)
         conn.executemany(
             "INSERT INTO summaries (id, session_id, content, first_message_id, last_message_id,"
             " token_count, model, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -783,13 +817,36 @@ class _Importer:
             ],
         )
         self.result.summaries += len(bundle.summaries)
-        # The message triggers keep the counters; preview and last activity are the file's.
-        conn.execute(
-            "UPDATE sessions SET preview = ?, updated_at = ? WHERE id = ?",
-            (s.preview, _ts(s.updated_at), s.id),
-        )
+        self.fixups.append((s.preview, _ts(s.updated_at), s.id))
         self.imported[s.id] = offset
         self.result.sessions += 1
+        if self.on_progress:
+            self.on_progress("reading", self.reader.bytes_read, self.reader.total)
+
+    def _write_messages(self) -> None:
+        """Move the staged messages into `messages` in id order, in chunks (for progress)."""
+        conn = self.conn
+        last = 0
+        while True:
+            top = conn.execute(
+                f"SELECT max(id) FROM (SELECT id FROM {_STAGED} WHERE id > ? ORDER BY id LIMIT ?)",
+                (last, WRITE_CHUNK),
+            ).fetchone()[0]
+            if top is None:
+                break
+            conn.execute(
+                f"INSERT INTO messages ({_MESSAGE_INSERT_COLS}) SELECT {_MESSAGE_INSERT_COLS}"
+                f" FROM {_STAGED} WHERE id > ? AND id <= ? ORDER BY id",
+                (last, top),
+            )
+            self.result.messages += conn.execute("SELECT changes()").fetchone()[0]
+            last = top
+            if self.on_progress:
+                self.on_progress("writing", self.result.messages, self.staged)
+        # The message triggers keep the counters; preview and last activity are the file's.
+        conn.executemany(
+            "UPDATE sessions SET preview = ?, updated_at = ? WHERE id = ?", self.fixups
+        )
 
     def _store_memories(self) -> None:
         conn = self.conn
@@ -859,15 +916,10 @@ def import_stream(
     conn: sqlite3.Connection,
     source: IO[bytes],
     name: str,
-    progress: Progress | None,
+    progress: ImportProgress | None,
 ) -> ImportResult:
     """Import a threadline export; runs inside one write transaction (all or nothing)."""
-
-    def read_progress(done: int) -> None:
-        if progress:
-            progress(done, importer.result.messages)
-
-    reader = _Reader(source, name, read_progress if progress else None)
+    reader = _Reader(source, name)
     importer = _Importer(conn, reader, progress)
     try:
         return importer.run()
