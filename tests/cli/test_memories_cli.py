@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
+from cli.helpers import Result, no_controls
 from fakes.openai_server import FakeOpenAIServer
-from tests.cli.conftest import Result, no_controls
 from threadline.models import Memory
 from threadline.store import Store
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from cli.helpers import Result
 from fakes.openai_server import FakeOpenAIServer
-from tests.cli.conftest import Result
 from threadline.models import Message, Summary
 from threadline.store import Store
 
