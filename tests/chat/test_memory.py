@@ -540,3 +540,46 @@ async def test_save_memories_is_all_or_nothing(store: Store, workdir: str) -> No
     with pytest.raises(Exception, match="importance"):
         await store.save_memories(workdir, items)
     assert await store.get_memories(workdir) == []
+
+
+# ---------------------------------------------------------------------- the app's entry points
+
+
+async def test_session_closed_queues_only_sessions_chatted_in_and_only_when_on(
+    store: Store, server: FakeOpenAIServer, provider: OpenAICompatProvider, workdir: str
+) -> None:
+    engine = TurnEngine(store, provider)
+    chatted = await store.create_session(workdir)
+    await run_turn(engine, chatted, "we use uv")
+    imported = await store.create_session(workdir)
+    await store.add_message(imported.id, "user", "old")
+    off = MemoryExtractor(store, provider, MemoryConfig(extraction=False))
+    assert await off.session_closed(chatted.id) is None
+    extractor = engine.memory_extractor()
+    assert await extractor.session_closed(imported.id) is None
+    pending = await extractor.session_closed(chatted.id)
+    assert pending is not None and pending.session_id == chatted.id
+    assert await extractor.session_closed(chatted.id) is None  # nothing new since
+
+
+async def test_upkeep_queues_idle_sessions_and_processes_the_queue(
+    store: Store, server: FakeOpenAIServer, provider: OpenAICompatProvider, workdir: str, clock: Any
+) -> None:
+    engine = TurnEngine(store, provider)
+    session = await store.create_session(workdir)
+    result = await run_turn(engine, session, "the staging host is stg-1")
+    extractor = engine.memory_extractor()
+    seen: list[Any] = []
+    assert (await extractor.upkeep(on_outcome=seen.append)).outcomes == []  # not idle yet
+    clock.advance(minutes=31)
+    server.script(
+        "extraction",
+        facts(fact("The staging host is stg-1.", result.user_message.id, category="fact")),
+    )
+    report = await extractor.upkeep(on_outcome=seen.append)
+    assert report.memories_added == 1 and seen == report.outcomes
+    disabled = MemoryExtractor(store, provider, MemoryConfig(enabled=False))
+    await run_turn(engine, session, "more")
+    clock.advance(hours=1)
+    assert (await disabled.upkeep()).outcomes == []
+    assert await store.list_pending_extractions() == []

@@ -47,6 +47,7 @@ from threadline.chat.provider import (
 from threadline.chat.summarise import render_message
 from threadline.errors import ThreadlineError
 from threadline.models import Category
+from threadline.store.memories import WATERMARK_KEY
 
 if TYPE_CHECKING:
     from threadline.chat.provider import Provider
@@ -371,6 +372,30 @@ class MemoryExtractor:
     ) -> PendingExtraction | None:
         """Queue the session's messages not yet queued (on close, or on demand)."""
         return await self.store.queue_extraction(session_id, upto_id)
+
+    async def session_closed(self, session_id: str) -> PendingExtraction | None:
+        """The app left a session (switched away, quit): queue its new messages, if automatic
+        extraction is on and the session was chatted in here (imports are left alone)."""
+        if not (self.config.enabled and self.config.extraction):
+            return None
+        session = await self.store.get_session(session_id)
+        if session is None or WATERMARK_KEY not in session.metadata:
+            return None
+        return await self.store.queue_extraction(session_id)
+
+    async def upkeep(
+        self, *, on_outcome: Callable[[ExtractionOutcome], Any] | None = None
+    ) -> ProcessReport:
+        """What the app runs at start-up and now and then (in a worker): queue idle sessions,
+        then process what is due. Does nothing when memory is off.
+
+        Raises:
+            ProviderNotConfigured: no model is known (nothing is spent).
+        """
+        if not self.config.enabled:
+            return ProcessReport([])
+        await self.queue_idle()
+        return await self.process_due(on_outcome=on_outcome)
 
     async def queue_idle(self) -> list[PendingExtraction]:
         """Queue sessions idle for [memory] idle_minutes (none when extraction is off)."""

@@ -12,6 +12,14 @@ from typing import TYPE_CHECKING, Any
 from threadline.cli.common import CommandFailed
 from threadline.cli.shared import get_session, positive_int, settings_of, with_store
 
+
+def at_least_one(text: str) -> int:
+    value = positive_int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("expected 1 or more")
+    return value
+
+
 if TYPE_CHECKING:
     from threadline.models import Session, Summary
     from threadline.store import Store
@@ -30,7 +38,7 @@ def register_actions(actions: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("id", metavar="ID", help="session id or unique prefix")
     p.add_argument(
         "--keep",
-        type=positive_int,
+        type=at_least_one,
         metavar="N",
         default=None,
         help="leave the newest N messages out of the summary (default: keep_recent_messages)",
@@ -85,7 +93,7 @@ def cmd_summarize(args: argparse.Namespace) -> int:
         session, short = await _session(store, args.id)
         engine = TurnEngine.from_settings(store, settings)
         try:
-            keep = args.keep if args.keep else settings.context.keep_recent_messages
+            keep = args.keep or settings.context.keep_recent_messages
             if stderr_is_tty():
                 sys.stderr.write(f"summarising session {short}…\n")
                 sys.stderr.flush()
