@@ -141,3 +141,36 @@ def test_compact_asks_on_a_terminal(
     assert "Remove 6 messages of" in r.err and "for good?" in r.err
     assert len(state(with_db, session_id)[0]) == (4 if removed else 10)
     assert r.status == (0 if removed else 1)
+
+
+def test_chat_says_when_it_summarises_and_warns_when_it_cannot(
+    cli: Callable[..., Result],
+    with_db: Any,
+    workdir: str,
+    server: FakeOpenAIServer,
+    provider_env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    provider_env.write_text(
+        "[provider]\nmax_retries = 0\n[context]\nmax_context_tokens = 600\n"
+        "keep_recent_messages = 2\n"
+    )
+    monkeypatch.chdir(workdir)
+
+    async def fill(store: Store) -> str:
+        s = await store.create_session(workdir)
+        for i in range(8):
+            await store.add_message(s.id, "user" if i % 2 == 0 else "assistant", "w " * 200)
+        return s.id
+
+    session_id = with_db(fill)
+    server.script("summary", 503)
+    r = cli("chat", "--session", session_id[:13], "first")
+    assert r.status == 0 and r.out == "You said: first\n"
+    assert "threadline: warning: could not summarise the earlier messages" in r.err
+    assert state(with_db, session_id)[1] == []
+    r = cli("chat", "--session", session_id[:13], "second")
+    assert r.status == 0 and r.out == "You said: second\n"
+    assert "summarising the earlier messages…" in r.err
+    assert "summarised messages #" in r.err and "warning" not in r.err
+    assert len(state(with_db, session_id)[1]) >= 1
