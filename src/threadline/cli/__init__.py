@@ -17,7 +17,16 @@ from threadline.cli.common import CommandFailed, ThreadlineArgumentParser, repor
 from threadline.errors import ThreadlineError, UsageError
 
 # Subcommand modules, in the order `threadline --help` lists them.
-COMMAND_MODULES: list[str] = []
+COMMAND_MODULES: list[str] = [
+    "chat",
+    "sessions",
+    "memories",
+    "search",
+    "export_command",
+    "import_command",
+    "cleanup",
+    "db",
+]
 
 
 def _common_options(suppress: bool) -> argparse.ArgumentParser:

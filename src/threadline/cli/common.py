@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
@@ -60,5 +59,7 @@ async def _wrap(coro_fn: Callable[[], Awaitable[T]]) -> T:
 
 
 def print_json(value: Any) -> None:
-    json.dump(value, sys.stdout, ensure_ascii=False, indent=2, default=str)
-    sys.stdout.write("\n")
+    """Pretty JSON on stdout, every control character escaped (safe on a terminal)."""
+    from threadline.cli.output import print_json as write
+
+    write(value)

@@ -36,6 +36,13 @@ def is_busy(exc: BaseException) -> bool:
     return "locked" in text or "busy" in text
 
 
+def describe_encoding_error(exc: UnicodeEncodeError) -> str:
+    return (
+        f"cannot store text that is not valid Unicode ({exc.reason} at position {exc.start});"
+        " nothing was written"
+    )
+
+
 def describe_sqlite_error(path: Path, exc: sqlite3.Error) -> str:
     text = str(exc)
     lowered = text.lower()
@@ -113,6 +120,12 @@ def apply_pragmas(conn: sqlite3.Connection, *, reader: bool) -> None:
     conn.execute("PRAGMA synchronous = FULL")
     if reader:
         conn.execute("PRAGMA query_only = ON")
+
+
+def read_pragmas(conn: sqlite3.Connection) -> dict[str, Any]:
+    """The settings a connection runs with (for checks and `db info`)."""
+    names = ("journal_mode", "synchronous", "foreign_keys", "busy_timeout", "query_only")
+    return {name: conn.execute(f"PRAGMA {name}").fetchone()[0] for name in names}
 
 
 def run_transaction(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) -> T:
@@ -230,6 +243,8 @@ class Database:
             return await asyncio.shield(task)
         except sqlite3.Error as exc:
             raise StoreError(describe_sqlite_error(self.path, exc)) from None
+        except UnicodeEncodeError as exc:  # a lone surrogate cannot be encoded as UTF-8
+            raise StoreError(describe_encoding_error(exc)) from None
 
     async def write_outside_transaction(self, fn: Callable[..., T], *args: Any) -> T:
         """Run fn(conn, *args) on the writer with no transaction around it (VACUUM)."""
@@ -264,6 +279,9 @@ class Database:
         except sqlite3.Error as exc:
             self._release(reader)
             raise StoreError(describe_sqlite_error(self.path, exc)) from None
+        except UnicodeEncodeError as exc:
+            self._release(reader)
+            raise StoreError(describe_encoding_error(exc)) from None
         except BaseException:
             self._release(reader)
             raise
@@ -285,6 +303,23 @@ class Database:
             return await asyncio.shield(task)
         except sqlite3.Error as exc:
             raise StoreError(describe_sqlite_error(self.path, exc)) from None
+
+    async def on_writer(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run fn(conn, *args) on the writer, outside any transaction (settings, checks)."""
+        if self._closed:
+            raise StoreError("the store is closed")
+        return await self._writer.call(fn, self._writer.raw, *args)
+
+    async def on_each_reader(self, fn: Callable[..., T], *args: Any) -> list[T]:
+        """Run fn(conn, *args) once on every reader connection, waiting for each to be idle."""
+        if self._closed:
+            raise StoreError("the store is closed")
+        taken = [await self._idle.get() for _ in self._readers]
+        try:
+            return [await reader.call(fn, reader.raw, *args) for reader in taken]
+        finally:
+            for reader in taken:
+                self._release(reader)
 
     def _release(self, reader: _Thread) -> None:
         self._idle.put_nowait(reader)

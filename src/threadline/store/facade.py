@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any
 
 from threadline import paths
 from threadline.models import (
@@ -31,10 +32,13 @@ from threadline.store import scope as scopes
 from threadline.store import search as search_ops
 from threadline.store import sessions as session_ops
 from threadline.store import summaries as summary_ops
-from threadline.store.connection import Database, prepare_file, run_transaction
+from threadline.store.connection import Database, prepare_file, read_pragmas, run_transaction
 from threadline.store.errors import StoreError
 from threadline.store.migrate import MigrationReport, backup_database, open_and_migrate
-from threadline.store.util import Clock, system_clock
+from threadline.store.util import Clock, fmt_ts, system_clock
+
+if TYPE_CHECKING:
+    from threadline.store import transfer
 
 UNSET: Any = message_ops.UNSET
 
@@ -247,6 +251,12 @@ class Store:
         )
         return await self._db.write(session_ops.update_session, self._clock(), session_id, changes)
 
+    async def patch_session_metadata(self, session_id: str, patch: dict[str, Any]) -> Session:
+        """Merge keys into the session's metadata (a None value removes a key)."""
+        return await self._db.write(
+            session_ops.patch_session_metadata, self._clock(), session_id, dict(patch)
+        )
+
     async def touch_session(self, session_id: str) -> None:
         await self._db.write(session_ops.touch_session, self._clock(), session_id)
 
@@ -394,6 +404,10 @@ class Store:
     async def delete_messages_before(self, session_id: str, before_id: int) -> int:
         """Remove a session's messages with id < before_id (compacting); returns how many."""
         return await self._db.write(message_ops.delete_messages_before, session_id, before_id)
+
+    async def count_messages_before(self, session_id: str, before_id: int) -> int:
+        """How many of a session's messages have id < before_id."""
+        return await self._db.read(message_ops.count_messages_before, session_id, before_id)
 
     # ------------------------------------------------------------------ summaries
 
@@ -548,6 +562,65 @@ class Store:
     async def delete_pending_extraction(self, pending_id: int) -> bool:
         return await self._db.write(memory_ops.delete_pending_extraction, pending_id)
 
+    async def save_memories(self, working_dir: str, items: list[dict[str, Any]]) -> list[Memory]:
+        """Save several memories in one transaction (all or none); see memories.save_memories."""
+        return await self._db.write(
+            memory_ops.save_memories, self._clock(), paths.resolve_dir(working_dir), list(items)
+        )
+
+    async def select_memories(
+        self, working_dir: str, limit: int, *, created_before: datetime | None = None
+    ) -> list[Memory]:
+        """The directory's `limit` most important current memories, created by `created_before`."""
+        return await self._db.read(
+            memory_ops.select_memories, paths.resolve_dir(working_dir), created_before, limit
+        )
+
+    async def queue_extraction(
+        self,
+        session_id: str,
+        upto_id: int | None = None,
+        next_attempt_at: datetime | None = None,
+    ) -> PendingExtraction | None:
+        """Queue the session's messages past its extraction watermark (None: nothing new)."""
+        return await self._db.write(
+            memory_ops.queue_extraction, self._clock(), session_id, upto_id, next_attempt_at
+        )
+
+    async def queue_idle_extractions(
+        self, idle_before: datetime, since: datetime
+    ) -> list[PendingExtraction]:
+        """Queue the marked sessions gone idle between `since` and `idle_before`."""
+        # Looked for on a reader first: most of the time there is none, and no write is taken.
+        if not await self._db.read(memory_ops.idle_sessions, idle_before, since):
+            return []
+        return await self._db.write(
+            memory_ops.queue_idle_extractions, self._clock(), idle_before, since
+        )
+
+    async def claim_pending_extraction(
+        self, lease_until: datetime, pending_id: int | None = None
+    ) -> PendingExtraction | None:
+        """Lease the oldest due extraction (or `pending_id`) until `lease_until`."""
+        return await self._db.write(
+            memory_ops.claim_pending_extraction, self._clock(), lease_until, pending_id
+        )
+
+    async def complete_extraction(
+        self,
+        pending_id: int,
+        items: list[dict[str, Any]],
+        rest: tuple[int, int | None] | None = None,
+    ) -> list[Memory] | None:
+        """Save an extraction's memories, unqueue it and queue `rest`, in one transaction."""
+        return await self._db.write(
+            memory_ops.complete_extraction, self._clock(), pending_id, list(items), rest
+        )
+
+    async def reset_failed_extractions(self) -> int:
+        """Make extractions given up on due again with fresh attempts; returns how many."""
+        return await self._db.write(memory_ops.reset_failed_extractions, self._clock())
+
     # ------------------------------------------------------------------ search
 
     async def search(
@@ -575,6 +648,13 @@ class Store:
         await self._db.write(search_ops.optimize_index)
 
     # ------------------------------------------------------------------ the file
+
+    async def pragmas(self) -> dict[str, Any]:
+        """The connection settings in force: {"writer": {...}, "readers": [{...}, ...]}."""
+        return {
+            "writer": await self._db.on_writer(read_pragmas),
+            "readers": await self._db.on_each_reader(read_pragmas),
+        }
 
     async def data_version(self) -> int:
         """Changes whenever another connection (this process's writer included) commits.
@@ -627,7 +707,10 @@ class Store:
             problems = []
             for table in ("messages_fts", "summaries_fts"):
                 try:
-                    conn.execute(f"INSERT INTO {table} ({table}) VALUES ('integrity-check')")
+                    # rank = 1: also compare the index with the rows it was built from.
+                    conn.execute(
+                        f"INSERT INTO {table} ({table}, rank) VALUES ('integrity-check', 1)"
+                    )
                 except sqlite3.DatabaseError as exc:
                     problems.append(f"{table}: {exc}")
             return problems
@@ -655,3 +738,66 @@ class Store:
             conn.execute("VACUUM")
 
         await self._db.write_outside_transaction(run)
+
+    # ------------------------------------------------------------------ export and import
+
+    async def export_jsonl(
+        self,
+        out: IO[str],
+        session_ids: Sequence[str] | None = None,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> transfer.ExportStats:
+        """Stream sessions (every one, trash included, when None) as JSONL to `out`.
+
+        One read snapshot; rows go from SQLite to `out` without being gathered in memory.
+        `progress(messages_written, messages_total)` is called from the store's thread.
+        """
+        from threadline.store import transfer  # pydantic format models: loaded when used
+
+        stale = fmt_ts(self._clock() - session_ops.STALE_STREAM)
+        ids = None if session_ids is None else list(session_ids)
+        return await self._db.read(transfer.export_jsonl, out, stale, ids, progress)
+
+    async def export_json(self, session_id: str) -> str:
+        """One session, with its messages, summaries and memories, as a JSON document."""
+        from threadline.store import transfer
+
+        stale = fmt_ts(self._clock() - session_ops.STALE_STREAM)
+        return await self._db.read(transfer.export_document, stale, session_id)
+
+    async def import_export(
+        self,
+        source: IO[bytes],
+        name: str,
+        *,
+        progress: Callable[[str, int, int | None], None] | None = None,
+    ) -> transfer.ImportResult:
+        """Import a threadline export (JSONL or JSON) in one transaction: all or nothing.
+
+        Sessions already present are skipped and listed; see store/transfer.py for the rules.
+        `progress(phase, done, total)` is called from the store's thread: phase "reading"
+        counts bytes of the file (total None for a pipe), then "writing" counts messages.
+
+        Raises:
+            ImportFormatError: the file is not a valid export (nothing was imported).
+        """
+        from threadline.store import transfer
+
+        return await self._db.write(transfer.import_stream, source, name, progress)
+
+    async def timeline_around(
+        self, session_id: str, message_id: int, radius: int = 50
+    ) -> list[TimelineItem]:
+        """Up to `radius` items before the message, the message, and `radius` after it.
+
+        For opening a session at a search hit (a summary hit gives its last message id).
+        Page outwards from the ends with timeline(before=...) and timeline(after=...).
+        """
+
+        def run(conn: sqlite3.Connection) -> list[TimelineItem]:
+            head = summary_ops.timeline(conn, session_id, (message_id, 1), None, radius + 1)
+            tail = summary_ops.timeline(conn, session_id, None, (message_id, 0), radius)
+            return head + tail
+
+        return await self._db.read(run)

@@ -6,6 +6,8 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from threadline.models import ROLES, Message
 from threadline.store.errors import NotFoundError, StoreError
 from threadline.store.util import dump_json, fmt_ts, load_json
@@ -14,16 +16,27 @@ COLS = (
     "id, session_id, role, content, payload, created_at, input_tokens, output_tokens, model,"
     " stop_reason, response_ms, complete"
 )
+
 _FIELDS = [c.strip() for c in COLS.split(",")]
+_MESSAGE_LIST = TypeAdapter(list[Message])
 
 # Sentinel for "leave this column as it is" in update_message.
 UNSET: Any = object()
 
 
+def messages_from_rows(rows: list[Any]) -> list[Message]:
+    """Rows of COLS as models, validated in one call (a page is 200 rows: this is hot)."""
+    data = []
+    for row in rows:
+        fields = dict(zip(_FIELDS, row, strict=True))
+        if fields["payload"] is not None:
+            fields["payload"] = load_json(fields["payload"])
+        data.append(fields)
+    return _MESSAGE_LIST.validate_python(data)
+
+
 def message_from_row(row: tuple[Any, ...]) -> Message:
-    data = dict(zip(_FIELDS, row, strict=True))
-    data["payload"] = load_json(data["payload"])
-    return Message.model_validate(data)
+    return messages_from_rows([row])[0]
 
 
 def _check_session_writable(conn: sqlite3.Connection, session_id: str) -> None:
@@ -140,16 +153,19 @@ def update_message(
         values.append(value)
     if sets:
         conn.execute(f"UPDATE messages SET {', '.join(sets)} WHERE id = ?", (*values, message_id))
-    finished = changes.get("complete") is True or changes.get("stop_reason") is not None
-    if finished:
-        conn.execute("UPDATE sessions SET heartbeat_at = NULL WHERE id = ?", (session_id,))
-    else:
+    message = get_message(conn, message_id)
+    assert message is not None
+    if not message.complete and message.stop_reason is None:
+        # Still streaming: this checkpoint is the session's heartbeat.
         conn.execute(
             "UPDATE sessions SET heartbeat_at = ?, status = 'active' WHERE id = ?",
             (fmt_ts(now), session_id),
         )
-    message = get_message(conn, message_id)
-    assert message is not None
+    else:
+        conn.execute(
+            "UPDATE sessions SET heartbeat_at = NULL WHERE id = ? AND heartbeat_at IS NOT NULL",
+            (session_id,),
+        )
     return message
 
 
@@ -169,26 +185,27 @@ def get_messages(
     if after_id is not None:
         where += " AND id > ?"
         params.append(after_id)
+    rows: list[Any]
     if limit is None:
-        rows = conn.execute(f"SELECT {COLS} FROM messages WHERE {where} ORDER BY id", params)
-        return [message_from_row(r) for r in rows]
+        sql = f"SELECT {COLS} FROM messages WHERE {where} ORDER BY id"
+        rows = conn.execute(sql, params).fetchall()
+        return messages_from_rows(rows)
     if after_id is not None and before_id is None:
-        rows = conn.execute(
-            f"SELECT {COLS} FROM messages WHERE {where} ORDER BY id LIMIT ?", (*params, limit)
-        )
-        return [message_from_row(r) for r in rows]
+        sql = f"SELECT {COLS} FROM messages WHERE {where} ORDER BY id LIMIT ?"
+        rows = conn.execute(sql, (*params, limit)).fetchall()
+        return messages_from_rows(rows)
     rows = conn.execute(
         f"SELECT {COLS} FROM messages WHERE {where} ORDER BY id DESC LIMIT ?", (*params, limit)
     ).fetchall()
-    return [message_from_row(r) for r in reversed(rows)]
+    return messages_from_rows(rows[::-1])
 
 
 def get_messages_since(conn: sqlite3.Connection, session_id: str, when: datetime) -> list[Message]:
     rows = conn.execute(
         f"SELECT {COLS} FROM messages WHERE session_id = ? AND created_at >= ? ORDER BY id",
         (session_id, fmt_ts(when)),
-    )
-    return [message_from_row(r) for r in rows]
+    ).fetchall()
+    return messages_from_rows(rows)
 
 
 def count_messages(conn: sqlite3.Connection, session_id: str) -> int:
@@ -204,3 +221,13 @@ def delete_messages_before(conn: sqlite3.Connection, session_id: str, before_id:
         "DELETE FROM messages WHERE session_id = ? AND id < ?", (session_id, before_id)
     )
     return cur.rowcount
+
+
+def count_messages_before(conn: sqlite3.Connection, session_id: str, before_id: int) -> int:
+    """How many of a session's messages have id < before_id (what compacting would remove)."""
+    return int(
+        conn.execute(
+            "SELECT count(*) FROM messages WHERE session_id = ? AND id < ?",
+            (session_id, before_id),
+        ).fetchone()[0]
+    )

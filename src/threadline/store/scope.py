@@ -49,7 +49,7 @@ def scope_root(scope: Scope, working_dir: str | None) -> str | None:
 
 def sql_filter(
     scope: Scope, root: str | None, column: str = "working_dir"
-) -> tuple[str, list[str]]:
+) -> tuple[str, list[str | int]]:
     """A WHERE fragment (and its parameters) selecting sessions in the scope."""
     if scope is Scope.ALL or root is None:
         return "1", []
@@ -57,8 +57,22 @@ def sql_filter(
         return f"{column} = ?", [root]
     if root == "/":
         return "1", []
-    # Root and below: "/a/b" itself, or anything in ["/a/b/", "/a/b0"), since "0" follows "/".
-    return f"({column} = ? OR ({column} >= ? AND {column} < ?))", [root, root + "/", root + "0"]
+    # Root and below: "/a/b" itself or "/a/b/...". Both lie in ["/a/b", "/a/b0") ("0" follows
+    # "/"), a range an index on the column serves; the last test drops "/a/b-other" and the like.
+    low, high = workspace_range(root)
+    return (
+        f"({column} >= ? AND {column} < ? AND ({column} = ? OR substr({column}, ?, 1) = '/'))",
+        [low, high, root, len(root) + 1],
+    )
+
+
+def workspace_range(root: str) -> tuple[str, str]:
+    """[low, high): every directory under `root` (and a few siblings such as `root-x`)."""
+    return root, root + "0"
+
+
+def in_workspace(directory: str, root: str) -> bool:
+    return root == "/" or directory == root or directory.startswith(root + "/")
 
 
 def fts_filter(scope: Scope, root: str | None) -> str | None:

@@ -25,9 +25,12 @@ from threadline.store.errors import SearchQueryError
 # million messages still answers quickly.
 RANK_CANDIDATES = 2000
 SNIPPET_TOKENS = 16
+# Longer queries are refused rather than handed to FTS5 as thousands of terms.
+MAX_QUERY_CHARS = 1000
+MAX_TERMS = 32
 
 _TOKEN = re.compile(r'(-?)"([^"]*)"?(\*?)|(\S+)')
-_WORD = re.compile(r"\w", re.UNICODE)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,17 @@ def parse_query(query: str) -> str:
     Raises:
         SearchQueryError: when nothing searchable is left.
     """
+    if len(query) > MAX_QUERY_CHARS:
+        raise SearchQueryError(
+            f"the search is too long ({len(query):,} characters; at most {MAX_QUERY_CHARS:,})"
+        )
+    try:
+        query.encode("utf-8")
+    except UnicodeEncodeError:
+        raise SearchQueryError("the search holds text that is not valid Unicode") from None
+    # FTS5 reads its query as a C string: a NUL would cut it short. Control characters are
+    # separators to the tokenizer anyway.
+    query = _CONTROL.sub(" ", query)
     groups: list[list[_Term]] = []  # AND of OR-groups
     negatives: list[_Term] = []
     pending_or = False
@@ -62,7 +76,7 @@ def parse_query(query: str) -> str:
             text = text.rstrip("*") if prefix else text
         else:
             text, prefix = phrase, bool(star)
-        if not _WORD.search(text):
+        if not any(ch.isalnum() for ch in text):  # nothing the tokenizer would index
             pending_or = False
             continue
         term = _Term(text=text, prefix=prefix, negated=bool(negated))
@@ -73,6 +87,8 @@ def parse_query(query: str) -> str:
         else:
             groups.append([term])
         pending_or = False
+    if sum(len(g) for g in groups) + len(negatives) > MAX_TERMS:
+        raise SearchQueryError(f"the search has too many words (at most {MAX_TERMS})")
     if not groups:
         if negatives:
             raise SearchQueryError(
@@ -110,7 +126,7 @@ def _message_hits(conn: sqlite3.Connection, match: str, limit: int, rank: bool) 
     if rank:
         sql = (
             "SELECT * FROM ("
-            + base.format(snippet="NULL", score="bm25(messages_fts)")
+            + base.format(snippet="NULL", score="bm25(messages_fts, 1.0, 0.0)")
             + " ORDER BY messages_fts.rowid DESC LIMIT ?) ORDER BY 8 LIMIT ?"
         )
         rows = conn.execute(sql, (match, RANK_CANDIDATES, limit)).fetchall()
@@ -146,7 +162,7 @@ def _message_hits(conn: sqlite3.Connection, match: str, limit: int, rank: bool) 
 
 
 def _summary_hits(conn: sqlite3.Connection, match: str, limit: int, rank: bool) -> list[SearchHit]:
-    score = "bm25(summaries_fts)" if rank else "NULL"
+    score = "bm25(summaries_fts, 1.0, 0.0)" if rank else "NULL"
     order = "8" if rank else "summaries_fts.rowid DESC"
     rows = conn.execute(
         "SELECT x.id, x.session_id, x.last_message_id, x.created_at,"
@@ -182,10 +198,13 @@ def search(
     rank: bool,
 ) -> list[SearchHit]:
     match = _match(query, scope, root)
+    if limit <= 0:
+        return []
     try:
         hits = _message_hits(conn, match, limit, rank) + _summary_hits(conn, match, limit, rank)
     except sqlite3.OperationalError as exc:
-        if "fts5" in str(exc).lower() or "syntax" in str(exc).lower():
+        text = str(exc).lower()
+        if any(word in text for word in ("fts5", "syntax", "unterminated", "match")):
             raise SearchQueryError(f"cannot search for {query!r}: {exc}") from None
         raise
     if rank:

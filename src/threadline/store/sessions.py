@@ -6,6 +6,8 @@ import sqlite3
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from threadline.models import Scope, Session, SessionCursor, SessionSummary
 from threadline.store import scope as scopes
 from threadline.store.errors import AmbiguousIdError, NotFoundError, StoreError
@@ -29,16 +31,29 @@ _SUMMARY_FIELDS = (
 _FULL_FIELDS = _SUMMARY_FIELDS + (
     "system_prompt ended_at total_input_tokens total_output_tokens metadata".split()
 )
+_SUMMARY_LIST = TypeAdapter(list[SessionSummary])
+
+
+def summaries_from_rows(rows: list[Any]) -> list[SessionSummary]:
+    """Rows of SUMMARY_COLS as models, validated in one call (a sidebar page)."""
+    return _SUMMARY_LIST.validate_python([dict(zip(_SUMMARY_FIELDS, r, strict=True)) for r in rows])
 
 
 def summary_from_row(row: tuple[Any, ...]) -> SessionSummary:
-    return SessionSummary.model_validate(dict(zip(_SUMMARY_FIELDS, row, strict=False)))
+    return summaries_from_rows([row])[0]
 
 
 def session_from_row(row: tuple[Any, ...]) -> Session:
     data = dict(zip(_FULL_FIELDS, row, strict=True))
     data["metadata"] = load_json(data["metadata"]) or {}
     return Session.model_validate(data)
+
+
+def one_line(title: str | None) -> str | None:
+    """A title as shown in lists: whitespace runs (newlines included) become one space."""
+    if title is None:
+        return None
+    return " ".join(str(title).split()) or None
 
 
 def _stale_before(now: datetime) -> str:
@@ -57,6 +72,7 @@ def create_session(
 ) -> Session:
     session_id = uuid7(now)
     stamp = fmt_ts(now)
+    title = one_line(title)
     conn.execute(
         "INSERT INTO sessions (id, working_dir, dir_tokens, title, provider, model, system_prompt,"
         " created_at, updated_at, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -163,19 +179,65 @@ def list_sessions(
     trashed: bool,
     offset: int,
 ) -> list[SessionSummary]:
-    where, params = _list_where(scope, root, query, trashed)
+    cursor_sql, cursor_params = "", []
     if before is not None:
-        where += " AND (pinned, updated_at, id) < (?, ?, ?)"
-        params += [int(before.pinned), fmt_ts(before.updated_at), before.id]
-    sql = (
-        f"SELECT {SUMMARY_COLS.format(status=_STATUS)} FROM sessions WHERE {where}"
-        " ORDER BY pinned DESC, updated_at DESC, id DESC"
-    )
+        cursor_sql = " AND (pinned, updated_at, id) < (?, ?, ?)"
+        cursor_params = [int(before.pinned), fmt_ts(before.updated_at), before.id]
+    page_sql, page_params = "", []
     if limit is not None:
-        sql += " LIMIT ? OFFSET ?"
-        params += [limit, offset]
-    rows = conn.execute(sql, [_stale_before(now), *params]).fetchall()
-    return [summary_from_row(r) for r in rows]
+        page_sql = " LIMIT ? OFFSET ?"
+        page_params = [limit, offset]
+    select = f"SELECT {SUMMARY_COLS.format(status=_STATUS)} FROM sessions"
+    order = " ORDER BY pinned DESC, updated_at DESC, id DESC"
+    stale = _stale_before(now)
+    dirs = None
+    if scope is Scope.WORKSPACE and root is not None and root != "/" and not trashed:
+        dirs = workspace_dirs(conn, root)
+    if dirs is not None:
+        # One ordered index walk per directory of the workspace, merged (MERGE UNION ALL) and
+        # cut at the page: the cost is the page, not the workspace's history.
+        if not dirs:
+            return []
+        query_sql, query_params = _query_filter(query)
+        arm = f"{select} WHERE working_dir = ? AND deleted_at IS NULL{query_sql}{cursor_sql}"
+        sql = " UNION ALL ".join([arm] * len(dirs)) + order + page_sql
+        params: list[Any] = []
+        for directory in dirs:
+            params += [stale, directory, *query_params, *cursor_params]
+        rows = conn.execute(sql, [*params, *page_params]).fetchall()
+        return summaries_from_rows(rows)
+    where, where_params = _list_where(scope, root, query, trashed)
+    sql = f"{select} WHERE {where}{cursor_sql}{order}{page_sql}"
+    rows = conn.execute(sql, [stale, *where_params, *cursor_params, *page_params]).fetchall()
+    return summaries_from_rows(rows)
+
+
+# A workspace of more directories than this is listed with one filtered scan instead.
+MAX_WORKSPACE_DIRS = 200
+
+
+def workspace_dirs(conn: sqlite3.Connection, root: str) -> list[str] | None:
+    """The directories at or under `root` that hold live sessions (None: too many to merge).
+
+    Walks the directory index from one distinct value to the next (a seek each), so it costs
+    the number of directories, not the number of sessions.
+    """
+    low, high = scopes.workspace_range(root)
+    rows = conn.execute(
+        "WITH RECURSIVE d(dir) AS ("
+        " SELECT (SELECT min(working_dir) FROM sessions"
+        "  WHERE working_dir >= ?1 AND working_dir < ?2 AND deleted_at IS NULL)"
+        " UNION ALL"
+        " SELECT (SELECT min(working_dir) FROM sessions"
+        "  WHERE working_dir > d.dir AND working_dir < ?2 AND deleted_at IS NULL)"
+        " FROM d WHERE d.dir IS NOT NULL LIMIT ?3)"
+        " SELECT dir FROM d WHERE dir IS NOT NULL",
+        (low, high, 4 * MAX_WORKSPACE_DIRS),
+    ).fetchall()
+    dirs = [r[0] for r in rows if scopes.in_workspace(r[0], root)]
+    if len(rows) >= 4 * MAX_WORKSPACE_DIRS or len(dirs) > MAX_WORKSPACE_DIRS:
+        return None
+    return dirs
 
 
 def _list_where(
@@ -183,11 +245,16 @@ def _list_where(
 ) -> tuple[str, list[Any]]:
     clause, params = scopes.sql_filter(scope, root)
     where = clause + (" AND deleted_at IS NOT NULL" if trashed else " AND deleted_at IS NULL")
-    if query:
-        pattern = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        where += " AND (title LIKE ? ESCAPE '\\' OR preview LIKE ? ESCAPE '\\')"
-        params = [*params, pattern, pattern]
-    return where, list(params)
+    query_sql, query_params = _query_filter(query)
+    return where + query_sql, [*params, *query_params]
+
+
+def _query_filter(query: str | None) -> tuple[str, list[Any]]:
+    """Sessions whose title or preview contains `query` (case-insensitive for ASCII)."""
+    if not query:
+        return "", []
+    pattern = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return " AND (title LIKE ? ESCAPE '\\' OR preview LIKE ? ESCAPE '\\')", [pattern, pattern]
 
 
 def count_sessions(
@@ -251,8 +318,8 @@ def update_session(
             value = int(bool(value))
         if key == "metadata":
             value = dump_json(value or {})
-        if key == "title" and value is not None:
-            value = " ".join(str(value).split()) or None
+        if key == "title":
+            value = one_line(value)
         if key == "status":
             sets.append("heartbeat_at = NULL")
         sets.append(f"{key} = ?")
@@ -326,3 +393,17 @@ def mark_stale_streams(conn: sqlite3.Connection, now: datetime) -> list[str]:
             (session_id,),
         )
     return ids
+
+
+def patch_session_metadata(
+    conn: sqlite3.Connection, now: datetime, session_id: str, patch: dict[str, Any]
+) -> Session:
+    """Merge `patch` into the session's metadata (JSON merge patch: a None value removes a key),
+    in SQL, so writers of different keys never undo each other's changes."""
+    cur = conn.execute(
+        "UPDATE sessions SET metadata = json_patch(metadata, ?) WHERE id = ?",
+        (dump_json(patch), session_id),
+    )
+    if cur.rowcount == 0:
+        raise NotFoundError(f"no session with id {session_id}")
+    return require_session(conn, now, session_id)

@@ -6,18 +6,25 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from threadline.models import Message, Summary, TimelineItem
 from threadline.store.errors import NotFoundError, StoreError
 from threadline.store.messages import COLS as MESSAGE_COLS
-from threadline.store.messages import message_from_row
+from threadline.store.messages import messages_from_rows
 from threadline.store.util import fmt_ts
 
 COLS = "id, session_id, content, first_message_id, last_message_id, token_count, model, created_at"
 _FIELDS = [c.strip() for c in COLS.split(",")]
+_SUMMARY_LIST = TypeAdapter(list[Summary])
+
+
+def summaries_from_rows(rows: list[Any]) -> list[Summary]:
+    return _SUMMARY_LIST.validate_python([dict(zip(_FIELDS, r, strict=True)) for r in rows])
 
 
 def summary_from_row(row: tuple[Any, ...]) -> Summary:
-    return Summary.model_validate(dict(zip(_FIELDS, row, strict=True)))
+    return summaries_from_rows([row])[0]
 
 
 def save_summary(
@@ -67,8 +74,8 @@ def list_summaries(conn: sqlite3.Connection, session_id: str) -> list[Summary]:
     rows = conn.execute(
         f"SELECT {COLS} FROM summaries WHERE session_id = ? ORDER BY last_message_id, id",
         (session_id,),
-    )
-    return [summary_from_row(r) for r in rows]
+    ).fetchall()
+    return summaries_from_rows(rows)
 
 
 def timeline(
@@ -111,8 +118,7 @@ def timeline(
         f" ORDER BY last_message_id {order}, id {order}{tail}",
         (*s_params, limit) if limit is not None else s_params,
     ).fetchall()
-    items: list[TimelineItem] = [message_from_row(r) for r in m_rows]
-    items += [summary_from_row(r) for r in s_rows]
+    items: list[TimelineItem] = [*messages_from_rows(m_rows), *summaries_from_rows(s_rows)]
     items.sort(key=_sort_key)
     if limit is not None:
         items = items[-limit:] if newest_first else items[:limit]

@@ -31,18 +31,23 @@ def parse_ts(text: str | None) -> datetime | None:
 _uuid_lock = threading.Lock()
 _uuid_last_ms = -1
 _uuid_seq = 0
+# Counter overflow moves an id a few milliseconds ahead of the clock; stay monotonic inside that.
+_SAME_MS_SLACK = 16
 
 
 def uuid7(when: datetime) -> str:
-    """A UUIDv7 (RFC 9562) whose timestamp is `when`, monotonic within one process.
+    """A UUIDv7 (RFC 9562) whose timestamp is `when`, ordered within one process.
 
     Written here rather than taken from a library because the timestamp must come from the
     store's injectable clock; the counter in rand_a keeps ids made in the same millisecond ordered.
+    A clock that jumps back (a test's clock, an NTP step) gets ids with its own timestamp rather
+    than ones pinned after the last id: the id follows the clock, and the random bits keep it
+    unique.
     """
     global _uuid_last_ms, _uuid_seq
     ms = int(when.timestamp() * 1000)
     with _uuid_lock:
-        if ms <= _uuid_last_ms:
+        if 0 <= _uuid_last_ms - ms <= _SAME_MS_SLACK:
             ms = _uuid_last_ms
             _uuid_seq += 1
             if _uuid_seq > 0xFFF:
@@ -58,8 +63,23 @@ def uuid7(when: datetime) -> str:
     return f"{hexed[:8]}-{hexed[8:12]}-{hexed[12:16]}-{hexed[16:20]}-{hexed[20:]}"
 
 
-def dump_json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+def dump_json(value: Any, what: str = "payload") -> str:
+    """Compact JSON text; lone surrogates are kept as \\u escapes so they round-trip.
+
+    Raises:
+        StoreError: the value is not JSON (NaN, bytes, an object json cannot encode).
+    """
+    from threadline.store.errors import StoreError
+
+    try:
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise StoreError(f"the {what} is not JSON-serialisable: {exc}") from None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(value, ensure_ascii=True, separators=(",", ":"), allow_nan=False)
+    return text
 
 
 def load_json(text: str | None) -> Any:

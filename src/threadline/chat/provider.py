@@ -1,0 +1,226 @@
+"""The provider protocol: stream one chat completion as text deltas, then how it ended.
+
+A provider turns a list of `ChatMessage` into an async iterator of `TextDelta`s followed by
+exactly one `StreamEnd` (usage, model, stop reason), or raises `ProviderError` with a one-line
+message fit to show a user. The only implementation is the OpenAI-compatible one
+(`openai_compat.py`), which serves OpenAI, Ollama (`/v1`), llama.cpp server, vLLM, LM Studio
+and OpenRouter alike.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncGenerator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+from threadline.errors import ThreadlineError
+
+if TYPE_CHECKING:
+    from threadline.config import ProviderSettings
+
+ChatRole = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    """One message of a request, in the shape every chat completions API accepts."""
+
+    role: ChatRole
+    content: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"role": self.role, "content": self.content}
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    """A piece of the reply's text, as it arrived."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEnd:
+    """The last item of a stream: how the reply ended and what it cost (None: not reported)."""
+
+    model: str | None
+    stop_reason: str | None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+
+
+StreamEvent = TextDelta | StreamEnd
+
+ErrorKind = Literal[
+    "not_configured",
+    "connection",
+    "timeout",
+    "auth",
+    "not_found",
+    "rate_limited",
+    "server",
+    "bad_request",
+    "malformed",
+    "truncated",
+]
+
+
+class ProviderError(ThreadlineError):
+    """A request to the model failed; `str(err)` is one line for the user, never the API key.
+
+    `retryable` says whether sending the same request again may succeed (the provider retries
+    those itself before the first token); `retry_after` is the server's advice in seconds.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        kind: ErrorKind,
+        *,
+        status: int | None = None,
+        retryable: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.kind: ErrorKind = kind
+        self.status = status
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+class ProviderNotConfigured(ProviderError):
+    """No base URL or no model: nothing can be sent. The message says how to configure one."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "not_configured")
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """Something that streams chat completions. Implementations must not import textual."""
+
+    @property
+    def name(self) -> str:
+        """A label recorded on sessions (`[provider] name`)."""
+        ...
+
+    @property
+    def default_model(self) -> str | None:
+        """The configured model, used when neither the caller nor the session names one."""
+        ...
+
+    def stream(
+        self, messages: Sequence[ChatMessage], model: str
+    ) -> AsyncGenerator[StreamEvent, None]:
+        """Stream one completion: TextDelta items, then one StreamEnd; or raise ProviderError.
+
+        Closing the iterator early (aclose, or the consuming task cancelled) closes the request.
+        """
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections (idempotent)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """A whole reply, collected from a stream."""
+
+    text: str
+    end: StreamEnd
+
+
+async def complete(provider: Provider, messages: Sequence[ChatMessage], model: str) -> Completion:
+    """Run one request to its end and return the whole text (for summaries and extraction).
+
+    Nothing is returned, and so nothing can be saved, unless the stream ended properly.
+
+    Raises:
+        ProviderError: the request failed, or the stream ended without a result.
+    """
+    from contextlib import aclosing
+
+    parts: list[str] = []
+    end: StreamEnd | None = None
+    async with aclosing(provider.stream(messages, model)) as stream:
+        async for event in stream:
+            if isinstance(event, TextDelta):
+                parts.append(event.text)
+            else:
+                end = event
+    if end is None:
+        raise ProviderError("the provider ended the stream without a result", "truncated")
+    return Completion("".join(parts), end)
+
+
+def not_configured_message(
+    settings: ProviderSettings, config_path: Path | str | None, *, model: str | None = None
+) -> str | None:
+    """Why no request can be made with these settings, with how to fix it; None when ready.
+
+    `model` is a model chosen elsewhere (a flag, the session), which makes the settings' own
+    model optional.
+    """
+    from threadline.config import API_KEY_ENV, BASE_URL_ENV, MODEL_ENV
+
+    where = f"[provider] in {config_path}" if config_path else "[provider] in config.toml"
+    key_hint = (
+        f"an API key, if the server needs one, goes in {API_KEY_ENV} or in the variable "
+        "named by [provider] api_key_env"
+    )
+    has_model = bool(model or settings.model)
+    if not settings.base_url and not has_model:
+        return (
+            f"no model provider configured: set base_url and model under {where}, or "
+            f"{BASE_URL_ENV} and {MODEL_ENV} (for Ollama: http://localhost:11434/v1); {key_hint}"
+        )
+    if not settings.base_url:
+        return (
+            f"no provider URL configured: set base_url under {where} or {BASE_URL_ENV} "
+            f"(for Ollama: http://localhost:11434/v1); {key_hint}"
+        )
+    if not has_model:
+        return missing_model_message(config_path)
+    return None
+
+
+def missing_model_message(config_path: Path | str | None) -> str:
+    """What to say when a provider URL is known but no model is."""
+    from threadline.config import MODEL_ENV
+
+    where = f"[provider] in {config_path}" if config_path else "[provider] in config.toml"
+    return f"no model configured: set model under {where} or {MODEL_ENV}"
+
+
+def make_provider(
+    settings: ProviderSettings,
+    config_path: Path | str | None = None,
+    **options: Any,
+) -> Provider:
+    """The provider for these settings (every `[provider] name` speaks the OpenAI API).
+
+    Raises:
+        ProviderNotConfigured: no base URL (the model may still come from a session or a flag).
+    """
+    if not settings.base_url:
+        message = not_configured_message(settings, config_path)
+        assert message is not None
+        raise ProviderNotConfigured(message)
+    from threadline.chat.openai_compat import OpenAICompatProvider
+
+    return OpenAICompatProvider(settings, **options)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+
+
+def one_line(text: str, limit: int = 200) -> str:
+    """Server-supplied text made safe for a one-line error: no control characters, bounded."""
+    flat = " ".join(_CONTROL.sub(" ", text).split())
+    if len(flat) > limit:
+        flat = flat[: limit - 1].rstrip() + "…"
+    return flat

@@ -1,0 +1,144 @@
+"""`threadline db path|check|backup|vacuum`: the database file itself."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from threadline.cli.shared import add_subcommands, check_config, with_store
+
+if TYPE_CHECKING:
+    from threadline.models import DatabaseInfo
+    from threadline.store import Store
+
+
+def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
+    parser = subparsers.add_parser(
+        "db",
+        parents=[common],
+        help="the database file: path, check, backup, vacuum",
+        description="Where the database is, whether it is healthy, and safe copies of it.",
+    )
+    actions = add_subcommands(parser, "db_action")
+    p = actions.add_parser(
+        "path",
+        parents=[common],
+        help="print where the database is (without opening or creating it)",
+    )
+    p.set_defaults(handler=cmd_path)
+    p = actions.add_parser(
+        "check",
+        parents=[common],
+        help="integrity check, schema version and counts (exit 1 on a problem)",
+    )
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(handler=cmd_check)
+    p = actions.add_parser(
+        "backup",
+        parents=[common],
+        help="copy the database to FILE (safe while threadline is running)",
+        description="Copy the database with SQLite's online backup API: a consistent copy, "
+        "even while the app or a script is writing. FILE must not exist yet.",
+    )
+    p.add_argument("file", metavar="FILE", help="where to write the copy (a new file)")
+    p.set_defaults(handler=cmd_backup)
+    p = actions.add_parser(
+        "vacuum", parents=[common], help="rebuild the file to reclaim the space of deleted rows"
+    )
+    p.set_defaults(handler=cmd_vacuum)
+
+
+def _db_file(args: argparse.Namespace) -> Path:
+    from threadline import paths
+
+    return paths.db_path(getattr(args, "db", None))
+
+
+def _require_existing(args: argparse.Namespace) -> Path:
+    from threadline.errors import ThreadlineError
+
+    path = _db_file(args)
+    if not path.exists():
+        raise ThreadlineError(f"{path}: no database there yet (nothing to do)")
+    return path
+
+
+def cmd_path(args: argparse.Namespace) -> int:
+    print(_db_file(args))
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from threadline.cli.common import CommandFailed
+
+    check_config(args)
+    _require_existing(args)
+
+    async def body(store: Store) -> tuple[list[str], DatabaseInfo]:
+        problems = await store.integrity_check()
+        return problems, await store.info()
+
+    problems, info = with_store(args, body)
+    if args.json:
+        from threadline.cli.output import print_json
+
+        data = info.model_dump()
+        data["ok"] = not problems
+        data["problems"] = problems
+        print_json(data)
+    else:
+        from threadline.cli.output import human_size
+        from threadline.text import one_line
+
+        print(f"database        {info.path}")
+        print(f"size            {human_size(info.size_bytes)}")
+        print(f"schema version  {info.schema_version}")
+        print(f"sessions        {info.sessions:,} (+ {info.trashed_sessions:,} in the trash)")
+        print(f"messages        {info.messages:,}")
+        print(f"summaries       {info.summaries:,}")
+        print(f"memories        {info.memories:,}")
+        print(f"pending         {info.pending_extractions:,} memory extractions")
+        if problems:
+            print(f"integrity       {len(problems)} problem(s):")
+            for problem in problems[:50]:
+                print(f"  {one_line(problem)}")
+        else:
+            print("integrity       ok")
+    if problems:
+        raise CommandFailed(
+            f"{info.path}: the integrity check found {len(problems)} problem(s); "
+            "restore a backup or copy what can be read with `threadline export --all`"
+        )
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from threadline.cli.output import human_size
+
+    check_config(args)
+    _require_existing(args)
+    target = Path(args.file).expanduser()
+
+    async def body(store: Store) -> Path:
+        return await store.backup(target)
+
+    written = with_store(args, body)
+    print(f"Backed up to {written} ({human_size(written.stat().st_size)}).")
+    return 0
+
+
+def cmd_vacuum(args: argparse.Namespace) -> int:
+    from threadline.cli.output import human_size
+
+    check_config(args)
+    _require_existing(args)
+
+    async def body(store: Store) -> tuple[int, int]:
+        before = (await store.info()).size_bytes
+        await store.vacuum()
+        return before, (await store.info()).size_bytes
+
+    before, after = with_store(args, body)
+    print(f"Vacuumed: {human_size(before)} -> {human_size(after)}.")
+    return 0

@@ -1,0 +1,137 @@
+"""`threadline import SOURCE FILE`: bring history in. Sources register here.
+
+`threadline` reads threadline's own JSON/JSONL export back. Importers for other tools add a
+module name to SOURCE_MODULES with a `register_source(sources, common)` function, the way
+subcommands do in cli/__init__.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import stat
+import sys
+import time
+from typing import IO, TYPE_CHECKING, Any
+
+from threadline.cli.shared import add_subcommands, check_config, with_store
+
+if TYPE_CHECKING:
+    from threadline.store import Store
+    from threadline.store.transfer import ImportResult
+
+# Modules (under threadline.cli) adding more `import` sources.
+SOURCE_MODULES: list[str] = []
+
+
+def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
+    parser = subparsers.add_parser(
+        "import",
+        parents=[common],
+        help="import history from a file",
+        description="Import history. Sessions that are already in the database are skipped, "
+        "so importing the same file twice adds nothing; a file with any invalid line imports "
+        "nothing.",
+    )
+    sources = add_subcommands(parser, "import_source")
+    register_source(sources, common)
+    for name in SOURCE_MODULES:
+        importlib.import_module(f"threadline.cli.{name}").register_source(sources, common)
+
+
+def register_source(sources: Any, common: argparse.ArgumentParser) -> None:
+    p = sources.add_parser(
+        "threadline",
+        parents=[common],
+        help="a threadline export (export --format json or jsonl)",
+        description="Read a file written by `threadline export` (JSON or JSONL) back in, in one "
+        "transaction. Message ids are kept when they are free and renumbered when not.",
+    )
+    p.add_argument("file", metavar="FILE", help="the export file ('-' for stdin)")
+    p.add_argument("--json", action="store_true", help="print what was imported as JSON")
+    p.set_defaults(handler=cmd_import_threadline)
+
+
+def _open(name: str) -> tuple[IO[bytes], int | None]:
+    from threadline.errors import ThreadlineError
+
+    if name == "-":
+        return sys.stdin.buffer, None
+    path = os.path.expanduser(name)
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 - closed by the caller
+    except FileNotFoundError:
+        raise ThreadlineError(f"{name}: no such file") from None
+    except IsADirectoryError:
+        raise ThreadlineError(f"{name}: is a directory, not an export file") from None
+    except OSError as exc:
+        raise ThreadlineError(f"{name}: cannot read ({exc.strerror})") from None
+    info = os.fstat(fh.fileno())
+    if stat.S_ISDIR(info.st_mode):
+        fh.close()
+        raise ThreadlineError(f"{name}: is a directory, not an export file")
+    return fh, info.st_size if stat.S_ISREG(info.st_mode) else None
+
+
+def cmd_import_threadline(args: argparse.Namespace) -> int:
+    from threadline.cli.output import Progress
+
+    check_config(args)
+    source, _size = _open(args.file)
+    bar = Progress("importing")
+    labels = {"reading": "importing: reading", "writing": "importing: indexing"}
+
+    def progress(phase: str, done: int, total: int | None) -> None:
+        label = labels.get(phase, phase)
+        changed = label != bar.label
+        if changed:
+            bar.label, bar.total = label, total
+            bar.count_unit = "messages" if phase == "writing" else ""
+            bar.started = time.monotonic()
+        bar.update(done, done, force=changed)
+
+    async def body(store: Store) -> ImportResult:
+        try:
+            return await store.import_export(source, args.file, progress=progress)
+        finally:
+            bar.close()
+
+    try:
+        result = with_store(args, body)
+    finally:
+        if source is not sys.stdin.buffer:
+            source.close()
+    if args.json:
+        from threadline.cli.output import print_json
+
+        print_json(result.model_dump())
+        return 0
+    report(result, args.file)
+    return 0
+
+
+def report(result: ImportResult, name: str) -> None:
+    from threadline.cli.output import plural
+
+    print(
+        f"Imported {plural(result.sessions, 'session')} from {name}: "
+        f"{plural(result.messages, 'message')}, {plural(result.summaries, 'summary', 'summaries')}"
+        f", {plural(result.memories, 'memory', 'memories')}."
+    )
+    if result.skipped_sessions:
+        print(
+            f"Skipped {plural(len(result.skipped_sessions), 'session')} already in the database"
+            " (sessions are matched by id):"
+        )
+        for session_id in result.skipped_sessions[:20]:
+            print(f"  {session_id}")
+        if len(result.skipped_sessions) > 20:
+            print(f"  ... and {len(result.skipped_sessions) - 20:,} more")
+    if result.skipped_memories:
+        print(f"Skipped {plural(result.skipped_memories, 'memory', 'memories')} already present.")
+    if result.renumbered_sessions:
+        print(
+            f"Gave new message ids to {plural(len(result.renumbered_sessions), 'session')} "
+            "whose ids were taken."
+        )
