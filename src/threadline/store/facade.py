@@ -657,12 +657,17 @@ class Store:
         }
 
     async def data_version(self) -> int:
-        """Changes whenever another connection (this process's writer included) commits."""
+        """Changes whenever another connection (this process's writer included) commits.
+
+        Always asked of the same reader: each connection counts the changes it has noticed, so
+        values from different connections are not comparable (two readers taking turns would
+        report a change on every call).
+        """
 
         def run(conn: sqlite3.Connection) -> int:
             return int(conn.execute("PRAGMA data_version").fetchone()[0])
 
-        return await self._db.read(run)
+        return await self._db.read_pinned(run)
 
     async def info(self) -> DatabaseInfo:
         path = self.path
