@@ -88,8 +88,8 @@ def test_composer_generating(snap_compare, plain_db):
     streamed a paragraph ("With jitter the retries of many clients spread out:") and the start
     of a highlighted Python block (import random / def backoff(attempt): / base = 0.1 *
     2**attempt) whose fence is not closed yet. The composer's status line reads
-    "⠼ generating… 2.4 s · 19 tokens · esc cancels"; the footer offers "esc Cancel". The
-    sidebar has the session on top under the pinned one, "now"."""
+    "⠼ generating… 2.4 s · 19 tokens · esc cancels" with the model "gpt-4o-mini" on the
+    right. The sidebar has the session under the pinned one, "now", "3 msgs"."""
     app = make_app(plain_db, settings=scripted_settings())
 
     async def run(pilot) -> None:

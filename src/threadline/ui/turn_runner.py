@@ -5,7 +5,7 @@ The UI never talks to a provider: it starts a turn on the engine and shows what 
 - UserMessageSaved: the message appears in the pane at once; the session moves to the top of
   the sidebar (and a session made by this message appears there, selected, with its title).
 - ReplyStarted / ReplyDelta: the reply streams into the pane (the view repaints it at most
-  30 times a second, drawing only the reply's last Markdown block again).
+  20 times a second, drawing only the reply's last Markdown block again).
 - ReplyFinished / TurnFailed / TurnCancelled: the reply is drawn in its final form; an error
   or a cancel shows in the conversation next to the turn.
 - SummaryStarted / SummarySaved / ContextNotice: "summarising…" in the composer, the summary
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from threadline.chat.turns import Turn, TurnEngine, TurnEvent
     from threadline.models import Message, Session
     from threadline.ui.screens.main import MainScreen
+    from threadline.ui.widgets.conversation import ConversationView
 
 
 @dataclass
@@ -42,6 +43,7 @@ class Running:
     turn: Turn
     session_id: str
     started: datetime
+    view: ConversationView
     label: str = "waiting for the model"
     tokens: int = 0
     reply: Message | None = None
@@ -111,8 +113,6 @@ class TurnRunner:
         """Bring the composer's state up to date with the view and the running turn."""
         composer = self._composer()
         running = self.running
-        if (running is not None) != (composer.status.state.kind == "busy"):
-            self.screen.refresh_bindings()  # esc Cancel comes and goes in the footer
         if running is not None:
             composer.show(
                 ComposerState(
@@ -295,7 +295,7 @@ class TurnRunner:
                 screen.notify(clean(str(exc)), severity="error", markup=False, timeout=10)
                 self._restore(text)
                 return
-            self.running = Running(turn, session.id, app.clock())
+            self.running = Running(turn, session.id, app.clock(), screen.conversation)
             self._failed.discard(session.id)
             self.update()
             outcome = "error"
@@ -347,13 +347,13 @@ class TurnRunner:
 
         running = self.running
         assert running is not None
-        screen = self.screen
-        view = screen.conversation
-        if isinstance(event, ReplyDelta):
+        if isinstance(event, ReplyDelta):  # the hot path: once per token
             running.tokens += 1
-            if self._shown(running.session_id):
-                view.stream_append(event.text)
+            if self.screen.open_session_id == running.session_id:
+                running.view.stream_append(event.text)
             return
+        screen = self.screen
+        view = running.view
         if isinstance(event, UserMessageSaved):
             session = event.session
             if screen.open_session_id is None and self.draft is None:
@@ -363,7 +363,10 @@ class TurnRunner:
                 view.set_session(session)
                 screen.show_title(session)
                 await view.append_items([event.message])
-            self._refresh_sidebar(session.id)
+            if self._leads_sidebar(session.id):
+                screen.sessions.update_row(session)  # already on top: new count and age
+            else:
+                self._refresh_sidebar(session.id)  # it moves up (or appears)
             self._busy("waiting for the model")
         elif isinstance(event, SummaryStarted):
             self._busy("summarising earlier messages")
@@ -387,6 +390,16 @@ class TurnRunner:
                     markup=False,
                     timeout=10,
                 )
+
+    def _leads_sidebar(self, session_id: str) -> bool:
+        """Is the session already first in the list (after the pinned ones, or first of them)?
+        Then the row is updated in place; the list is reloaded after the turn."""
+        rows = self.screen.sessions.loaded_rows
+        mine = next((row for row in rows if row.id == session_id), None)
+        if mine is None:
+            return False
+        first = next(row for row in rows if row.pinned == mine.pinned)
+        return first.id == session_id
 
     def _refresh_sidebar(self, session_id: str) -> None:
         """Reload the list beside the turn (not in its way), keeping the highlight where the

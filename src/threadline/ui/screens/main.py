@@ -44,7 +44,13 @@ class MainScreen(Screen[None]):
         Binding("q", "app.quit", "Quit", tooltip="Quit threadline"),
         Binding("question_mark", "help", "Help", tooltip="Show every key"),
         Binding("slash", "filter", "Filter", tooltip="Filter the sessions by title and preview"),
-        Binding("escape", "cancel_reply", "Cancel", tooltip="Cancel the reply being written"),
+        Binding(
+            "escape",
+            "cancel_reply",
+            "Cancel",
+            show=False,  # the composer says "esc cancels" while a reply streams
+            tooltip="Cancel the reply being written",
+        ),
         Binding("escape", "clear_filter", "Clear filter", show=False, tooltip="Clear the filter"),
         Binding(
             "s",
@@ -539,7 +545,7 @@ class MainScreen(Screen[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel_reply":
-            return self.runner.busy  # shown in the footer only while a reply streams
+            return self.runner.busy  # otherwise esc clears the filter
         return True
 
     def action_help(self) -> None:

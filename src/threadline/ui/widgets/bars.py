@@ -49,7 +49,10 @@ class HeaderBar(Static):
             parts += [("  ·  filter ", "$text-muted"), (f"“{one_line(query)}”", "$warning")]
         if busy:
             parts += [("  ·  ", "$text-muted"), (busy, "italic $text-muted")]
-        self.update(Content.assemble(*parts))
+        content = Content.assemble(*parts)
+        if content != getattr(self, "_shown", None):  # an update lays out the screen
+            self._shown = content
+            self.update(content)
 
 
 class SessionTitle(Widget):

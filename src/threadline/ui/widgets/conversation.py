@@ -46,7 +46,7 @@ TimelineFn = Callable[[Position | None, Position | None, int], Awaitable[list[Ti
 
 PAGE_SIZE = 100  # the first page of a session, and jumps
 OLDER_PAGE = 50  # each page added while scrolling: small, so each costs little
-LIVE_FPS = 30  # at most this many repaints a second of a reply being streamed
+LIVE_FPS = 20  # at most this many repaints a second of a reply being streamed
 TAIL_SIZE = 40  # items re-read from the end when another process changed the session
 GUTTER = 2
 BANNER = 2
@@ -169,6 +169,7 @@ class ConversationView(ScrollView, can_focus=True):
         self._settling = False
         self._settle_scheduled = False
         self._cache: LRUCache[tuple[object, ...], list[Strip]] = LRUCache(400)
+        self._line_cache: LRUCache[tuple[object, ...], tuple[list[Strip], Strip]] = LRUCache(600)
         self._styles: BlockStyles | None = None
         self._empty: tuple[str, str] = ("", "")
         self._width = 0
@@ -413,6 +414,8 @@ class ConversationView(ScrollView, can_focus=True):
         if live is not None and live.key == item_key(message):
             self._live = None
             self._live_strips = None
+        else:
+            live = None
         if not self._shows(message.session_id):
             return
         key = item_key(message)
@@ -424,6 +427,20 @@ class ConversationView(ScrollView, can_focus=True):
                 entry.version += 1
                 entry.exact = False
                 entry.height = self._estimate(i)
+                if live is not None:
+                    # Its finished blocks are drawn already: only the last one is drawn again.
+                    width, state = self._content_width(), self._state(i)
+                    final = live.render_final(
+                        message,
+                        width,
+                        state,
+                        self._block_styles(),
+                        self.app.console,
+                        self.app.console_options,
+                        self._clock(),
+                    )
+                    if final is not None:
+                        self._cache[(key, entry.version, width, state)] = final
                 self._dirty = True
                 self._settle(anchor)
                 self.refresh()
@@ -631,8 +648,12 @@ class ConversationView(ScrollView, can_focus=True):
         if size != self.virtual_size:
             self._settling = True
             try:
-                self.virtual_size = size
+                # Not `self.virtual_size = size`: that lays out the whole screen, once per
+                # repaint of a streaming reply. The pane's size does not depend on its content;
+                # only its scrollbar does, and _scroll_update lays out if that appears.
+                self.set_reactive(ScrollView.virtual_size, size)
                 self._scroll_update(size)
+                self.refresh()
             finally:
                 self._settling = False
 
@@ -663,6 +684,7 @@ class ConversationView(ScrollView, can_focus=True):
         super().notify_style_update()
         self._styles = None
         self._cache.clear()
+        self._line_cache.clear()
         if self._entries:
             self._relayout()
 
@@ -915,9 +937,15 @@ class ConversationView(ScrollView, can_focus=True):
         offset = line - self._tops[index]
         if not 0 <= offset < len(strips):
             return Strip.blank(width, base)
+        is_cursor = index == self.cursor and self.has_focus
+        # Whole screen lines are kept too: a reply streaming at the bottom scrolls every line
+        # on screen, and joining gutters and meta costs more than the compositor's own work.
+        line_key = (id(strips), offset, is_cursor, width)
+        cached = self._line_cache.get(line_key)
+        if cached is not None and cached[0] is strips:
+            return cached[1]
         strip = strips[offset]
         is_spacer = offset == len(strips) - 1
-        is_cursor = index == self.cursor and self.has_focus
         if is_spacer:
             gutter = Strip.blank(GUTTER, base)
         elif is_cursor:
@@ -936,7 +964,9 @@ class ConversationView(ScrollView, can_focus=True):
             style = self._style(f"conversation--gutter-{role}")
             gutter = Strip([Segment("▎ ", style)], GUTTER)
         joined = Strip.join([gutter, strip]).adjust_cell_length(width, base)
-        return joined.apply_meta({"conversation_entry": entry.key})
+        drawn = joined.apply_meta({"conversation_entry": entry.key})
+        self._line_cache[line_key] = (strips, drawn)
+        return drawn
 
     def _banner_line(self, line: int, width: int, base: Style) -> Strip:
         if line != 0:

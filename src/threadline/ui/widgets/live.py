@@ -116,14 +116,51 @@ class LiveReply:
     ) -> list[Strip]:
         """The block's lines: header ("● writing…"), optional metadata, body, spacer."""
         started = time.perf_counter()
+        lines = self._block(self.message, True, width, state, styles, console, options, now)
+        self.render_seconds = time.perf_counter() - started
+        self.renders += 1
+        return lines
+
+    def render_final(
+        self,
+        message: Message,
+        width: int,
+        state: BlockState,
+        styles: BlockStyles,
+        console: Console,
+        options: ConsoleOptions,
+        now: datetime,
+    ) -> list[Strip] | None:
+        """What `render_block` draws for the finished `message`, from the chunks already drawn
+        (only the last block is drawn again: no re-highlighting every code block at the end).
+        None when it cannot stand in for `render_block` (other text, or an ending to show)."""
+        if (
+            message.content != self.text
+            or not message.complete
+            or state.mark is not None
+            or not message.content.strip()
+        ):
+            return None
+        return self._block(message, False, width, state, styles, console, options, now)
+
+    def _block(
+        self,
+        message: Message,
+        writing: bool,
+        width: int,
+        state: BlockState,
+        styles: BlockStyles,
+        console: Console,
+        options: ConsoleOptions,
+        now: datetime,
+    ) -> list[Strip]:
         width = max(4, width)
         key = (width, id(styles))
         if key != self._cache_key:
             self._cache_key = key
             self._chunks = []
-        message = self.message
         label = styles.labels.get(message.role, styles.meta)
-        right = [("● writing…", styles.streaming)]
+        right = [("● writing…", styles.streaming)] if writing else []
         lines = [
             _header(
                 [(ROLE_LABELS.get(message.role, message.role), label)], right, width, styles.base
@@ -133,8 +170,6 @@ class LiveReply:
             lines.append(_meta_line(message, styles, width, now))
         lines += self._body(width, styles, console, options)
         lines.append(Strip.blank(width, styles.base))
-        self.render_seconds = time.perf_counter() - started
-        self.renders += 1
         return lines
 
     def _body(
