@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from apphelpers import quiet_settings, widget_lines
 
-from fakes.openai_server import FakeOpenAIServer
 from threadline.config import Settings
+
+if TYPE_CHECKING:
+    from fakes.openai_server import FakeOpenAIServer
 
 
 def chat_settings(server: FakeOpenAIServer, model: str = "fake") -> Settings:
