@@ -27,10 +27,12 @@ export -> import into an empty database -> export is byte-identical); a session 
 ids are taken gets new ids above every existing one, shifted by one offset so their order, its
 summaries' ranges and its memories' sources stay consistent.
 
-Cost: the whole import is one write transaction (other writers wait, retrying, until it
-commits). Messages are staged in a temporary table while the file is read and then inserted in
-id order, so the full-text index is built in large in-memory batches; indexing the text is
-most of the time an import takes.
+Cost: the file is read, validated and staged in temporary tables first, with no lock held, so
+a malformed file never locks the database. Then one write transaction loads it: the per-row
+triggers (session counters, full-text index) are dropped for the load and re-created from their
+exact text before COMMIT, the rows are inserted in id order in bulk, and the full-text index is
+filled in id-range batches. Other writers wait (retrying) for that transaction; indexing the
+text is most of its time. See the comment above BULK_TRIGGERS.
 """
 
 from __future__ import annotations
