@@ -49,6 +49,28 @@ class ContextConfig(_Section):
 
     max_context_tokens: int = Field(default=16000, ge=256)
     keep_recent_messages: int = Field(default=20, ge=1)
+    # Summarise older messages when a request would not fit (off: only trim the oldest).
+    auto_summarize: bool = True
+    # The model that writes summaries (None: the session's model).
+    summary_model: str | None = None
+
+
+class MemoryConfig(_Section):
+    """[memory]: project memories, extracted from sessions and given to new ones."""
+
+    # Master switch: memories in new sessions' context and automatic extraction.
+    enabled: bool = True
+    # Extract automatically from idle and closed sessions (on demand works either way).
+    extraction: bool = True
+    # A session counts as idle this long after its last message.
+    idle_minutes: float = Field(default=30.0, gt=0)
+    # At most this many memories, within this many tokens, open a new session's context.
+    max_in_context: int = Field(default=30, ge=0, le=1000)
+    context_tokens: int = Field(default=800, ge=0)
+    # The model that extracts memories (None: the session's model).
+    model: str | None = None
+    # After `threadline chat`, process due extractions in a detached background process.
+    background: bool = True
 
 
 class UIConfig(_Section):
@@ -63,6 +85,7 @@ class Settings(_Section):
     provider: ProviderConfig = Field(default_factory=ProviderConfig)
     session: SessionConfig = Field(default_factory=SessionConfig)
     context: ContextConfig = Field(default_factory=ContextConfig)
+    memory: MemoryConfig = Field(default_factory=MemoryConfig)
     ui: UIConfig = Field(default_factory=UIConfig)
 
     _source: Path | None = PrivateAttr(default=None)

@@ -26,6 +26,15 @@ Parameters for replies: tokens=N (reply is "t0 t1 ... "; default: echo the last 
 message), delay=S between tokens, first_delay=S before the first token, pause_after=K and
 pause=S (a silence after token K), finish=REASON.
 
+Summary and memory-extraction requests (recognised by the first words of threadline's
+instructions in their system message) are answered from per-kind scripts after the model-name
+error modes above: `server.script("summary", "the text", 500, ...)` queues replies (a string is
+the reply's text, an int an HTTP error with that status); with the script empty, a summary
+request gets "Summary of messages #FIRST-#LAST." (the ids of its transcript) and an extraction
+request gets "[]"; `Cut(text)` sends the text and then drops the connection.
+`server.kinds` holds the kind of every request ("chat", "summary", "extraction");
+`server.requests_of(kind)` their bodies.
+
 A server-wide `api_key` makes every request without `Authorization: Bearer <key>` a 401.
 `server.requests` holds every request body received (`on_request` sees each as it comes);
 `server.sent` holds (monotonic time, text) for every token written, for tests that kill a
@@ -36,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import socket
 import sys
 import threading
@@ -45,6 +55,16 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl
+
+
+@dataclass(frozen=True)
+class Cut:
+    """A scripted reply that sends `text` and then loses the connection mid-stream."""
+
+    text: str
+
+
+Scripted = str | int | Cut
 
 
 @dataclass
@@ -64,8 +84,43 @@ class Mode:
         return int(self.params.get(key, default))
 
 
-def reply_tokens(mode: Mode, body: dict[str, Any]) -> list[str]:
-    """The tokens of a reply: `tokens=N` numbered words, else an echo of the last user message."""
+def request_kind(body: dict[str, Any]) -> str:
+    """ "summary", "extraction" or "chat", from the request's first system message."""
+    from threadline.chat.memory import EXTRACTION_INSTRUCTIONS_HEAD
+    from threadline.chat.summarise import SUMMARY_INSTRUCTIONS_HEAD
+
+    messages = body.get("messages") or []
+    first = messages[0] if messages and isinstance(messages[0], dict) else {}
+    if first.get("role") == "system":
+        text = str(first.get("content", ""))
+        if text.startswith(SUMMARY_INSTRUCTIONS_HEAD):
+            return "summary"
+        if text.startswith(EXTRACTION_INSTRUCTIONS_HEAD):
+            return "extraction"
+    return "chat"
+
+
+def default_reply(kind: str, body: dict[str, Any]) -> str:
+    """What a summary or extraction request gets when its script is empty."""
+    if kind == "extraction":
+        return "[]"
+    prompt = str((body.get("messages") or [{}])[-1].get("content", ""))
+    ids = [int(i) for i in re.findall(r"^\[\w+ #(\d+)\]$", prompt, re.MULTILINE)]
+    if not ids:
+        return "Summary of nothing."
+    return f"Summary of messages #{min(ids)}-#{max(ids)}."
+
+
+def text_tokens(text: str) -> list[str]:
+    """A text cut into word-sized tokens (joined, they give the text back)."""
+    return re.findall(r"\S+\s*|\s+", text) or [""]
+
+
+def reply_tokens(mode: Mode, body: dict[str, Any], text: str | None = None) -> list[str]:
+    """The tokens of a reply: `text` when given, `tokens=N` numbered words, else an echo of
+    the last user message."""
+    if text is not None:
+        return text_tokens(text)
     if "tokens" in mode.params:
         return [f"t{i} " for i in range(mode.integer("tokens", 0))]
     if mode.name == "slow":
@@ -92,6 +147,8 @@ class FakeOpenAIServer:
         # Called on the server's thread with each request body, before it is answered.
         self.on_request = on_request
         self.requests: list[dict[str, Any]] = []
+        self.kinds: list[str] = []
+        self.scripts: dict[str, list[Scripted]] = {"summary": [], "extraction": []}
         self.headers: list[dict[str, str]] = []
         self.sent: list[tuple[float, str]] = []
         self._failures: dict[str, int] = {}
@@ -128,6 +185,22 @@ class FakeOpenAIServer:
 
     def serve_forever(self) -> None:
         self._httpd.serve_forever()
+
+    def script(self, kind: str, *replies: Scripted) -> None:
+        """Queue replies for requests of a kind ("summary", "extraction"): text, a status,
+        or Cut(text) (the text, then the connection drops)."""
+        with self._lock:
+            self.scripts[kind].extend(replies)
+
+    def next_scripted(self, kind: str) -> Scripted | None:
+        with self._lock:
+            queue = self.scripts.get(kind)
+            return queue.pop(0) if queue else None
+
+    def requests_of(self, kind: str) -> list[dict[str, Any]]:
+        """The bodies of the requests of one kind, in order."""
+        with self._lock:
+            return [b for b, k in zip(self.requests, self.kinds, strict=True) if k == kind]
 
     def should_fail(self, model: str, times: int) -> bool:
         """True for the first `times` requests naming `model` (per server)."""
@@ -203,8 +276,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(400, "request body is not JSON")
             return
         fake = self.fake
+        kind = request_kind(body) if isinstance(body, dict) else "chat"
         with fake._lock:
             fake.requests.append(body)
+            fake.kinds.append(kind)
             fake.headers.append({k.lower(): v for k, v in self.headers.items()})
         if not self.path.rstrip("/").endswith("/chat/completions"):
             self._error(404, f"no route {self.path}")
@@ -247,17 +322,29 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(400, "Unrecognized request argument supplied: stream_options")
         elif name == "plain":
             self._json(200, {"choices": [{"message": {"role": "assistant", "content": "hi"}}]})
-        elif not body.get("stream"):
-            self._complete(mode, body)
         else:
+            text: str | None = None
+            if kind != "chat":
+                scripted = fake.next_scripted(kind)
+                if isinstance(scripted, int):
+                    self._error(scripted, f"scripted {kind} failure")
+                    return
+                if isinstance(scripted, Cut):
+                    mode = Mode("disconnect", {**mode.params, "after": "1000000"})
+                    text = scripted.text
+                else:
+                    text = scripted if scripted is not None else default_reply(kind, body)
+            if not body.get("stream"):
+                self._complete(mode, body, text)
+                return
             try:
-                self._stream(mode, body)
+                self._stream(mode, body, text)
             except (BrokenPipeError, ConnectionResetError):
                 self.close_connection = True
 
-    def _complete(self, mode: Mode, body: dict[str, Any]) -> None:
+    def _complete(self, mode: Mode, body: dict[str, Any], text: str | None = None) -> None:
         """A non-streamed completion (for summarisers and other one-shot callers)."""
-        tokens = reply_tokens(mode, body)
+        tokens = reply_tokens(mode, body, text)
         self._json(
             200,
             {
@@ -275,10 +362,10 @@ class _Handler(BaseHTTPRequestHandler):
             },
         )
 
-    def _stream(self, mode: Mode, body: dict[str, Any]) -> None:
+    def _stream(self, mode: Mode, body: dict[str, Any], text: str | None = None) -> None:
         fake = self.fake
         model = str(body.get("model"))
-        tokens = reply_tokens(mode, body)
+        tokens = reply_tokens(mode, body, text)
         name = mode.name
         default_delay = 0.05 if name == "slow" else 0.0
         delay = mode.num("delay", default_delay)

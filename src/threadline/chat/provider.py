@@ -126,6 +126,37 @@ class Provider(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """A whole reply, collected from a stream."""
+
+    text: str
+    end: StreamEnd
+
+
+async def complete(provider: Provider, messages: Sequence[ChatMessage], model: str) -> Completion:
+    """Run one request to its end and return the whole text (for summaries and extraction).
+
+    Nothing is returned, and so nothing can be saved, unless the stream ended properly.
+
+    Raises:
+        ProviderError: the request failed, or the stream ended without a result.
+    """
+    from contextlib import aclosing
+
+    parts: list[str] = []
+    end: StreamEnd | None = None
+    async with aclosing(provider.stream(messages, model)) as stream:
+        async for event in stream:
+            if isinstance(event, TextDelta):
+                parts.append(event.text)
+            else:
+                end = event
+    if end is None:
+        raise ProviderError("the provider ended the stream without a result", "truncated")
+    return Completion("".join(parts), end)
+
+
 def not_configured_message(
     settings: ProviderSettings, config_path: Path | str | None, *, model: str | None = None
 ) -> str | None:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from threadline.chat.context import load_context
+from threadline.chat.memory import memory_context
 from threadline.chat.provider import (
     Provider,
     ProviderError,
@@ -42,11 +43,19 @@ from threadline.chat.provider import (
     missing_model_message,
     one_line,
 )
+from threadline.chat.summarise import (
+    TURN_MAX_ROUNDS,
+    next_range,
+    summarise_rounds,
+    summarise_session,
+)
 from threadline.errors import ThreadlineError
+from threadline.store.memories import WATERMARK_KEY
 
 if TYPE_CHECKING:
-    from threadline.config import Settings
-    from threadline.models import Message, Session
+    from threadline.chat.memory import MemoryExtractor
+    from threadline.config import MemoryConfig, Settings
+    from threadline.models import Message, Session, Summary
     from threadline.store import Store
 
 TITLE_LENGTH = 60
@@ -109,8 +118,46 @@ class TurnCancelled:
     message: Message
 
 
+@dataclass(frozen=True, slots=True)
+class SummaryStarted:
+    """The session no longer fits the context: older messages are being summarised first.
+
+    The request waits for it (one or a few non-streamed requests); SummarySaved follows for
+    each summary written, or a ContextNotice if summarising failed.
+    """
+
+    session_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class SummarySaved:
+    """A summary was written (it stands for messages first_message_id..last_message_id)."""
+
+    summary: Summary
+
+
+@dataclass(frozen=True, slots=True)
+class ContextNotice:
+    """Something the user should know about this turn's context (the turn goes on).
+
+    kind "summary_failed": summarising failed, so the request carries only the newest
+    messages that fit; summarising is tried again at the next turn.
+    """
+
+    text: str
+    kind: str
+
+
 TurnEvent = (
-    UserMessageSaved | ReplyStarted | ReplyDelta | ReplyFinished | TurnFailed | TurnCancelled
+    UserMessageSaved
+    | SummaryStarted
+    | SummarySaved
+    | ContextNotice
+    | ReplyStarted
+    | ReplyDelta
+    | ReplyFinished
+    | TurnFailed
+    | TurnCancelled
 )
 Outcome = Literal["complete", "error", "cancelled"]
 
@@ -166,6 +213,10 @@ class TurnEngine:
         checkpoint_interval: seconds between checkpoints while text arrives (at most one each).
         heartbeat_interval: seconds between heartbeat writes while no text arrives.
         config_path: named in "no model configured" messages.
+        keep_recent_messages: messages never summarised ([context] keep_recent_messages).
+        auto_summarize: summarise older messages when a request would not fit.
+        summary_model: the model that writes summaries (None: the turn's).
+        memory: the [memory] settings (None: the defaults).
     """
 
     def __init__(
@@ -178,10 +229,20 @@ class TurnEngine:
         heartbeat_interval: float = HEARTBEAT_INTERVAL,
         config_path: Path | str | None = None,
         owns_provider: bool = False,
+        keep_recent_messages: int = 20,
+        auto_summarize: bool = True,
+        summary_model: str | None = None,
+        memory: MemoryConfig | None = None,
     ) -> None:
+        from threadline.config import MemoryConfig
+
         self.store = store
         self.provider = provider
         self.max_context_tokens = max_context_tokens
+        self.keep_recent_messages = keep_recent_messages
+        self.auto_summarize = auto_summarize
+        self.summary_model = summary_model
+        self.memory = memory or MemoryConfig()
         self.checkpoint_interval = checkpoint_interval
         self.heartbeat_interval = heartbeat_interval
         self.config_path = config_path
@@ -198,12 +259,17 @@ class TurnEngine:
 
         config_path = settings.source or paths.config_path()
         provider = make_provider(settings.effective_provider(), config_path)
+        ctx = settings.context
         return cls(
             store,
             provider,
-            max_context_tokens=settings.context.max_context_tokens,
+            max_context_tokens=ctx.max_context_tokens,
             config_path=config_path,
             owns_provider=True,
+            keep_recent_messages=ctx.keep_recent_messages,
+            auto_summarize=ctx.auto_summarize,
+            summary_model=ctx.summary_model,
+            memory=settings.memory,
             **options,
         )
 
@@ -246,6 +312,39 @@ class TurnEngine:
     def retry(self, session: Session, *, model: str | None = None) -> Turn:
         """A turn answering the session's last user message again (after an error or cancel)."""
         return Turn(self, session, None, self.resolve_model(session, model), None)
+
+    async def summarise(
+        self,
+        session: Session,
+        *,
+        model: str | None = None,
+        keep_recent: int | None = None,
+        max_rounds: int | None = None,
+    ) -> list[Summary]:
+        """Summarise the session now (the app's key, `sessions summarize`): everything but the
+        newest `keep_recent` messages. Returns the summaries written ([]: nothing to do).
+
+        Raises:
+            ProviderError: a request failed (summaries written before it stay).
+        """
+        chosen = model or self.summary_model or self.resolve_model(session)
+        return await summarise_session(
+            self.store,
+            self.provider,
+            session,
+            chosen,
+            keep_recent=keep_recent or self.keep_recent_messages,
+            max_tokens=self.max_context_tokens,
+            max_rounds=max_rounds,
+        )
+
+    def memory_extractor(self) -> MemoryExtractor:
+        """An extractor sharing this engine's store, provider and settings."""
+        from threadline.chat.memory import MemoryExtractor
+
+        return MemoryExtractor(
+            self.store, self.provider, self.memory, max_tokens=self.max_context_tokens
+        )
 
 
 class _Cancelled(Exception):
@@ -331,9 +430,68 @@ class Turn:
         end: StreamEnd | None = None
         started = time.monotonic()
         try:
+            extra = await memory_context(store, session, engine.memory)
             window = await load_context(
-                store, session, upto_id=user.id, max_tokens=engine.max_context_tokens
+                store,
+                session,
+                upto_id=user.id,
+                max_tokens=engine.max_context_tokens,
+                extra_system=extra,
             )
+            summarising = window.truncated and engine.auto_summarize
+            if summarising:
+                # Something older than the kept messages must be uncovered to be worth it.
+                summarising = None is not await next_range(
+                    store,
+                    session.id,
+                    keep_recent=engine.keep_recent_messages,
+                    max_tokens=engine.max_context_tokens,
+                    upto_id=user.id,
+                )
+            if summarising:
+                yield SummaryStarted(session.id)
+                saved = 0
+                rounds = summarise_rounds(
+                    store,
+                    engine.provider,
+                    session,
+                    engine.summary_model or self.model,
+                    keep_recent=engine.keep_recent_messages,
+                    max_tokens=engine.max_context_tokens,
+                    upto_id=user.id,
+                    max_rounds=TURN_MAX_ROUNDS,
+                )
+                try:
+                    async with aclosing(rounds):
+                        while True:
+                            if self._cancel_requested:
+                                raise _Cancelled
+                            self._awaiting_provider = True
+                            try:
+                                summary = await anext(rounds)
+                            except StopAsyncIteration:
+                                break
+                            finally:
+                                self._awaiting_provider = False
+                            saved += 1
+                            yield SummarySaved(summary)
+                except ThreadlineError as err:
+                    yield ContextNotice(
+                        f"could not summarise the earlier messages ({err}); this request "
+                        "carries only the newest messages that fit, and summarising will be "
+                        "tried again at the next turn",
+                        "summary_failed",
+                    )
+                if self._cancel_requested:
+                    raise _Cancelled
+                if saved:
+                    window = await load_context(
+                        store,
+                        session,
+                        upto_id=user.id,
+                        max_tokens=engine.max_context_tokens,
+                        extra_system=extra,
+                    )
             started = time.monotonic()
             stream = engine.provider.stream(window.messages, self.model)
             async with aclosing(stream):
@@ -440,6 +598,9 @@ class Turn:
             if title:
                 changes["title"] = title
         store = self.engine.store
+        if self.engine.memory.enabled and WATERMARK_KEY not in session.metadata:
+            # Chatted in here: extract memories from it once it goes idle (see chat/memory.py).
+            session = await store.patch_session_metadata(session.id, {WATERMARK_KEY: 0})
         if changes:
             return await store.update_session(session.id, **changes)
         fresh = await store.get_session(session.id)
@@ -573,9 +734,12 @@ async def run_turn(
 
 
 __all__: Sequence[str] = (
+    "ContextNotice",
     "ReplyDelta",
     "ReplyFinished",
     "ReplyStarted",
+    "SummarySaved",
+    "SummaryStarted",
     "Turn",
     "TurnCancelled",
     "TurnEngine",

@@ -20,6 +20,7 @@ from threadline.errors import ThreadlineError, UsageError
 COMMAND_MODULES: list[str] = [
     "chat",
     "sessions",
+    "memories",
     "search",
     "export_command",
     "import_command",

@@ -16,6 +16,7 @@ from threadline.cli.common import CommandFailed, load_settings, open_store, run
 from threadline.errors import UsageError
 
 if TYPE_CHECKING:
+    from threadline.chat.turns import TurnEngine
     from threadline.config import Settings
     from threadline.models import Session
     from threadline.store import Store
@@ -112,8 +113,11 @@ async def _chat(args: argparse.Namespace, settings: Settings, text: str) -> int:
     from contextlib import aclosing
 
     from threadline.chat.turns import (
+        ContextNotice,
         ReplyDelta,
         ReplyFinished,
+        SummarySaved,
+        SummaryStarted,
         TurnCancelled,
         TurnEngine,
         TurnFailed,
@@ -137,6 +141,17 @@ async def _chat(args: argparse.Namespace, settings: Settings, text: str) -> int:
                             out.write(event.text)
                         elif isinstance(event, ReplyFinished):
                             out.end()
+                        elif isinstance(event, SummaryStarted):
+                            _note("summarising the earlier messages…")
+                        elif isinstance(event, SummarySaved):
+                            summary = event.summary
+                            _note(
+                                f"summarised messages #{summary.first_message_id}–"
+                                f"#{summary.last_message_id}: requests send the summary "
+                                "in their place"
+                            )
+                        elif isinstance(event, ContextNotice):
+                            _note(f"threadline: warning: {event.text}")
                         elif isinstance(event, TurnFailed):
                             out.end()
                             raise CommandFailed(event.error, EXIT_PROVIDER_ERROR)
@@ -149,11 +164,38 @@ async def _chat(args: argparse.Namespace, settings: Settings, text: str) -> int:
                 raise CommandFailed(
                     "interrupted; the partial reply was saved", EXIT_INTERRUPTED
                 ) from None
+            await _after_turn(args, settings, engine)
         finally:
             await engine.aclose()
     finally:
         await store.close()
     return 0
+
+
+def _note(text: str) -> None:
+    """A line about the turn on stderr (the reply alone goes to stdout)."""
+    from threadline.text import one_line
+
+    print(one_line(text), file=sys.stderr, flush=True)
+
+
+async def _after_turn(args: argparse.Namespace, settings: Settings, engine: TurnEngine) -> None:
+    """Queue the sessions gone idle for memory extraction, and leave the extracting to a
+    background process, so the command ends as soon as the reply has (see README)."""
+    memory = settings.memory
+    if not (memory.enabled and memory.extraction):
+        return
+    from threadline.errors import ThreadlineError
+
+    try:
+        await engine.memory_extractor().queue_idle()
+        due = await engine.store.get_pending_extractions(limit=1)
+    except ThreadlineError:
+        return  # never fail a chat over memory upkeep; the next run tries again
+    if due and memory.background:
+        from threadline.cli.memories import spawn_background_processing
+
+        spawn_background_processing(args)
 
 
 async def _find_session(

@@ -1,4 +1,5 @@
-"""`threadline sessions ...`: list, show, delete (trash or purge), trash, restore, rename, pin."""
+"""`threadline sessions ...`: list, show, delete (trash or purge), trash, restore, rename, pin
+(and summarize, compact: cli/summaries.py)."""
 
 from __future__ import annotations
 
@@ -117,6 +118,10 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         )
         p.add_argument("ids", nargs="+", metavar="ID", help="session ids or unique prefixes")
         p.set_defaults(handler=cmd_pin, pinned=pinned)
+
+    from threadline.cli.summaries import register_actions
+
+    register_actions(actions, common)
 
 
 # ---------------------------------------------------------------------------- list

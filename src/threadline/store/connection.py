@@ -288,6 +288,22 @@ class Database:
         self._release(reader)
         return result
 
+    async def read_pinned(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run fn(conn, *args) on the first reader, always the same connection, outside a
+        transaction.
+
+        For per-connection state such as `PRAGMA data_version`, whose values can only be compared
+        with earlier values from the same connection. It waits behind that reader's current work.
+        """
+        if self._closed:
+            raise StoreError("the store is closed")
+        reader = self._readers[0]
+        task = asyncio.ensure_future(reader.call(fn, reader.raw, *args))
+        try:
+            return await asyncio.shield(task)
+        except sqlite3.Error as exc:
+            raise StoreError(describe_sqlite_error(self.path, exc)) from None
+
     async def on_writer(self, fn: Callable[..., T], *args: Any) -> T:
         """Run fn(conn, *args) on the writer, outside any transaction (settings, checks)."""
         if self._closed:

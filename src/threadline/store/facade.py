@@ -256,6 +256,12 @@ class Store:
         )
         return await self._db.write(session_ops.update_session, self._clock(), session_id, changes)
 
+    async def patch_session_metadata(self, session_id: str, patch: dict[str, Any]) -> Session:
+        """Merge keys into the session's metadata (a None value removes a key)."""
+        return await self._db.write(
+            session_ops.patch_session_metadata, self._clock(), session_id, dict(patch)
+        )
+
     async def touch_session(self, session_id: str) -> None:
         await self._db.write(session_ops.touch_session, self._clock(), session_id)
 
@@ -403,6 +409,10 @@ class Store:
     async def delete_messages_before(self, session_id: str, before_id: int) -> int:
         """Remove a session's messages with id < before_id (compacting); returns how many."""
         return await self._db.write(message_ops.delete_messages_before, session_id, before_id)
+
+    async def count_messages_before(self, session_id: str, before_id: int) -> int:
+        """How many of a session's messages have id < before_id."""
+        return await self._db.read(message_ops.count_messages_before, session_id, before_id)
 
     # ------------------------------------------------------------------ summaries
 
@@ -557,6 +567,65 @@ class Store:
     async def delete_pending_extraction(self, pending_id: int) -> bool:
         return await self._db.write(memory_ops.delete_pending_extraction, pending_id)
 
+    async def save_memories(self, working_dir: str, items: list[dict[str, Any]]) -> list[Memory]:
+        """Save several memories in one transaction (all or none); see memories.save_memories."""
+        return await self._db.write(
+            memory_ops.save_memories, self._clock(), paths.resolve_dir(working_dir), list(items)
+        )
+
+    async def select_memories(
+        self, working_dir: str, limit: int, *, created_before: datetime | None = None
+    ) -> list[Memory]:
+        """The directory's `limit` most important current memories, created by `created_before`."""
+        return await self._db.read(
+            memory_ops.select_memories, paths.resolve_dir(working_dir), created_before, limit
+        )
+
+    async def queue_extraction(
+        self,
+        session_id: str,
+        upto_id: int | None = None,
+        next_attempt_at: datetime | None = None,
+    ) -> PendingExtraction | None:
+        """Queue the session's messages past its extraction watermark (None: nothing new)."""
+        return await self._db.write(
+            memory_ops.queue_extraction, self._clock(), session_id, upto_id, next_attempt_at
+        )
+
+    async def queue_idle_extractions(
+        self, idle_before: datetime, since: datetime
+    ) -> list[PendingExtraction]:
+        """Queue the marked sessions gone idle between `since` and `idle_before`."""
+        # Looked for on a reader first: most of the time there is none, and no write is taken.
+        if not await self._db.read(memory_ops.idle_sessions, idle_before, since):
+            return []
+        return await self._db.write(
+            memory_ops.queue_idle_extractions, self._clock(), idle_before, since
+        )
+
+    async def claim_pending_extraction(
+        self, lease_until: datetime, pending_id: int | None = None
+    ) -> PendingExtraction | None:
+        """Lease the oldest due extraction (or `pending_id`) until `lease_until`."""
+        return await self._db.write(
+            memory_ops.claim_pending_extraction, self._clock(), lease_until, pending_id
+        )
+
+    async def complete_extraction(
+        self,
+        pending_id: int,
+        items: list[dict[str, Any]],
+        rest: tuple[int, int | None] | None = None,
+    ) -> list[Memory] | None:
+        """Save an extraction's memories, unqueue it and queue `rest`, in one transaction."""
+        return await self._db.write(
+            memory_ops.complete_extraction, self._clock(), pending_id, list(items), rest
+        )
+
+    async def reset_failed_extractions(self) -> int:
+        """Make extractions given up on due again with fresh attempts; returns how many."""
+        return await self._db.write(memory_ops.reset_failed_extractions, self._clock())
+
     # ------------------------------------------------------------------ search
 
     async def search(
@@ -593,12 +662,17 @@ class Store:
         }
 
     async def data_version(self) -> int:
-        """Changes whenever another connection (this process's writer included) commits."""
+        """Changes whenever another connection (this process's writer included) commits.
+
+        Always asked of the same reader: each connection counts the changes it has noticed, so
+        values from different connections are not comparable (two readers taking turns would
+        report a change on every call).
+        """
 
         def run(conn: sqlite3.Connection) -> int:
             return int(conn.execute("PRAGMA data_version").fetchone()[0])
 
-        return await self._db.read(run)
+        return await self._db.read_pinned(run)
 
     async def info(self) -> DatabaseInfo:
         path = self.path

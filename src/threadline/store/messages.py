@@ -228,3 +228,13 @@ def delete_messages_before(conn: sqlite3.Connection, session_id: str, before_id:
         "DELETE FROM messages WHERE session_id = ? AND id < ?", (session_id, before_id)
     )
     return cur.rowcount
+
+
+def count_messages_before(conn: sqlite3.Connection, session_id: str, before_id: int) -> int:
+    """How many of a session's messages have id < before_id (what compacting would remove)."""
+    return int(
+        conn.execute(
+            "SELECT count(*) FROM messages WHERE session_id = ? AND id < ?",
+            (session_id, before_id),
+        ).fetchone()[0]
+    )

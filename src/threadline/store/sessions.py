@@ -400,3 +400,17 @@ def mark_stale_streams(conn: sqlite3.Connection, now: datetime) -> list[str]:
             (session_id,),
         )
     return ids
+
+
+def patch_session_metadata(
+    conn: sqlite3.Connection, now: datetime, session_id: str, patch: dict[str, Any]
+) -> Session:
+    """Merge `patch` into the session's metadata (JSON merge patch: a None value removes a key),
+    in SQL, so writers of different keys never undo each other's changes."""
+    cur = conn.execute(
+        "UPDATE sessions SET metadata = json_patch(metadata, ?) WHERE id = ?",
+        (dump_json(patch), session_id),
+    )
+    if cur.rowcount == 0:
+        raise NotFoundError(f"no session with id {session_id}")
+    return require_session(conn, now, session_id)

@@ -1,0 +1,220 @@
+"""The threadline app: opens the store inside its event loop, then shows the main screen.
+
+`run_app` is what `threadline` (no subcommand) calls. A database that cannot be opened ends
+the app before anything is drawn to stay: exit status 1 and one `threadline: error: ...` line,
+the file untouched (the store refuses before writing).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from threadline.errors import ThreadlineError
+from threadline.models import Scope
+from threadline.store.util import system_clock
+from threadline.ui.resources import stylesheets
+from threadline.ui.safe import clean
+
+if TYPE_CHECKING:
+    from threadline.config import Settings
+    from threadline.store import Store
+    from threadline.ui.screens.main import MainScreen
+
+POLL_SECONDS = 1.0
+
+
+class ThreadlineApp(App[int]):
+    """Browse the sessions of a directory (or workspace, or everything) and read them."""
+
+    TITLE = "threadline"
+    ENABLE_COMMAND_PALETTE = True
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
+    ]
+
+    def __init__(
+        self,
+        db_path: str | os.PathLike[str],
+        settings: Settings,
+        working_dir: str,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        poll_seconds: float = POLL_SECONDS,
+        scope: Scope = Scope.DIRECTORY,
+    ) -> None:
+        super().__init__(css_path=stylesheets())
+        self.db_path = Path(db_path)
+        self.settings = settings
+        self.working_dir = working_dir
+        self.clock = clock or system_clock
+        self.poll_seconds = poll_seconds
+        self.initial_scope = scope
+        self.store: Store | None = None
+        self.fatal_error: str | None = None
+        self._main_screen: MainScreen | None = None
+        self._data_version: int | None = None
+        self._polling = False
+        self._apply_theme(settings.ui.theme)
+
+    def _apply_theme(self, name: str) -> None:
+        if name in self.available_themes:
+            self.theme = name
+        else:
+            self._bad_theme = name
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def get_default_screen(self) -> Screen:
+        # The main screen is composed while the store opens (see on_load); it shows
+        # "Loading…" until the store is ready.
+        from threadline.ui.screens.main import MainScreen
+
+        self._main_screen = MainScreen(scope=self.initial_scope, id="main")
+        return self._main_screen
+
+    @property
+    def main_screen(self) -> MainScreen:
+        """The browsing screen."""
+        if self._main_screen is None:
+            raise RuntimeError("the app has not started")
+        return self._main_screen
+
+    def on_load(self) -> None:
+        # Open the database on its threads while Textual composes and mounts the screen.
+        self.run_worker(self._start(), group="start", exit_on_error=False)
+
+    def on_mount(self) -> None:
+        bad = getattr(self, "_bad_theme", None)
+        if bad:
+            choices = ", ".join(sorted(self.available_themes))
+            self.notify(
+                f"Unknown theme {clean(bad)!r} in the config; using {self.theme}. "
+                f"Themes: {choices}.",
+                severity="warning",
+                markup=False,
+                timeout=10,
+            )
+
+    async def _start(self) -> None:
+        """Open the store, then load the main screen once it is mounted."""
+        from threadline.store import Store
+
+        try:
+            store = await Store.open(self.db_path, clock=self.clock)
+        except ThreadlineError as exc:
+            self._fail(str(exc))
+            return
+        except OSError as exc:
+            self._fail(f"{self.db_path}: {exc.strerror or exc}")
+            return
+        self.store = store
+        try:
+            self._data_version = await store.data_version()
+        except ThreadlineError:
+            self._data_version = None
+        screen = self.main_screen
+        await screen.mounted.wait()
+        await screen.load(store)
+        self.set_interval(self.poll_seconds, self._poll, name="data-version poll")
+        if self.settings.session.auto_cleanup:
+            await self._auto_cleanup(store)
+
+    def _fail(self, message: str) -> None:
+        """End the app at once: `run_app` prints the message as one line, exit status 1."""
+        self.fatal_error = message
+        self.exit(1, return_code=1)
+
+    async def _auto_cleanup(self, store: Store) -> None:
+        """Retention on start (off the UI thread): say what moved and how to get it back."""
+        screen = self.main_screen
+        keep = [screen.open_session_id] if screen.open_session_id else []
+        screen.set_busy("cleaning up…")
+        try:
+            result = await store.cleanup(self.settings.session, keep=keep)
+        except ThreadlineError as exc:
+            self.notify(f"Auto-cleanup failed: {clean(str(exc))}", severity="error", markup=False)
+            return
+        finally:
+            screen.set_busy(None)
+        if result.sessions_deleted or result.purged:
+            parts = []
+            if result.sessions_deleted:
+                cfg = self.settings.session
+                parts.append(
+                    f"Auto-cleanup moved {result.sessions_deleted:,} session"
+                    f"{'s' if result.sessions_deleted != 1 else ''} to the trash "
+                    f"({result.by_retention:,} older than {cfg.retention_days} days, "
+                    f"{result.by_max_limit:,} beyond the {cfg.max_sessions:,} kept). "
+                    "Restore with `threadline sessions restore ID`; they stay in the trash "
+                    f"for {cfg.trash_days} days."
+                )
+            if result.purged:
+                parts.append(f"Purged {result.purged:,} sessions from the trash for good.")
+            parts.append("Turn this off with auto_cleanup = false under [session] in the config.")
+            self.notify(" ".join(parts), title="Cleanup", timeout=12, markup=False)
+            await screen.data_changed()
+
+    async def _poll(self) -> None:
+        """Notice writes by other processes (PRAGMA data_version) and refresh what is shown."""
+        store = self.store
+        if store is None or self._polling:
+            return
+        self._polling = True
+        try:
+            version = await store.data_version()
+        except ThreadlineError:
+            return
+        finally:
+            self._polling = False
+        if version != self._data_version and self._main_screen is not None:
+            self._data_version = version
+            await self._main_screen.data_changed()
+
+    async def on_unmount(self) -> None:
+        if self.store is not None:
+            store, self.store = self.store, None
+            await store.close()
+
+    # ------------------------------------------------------------------ palette
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        from threadline.ui.screens.main import MainScreen
+
+        if isinstance(screen, MainScreen):
+            yield from screen.palette_commands()
+
+
+def run_app(
+    *,
+    db_path: str | os.PathLike[str],
+    settings: Settings,
+    working_dir: str,
+    clock: Callable[[], datetime] | None = None,
+) -> int:
+    """Run the app until the user quits; returns the exit status.
+
+    A store that cannot be opened prints one `threadline: error: ...` line and returns 1.
+    """
+    from threadline.cli.common import report_error
+
+    try:
+        app = ThreadlineApp(db_path, settings, working_dir, clock=clock)
+    except FileNotFoundError as exc:  # a broken install without its stylesheets
+        report_error(str(exc))
+        return 1
+    app.run()
+    if app.fatal_error is not None:
+        report_error(app.fatal_error)
+        return 1
+    return int(app.return_code or 0)

@@ -1,0 +1,1 @@
+"""Screens: the main browsing screen and its dialogs (help, rename)."""

@@ -1,0 +1,34 @@
+"""The `?` screen: every key, grouped by where it works (built from the bindings)."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, VerticalScroll
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from threadline.ui.keys import key_sections
+
+
+class HelpScreen(ModalScreen[None]):
+    """A list of the keys; esc, q or ? closes it."""
+
+    BINDINGS = [
+        Binding("escape,q,question_mark", "dismiss", "Close", show=True),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-box") as box:
+            box.border_title = "Keys"
+            box.border_subtitle = "esc closes · ^p finds any action by name"
+            with Grid(id="help-grid"):
+                for section in key_sections(self.app):
+                    yield Static(Content.styled(section.title, "bold $accent"), classes="title")
+                    for entry in section.entries:
+                        yield Static(Content.styled(entry.keys, "bold"), classes="keys")
+                        yield Static(Content(entry.description), classes="what")
+
+    def action_dismiss(self) -> None:  # type: ignore[override]
+        self.dismiss(None)

@@ -1,0 +1,508 @@
+"""The browsing screen: header, sidebar of sessions, conversation pane, composer's place, footer."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from textual import on, work
+from textual.app import ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, Input
+
+from threadline.errors import ThreadlineError
+from threadline.models import Scope, Session, SessionSummary
+from threadline.paths import home_short, workspace_root
+from threadline.ui.safe import clean, one_line
+from threadline.ui.widgets.bars import ComposerPlaceholder, HeaderBar, SessionTitle
+from threadline.ui.widgets.conversation import ConversationView
+from threadline.ui.widgets.session_list import SessionList, SessionQuery
+
+if TYPE_CHECKING:
+    from threadline.store import Store
+    from threadline.ui.app import ThreadlineApp
+
+UNDO_SECONDS = 10.0
+FILTER_DELAY = 0.15
+
+
+class MainScreen(Screen[None]):
+    """Sessions on the left, the open conversation on the right."""
+
+    AUTO_FOCUS = "SessionList"
+
+    BINDINGS = [
+        Binding("q", "app.quit", "Quit", tooltip="Quit threadline"),
+        Binding("question_mark", "help", "Help", tooltip="Show every key"),
+        Binding("slash", "filter", "Filter", tooltip="Filter the sessions by title and preview"),
+        Binding("escape", "clear_filter", "Clear filter", show=False, tooltip="Clear the filter"),
+        Binding(
+            "s",
+            "cycle_scope",
+            "Scope",
+            tooltip="Cycle the scope: this directory → this workspace → all directories",
+        ),
+        Binding("n", "new_session", "New", tooltip="New session in the current directory"),
+        Binding("r", "rename", "Rename", tooltip="Rename the session"),
+        Binding("p", "pin", "Pin", tooltip="Pin or unpin the session (pinned stay on top)"),
+        Binding("d", "delete", "Delete", tooltip="Move the session to the trash (u undoes)"),
+        Binding("u", "undo_delete", "Undo", show=False, tooltip="Undo the last delete"),
+        Binding(
+            "m",
+            "toggle_meta",
+            "Details",
+            show=False,
+            tooltip="Show or hide each message's time, model, tokens and response time",
+        ),
+    ]
+
+    def __init__(
+        self,
+        scope: Scope = Scope.DIRECTORY,
+        name: str | None = None,
+        id: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id)
+        self.store: Store | None = None
+        self.mounted = asyncio.Event()
+        self.scope = scope
+        self.query_text = ""
+        self.total: int | None = None
+        self.open_session_id: str | None = None
+        self._busy: str | None = None
+        self._filter_timer: Timer | None = None
+        self._last_deleted: tuple[str, str, float, bool] | None = None
+        self._auto_opened = False
+        self._short_ids: dict[str, str] = {}
+
+    @property
+    def tapp(self) -> ThreadlineApp:
+        from threadline.ui.app import ThreadlineApp
+
+        assert isinstance(self.app, ThreadlineApp)
+        return self.app
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        clock = self.tapp.clock
+        yield HeaderBar(id="header")
+        with Horizontal(id="body"):
+            with Vertical(id="sidebar"):
+                yield Input(placeholder="filter titles and previews", id="filter", compact=True)
+                yield SessionList(clock, id="sessions")
+            with Vertical(id="main"):
+                yield SessionTitle(id="session-title")
+                yield ConversationView(clock, id="conversation")
+                yield ComposerPlaceholder(id="composer")
+        yield Footer()
+
+    @property
+    def sessions(self) -> SessionList:
+        return self.query_one(SessionList)
+
+    @property
+    def conversation(self) -> ConversationView:
+        return self.query_one(ConversationView)
+
+    @property
+    def filter_input(self) -> Input:
+        return self.query_one("#filter", Input)
+
+    def on_mount(self) -> None:
+        self.mounted.set()
+        if not self.query("#filter"):
+            return  # the app is ending (the database could not be opened) before composing
+        self.filter_input.display = False
+        self._update_header()
+        self.query_one(SessionTitle).show(None)
+        self.query_one(ComposerPlaceholder).show(None)
+        self.conversation.show_empty(
+            "Pick a session on the left.",
+            "enter opens it · tab moves between the list and the conversation · ? lists every key",
+        )
+
+    # ------------------------------------------------------------------ store
+
+    async def load(self, store: Store) -> None:
+        """The database is open: load the sidebar."""
+        self.store = store
+        await self._reload_sessions()
+
+    def _root(self) -> str | None:
+        directory = self.tapp.working_dir
+        if self.scope is Scope.ALL:
+            return None
+        if self.scope is Scope.WORKSPACE:
+            return workspace_root(directory)
+        return directory
+
+    def _session_query(self) -> SessionQuery:
+        store, scope, directory = self.store, self.scope, self.tapp.working_dir
+        assert store is not None
+        text = self.query_text or None
+
+        async def count() -> int:
+            return await store.count_sessions(scope, directory, text)
+
+        async def page(limit: int, before, offset: int) -> list[SessionSummary]:  # noqa: ANN001
+            return await store.list_sessions(scope, directory, limit, before, text, offset=offset)
+
+        return SessionQuery(count=count, page=page, scope=scope, root=self._root())
+
+    async def _reload_sessions(self, keep_id: str | None = None) -> None:
+        if self.store is None:
+            return
+        self._update_empty_text()
+        await self.sessions.load(self._session_query(), keep_id=keep_id)
+
+    def _update_empty_text(self) -> None:
+        where = home_short(one_line(self._root() or "")) or "any directory"
+        if self.query_text:
+            self.sessions.set_empty_text(
+                f"No session matches “{one_line(self.query_text)}”.",
+                "esc clears the filter · s widens the scope",
+            )
+        elif self.scope is Scope.ALL:
+            self.sessions.set_empty_text(
+                "No sessions yet.",
+                'Start one in a shell:\nthreadline chat "…"\nor press n for a new one here.',
+            )
+        else:
+            self.sessions.set_empty_text(
+                f"No sessions in {where} yet.",
+                'Start one in a shell here:\nthreadline chat "…"\n'
+                "or press n for a new one. s shows other directories.",
+            )
+
+    def _update_header(self) -> None:
+        self.query_one(HeaderBar).show(
+            self.scope, self._root(), self.total, self.query_text, self._busy
+        )
+
+    def set_busy(self, text: str | None) -> None:
+        self._busy = text
+        self._update_header()
+
+    @on(SessionList.Loaded)
+    def _sessions_loaded(self, event: SessionList.Loaded) -> None:
+        self.total = event.total
+        self._update_header()
+        if not self._auto_opened and event.total and self.open_session_id is None:
+            self._auto_opened = True
+            # After the list has painted: opening draws Markdown (and loads Pygments).
+            self.call_after_refresh(self._open_highlighted)
+
+    def _open_highlighted(self) -> None:
+        first = self.sessions.highlighted
+        if first is not None and self.open_session_id is None:
+            self.open_session(first.id)
+
+    async def data_changed(self) -> None:
+        """Another process (or a cleanup) wrote: refresh the list and the open session."""
+        if self.store is None:
+            return
+        highlighted = self.sessions.highlighted
+        await self._reload_sessions(keep_id=highlighted.id if highlighted else None)
+        session_id = self.open_session_id
+        if session_id is None:
+            return
+        try:
+            session = await self.store.get_session(session_id)
+        except ThreadlineError:
+            return
+        if session is None or session.deleted_at is not None:
+            self._close_session(
+                "This session was moved to the trash.",
+                "threadline sessions restore brings it back.",
+            )
+            return
+        self.conversation.set_session(session)
+        self._show_title(session)
+        await self.conversation.refresh_tail()
+
+    # ------------------------------------------------------------------ opening
+
+    @on(SessionList.Opened)
+    def _session_chosen(self, event: SessionList.Opened) -> None:
+        self.open_session(event.summary.id)
+
+    @work(group="open-session", exclusive=True, exit_on_error=False)
+    async def open_session(self, session_id: str) -> None:
+        store = self.store
+        if store is None:
+            return
+        try:
+            session = await store.get_session(session_id)
+        except ThreadlineError as exc:
+            self.notify(clean(str(exc)), severity="error", markup=False)
+            return
+        if session is None or session.deleted_at is not None:
+            self.notify("That session is gone (trashed or purged elsewhere).", severity="warning")
+            await self._reload_sessions()
+            return
+        self.open_session_id = session.id
+        self.sessions.set_open(session.id)
+        self._show_title(session)
+
+        async def timeline(before, after, limit):  # noqa: ANN001, ANN202
+            return await store.timeline(session.id, before, limit, after=after)
+
+        await self.conversation.open(session, timeline)
+        if session.id not in self._short_ids:
+            try:
+                self._short_ids.update(await store.short_ids([session.id]))
+            except ThreadlineError:
+                pass
+            if self.open_session_id == session.id:
+                self._show_title(session)
+
+    def _show_title(self, session: Session) -> None:
+        short = self._short_ids.get(session.id)
+        self.query_one(SessionTitle).show(session, short)
+        self.query_one(ComposerPlaceholder).show(short)
+
+    def _close_session(self, title: str, hint: str = "") -> None:
+        self.open_session_id = None
+        self.sessions.set_open(None)
+        self.query_one(SessionTitle).show(None)
+        self.query_one(ComposerPlaceholder).show(None)
+        self.conversation.show_empty(title, hint)
+
+    # ------------------------------------------------------------------ scope and filter
+
+    async def action_cycle_scope(self) -> None:
+        self.scope = self.scope.next()
+        self._update_header()
+        await self._reload_sessions()
+
+    def action_filter(self) -> None:
+        field = self.filter_input
+        field.display = True
+        field.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
+        self._filter_timer = self.set_timer(FILTER_DELAY, self._apply_filter)
+
+    async def _apply_filter(self) -> None:
+        text = self.filter_input.value.strip()
+        if text == self.query_text:
+            return
+        self.query_text = text
+        self._update_header()
+        await self._reload_sessions()
+
+    @on(Input.Submitted, "#filter")
+    async def _filter_submitted(self) -> None:
+        await self._apply_filter()
+        self.sessions.focus()
+
+    async def action_clear_filter(self) -> None:
+        field = self.filter_input
+        if not field.display and not self.query_text:
+            return
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
+        field.value = ""
+        field.display = False
+        self.sessions.focus()
+        if self.query_text:
+            self.query_text = ""
+            self._update_header()
+            await self._reload_sessions()
+
+    # ------------------------------------------------------------------ session actions
+
+    def _target(self) -> tuple[str, str] | None:
+        """(id, title) of the session an action applies to: the highlighted row when the list
+        has focus, else the open session."""
+        if self.focused is self.sessions or self.open_session_id is None:
+            row = self.sessions.highlighted
+            if row is not None:
+                return row.id, row.display_title
+            return None
+        session = self.conversation.session
+        if session is not None:
+            return session.id, session.display_title
+        return None
+
+    def _store_or_warn(self) -> Store | None:
+        if self.store is None:
+            self.notify("The database is not open yet.", severity="warning")
+        return self.store
+
+    @work(group="session-action", exit_on_error=False)
+    async def action_new_session(self) -> None:
+        store = self._store_or_warn()
+        if store is None:
+            return
+        try:
+            session = await store.create_session(self.tapp.working_dir)
+        except ThreadlineError as exc:
+            self.notify(clean(str(exc)), severity="error", markup=False)
+            return
+        await self._reload_sessions(keep_id=session.id)
+        self.open_session(session.id)
+        where = home_short(one_line(session.working_dir))
+        self.notify(f"New session in {where}.", markup=False)
+
+    def action_rename(self) -> None:
+        target = self._target()
+        if target is None:
+            self.notify("No session to rename.", severity="warning")
+            return
+        from threadline.ui.screens.rename import RenameScreen
+
+        session_id, title = target
+        current = self._current_title(session_id)
+        self.app.push_screen(
+            RenameScreen(current, title),
+            callback=lambda new: self._renamed(session_id, new),
+        )
+
+    def _current_title(self, session_id: str) -> str:
+        for row in self.sessions.loaded_rows:
+            if row.id == session_id:
+                return row.title or ""
+        session = self.conversation.session
+        if session is not None and session.id == session_id:
+            return session.title or ""
+        return ""
+
+    def _renamed(self, session_id: str, new_title: str | None) -> None:
+        if new_title is not None:
+            self._rename(session_id, new_title)
+
+    @work(group="session-action", exit_on_error=False)
+    async def _rename(self, session_id: str, new_title: str) -> None:
+        store = self._store_or_warn()
+        if store is None:
+            return
+        title = " ".join(new_title.split()) or None
+        try:
+            session = await store.update_session(session_id, title=title)
+        except ThreadlineError as exc:
+            self.notify(clean(str(exc)), severity="error", markup=False)
+            return
+        await self._reload_sessions(keep_id=session_id)
+        if self.open_session_id == session_id:
+            self.conversation.set_session(session)
+            self._show_title(session)
+        if title:
+            self.notify(f"Renamed to “{one_line(title)}”.", markup=False)
+        else:
+            self.notify("Title cleared; the first message shows instead.", markup=False)
+
+    @work(group="session-action", exit_on_error=False)
+    async def action_pin(self) -> None:
+        store = self._store_or_warn()
+        target = self._target()
+        if store is None or target is None:
+            return
+        session_id, title = target
+        try:
+            current = await store.get_session(session_id)
+            if current is None:
+                return
+            session = await store.update_session(session_id, pinned=not current.pinned)
+        except ThreadlineError as exc:
+            self.notify(clean(str(exc)), severity="error", markup=False)
+            return
+        await self._reload_sessions(keep_id=session_id)
+        if self.open_session_id == session_id:
+            self.conversation.set_session(session)
+            self._show_title(session)
+        verb = "Pinned" if session.pinned else "Unpinned"
+        self.notify(f"{verb} “{one_line(title)}”.", markup=False)
+
+    @work(group="session-action", exit_on_error=False)
+    async def action_delete(self) -> None:
+        store = self._store_or_warn()
+        target = self._target()
+        if store is None:
+            return
+        if target is None:
+            self.notify("No session to delete.", severity="warning")
+            return
+        session_id, title = target
+        try:
+            moved = await store.delete_session(session_id)
+        except ThreadlineError as exc:
+            self.notify(clean(str(exc)), severity="error", markup=False)
+            return
+        if not moved:
+            self.notify("That session was already in the trash.", severity="warning")
+            return
+        was_open = self.open_session_id == session_id
+        self._last_deleted = (session_id, title, time.monotonic(), was_open)
+        self.notify(
+            f"Moved “{one_line(title)}” to the trash. Press u to undo.",
+            title="Deleted",
+            timeout=UNDO_SECONDS,
+            markup=False,
+        )
+        if was_open:
+            self._close_session(
+                f"“{one_line(title)}” is in the trash.",
+                "u brings it back (for a few seconds; later: threadline sessions restore).",
+            )
+        await self._reload_sessions()
+        self.sessions.focus()
+
+    @work(group="session-action", exit_on_error=False)
+    async def action_undo_delete(self) -> None:
+        store = self._store_or_warn()
+        last = self._last_deleted
+        if store is None:
+            return
+        if last is None or time.monotonic() - last[2] > UNDO_SECONDS:
+            self.notify(
+                "Nothing to undo. See the trash with `threadline sessions trash` and bring a "
+                "session back with `threadline sessions restore ID`.",
+                severity="warning",
+            )
+            return
+        session_id, title, _, was_open = last
+        self._last_deleted = None
+        try:
+            restored = await store.restore_session(session_id)
+        except ThreadlineError as exc:
+            self.notify(clean(str(exc)), severity="error", markup=False)
+            return
+        if not restored:
+            self.notify("That session could not be restored.", severity="warning")
+            return
+        await self._reload_sessions(keep_id=session_id)
+        if was_open:
+            self.open_session(session_id)
+        self.notify(f"Restored “{one_line(title)}”.", markup=False)
+
+    def action_toggle_meta(self) -> None:
+        self.conversation.toggle_meta()
+
+    def action_help(self) -> None:
+        from threadline.ui.screens.help import HelpScreen
+
+        self.app.push_screen(HelpScreen())
+
+    # ------------------------------------------------------------------ palette
+
+    def palette_commands(self) -> Iterable[SystemCommand]:
+        """Every key of this screen and its two views, as command palette entries."""
+        from threadline.ui.keys import key_sections
+
+        for section in key_sections(self.app):
+            for entry in section.entries:
+                if entry.run is None:
+                    continue
+                yield SystemCommand(
+                    entry.description, f"{section.title} · key: {entry.keys}", entry.run
+                )

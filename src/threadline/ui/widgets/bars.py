@@ -1,0 +1,128 @@
+"""One-line bars: the app header, the conversation's title line and the composer's place."""
+
+from __future__ import annotations
+
+from textual.content import Content
+from textual.widget import Widget
+from textual.widgets import Static
+
+from threadline.models import Scope, Session
+from threadline.paths import home_short
+from threadline.ui.format import plural
+from threadline.ui.safe import one_line
+
+SCOPE_LABELS = {
+    Scope.DIRECTORY: "this directory",
+    Scope.WORKSPACE: "this workspace",
+    Scope.ALL: "all directories",
+}
+
+
+class HeaderBar(Static):
+    """App name, the scope, the directory it is anchored at, the count and the filter."""
+
+    DEFAULT_CSS = """
+    HeaderBar {
+        dock: top;
+        height: 1;
+        background: $panel;
+        color: $text;
+        padding: 0 1;
+    }
+    """
+
+    def show(
+        self,
+        scope: Scope,
+        root: str | None,
+        total: int | None,
+        query: str,
+        busy: str | None = None,
+    ) -> None:
+        parts: list[str | tuple[str, str] | Content] = [("threadline", "bold $accent"), "  "]
+        parts.append((SCOPE_LABELS[scope], "bold"))
+        if root is not None:
+            parts += ["  ", (home_short(one_line(root)), "$text")]
+        if total is not None:
+            parts += [("  ·  ", "$text-muted"), (plural(total, "session"), "$text-muted")]
+        if query:
+            parts += [("  ·  filter ", "$text-muted"), (f"“{one_line(query)}”", "$warning")]
+        if busy:
+            parts += [("  ·  ", "$text-muted"), (busy, "italic $text-muted")]
+        self.update(Content.assemble(*parts))
+
+
+class SessionTitle(Widget):
+    """The open session: title (cut to fit), directory, message count, marks and short id."""
+
+    DEFAULT_CSS = """
+    SessionTitle {
+        height: 1;
+        padding: 0 1;
+        background: $boost;
+    }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._session: Session | None = None
+        self._short_id: str | None = None
+
+    def show(self, session: Session | None, short_id: str | None = None) -> None:
+        self._session, self._short_id = session, short_id
+        self.refresh()
+
+    def render(self) -> Content:
+        session = self._session
+        if session is None:
+            return Content.styled("No session open", "$text-muted")
+        sep = ("  ·  ", "$text-muted")
+        # (priority, parts) in display order; what does not fit beside a readable title is
+        # left out, least important first.
+        extras: list[tuple[int, list[tuple[str, str]]]] = [
+            (3, [("  ", ""), (home_short(one_line(session.working_dir)), "$text-muted")]),
+            (0, [sep, (plural(session.message_count, "message"), "$text-muted")]),
+        ]
+        if session.pinned:
+            extras.append((1, [sep, ("★ pinned", "$warning")]))
+        if session.status == "crashed":
+            extras.append((2, [sep, ("⚠ interrupted", "$error")]))
+        if self._short_id:
+            extras.append((4, [("  ·  id ", "$text-muted"), (self._short_id, "$text-muted")]))
+        title = Content(one_line(session.display_title))
+        width = self.content_size.width
+        want = min(title.cell_length, max(24, width // 2))
+        chosen: set[int] = set()
+        used = 0
+        for priority, parts in sorted(extras, key=lambda extra: extra[0]):
+            size = sum(len(text) for text, _ in parts)
+            if want + used + size <= width:
+                chosen.add(priority)
+                used += size
+        tail = [part for priority, parts in extras if priority in chosen for part in parts]
+        room = max(1, width - used)
+        title = title.truncate(room, ellipsis=True).stylize("bold")
+        return Content.assemble(title, *tail).truncate(width, ellipsis=True)
+
+
+class ComposerPlaceholder(Static):
+    """Where the composer goes (a later version); says how to write a turn meanwhile."""
+
+    DEFAULT_CSS = """
+    ComposerPlaceholder {
+        dock: bottom;
+        height: 3;
+        padding: 0 1;
+        border-top: hkey $panel-lighten-1;
+        color: $text-disabled;
+    }
+    """
+
+    def show(self, short_id: str | None) -> None:
+        target = f" --session {short_id}" if short_id else ""
+        self.update(
+            Content.assemble(
+                ("Writing here comes later. From a shell:\n", "italic"),
+                (f'threadline chat{target} "…"', "bold"),
+            )
+        )

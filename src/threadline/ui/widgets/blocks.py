@@ -1,0 +1,218 @@
+"""Timeline items (messages, summaries) drawn as blocks of Strips at a given width.
+
+Pure functions of (item, width, state, styles): the conversation view caches their output and
+never builds a widget per message. Assistant text and summaries go through `SafeMarkdown`
+(code fences highlighted, wrapped, nothing cropped); user, system and tool text is shown as
+written. Every piece of stored text passes through `safe.clean` first.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from rich.console import Console, ConsoleOptions, RenderableType
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual.strip import Strip
+
+from threadline.models import Message, Summary, TimelineItem
+from threadline.ui.format import duration_ms, local_time, tokens
+from threadline.ui.safe import clean, one_line, safe_markdown
+
+ROLE_LABELS = {"user": "You", "assistant": "Assistant", "system": "System", "tool": "Tool"}
+COLLAPSED_LINES = 3
+
+
+@dataclass(frozen=True, eq=False)
+class BlockStyles:
+    """Rich styles resolved from the view's component classes (so themes apply)."""
+
+    base: Style
+    labels: dict[str, Style]
+    meta: Style
+    body: Style
+    dim_body: Style
+    interrupted: Style
+    streaming: Style
+    summary_label: Style
+    summary_body: Style
+    more: Style
+    code_theme: str
+
+
+@dataclass(frozen=True)
+class BlockState:
+    """What changes how one item is drawn (part of the render cache key)."""
+
+    expanded: bool = False
+    show_meta: bool = False
+    mark: str | None = None  # "interrupted" | "streaming" | None
+
+
+def item_key(item: TimelineItem) -> tuple[str, int]:
+    return ("m", item.id) if isinstance(item, Message) else ("s", item.id)
+
+
+def render_block(
+    item: TimelineItem,
+    width: int,
+    state: BlockState,
+    styles: BlockStyles,
+    console: Console,
+    options: ConsoleOptions,
+    now: datetime,
+) -> list[Strip]:
+    """The item's lines: a header, an optional metadata line, the body, a blank spacer."""
+    width = max(4, width)
+    if isinstance(item, Summary):
+        lines = _summary_block(item, width, state, styles, console, options, now)
+    else:
+        lines = _message_block(item, width, state, styles, console, options, now)
+    lines.append(Strip.blank(width, styles.base))
+    return lines
+
+
+def _line(parts: list[tuple[str, Style]], width: int, base: Style) -> Strip:
+    segments = [Segment(text, style) for text, style in parts if text]
+    return Strip(segments).crop(0, width).adjust_cell_length(width, base)
+
+
+def _header(
+    left: list[tuple[str, Style]], right: list[tuple[str, Style]], width: int, base: Style
+) -> Strip:
+    right_len = sum(len(t) for t, _ in right)
+    left_strip = _line(left, max(1, width - right_len - 1), base)
+    right_strip = Strip([Segment(t, s) for t, s in right])
+    return Strip.join([left_strip.crop(0, width - right_len), right_strip]).adjust_cell_length(
+        width, base
+    )
+
+
+def _render(
+    renderable: RenderableType,
+    width: int,
+    base: Style,
+    console: Console,
+    options: ConsoleOptions,
+) -> list[Strip]:
+    render_options = options.update(width=width, height=None, highlight=False)
+    segments = console.render(renderable, render_options)
+    lines = Segment.split_and_crop_lines(
+        segments, width, style=base, pad=True, include_new_lines=False
+    )
+    return [Strip(Segment.apply_style(line, base), width) for line in lines]
+
+
+def _body(
+    content: str, markdown: bool, width: int, style: Style, styles: BlockStyles, console, options
+) -> list[Strip]:
+    if not content.strip():
+        return [_line([("(empty)", styles.meta)], width, styles.base)]
+    if markdown:
+        renderable: RenderableType = safe_markdown(content, code_theme=styles.code_theme)
+    else:
+        renderable = Text(clean(content).rstrip("\n"), overflow="fold", end="")
+    return _render(renderable, width, style, console, options)
+
+
+def _meta_line(item: TimelineItem, styles: BlockStyles, width: int, now: datetime) -> Strip:
+    parts = [local_time(item.created_at, now)]
+    if item.model:
+        parts.append(one_line(item.model))
+    if isinstance(item, Message):
+        if item.input_tokens is not None or item.output_tokens is not None:
+            parts.append(
+                f"{tokens(item.input_tokens)} in / {tokens(item.output_tokens)} out tokens"
+            )
+        if item.response_ms is not None:
+            parts.append(duration_ms(item.response_ms))
+        if item.stop_reason and item.stop_reason not in ("stop", "end_turn"):
+            parts.append(f"stop: {one_line(item.stop_reason)}")
+    return _line([(" · ".join(parts), styles.meta)], width, styles.base)
+
+
+def _message_block(
+    item: Message, width: int, state: BlockState, styles: BlockStyles, console, options, now
+) -> list[Strip]:
+    label_style = styles.labels.get(item.role, styles.meta)
+    right: list[tuple[str, Style]] = []
+    if state.mark == "interrupted":
+        right = [("⚠ interrupted", styles.interrupted)]
+    elif state.mark == "streaming":
+        right = [("● writing…", styles.streaming)]
+    lines = [
+        _header([(ROLE_LABELS.get(item.role, item.role), label_style)], right, width, styles.base)
+    ]
+    if state.show_meta:
+        lines.append(_meta_line(item, styles, width, now))
+    body_style = styles.body if item.role in ("user", "assistant") else styles.dim_body
+    lines += _body(
+        item.content, item.role == "assistant", width, body_style, styles, console, options
+    )
+    if state.mark == "interrupted":
+        note = Text("⚠ the reply broke off here; the rest was not saved", style=styles.interrupted)
+        lines += _render(note, width, styles.base, console, options)
+    return lines
+
+
+def _summary_block(
+    item: Summary, width: int, state: BlockState, styles: BlockStyles, console, options, now
+) -> list[Strip]:
+    title = f"≡ Summary of messages #{item.first_message_id}–#{item.last_message_id}"
+    if item.token_count is not None:
+        title += f" · {tokens(item.token_count)} tokens"
+    lines = [_header([(title, styles.summary_label)], [], width, styles.base)]
+    if state.show_meta:
+        lines.append(_meta_line(item, styles, width, now))
+    body = _body(item.content, True, width, styles.summary_body, styles, console, options)
+    if state.expanded or len(body) <= COLLAPSED_LINES + 1:
+        lines += body
+        if len(body) > COLLAPSED_LINES + 1:
+            lines.append(_line([("▴ collapse (enter or click)", styles.more)], width, styles.base))
+    else:
+        shown = body[:COLLAPSED_LINES]
+        while len(shown) > 1 and not shown[-1].text.strip():
+            shown.pop()  # a paragraph break would look like the end
+        lines += shown
+        more = len(body) - len(shown)
+        lines.append(
+            _line(
+                [(f"▸ {more} more lines (enter or click to expand)", styles.more)],
+                width,
+                styles.base,
+            )
+        )
+    return lines
+
+
+_FENCE = re.compile(r"^\s*(```|~~~)", re.MULTILINE)
+
+
+def estimate_height(item: TimelineItem, width: int, state: BlockState) -> int:
+    """A cheap guess of render_block's height, for items not drawn yet (refined on drawing)."""
+    width = max(4, width)
+    extra = 2 + (1 if state.show_meta else 0)  # header + spacer (+ meta)
+    text = item.content
+    body = 0
+    for line in text.split("\n"):
+        body += max(1, -(-len(line) // width))
+    if isinstance(item, Summary):
+        if not state.expanded:
+            return extra + min(body, COLLAPSED_LINES + 1)
+        return extra + body + 1
+    if isinstance(item, Message) and item.role == "assistant":
+        body += len(_FENCE.findall(text))  # code blocks gain a padding line at each end
+    if state.mark == "interrupted":
+        body += 1
+    return extra + max(1, body)
+
+
+def code_blocks(markdown_text: str) -> list[str]:
+    """The fenced and indented code blocks of a Markdown text, in order."""
+    from markdown_it import MarkdownIt
+
+    tokens_ = MarkdownIt("commonmark", {"html": False}).parse(markdown_text)
+    return [t.content.rstrip("\n") for t in tokens_ if t.type in ("fence", "code_block")]

@@ -1,0 +1,823 @@
+"""The conversation pane: a session's timeline drawn line by line, newest page first.
+
+No widget per message. The view holds a window of timeline items (a page from the store, grown
+by older or newer pages as you scroll), draws each item to Strips only when it comes near the
+screen (cached per item, width and state), and guesses the height of the others. A layout pass
+("settle") runs before each paint that moved: it draws the items around the viewport and keeps
+the line at the top of the screen where it was while heights above it are refined or a page is
+prepended, so nothing jumps. Opening a session draws its last screen first (bottom-up).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.binding import Binding
+from textual.cache import LRUCache
+from textual.content import Content
+from textual.geometry import Region, Size
+from textual.message import Message as TextualMessage
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from threadline.errors import ThreadlineError
+from threadline.models import Message, Session, Summary, TimelineItem
+from threadline.ui.format import plural
+from threadline.ui.safe import clean
+from threadline.ui.widgets.blocks import (
+    BlockState,
+    BlockStyles,
+    code_blocks,
+    estimate_height,
+    item_key,
+    render_block,
+)
+
+Position = tuple[int, int]
+TimelineFn = Callable[[Position | None, Position | None, int], Awaitable[list[TimelineItem]]]
+
+PAGE_SIZE = 100  # the first page of a session, and jumps
+OLDER_PAGE = 50  # each page added while scrolling: small, so each costs little
+TAIL_SIZE = 40  # items re-read from the end when another process changed the session
+GUTTER = 2
+BANNER = 2
+
+
+@dataclass
+class Entry:
+    item: TimelineItem
+    key: tuple[str, int]
+    height: int
+    exact: bool = False
+    version: int = 0
+
+
+class ConversationView(ScrollView, can_focus=True):
+    """A session's messages and summaries, rendered on demand."""
+
+    COMPONENT_CLASSES = {
+        "conversation--label-user",
+        "conversation--label-assistant",
+        "conversation--label-system",
+        "conversation--label-tool",
+        "conversation--gutter-user",
+        "conversation--gutter-assistant",
+        "conversation--gutter-system",
+        "conversation--gutter-tool",
+        "conversation--gutter-summary",
+        "conversation--cursor-gutter",
+        "conversation--cursor-header",
+        "conversation--meta",
+        "conversation--body",
+        "conversation--dim-body",
+        "conversation--interrupted",
+        "conversation--streaming",
+        "conversation--summary-label",
+        "conversation--summary-body",
+        "conversation--more",
+        "conversation--banner",
+        "conversation--empty-title",
+        "conversation--empty-hint",
+    }
+
+    DEFAULT_CSS = """
+    ConversationView {
+        overflow-x: hidden;
+        & > .conversation--label-user { color: $text-primary; text-style: bold; }
+        & > .conversation--label-assistant { color: $text-success; text-style: bold; }
+        & > .conversation--label-system { color: $text-warning; text-style: bold italic; }
+        & > .conversation--label-tool { color: $text-secondary; text-style: bold; }
+        & > .conversation--gutter-user { color: $primary; }
+        & > .conversation--gutter-assistant { color: $success 60%; }
+        & > .conversation--gutter-system { color: $warning 60%; }
+        & > .conversation--gutter-tool { color: $text-secondary 60%; }
+        & > .conversation--gutter-summary { color: $text-muted; }
+        & > .conversation--cursor-gutter { color: $accent; text-style: bold; }
+        & > .conversation--cursor-header { background: $accent 25%; }
+        & > .conversation--meta { color: $text-muted; }
+        & > .conversation--body { }
+        & > .conversation--dim-body { color: $text-muted; }
+        & > .conversation--interrupted { color: $error; text-style: bold; }
+        & > .conversation--streaming { color: $warning; }
+        & > .conversation--summary-label { color: $text-muted; text-style: bold; }
+        & > .conversation--summary-body { color: $text-muted; }
+        & > .conversation--more { color: $accent; }
+        & > .conversation--banner { color: $text-disabled; }
+        & > .conversation--empty-title { text-style: bold; }
+        & > .conversation--empty-hint { color: $text-muted; }
+    }
+    """
+
+    BINDINGS = [
+        Binding("up", "scroll_lines(-1)", "Up", show=False, tooltip="Scroll up a line"),
+        Binding("down", "scroll_lines(1)", "Down", show=False, tooltip="Scroll down a line"),
+        Binding("pageup", "scroll_pages(-1)", "Page up", show=False, tooltip="Scroll up a screen"),
+        Binding(
+            "pagedown", "scroll_pages(1)", "Page down", show=False, tooltip="Scroll down a screen"
+        ),
+        Binding("home", "first", "Top", show=False, tooltip="Go to the start of the session"),
+        Binding("end", "last", "Bottom", show=False, tooltip="Go to the latest message"),
+        Binding("k", "cursor(-1)", "Prev", show=False, tooltip="Select the previous message"),
+        Binding("j", "cursor(1)", "Next", show=False, tooltip="Select the next message"),
+        Binding(
+            "enter,e",
+            "toggle_summary",
+            "Expand",
+            show=False,
+            tooltip="Expand or collapse the selected summary",
+        ),
+        Binding("c", "copy_message", "Copy", tooltip="Copy the selected message's text"),
+        Binding("y", "copy_code", "Copy code", tooltip="Copy the selected message's code blocks"),
+    ]
+
+    class Loaded(TextualMessage):
+        """A session's last screen is drawn (or a page was added)."""
+
+    def __init__(
+        self,
+        clock: Callable[[], datetime],
+        *,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self._clock = clock
+        self.session: Session | None = None
+        self._source: TimelineFn | None = None
+        self._entries: list[Entry] = []
+        self._tops: list[int] = [BANNER]
+        self._dirty = False
+        self._generation = 0
+        self.has_older = False
+        self.has_newer = False
+        self._loading_older = False
+        self._loading_newer = False
+        self.cursor: int | None = None
+        self.show_meta = False
+        self._expanded: set[tuple[str, int]] = set()
+        self._follow = True
+        self._settling = False
+        self._settle_scheduled = False
+        self._cache: LRUCache[tuple[object, ...], list[Strip]] = LRUCache(400)
+        self._styles: BlockStyles | None = None
+        self._empty: tuple[str, str] = ("", "")
+        self._width = 0
+        self.pages_loaded = 0
+
+    # ------------------------------------------------------------------ public
+
+    @property
+    def items(self) -> list[TimelineItem]:
+        return [entry.item for entry in self._entries]
+
+    @property
+    def cursor_item(self) -> TimelineItem | None:
+        if self.cursor is None or not 0 <= self.cursor < len(self._entries):
+            return None
+        return self._entries[self.cursor].item
+
+    def show_empty(self, title: str, hint: str = "") -> None:
+        """Show a message instead of a conversation (texts already safe)."""
+        self._generation += 1
+        self.session = None
+        self._source = None
+        self._set_entries([])
+        self._empty = (title, hint)
+        self._update_virtual_size()
+        self.refresh()
+
+    async def open(self, session: Session, source: TimelineFn) -> None:
+        """Show `session`: fetch its newest page and draw its last screen first."""
+        self._generation += 1
+        generation = self._generation
+        try:
+            items = await source(None, None, PAGE_SIZE)
+        except ThreadlineError as exc:
+            self.app.notify(clean(str(exc)), severity="error", markup=False)
+            return
+        if generation != self._generation:
+            return
+        self.session = session
+        self._source = source
+        self._expanded = set()
+        self._cache.clear()
+        self._set_entries(items)
+        self.has_older = len(items) == PAGE_SIZE
+        self.has_newer = False
+        self.cursor = len(self._entries) - 1 if self._entries else None
+        self._empty = (
+            "No messages yet.",
+            "Write the first turn from a shell:\n"
+            f'threadline chat --session {session.id.replace("-", "")[:12]} "…"',
+        )
+        self._follow = True
+        self.pages_loaded = 1
+        self._settle()
+        self.refresh()
+        self.post_message(self.Loaded())
+
+    def set_session(self, session: Session) -> None:
+        """Update the session record (status, title) without reloading the timeline."""
+        if self.session is not None and session.id == self.session.id:
+            self.session = session
+            self._invalidate_marks()
+
+    async def refresh_tail(self) -> None:
+        """Merge what changed at the end of the session (new or still-streaming messages)."""
+        source, generation = self._source, self._generation
+        if source is None or self.has_newer:
+            return
+        try:
+            items = await source(None, None, TAIL_SIZE)
+        except ThreadlineError:
+            return
+        if generation != self._generation or not items:
+            return
+        index = {entry.key: i for i, entry in enumerate(self._entries)}
+        if self._entries and item_key(items[0]) not in index and len(items) == TAIL_SIZE:
+            if items[0].position > self._entries[-1].item.position:
+                # More arrived than the tail holds: start again from the newest page.
+                assert self.session is not None
+                await self.open(self.session, source)
+                return
+        anchor = self._anchor()
+        changed = False
+        last = self._entries[-1].item.position if self._entries else (-1, -1)
+        for item in items:
+            key = item_key(item)
+            at = index.get(key)
+            if at is not None:
+                entry = self._entries[at]
+                if entry.item != item:
+                    entry.item = item
+                    entry.version += 1
+                    entry.exact = False
+                    entry.height = self._estimate(at)
+                    changed = True
+            elif item.position > last:
+                self._entries.append(Entry(item, key, 0))
+                self._entries[-1].height = self._estimate(len(self._entries) - 1)
+                changed = True
+        if changed:
+            self._dirty = True
+            self._invalidate_marks()
+            self._settle(anchor)
+            self.refresh()
+
+    def toggle_meta(self) -> None:
+        self.show_meta = not self.show_meta
+        self._relayout()
+
+    def toggle_summary(self, index: int | None = None) -> bool:
+        index = self.cursor if index is None else index
+        if index is None or not 0 <= index < len(self._entries):
+            return False
+        entry = self._entries[index]
+        if not isinstance(entry.item, Summary):
+            return False
+        anchor = self._anchor()
+        self._expanded ^= {entry.key}
+        entry.exact = False
+        entry.height = self._estimate(index)
+        self._dirty = True
+        self._settle(anchor)
+        self._scroll_entry_into_view(index)
+        self.refresh()
+        return True
+
+    # ------------------------------------------------------------------ entries and heights
+
+    def _set_entries(self, items: list[TimelineItem]) -> None:
+        self._entries = [Entry(item, item_key(item), 0) for item in items]
+        width = self._content_width()
+        for i in range(len(self._entries)):
+            self._entries[i].height = self._estimate(i, width)
+        self._dirty = True
+        self._recompute()
+
+    def _content_width(self) -> int:
+        return max(4, self.scrollable_content_region.width - GUTTER - 1)
+
+    def _state(self, index: int) -> BlockState:
+        entry = self._entries[index]
+        return BlockState(
+            expanded=entry.key in self._expanded,
+            show_meta=self.show_meta,
+            mark=self._mark(index),
+        )
+
+    def _mark(self, index: int) -> str | None:
+        item = self._entries[index].item
+        if not isinstance(item, Message) or item.complete:
+            return None
+        is_last = index == len(self._entries) - 1 and not self.has_newer
+        if is_last and self.session is not None and self.session.status == "active":
+            return "streaming"
+        return "interrupted"
+
+    def _invalidate_marks(self) -> None:
+        for i, entry in enumerate(self._entries):
+            if isinstance(entry.item, Message) and not entry.item.complete:
+                entry.exact = False
+                entry.height = self._estimate(i)
+                self._dirty = True
+
+    def _estimate(self, index: int, width: int | None = None) -> int:
+        width = self._content_width() if width is None else width
+        return estimate_height(self._entries[index].item, width, self._state(index))
+
+    def _recompute(self) -> None:
+        if not self._dirty:
+            return
+        tops = [BANNER]
+        total = BANNER
+        for entry in self._entries:
+            total += entry.height
+            tops.append(total)
+        self._tops = tops
+        self._dirty = False
+
+    def _index_at(self, line: int) -> int:
+        """The entry drawn at virtual line `line` (>= BANNER)."""
+        self._recompute()
+        return max(0, min(len(self._entries) - 1, bisect.bisect_right(self._tops, line) - 1))
+
+    def _block_styles(self) -> BlockStyles:
+        if self._styles is None:
+            base = self._style()
+            part = self._style
+
+            dark = self.app.current_theme.dark if self.app.current_theme else True
+            self._styles = BlockStyles(
+                base=base,
+                labels={
+                    role: part(f"conversation--label-{role}")
+                    for role in ("user", "assistant", "system", "tool")
+                },
+                meta=part("conversation--meta"),
+                body=part("conversation--body"),
+                dim_body=part("conversation--dim-body"),
+                interrupted=part("conversation--interrupted"),
+                streaming=part("conversation--streaming"),
+                summary_label=part("conversation--summary-label"),
+                summary_body=part("conversation--summary-body"),
+                more=part("conversation--more"),
+                code_theme="monokai" if dark else "friendly",
+            )
+        return self._styles
+
+    def _style(self, *components: str) -> Style:
+        """The Rich style of these component classes over the widget's own (themes apply)."""
+        return self.get_visual_style(*components).rich_style
+
+    def _strips(self, index: int) -> list[Strip]:
+        """The drawn lines of an entry (cached); makes its height exact."""
+        entry = self._entries[index]
+        width = self._content_width()
+        state = self._state(index)
+        key = (entry.key, entry.version, width, state)
+        strips = self._cache.get(key)
+        if strips is None:
+            strips = render_block(
+                entry.item,
+                width,
+                state,
+                self._block_styles(),
+                self.app.console,
+                self.app.console_options,
+                self._clock(),
+            )
+            self._cache[key] = strips
+        if not entry.exact or entry.height != len(strips):
+            if entry.height != len(strips):
+                self._dirty = True
+            entry.height = len(strips)
+            entry.exact = True
+        return strips
+
+    # ------------------------------------------------------------------ layout
+
+    def _anchor(self) -> tuple[int, int] | None:
+        """(entry index, line offset within it) at the top of the screen; None when following."""
+        if self._follow or not self._entries:
+            return None
+        top = int(self.scroll_y)
+        if top < BANNER:
+            return (0, top - BANNER)
+        index = self._index_at(top)
+        return (index, top - self._tops[index])
+
+    def _settle(self, anchor: tuple[int, int] | None = None, margin_above: bool = True) -> None:
+        """Draw the entries around the viewport and put the scroll position where it belongs."""
+        self._settle_scheduled = False
+        if not self._entries:
+            self._update_virtual_size()
+            return
+        height = max(1, self.scrollable_content_region.height)
+        if anchor is None and not self._follow:
+            anchor = self._anchor()
+        if anchor is None:
+            # Bottom-up: the last screen (and one more above it) is drawn first.
+            covered, index = 0, len(self._entries) - 1
+            while index >= 0 and covered < 2 * height:
+                covered += len(self._strips(index))
+                index -= 1
+            self._recompute()
+            self._update_virtual_size()
+            self._set_scroll(self.max_scroll_y)
+        else:
+            index, offset = anchor
+            index = max(0, min(index, len(self._entries) - 1))
+            covered, i = -offset, index
+            while i < len(self._entries) and covered < 2 * height:
+                covered += len(self._strips(i))
+                i += 1
+            covered, i = 0, index - 1
+            while margin_above and i >= 0 and covered < height:
+                covered += len(self._strips(i))
+                i -= 1
+            self._recompute()
+            offset = min(offset, self._entries[index].height - 1)
+            self._update_virtual_size()
+            self._set_scroll(self._tops[index] + offset)
+        self._maybe_load_more()
+
+    def _relayout(self) -> None:
+        """Heights are stale (width or a global state changed): re-estimate, keep the anchor."""
+        anchor = self._anchor()
+        width = self._content_width()
+        for i, entry in enumerate(self._entries):
+            entry.exact = False
+            entry.height = self._estimate(i, width)
+        self._dirty = True
+        self._settle(anchor)
+        self.refresh()
+
+    def _update_virtual_size(self) -> None:
+        self._recompute()
+        if self._entries:
+            total = self._tops[-1]
+        else:
+            total = 0
+        size = Size(self.scrollable_content_region.width, total)
+        if size != self.virtual_size:
+            self._settling = True
+            try:
+                self.virtual_size = size
+                self._scroll_update(size)
+            finally:
+                self._settling = False
+
+    def _set_scroll(self, y: int) -> None:
+        self._settling = True
+        try:
+            self.scroll_to(y=max(0, y), animate=False, immediate=True, force=True)
+        finally:
+            self._settling = False
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if self._settling or not self._entries:
+            return
+        self._follow = not self.has_newer and round(new_value) >= self.max_scroll_y
+        self._settle()
+
+    def _on_resize(self, event: events.Resize) -> None:
+        width = self._content_width()
+        if width != self._width:
+            self._width = width
+            self._styles = None
+            self._relayout()
+        else:
+            self._settle()
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles = None
+        self._cache.clear()
+        if self._entries:
+            self._relayout()
+
+    def _maybe_load_more(self) -> None:
+        if self._source is None:
+            return
+        height = max(1, self.scrollable_content_region.height)
+        y = int(self.scroll_y)
+        if self.has_older and not self._loading_older and y < 2 * height:
+            self._loading_older = True
+            self.run_worker(self._load_older(), group="conversation-older", exit_on_error=False)
+        if self.has_newer and not self._loading_newer and y > self.max_scroll_y - 2 * height:
+            self._loading_newer = True
+            self.run_worker(self._load_newer(), group="conversation-newer", exit_on_error=False)
+
+    async def _load_older(self) -> None:
+        generation, source = self._generation, self._source
+        try:
+            if source is None or not self._entries:
+                return
+            first = self._entries[0].item.position
+            try:
+                items = await source(first, None, OLDER_PAGE)
+            except ThreadlineError as exc:
+                self.app.notify(clean(str(exc)), severity="error", markup=False)
+                return
+            if generation != self._generation:
+                return
+            self.prepend(items, complete=len(items) < OLDER_PAGE)
+        finally:
+            if generation == self._generation:
+                self._loading_older = False
+
+    def prepend(self, items: list[TimelineItem], complete: bool) -> None:
+        """Add an older page above the window, keeping what is on screen where it is."""
+        anchor = self._anchor()
+        known = {entry.key for entry in self._entries}
+        new = [Entry(item, item_key(item), 0) for item in items if item_key(item) not in known]
+        self._entries[0:0] = new
+        width = self._content_width()
+        for i in range(len(new)):
+            self._entries[i].height = self._estimate(i, width)
+        if self.cursor is not None:
+            self.cursor += len(new)
+        self.has_older = not complete and bool(new)
+        self.pages_loaded += 1
+        self._dirty = True
+        if anchor is not None:
+            anchor = (anchor[0] + len(new), anchor[1])
+        # The new items are above the screen: paint first, draw them (keeping the anchor)
+        # right after, before they can scroll into view.
+        self._settle(anchor, margin_above=False)
+        self.refresh()
+        self.call_after_refresh(self._settle)
+        self.post_message(self.Loaded())
+
+    async def _load_newer(self) -> None:
+        generation, source = self._generation, self._source
+        try:
+            if source is None or not self._entries:
+                return
+            last = self._entries[-1].item.position
+            try:
+                items = await source(None, last, OLDER_PAGE)
+            except ThreadlineError as exc:
+                self.app.notify(clean(str(exc)), severity="error", markup=False)
+                return
+            if generation != self._generation:
+                return
+            anchor = self._anchor()
+            known = {entry.key for entry in self._entries}
+            start = len(self._entries)
+            self._entries += [Entry(i, item_key(i), 0) for i in items if item_key(i) not in known]
+            width = self._content_width()
+            for i in range(start, len(self._entries)):
+                self._entries[i].height = self._estimate(i, width)
+            self.has_newer = len(items) == OLDER_PAGE
+            self._dirty = True
+            self._settle(anchor)
+            self.refresh()
+        finally:
+            if generation == self._generation:
+                self._loading_newer = False
+
+    async def _jump(self, to_start: bool) -> None:
+        """Replace the window with the first (or last) page of the session."""
+        source, session = self._source, self.session
+        if source is None or session is None:
+            return
+        if not to_start:
+            await self.open(session, source)
+            return
+        self._generation += 1
+        generation = self._generation
+        try:
+            items = await source(None, (0, 0), PAGE_SIZE)
+        except ThreadlineError as exc:
+            self.app.notify(clean(str(exc)), severity="error", markup=False)
+            return
+        if generation != self._generation:
+            return
+        self._set_entries(items)
+        self.has_older = False
+        self.has_newer = len(items) == PAGE_SIZE
+        self.cursor = 0 if self._entries else None
+        self._follow = False
+        self._settle((0, -BANNER))
+        self.refresh()
+
+    # ------------------------------------------------------------------ keys
+
+    def action_scroll_lines(self, delta: int) -> None:
+        self.scroll_to(y=self.scroll_y + delta, animate=False)
+
+    def action_scroll_pages(self, delta: int) -> None:
+        page = max(1, self.scrollable_content_region.height - 1)
+        self.scroll_to(y=self.scroll_y + delta * page, animate=False)
+
+    def action_first(self) -> None:
+        if self.has_older:
+            self.run_worker(self._jump(True), group="conversation-jump", exclusive=True)
+        else:
+            self.scroll_to(y=0, animate=False)
+            if self._entries:
+                self._set_cursor(0)
+
+    def action_last(self) -> None:
+        if self.has_newer:
+            self.run_worker(self._jump(False), group="conversation-jump", exclusive=True)
+        else:
+            self._follow = True
+            self._settle()
+            if self._entries:
+                self._set_cursor(len(self._entries) - 1)
+
+    def action_cursor(self, delta: int) -> None:
+        if not self._entries:
+            return
+        if self.cursor is None or not self._is_visible(self.cursor):
+            start = self._first_visible() if delta > 0 else self._last_visible()
+            self._set_cursor(start)
+            return
+        target = self.cursor + delta
+        if target < 0:
+            self.scroll_to(y=0, animate=False)  # brings the older page in
+            return
+        self._set_cursor(min(target, len(self._entries) - 1))
+
+    def action_toggle_summary(self) -> None:
+        self.toggle_summary()
+
+    def action_copy_message(self) -> None:
+        item = self.cursor_item
+        if item is None:
+            self.app.notify("No message to copy.", severity="warning")
+            return
+        self.app.copy_to_clipboard(item.content)
+        what = "summary" if isinstance(item, Summary) else "message"
+        self.app.notify(f"Copied the {what} ({plural(len(item.content), 'character')}).")
+
+    def action_copy_code(self) -> None:
+        item = self.cursor_item
+        if item is None:
+            self.app.notify("No message to copy from.", severity="warning")
+            return
+        blocks = code_blocks(item.content)
+        if not blocks:
+            self.app.notify("This message has no code blocks.", severity="warning")
+            return
+        self.app.copy_to_clipboard("\n\n".join(blocks))
+        lines = sum(block.count("\n") + 1 for block in blocks)
+        self.app.notify(f"Copied {plural(len(blocks), 'code block')} ({plural(lines, 'line')}).")
+
+    def _set_cursor(self, index: int) -> None:
+        old = self.cursor
+        self.cursor = index
+        self._scroll_entry_into_view(index)
+        if old is not None and old != index:
+            self._refresh_entry(old)
+        self._refresh_entry(index)
+
+    def _refresh_entry(self, index: int) -> None:
+        if 0 <= index < len(self._entries):
+            self._recompute()
+            self.refresh_lines(self._tops[index], self._entries[index].height)
+
+    def _scroll_entry_into_view(self, index: int) -> None:
+        self._strips(index)
+        self._recompute()
+        top, height = self._tops[index], self._entries[index].height
+        view = max(1, self.scrollable_content_region.height)
+        y = int(self.scroll_y)
+        if top < y or height > view:
+            target = top
+        elif top + height > y + view:
+            target = top + height - view
+        else:
+            return
+        self._follow = False
+        self.scroll_to(y=target, animate=False, immediate=True, force=True)
+
+    def _is_visible(self, index: int) -> bool:
+        self._recompute()
+        y, view = int(self.scroll_y), self.scrollable_content_region.height
+        top, bottom = self._tops[index], self._tops[index + 1]
+        return top < y + view and bottom > y
+
+    def _first_visible(self) -> int:
+        return self._index_at(max(BANNER, int(self.scroll_y)))
+
+    def _last_visible(self) -> int:
+        bottom = int(self.scroll_y) + self.scrollable_content_region.height - 1
+        return self._index_at(max(BANNER, bottom))
+
+    async def _on_click(self, event: events.Click) -> None:
+        key = event.style.meta.get("conversation_entry")
+        if key is None:
+            return
+        for i, entry in enumerate(self._entries):
+            if entry.key == tuple(key):
+                old = self.cursor
+                self.cursor = i
+                if old is not None:
+                    self._refresh_entry(old)
+                self._refresh_entry(i)
+                if isinstance(entry.item, Summary):
+                    self.toggle_summary(i)
+                break
+
+    # ------------------------------------------------------------------ drawing
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        base = self._style()
+        if not self._entries:
+            return self._empty_line(y, width, base)
+        line = int(self.scroll_y) + y
+        if line < BANNER:
+            return self._banner_line(line, width, base)
+        self._recompute()
+        if line >= self._tops[-1]:
+            return Strip.blank(width, base)
+        index = self._index_at(line)
+        entry = self._entries[index]
+        was_exact = entry.exact
+        strips = self._strips(index)
+        if not was_exact and not self._settle_scheduled:
+            self._settle_scheduled = True
+            self.call_after_refresh(self._settle)
+        offset = line - self._tops[index]
+        if not 0 <= offset < len(strips):
+            return Strip.blank(width, base)
+        strip = strips[offset]
+        is_spacer = offset == len(strips) - 1
+        is_cursor = index == self.cursor and self.has_focus
+        if is_spacer:
+            gutter = Strip.blank(GUTTER, base)
+        elif is_cursor:
+            style = self._style("conversation--cursor-gutter")
+            gutter = Strip([Segment("▌ ", style)], GUTTER)
+            if offset == 0:
+                header = self._style("conversation--cursor-header")
+                strip = Strip(
+                    list(
+                        Segment.apply_style(iter(strip), post_style=Style(bgcolor=header.bgcolor))
+                    ),
+                    strip.cell_length,
+                )
+        else:
+            role = "summary" if isinstance(entry.item, Summary) else entry.item.role
+            style = self._style(f"conversation--gutter-{role}")
+            gutter = Strip([Segment("▎ ", style)], GUTTER)
+        joined = Strip.join([gutter, strip]).adjust_cell_length(width, base)
+        return joined.apply_meta({"conversation_entry": entry.key})
+
+    def _banner_line(self, line: int, width: int, base: Style) -> Strip:
+        if line != 0:
+            return Strip.blank(width, base)
+        if self.has_older:
+            text = (
+                "↑ loading earlier messages…"
+                if self._loading_older
+                else ("↑ earlier messages load as you scroll up")
+            )
+        elif self.session is not None:
+            text = f"start of the session · {plural(self.session.message_count, 'message')}"
+        else:
+            text = ""
+        style = self._style("conversation--banner")
+        content = Content(text).truncate(max(0, width - GUTTER), ellipsis=True)
+        return Strip(
+            [Segment(" " * GUTTER, base), Segment(content.plain, style)]
+        ).adjust_cell_length(width, base)
+
+    def _empty_line(self, y: int, width: int, base: Style) -> Strip:
+        title, hint = self._empty
+        lines: list[tuple[Content, str]] = [(Content(""), "conversation--empty-hint")]
+        room = max(1, width - 4)
+        for part in Content(title).wrap(room):
+            lines.append((part, "conversation--empty-title"))
+        if hint:
+            lines.append((Content(""), "conversation--empty-hint"))
+            for paragraph in hint.split("\n"):
+                for part in Content(paragraph).wrap(room):
+                    lines.append((part, "conversation--empty-hint"))
+        if y >= len(lines):
+            return Strip.blank(width, base)
+        content, component = lines[y]
+        style = self._style(component)
+        return Strip([Segment("  ", base), Segment(content.plain, style)]).adjust_cell_length(
+            width, base
+        )
+
+    def region_of(self, index: int) -> Region:
+        """Where an entry is in virtual coordinates (for tests)."""
+        self._recompute()
+        return Region(
+            0, self._tops[index], self.scrollable_content_region.width, self._entries[index].height
+        )

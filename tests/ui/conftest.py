@@ -1,0 +1,44 @@
+"""Fixtures for the app's tests: a fixed time zone and home, and the sample databases."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import sample_data  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def fixed_zone(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Local time is UTC and home is /home/dev, so pictures do not depend on the machine."""
+    monkeypatch.setenv("TZ", "UTC")
+    monkeypatch.setenv("HOME", sample_data.HOME)
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.fixture
+def sample_db(tmp_path: Path) -> sample_data.Sample:
+    """The sample database (sessions in ~/src/api and elsewhere, hostile text included)."""
+    return asyncio.run(sample_data.build(tmp_path / "sample.db"))
+
+
+@pytest.fixture
+def plain_db(tmp_path: Path) -> sample_data.Sample:
+    """The sample database without the hostile sessions (for pictures of ordinary use)."""
+    return asyncio.run(sample_data.build(tmp_path / "plain.db", hostile=False))
+
+
+@pytest.fixture
+def empty_db(tmp_path: Path) -> Path:
+    """A path where no database exists yet (the app creates it)."""
+    return tmp_path / "data" / "empty.db"
