@@ -1236,7 +1236,11 @@ def _fts_option(
 def _pragma(conn: sqlite3.Connection, name: str, value: int) -> Callable[[], None]:
     previous = conn.execute(f"PRAGMA {name}").fetchone()[0]
     conn.execute(f"PRAGMA {name} = {int(value)}")
-    return lambda: conn.execute(f"PRAGMA {name} = {int(previous)}")
+
+    def restore() -> None:
+        conn.execute(f"PRAGMA {name} = {int(previous)}")
+
+    return restore
 
 
 def import_stream(
