@@ -1223,7 +1223,10 @@ def _fts_option(
     """Set an FTS5 configuration option for this transaction; returns what puts it back."""
     row = conn.execute(f"SELECT v FROM main.{fts}_config WHERE k = ?", (key,)).fetchone()
     previous = int(row[0]) if row else default
-    conn.execute(f"INSERT INTO main.{fts} ({fts}, rank) VALUES (?, ?)", (key, value))
+    try:
+        conn.execute(f"INSERT INTO main.{fts} ({fts}, rank) VALUES (?, ?)", (key, value))
+    except sqlite3.OperationalError:  # an SQLite without this (undocumented) option: go without
+        return lambda: None
 
     def restore() -> None:
         conn.execute(f"INSERT INTO main.{fts} ({fts}, rank) VALUES (?, ?)", (key, previous))
