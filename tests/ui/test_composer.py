@@ -441,3 +441,64 @@ async def test_no_model_for_a_session_is_explained(plain_db: Sample, fake_server
         assert "No model configured" in composer_text(app)
         lines = widget_lines(composer)
         assert lines
+
+
+async def long_session(db: Sample, count: int = 30) -> str:
+    """A session in ~/src/api of `count` long messages (more than a small context holds)."""
+    body = "word " * 400
+    async with await Store.open(db.path) as store:
+        session = await store.create_session(API, title="A long talk")
+        for i in range(count):
+            await store.add_message(session.id, "user" if i % 2 == 0 else "assistant", body)
+    return session.id
+
+
+async def test_summarising_shows_in_the_composer_and_the_summary_in_the_pane(
+    plain_db: Sample, fake_server: FakeOpenAIServer
+):
+    session_id = await long_session(plain_db)
+    settings = chat_settings(fake_server, "slow?tokens=20&delay=0.02")
+    settings.context.max_context_tokens = 3000
+    settings.context.keep_recent_messages = 6
+    app = make_app(plain_db, settings=settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = app.main_screen
+        screen.open_session(session_id)
+        await settle(pilot)
+        labels: list[str] = []
+        real = screen.runner._busy
+
+        def busy(label=None, tokens=None):
+            if label:
+                labels.append(label)
+            real(label, tokens)
+
+        screen.runner._busy = busy  # type: ignore[method-assign]
+        await type_and_send(pilot, "Sum it up?")
+        await turn_done(pilot)
+        assert "summarising earlier messages" in labels
+        assert labels.index("summarising earlier messages") < labels.index("generating")
+        view = screen.conversation
+        assert any(item.kind == "summary" for item in view.items)
+        assert "t19" in pane_text(app)  # the reply came after the summary
+        assert fake_server.kinds[0] == "summary" and fake_server.kinds[-1] == "chat"
+
+
+async def test_a_failed_summary_is_a_notice_and_the_turn_goes_on(
+    plain_db: Sample, fake_server: FakeOpenAIServer
+):
+    session_id = await long_session(plain_db)
+    settings = chat_settings(fake_server)
+    settings.context.max_context_tokens = 3000
+    settings.context.keep_recent_messages = 6
+    fake_server.script("summary", 500)
+    app = make_app(plain_db, settings=settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.main_screen.open_session(session_id)
+        await settle(pilot)
+        await type_and_send(pilot, "Still there?")
+        await turn_done(pilot)
+        assert any("could not summarise the earlier messages" in n for n in notes(app))
+        assert "You said: Still there?" in pane_text(app)

@@ -544,9 +544,9 @@ class ConversationView(ScrollView, can_focus=True):
         if live is not None and entry.key == live.key:
             # Drawn from its chunks, kept in one slot (not the LRU: it changes all the time).
             if self._live_strips is not None and self._live_strips[0] == key:
-                strips = self._live_strips[1]
+                drawn = self._live_strips[1]
             else:
-                strips = live.render(
+                drawn = live.render(
                     width,
                     state,
                     self._block_styles(),
@@ -554,13 +554,13 @@ class ConversationView(ScrollView, can_focus=True):
                     self.app.console_options,
                     self._clock(),
                 )
-                self._live_strips = (key, strips)
-            if not entry.exact or entry.height != len(strips):
-                if entry.height != len(strips):
+                self._live_strips = (key, drawn)
+            if not entry.exact or entry.height != len(drawn):
+                if entry.height != len(drawn):
                     self._dirty = True
-                entry.height = len(strips)
+                entry.height = len(drawn)
                 entry.exact = True
-            return strips
+            return drawn
         strips = self._cache.get(key)
         if strips is None:
             strips = render_block(
