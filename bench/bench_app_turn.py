@@ -43,11 +43,40 @@ EARLIER_TURNS = 10
 EARLIER_ANSWER = "An earlier answer with `code`.\n\n- one point\n- another point"
 
 
-async def raw_stream(client: Any, base_url: str, model: str) -> int:
+def markdown_document(words: int = 2000) -> str:
+    """A reply-like Markdown text of about `words` words: paragraphs with inline code and bold,
+    lists and highlighted code blocks (the fake server echoes it back word by word)."""
+    blocks: list[str] = []
+    count, i = 0, 0
+    while count < words:
+        i += 1
+        if i % 4 == 0:
+            lines = [f"def step_{i}(value, limit={i}):"]
+            lines += [f"    value = value * {j} + {i}  # keep it under the limit" for j in range(6)]
+            lines.append("    return min(value, limit)")
+            block = "```python\n" + "\n".join(lines) + "\n```"
+        elif i % 6 == 0:
+            block = "\n".join(f"- item {j} of list {i}, with `code` in it" for j in range(4))
+        else:
+            block = " ".join(
+                f"**word{k}**" if k % 17 == 0 else (f"`w{k}`" if k % 11 == 0 else f"word{k}")
+                for k in range(60)
+            )
+        blocks.append(block)
+        count += len(block.split())
+    return "\n\n".join(blocks)
+
+
+async def raw_stream(client: Any, base_url: str, model: str, text: str = "go") -> int:
     """httpx + httpx-sse alone (as in bench_chat), on the app's loop."""
     from httpx_sse import EventSource
 
-    body = {**BODY, "model": model, "stream_options": {"include_usage": True}}
+    body = {
+        **BODY,
+        "messages": [{"role": "user", "content": text}],
+        "model": model,
+        "stream_options": {"include_usage": True},
+    }
     n = 0
     async with client.stream("POST", base_url + "/chat/completions", json=body) as response:
         async for sse in EventSource(response).aiter_sse():
@@ -95,15 +124,61 @@ def run_app(base_url: str, model: str, paced_model: str, runs: int, db: Path) ->
             "raw_cpu",
             "engine_cpu",
             "app_cpu",
+            "frames",
+            "frames_cpu",
+            "drawing_cpu",
+            "md_raw",
+            "md_engine",
+            "md_app",
+            "md_app_cpu",
+            "md_raw_cpu",
+            "md_engine_cpu",
+            "md_drawing_cpu",
         )
     }
+    # Where the app's own time goes: compositing frames, and drawing the reply (live repaints
+    # and its final form).
+    from textual.screen import Screen
+
+    spent = {"frames": 0, "frames_cpu": 0.0, "drawing_cpu": 0.0}
+    real_frame = Screen._compositor_refresh
+
+    def timed_frame(self: Screen) -> None:
+        cpu = time.process_time()
+        real_frame(self)
+        spent["frames"] += 1
+        spent["frames_cpu"] += time.process_time() - cpu
+
+    Screen._compositor_refresh = timed_frame  # type: ignore[method-assign]
+    real_paint = ConversationView._paint_live
+
+    def timed_paint(self: ConversationView) -> None:
+        cpu = time.process_time()
+        real_paint(self)
+        spent["drawing_cpu"] += time.process_time() - cpu
+
+    ConversationView._paint_live = timed_paint  # type: ignore[method-assign]
 
     ended: list[float] = []
     real_end = ConversationView.stream_end
+    # Woken by the hooks, so that waiting does not poll the loop (which would cost the app
+    # turn CPU time that the engine turn does not pay).
+    wake = asyncio.Event()
+    real_display = app._display
+
+    def display(screen: Any, renderable: Any) -> None:
+        real_display(screen, renderable)
+        wake.set()
+
+    app._display = display
 
     async def timed_end(self: ConversationView, message: Any) -> None:
+        cpu = time.process_time()
         await real_end(self, message)
+        self._settle()  # its final form is drawn here, not in the next frame
+        spent["drawing_cpu"] += time.process_time() - cpu
         ended.append(time.monotonic())
+        wake.set()
 
     ConversationView.stream_end = timed_end  # type: ignore[method-assign]
 
@@ -123,8 +198,21 @@ def run_app(base_url: str, model: str, paced_model: str, runs: int, db: Path) ->
                 raise TimeoutError("the app did not get there")
             await asyncio.sleep(0.001)
 
+    async def woken_when(condition: Any, limit: float = 60.0) -> None:
+        end = time.monotonic() + limit
+        while not condition():
+            wake.clear()
+            if condition():
+                break
+            if time.monotonic() > end:
+                raise TimeoutError("the app did not get there")
+            try:
+                await asyncio.wait_for(wake.wait(), 0.5)
+            except TimeoutError:
+                pass
+
     async def painted_after(moment: float) -> float:
-        await wait_for(lambda: clock.after(moment) is not None)
+        await woken_when(lambda: clock.after(moment) is not None)
         return clock.after(moment) or moment
 
     async def press_during_turn(pilot: Any, samples: list[float]) -> None:
@@ -176,14 +264,17 @@ def run_app(base_url: str, model: str, paced_model: str, runs: int, db: Path) ->
         view.stream_begin = begin  # type: ignore[method-assign]
         counter.names.clear()
         ended.clear()
+        for name in spent:
+            spent[name] = 0
         started, cpu = time.monotonic(), time.process_time()
         assert screen.runner.send(text)
         presser = (
             asyncio.ensure_future(press_during_turn(pilot, keys)) if keys is not None else None
         )
-        await wait_for(lambda: bool(ended))
+        await woken_when(lambda: bool(ended))
         done = await painted_after(ended[0])
         cpu = time.process_time() - cpu
+        frames = dict(spent)
         await wait_for(lambda: screen.runner.idle.is_set())
         if presser is not None:
             await presser
@@ -194,18 +285,21 @@ def run_app(base_url: str, model: str, paced_model: str, runs: int, db: Path) ->
         return {
             "app": done - started,
             "app_cpu": cpu,
+            "frames": frames["frames"],
+            "frames_cpu": frames["frames_cpu"],
+            "drawing_cpu": frames["drawing_cpu"],
             "turn_writes": len(counter.names),
             "reply_writes": len(counter.names) - reply_from,
             "paints": live.renders if live else 0,
             "paint_ms": (live.render_seconds * 1000) if live else 0.0,
         }
 
-    async def engine_turn() -> tuple[float, float]:
+    async def engine_turn(text: str = "go", model: str | None = None) -> tuple[float, float]:
         store, engine = app.store, app.engine
         assert store is not None and engine is not None
-        session = await store.create_session(workdir)
+        session = await store.create_session(workdir, model=model)
         started, cpu = time.monotonic(), time.process_time()
-        async for _ in engine.start(session, "go"):
+        async for _ in engine.start(session, text):
             pass
         return time.monotonic() - started, time.process_time() - cpu
 
@@ -229,6 +323,21 @@ def run_app(base_url: str, model: str, paced_model: str, runs: int, db: Path) ->
                     turn = await app_turn(p, "go", None)
                     for name, value in turn.items():
                         results[name].append(value)
+                # A reply of paragraphs, lists and code blocks (the server echoes the message).
+                document = markdown_document()
+                await app_turn(p, document, None, session_model="echo")
+                for _ in range(max(3, runs // 2)):
+                    t, cpu = time.monotonic(), time.process_time()
+                    await raw_stream(client, base_url, "echo", document)
+                    results["md_raw"].append(time.monotonic() - t)
+                    results["md_raw_cpu"].append(time.process_time() - cpu)
+                    wall, cpu = await engine_turn(document, "echo")
+                    results["md_engine"].append(wall)
+                    results["md_engine_cpu"].append(cpu)
+                    turn = await app_turn(p, document, None, session_model="echo")
+                    results["md_app"].append(turn["app"])
+                    results["md_app_cpu"].append(turn["app_cpu"])
+                    results["md_drawing_cpu"].append(turn["drawing_cpu"])
                 # Keys pressed all along a reply: fast ones, then paced ones (like a real
                 # model's); these turns are not in the figures above.
                 for _ in range(max(2, runs // 3)):
@@ -289,6 +398,10 @@ def main() -> int:
         "more than raw (this process, all threads; steadier than wall time on a busy machine)"
     )
     print(
+        f"  of which: {med('frames'):.0f} frames composited ({ms(med('frames_cpu')).strip()}), "
+        f"drawing the reply ({ms(med('drawing_cpu')).strip()})"
+    )
+    print(
         f"  database writes per reply             {med('reply_writes'):8.0f}"
         f"      (target <= 2 + {med('app'):.2f} s of streaming)"
     )
@@ -297,6 +410,21 @@ def main() -> int:
         f"  live repaints per reply               {med('paints'):8.0f}"
         f"      (last one {med('paint_ms'):.1f} ms to draw)"
     )
+    words = len(markdown_document().split())
+    print(f"\na Markdown reply ({words:,} words echoed: paragraphs, lists, code blocks)")
+    print(f"raw stream                              {ms(med('md_raw'))}")
+    print(f"engine turn, no UI                      {ms(med('md_engine'))}")
+    print(f"app turn, send to final paint           {ms(med('md_app'))}")
+    print(
+        f"  overhead over raw stream              {ms(med('md_app') - med('md_raw'))}"
+        "   (target <= 50 ms)"
+    )
+    print(
+        f"  CPU time: raw {ms(med('md_raw_cpu')).strip()}, engine "
+        f"{ms(med('md_engine_cpu')).strip()}, app {ms(med('md_app_cpu')).strip()}; "
+        f"drawing the reply {ms(med('md_drawing_cpu')).strip()}"
+    )
+    print()
     for name, label in (("keys_fast", "fast 2,000-token"), ("keys_paced", "paced 600-token")):
         values = r[name]
         if values:

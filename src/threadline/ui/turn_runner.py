@@ -18,6 +18,7 @@ stays in the composer), since the next message's context should hold the reply.
 from __future__ import annotations
 
 import asyncio
+import time
 from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,6 +35,9 @@ if TYPE_CHECKING:
     from threadline.models import Message, Session
     from threadline.ui.screens.main import MainScreen
     from threadline.ui.widgets.conversation import ConversationView
+
+
+YIELD_SECONDS = 0.005
 
 
 @dataclass
@@ -147,7 +151,8 @@ class TurnRunner:
             running.label = label
         if tokens is not None:
             running.tokens = tokens
-        self.update()
+        # Shown by the composer's next tick (a tenth of a second at most): a repaint of its
+        # own for each change would cost more than it shows.
 
     # ------------------------------------------------------------------ actions
 
@@ -301,8 +306,14 @@ class TurnRunner:
             outcome = "error"
             try:
                 async with aclosing(aiter(turn)) as events:
+                    yielded = time.monotonic()
                     async for event in events:
                         await self._show(event)
+                        # A fast stream can arrive already buffered, and then reading it never
+                        # waits: let keys and repaints in every few milliseconds.
+                        if time.monotonic() - yielded > YIELD_SECONDS:
+                            await asyncio.sleep(0)
+                            yielded = time.monotonic()
                 if turn.result is not None:
                     outcome = turn.result.outcome
             except ThreadlineError as exc:

@@ -365,6 +365,9 @@ class ConversationView(ScrollView, can_focus=True):
             live.append(text)
         self._live = live
         self._live_strips = None
+        # Its header shows now; the text from the first repaint on (a reply that is over
+        # within 1/LIVE_FPS s is drawn once, finished).
+        self._live_painted = time.monotonic()
         await self.append_items([live.message])
 
     def stream_append(self, text: str) -> None:
