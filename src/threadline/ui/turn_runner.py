@@ -64,6 +64,7 @@ class TurnRunner:
         # succeeds (the engine remembers the model on the session only then).
         self._chosen: dict[str, NewSession] = {}
         self._failed: set[str] = set()  # sessions whose last reply failed or was cancelled
+        self._sent: str | None = None  # the text being sent, until it is saved
         self.idle = asyncio.Event()
         self.idle.set()
 
@@ -160,7 +161,7 @@ class TurnRunner:
         """Send `text` (the composer's); False when it was refused (the text stays)."""
         if not text.strip():
             return False
-        if self.running is not None:
+        if not self.idle.is_set():  # a turn runs (or is starting)
             self.screen.notify(
                 "A reply is still being written: wait for it, or press esc to cancel it. "
                 "Your text stays in the composer.",
@@ -180,7 +181,7 @@ class TurnRunner:
 
     def retry(self) -> None:
         """Answer the open session's last user message again (after an error or a cancel)."""
-        if self.running is not None:
+        if not self.idle.is_set():
             self.screen.notify("A reply is still being written.", severity="warning")
             return
         if self.screen.open_session_id is None or self.draft is not None:
@@ -253,8 +254,9 @@ class TurnRunner:
         session = None if draft is not None else screen.conversation.session
         if screen.open_session_id is None:
             session = None
-        if text is not None:
-            screen.query_one(Composer).text = ""
+        # The composer empties when the message is saved, in the same repaint that shows it in
+        # the pane (and keeps it if saving fails).
+        self._sent = text
         self.idle.clear()
         screen.run_worker(
             self._run(session, text, draft, retry),
@@ -328,9 +330,20 @@ class TurnRunner:
             await self._after(session.id)
         finally:
             self.running = None
+            self._sent = None
             self.idle.set()
             if screen.is_attached:
                 self.update()
+
+    def _take_sent_text(self) -> None:
+        """The message is saved: take its text out of the composer (what was typed since
+        stays)."""
+        sent, self._sent = self._sent, None
+        if sent is None:
+            return
+        composer = self.screen.query_one(Composer)
+        if composer.text.startswith(sent):
+            composer.text = composer.text[len(sent) :].lstrip("\n")
 
     def _restore(self, text: str | None) -> None:
         """Put a message that was not sent back in the composer (unless more was typed)."""
@@ -366,6 +379,7 @@ class TurnRunner:
         screen = self.screen
         view = running.view
         if isinstance(event, UserMessageSaved):
+            self._take_sent_text()
             session = event.session
             if screen.open_session_id is None and self.draft is None:
                 # The message made this session: open it (the pane was empty or a draft).
