@@ -143,6 +143,8 @@ class ThreadlineApp(App[int]):
 
         from threadline.chat.provider import ProviderError
 
+        # Imported on a thread (tens of milliseconds), so the first paint is not held up.
+        await asyncio.to_thread(importlib.import_module, "threadline.chat.turns")
         if self.settings.effective_provider().base_url:
             await asyncio.to_thread(importlib.import_module, "threadline.chat.openai_compat")
         from threadline.chat.turns import TurnEngine
