@@ -26,6 +26,7 @@ from threadline.ui.widgets.session_list import SessionList, SessionQuery
 if TYPE_CHECKING:
     from threadline.store import Store
     from threadline.ui.app import ThreadlineApp
+    from threadline.ui.memory_tasks import MemoryStatus
 
 UNDO_SECONDS = 10.0
 FILTER_DELAY = 0.15
@@ -59,6 +60,20 @@ class MainScreen(Screen[None]):
             show=False,
             tooltip="Show or hide each message's time, model, tokens and response time",
         ),
+        Binding(
+            "M",
+            "memories",
+            "Memories",
+            show=False,
+            tooltip="The project's memories: what the model is told about this directory",
+        ),
+        Binding(
+            "Z",
+            "summarise",
+            "Summarise",
+            show=False,
+            tooltip="Summarise the session's older messages now (the newest stay as they are)",
+        ),
     ]
 
     def __init__(
@@ -79,6 +94,7 @@ class MainScreen(Screen[None]):
         self._last_deleted: tuple[str, str, float, bool] | None = None
         self._auto_opened = False
         self._short_ids: dict[str, str] = {}
+        self._summarising: set[str] = set()
 
     @property
     def tapp(self) -> ThreadlineApp:
@@ -132,6 +148,7 @@ class MainScreen(Screen[None]):
     async def load(self, store: Store) -> None:
         """The database is open: load the sidebar."""
         self.store = store
+        self.conversation.summaries = store
         await self._reload_sessions()
 
     def _root(self) -> str | None:
@@ -246,6 +263,7 @@ class MainScreen(Screen[None]):
             self.notify("That session is gone (trashed or purged elsewhere).", severity="warning")
             await self._reload_sessions()
             return
+        self._switching_to(session.id)
         self.open_session_id = session.id
         self.sessions.set_open(session.id)
         self._show_title(session)
@@ -261,6 +279,47 @@ class MainScreen(Screen[None]):
                 pass
             if self.open_session_id == session.id:
                 self._show_title(session)
+
+    @work(group="open-session", exclusive=True, exit_on_error=False)
+    async def open_session_at(self, session_id: str, message_id: int) -> None:
+        """Open a session scrolled to one of its messages, the cursor on it (the memories
+        screen's jump to a memory's source)."""
+        store = self.store
+        if store is None:
+            return
+        try:
+            session = await store.get_session(session_id)
+        except ThreadlineError as exc:
+            self.notify(clean(str(exc)), severity="error", markup=False)
+            return
+        if session is None:
+            self.notify("That session is gone (purged).", severity="warning")
+            return
+        if session.deleted_at is not None:
+            self.notify(
+                f"“{one_line(session.display_title)}” is in the trash: "
+                "`threadline sessions restore` brings it back.",
+                severity="warning",
+                markup=False,
+            )
+            return
+        self._switching_to(session.id)
+        self.open_session_id = session.id
+        self.sessions.set_open(session.id)
+        self._show_title(session)
+
+        async def timeline(before, after, limit):  # noqa: ANN001, ANN202
+            return await store.timeline(session.id, before, limit, after=after)
+
+        await self.conversation.open(session, timeline, at_message=message_id)
+        if self.open_session_id == session.id:
+            self.conversation.focus()
+
+    def _switching_to(self, session_id: str) -> None:
+        """Leaving the open session for another: its new messages go to memory extraction."""
+        previous = self.open_session_id
+        if previous is not None and previous != session_id:
+            self.tapp.memory_tasks.session_left(previous)
 
     def _show_title(self, session: Session) -> None:
         short = self._short_ids.get(session.id)
@@ -487,6 +546,33 @@ class MainScreen(Screen[None]):
 
     def action_toggle_meta(self) -> None:
         self.conversation.toggle_meta()
+
+    # ------------------------------------------------------------------ summaries and memory
+
+    def action_memories(self) -> None:
+        from threadline.ui.screens.memories import MemoriesScreen
+
+        if self._store_or_warn() is None:
+            return
+        self.app.push_screen(MemoriesScreen())
+
+    @work(group="summarise", exit_on_error=False)
+    async def action_summarise(self) -> None:
+        """Summarise the session now: everything but its newest messages (Z)."""
+        from threadline.ui.summaries import summarise_now
+
+        await summarise_now(self)
+
+    def show_summary_event(self, event: object) -> None:
+        """Show a turn's SummaryStarted / SummarySaved / ContextNotice (see ui/summaries.py)."""
+        from threadline.ui.summaries import show_summary_event
+
+        show_summary_event(self, event)
+
+    def memory_status_changed(self, status: MemoryStatus) -> None:
+        """The extraction queue changed: the header's indicator follows."""
+        if self.query("#header"):
+            self.query_one(HeaderBar).set_memory(status.indicator())
 
     def action_help(self) -> None:
         from threadline.ui.screens.help import HelpScreen
