@@ -320,7 +320,7 @@ async def test_the_palette_and_help_list_the_memory_keys(plain_db: Sample):
         assert "Summarise the session's older messages now" in text
         await pilot.press("escape")
         commands = [c.title for c in app.get_system_commands(app.screen)]
-        assert "The project's memories: what the model is told about this directory" in commands
+        assert "The project's memories (what new sessions are told)" in commands
         assert any(c.startswith("Summarise the session") for c in commands)
         # On the memories screen, ? is about that screen, and its keys are palette commands.
         screen = await open_memories(pilot)

@@ -65,14 +65,14 @@ class MainScreen(Screen[None]):
             "memories",
             "Memories",
             show=False,
-            tooltip="The project's memories: what the model is told about this directory",
+            tooltip="The project's memories (what new sessions are told)",
         ),
         Binding(
             "Z",
             "summarise",
             "Summarise",
             show=False,
-            tooltip="Summarise the session's older messages now (the newest stay as they are)",
+            tooltip="Summarise the session's older messages now",
         ),
     ]
 

@@ -58,15 +58,13 @@ class MemoriesScreen(Screen[None]):
 
     BINDINGS = [
         Binding("escape,q,M", "back", "Back", tooltip="Back to the sessions"),
-        Binding("question_mark", "help", "Help", tooltip="Show every key"),
+        Binding("question_mark", "help", "Help", show=False, tooltip="Show every key"),
         Binding("enter", "jump", "Source", tooltip="Open the session at the memory's message"),
         Binding("a", "add", "Add", tooltip="Add a memory by hand"),
         Binding("e", "edit", "Edit", tooltip="Edit the memory's fact, category or importance"),
         Binding("d", "delete", "Delete", tooltip="Delete the memory (asks first)"),
         Binding("s", "toggle_superseded", "Superseded", tooltip="Show or hide superseded ones"),
-        Binding(
-            "x", "extract", "Extract now", tooltip="Extract memories from the open session now"
-        ),
+        Binding("x", "extract", "Extract", tooltip="Extract memories from the open session now"),
         Binding(
             "r",
             "retry_failed",
@@ -272,7 +270,7 @@ class MemoriesScreen(Screen[None]):
                 Content.assemble(*title, "  ", ("nothing queued for this directory", "$text-muted"))
             )
         else:
-            lines.append(Content.assemble(*title, "  ", (plural(len(rows), "queued"), "")))
+            lines.append(Content.assemble(*title, "  ", (f"{len(rows):,} queued", "")))
         for row in rows[:STATUS_ROWS]:
             lines.append(self._status_line(row))
         if len(rows) > STATUS_ROWS:

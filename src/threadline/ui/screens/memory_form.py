@@ -62,7 +62,7 @@ class MemoryForm(ModalScreen[MemoryDraft | None]):
             yield Label("Fact", classes="field-label")
             yield Input(
                 value=self.initial_fact,
-                placeholder="one self-contained sentence, e.g. “Tests run with pytest -n 2”",
+                placeholder="one self-contained sentence",
                 id="memory-fact",
             )
             with Horizontal(id="memory-choices"):
@@ -91,9 +91,9 @@ class MemoryForm(ModalScreen[MemoryDraft | None]):
     def action_save(self) -> None:
         fact = " ".join(self.query_one("#memory-fact", Input).value.split())
         if not fact:
-            self.query_one("#memory-error", Static).update(
-                Content.styled("Write the fact first (or esc to cancel).", "$error")
-            )
+            error = self.query_one("#memory-error", Static)
+            error.update(Content.styled("Write the fact first (or esc to cancel).", "$error"))
+            error.display = True
             self.query_one("#memory-fact", Input).focus()
             return
         category = self.query_one("#memory-category", Select).value

@@ -36,6 +36,7 @@ from threadline.ui.widgets.blocks import (
     BlockStyles,
     code_blocks,
     estimate_height,
+    fade,
     item_key,
     render_block,
 )
@@ -1027,6 +1028,8 @@ class ConversationView(ScrollView, can_focus=True):
             role = "summary" if isinstance(entry.item, Summary) else entry.item.role
             style = self._style(f"conversation--gutter-{role}")
             gutter = Strip([Segment("▎ ", style)], GUTTER)
+            if self._facts.covers(entry.item):
+                gutter = fade([gutter], base)[0]
         joined = Strip.join([gutter, strip]).adjust_cell_length(width, base)
         return joined.apply_meta({"conversation_entry": entry.key})
 

@@ -257,7 +257,11 @@ class MemoryList(ScrollView, can_focus=True):
         faded = ("memory-list--superseded",) if row.superseded else ()
 
         def part(component: str) -> Style:
-            return self._style(*states, component, *faded)
+            # The cursor's colours win over the parts' (readable on the highlight); the
+            # stars keep theirs.
+            if component == "memory-list--stars":
+                return self._style(*states, component, *faded)
+            return self._style(component, *faded, *states)
 
         memory = row.memory
         segments = [Segment(" ", row_style)]
