@@ -554,7 +554,13 @@ class MainScreen(Screen[None]):
 
         if self._store_or_warn() is None:
             return
-        self.app.push_screen(MemoriesScreen())
+        # Installed once and pushed again each time: composing it is the costly part.
+        if not self.app.is_screen_installed("memories"):
+            self.app.install_screen(MemoriesScreen(), name="memories")
+        screen = self.app.get_screen("memories")
+        assert isinstance(screen, MemoriesScreen)
+        screen.stale = True
+        self.app.push_screen(screen)
 
     @work(group="summarise", exit_on_error=False)
     async def action_summarise(self) -> None:

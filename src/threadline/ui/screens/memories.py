@@ -81,6 +81,8 @@ class MemoriesScreen(Screen[None]):
         self._rows: list[MemoryRow] = []
         self._by_id: dict[int, Memory] = {}
         self._status: MemoryStatus | None = None
+        # Set by whoever pushes the screen: it reloads when it is shown.
+        self.stale = True
 
     @property
     def tapp(self) -> ThreadlineApp:
@@ -116,6 +118,13 @@ class MemoriesScreen(Screen[None]):
         )
         self._show_header()
         self._show_detail(None)
+
+    def on_screen_resume(self) -> None:
+        """Shown from the main screen (the first time, or again: the screen is kept) rather
+        than uncovered by one of its dialogs: read what may have changed meanwhile."""
+        if not self.stale:
+            return
+        self.stale = False
         self.memory_status_changed(self.tapp.memory_tasks.status)
         self.load()
         self.run_worker(
