@@ -278,3 +278,32 @@ async def test_memory_off_runs_nothing(plain_db: Sample, server: FakeOpenAIServe
         assert "unavailable here: project memory is off" in status
     assert server.requests == []
     assert await in_store(plain_db, lambda s: s.list_pending_extractions()) == []
+
+
+async def test_quitting_mid_extraction_is_quick_and_hands_it_back(
+    plain_db: Sample, server: FakeOpenAIServer
+):
+    """An extraction still waiting for the model when the user quits goes back to the queue
+    as it was (due, no attempt counted), and quitting does not wait for the model."""
+    import time
+
+    fix = plain_db.ids["fix"]
+    await in_store(plain_db, lambda s: s.queue_extraction(fix))
+    settings = with_provider(server)
+    settings.memory.model = "fake?first_delay=8"  # the model takes 8 s to start answering
+    app = make_app(plain_db, settings=settings)
+    async with app.run_test(size=(120, 40)) as pilot:
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if server.kinds:
+                break
+        assert server.kinds == ["extraction"]
+        (pending,) = await in_store(plain_db, lambda s: s.list_pending_extractions())
+        assert pending.next_attempt_at > NOW  # leased by the app
+        assert "extracting…" in screen_text(app).split("\n")[0]
+        started = time.monotonic()
+        await pilot.press("q")
+    assert time.monotonic() - started < 3
+    (pending,) = await in_store(plain_db, lambda s: s.list_pending_extractions())
+    assert pending.attempt_count == 0 and pending.error_message is None
+    assert pending.next_attempt_at <= NOW  # due again: the next start takes it

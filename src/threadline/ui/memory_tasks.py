@@ -251,19 +251,25 @@ class MemoryTasks:
 
     async def shutdown(self, open_session_id: str | None) -> None:
         """Quitting: queue the open session and let a running extraction hand its lease back,
-        each within CLOSE_WAIT seconds (the queue keeps the rest for the next start)."""
+        within CLOSE_WAIT seconds in all (the queue keeps the rest for the next start)."""
         self._closing = True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + CLOSE_WAIT
+
+        def left() -> float:
+            return max(0.05, deadline - loop.time())
+
         upkeep = self._upkeep
         if upkeep is not None and upkeep.is_running:
             upkeep.cancel()
             with suppress(Exception, asyncio.CancelledError):
-                await asyncio.wait_for(upkeep.wait(), CLOSE_WAIT)
+                await asyncio.wait_for(upkeep.wait(), left())
         if open_session_id is not None and self._engine is not None:
             with suppress(Exception, asyncio.CancelledError):
                 await asyncio.wait_for(
-                    self._engine.memory_extractor().session_closed(open_session_id), CLOSE_WAIT
+                    self._engine.memory_extractor().session_closed(open_session_id), left()
                 )
         engine, self._engine = self._engine, None
         if engine is not None:
-            with suppress(Exception):
-                await asyncio.wait_for(engine.aclose(), CLOSE_WAIT)
+            with suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(engine.aclose(), left())
