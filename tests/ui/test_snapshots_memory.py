@@ -127,7 +127,7 @@ def test_conversation_with_the_summarised_range_shown(snap_compare, plain_db):
 
 def test_extraction_failed_status(snap_compare, memory_db, server):
     """The memories screen at 120x32 with a provider configured and two queued extractions:
-    the panel says "Extraction 2 queued", then "✖ failed “Fix the flaky retry test” 3
+    the panel says "Extraction 1 queued · 1 failed", then "✖ failed “Fix the flaky retry test” 3
     attempts of 3 · the model replied with text that is not JSON" (red) and "● retrying
     “Design: the session store” 1 attempt of 3 · next in 3 min · the provider answered 500:
     internal error"."""

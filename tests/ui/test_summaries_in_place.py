@@ -6,10 +6,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from apphelpers import find_on_screen, make_app, screen_text, settle, widget_lines
+from apphelpers import (
+    find_on_screen,
+    make_app,
+    screen_text,
+    settle,
+    terminal_output,
+    widget_lines,
+)
 from memory_data import add_summarised_session
 from sample_data import HOSTILE_SHOWN, Sample
 from test_memory_upkeep import with_provider
+from test_untrusted_text import assert_inert, assert_no_control_bytes
 
 from fakes.openai_server import FakeOpenAIServer
 from threadline.models import Message, Summary
@@ -177,9 +185,11 @@ async def test_hostile_summary_text_stays_literal_with_the_new_label(sample_db: 
         await settle(pilot)
         text = pane(app)
         assert "≡ Summary of messages 2–3 · 9 tokens" in text
+        assert f"summary: {HOSTILE_SHOWN[0]}" in text
         for shown in HOSTILE_SHOWN:
-            assert f"summary: {HOSTILE_SHOWN[0]}" in text
             assert shown in text
+        assert_no_control_bytes(terminal_output(app))
+        assert_inert(app)
 
 
 # ---------------------------------------------------------------------- Z

@@ -279,7 +279,10 @@ class MemoriesScreen(Screen[None]):
                 Content.assemble(*title, "  ", ("nothing queued for this directory", "$text-muted"))
             )
         else:
-            lines.append(Content.assemble(*title, "  ", (f"{len(rows):,} queued", "")))
+            failed = sum(1 for r in rows if r.state == "failed")
+            counts = [f"{len(rows) - failed:,} queued"] if len(rows) > failed else []
+            counts += [f"{failed:,} failed"] if failed else []
+            lines.append(Content.assemble(*title, "  ", (" · ".join(counts), "")))
         for row in rows[:STATUS_ROWS]:
             lines.append(self._status_line(row))
         if len(rows) > STATUS_ROWS:
