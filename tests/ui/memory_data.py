@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 
+import pytest
 from sample_data import API, HOSTILE, NOW, Sample, _Clock, _fresh_ids
 
 from threadline.store import Store
@@ -155,3 +156,28 @@ async def add_summarised_session(
         return s.id
     finally:
         await store.close()
+
+
+def record_notifications(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep every notification the app shows in `app.said` (its toasts expire, and under load
+    a test may read them after they have). Call it from an autouse fixture."""
+    from threadline.ui.app import ThreadlineApp
+
+    original = ThreadlineApp.notify
+
+    def notify(self, message, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        said = self.__dict__.setdefault("said", [])
+        said.append((str(message), kwargs.get("severity", "information")))
+        return original(self, message, *args, **kwargs)
+
+    monkeypatch.setattr(ThreadlineApp, "notify", notify)
+
+
+async def said(pilot, severity: str | None = None) -> str:
+    """The notifications shown so far (with `record_notifications`), one per line."""
+    await pilot.pause(0.1)
+    return "\n".join(
+        text
+        for text, level in pilot.app.__dict__.get("said", [])
+        if severity is None or level == severity
+    )

@@ -3,8 +3,16 @@ jumping to a memory's source message, hostile facts, and the extraction queue's 
 
 from __future__ import annotations
 
+import pytest
 from apphelpers import make_app, screen_text, settle, terminal_output, widget_lines
-from memory_data import HOSTILE_FACT, add_failed_extraction, add_memories, add_summarised_session
+from memory_data import (
+    HOSTILE_FACT,
+    add_failed_extraction,
+    add_memories,
+    add_summarised_session,
+    record_notifications,
+    said,
+)
 from sample_data import API, HOSTILE_SHOWN, Sample
 from test_untrusted_text import assert_inert, assert_no_control_bytes
 
@@ -37,9 +45,14 @@ async def stored(sample: Sample) -> list:
         return await store.get_memories(API, include_superseded=True)
 
 
+@pytest.fixture(autouse=True)
+def _notes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test here reads the notifications through `said`."""
+    record_notifications(monkeypatch)
+
+
 async def notifications(pilot) -> str:
-    await pilot.pause(0.1)
-    return "\n".join(n.message for n in pilot.app._notifications)
+    return await said(pilot)
 
 
 async def test_M_lists_memories_by_importance_and_s_shows_superseded(plain_db: Sample):

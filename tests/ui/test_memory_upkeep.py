@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from apphelpers import make_app, quiet_settings, screen_text, settle, widget_lines
-from memory_data import add_failed_extraction
+from memory_data import add_failed_extraction, record_notifications, said
 from sample_data import API, NOW, Sample, _Clock
 
 from fakes.openai_server import FakeOpenAIServer
@@ -57,9 +57,14 @@ async def in_store(sample: Sample, fn) -> Any:  # noqa: ANN001
         return await fn(store)
 
 
+@pytest.fixture(autouse=True)
+def _notes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test here reads the notifications through `said`."""
+    record_notifications(monkeypatch)
+
+
 async def notes(pilot) -> str:
-    await pilot.pause(0.1)
-    return "\n".join(n.message for n in pilot.app._notifications)
+    return await said(pilot)
 
 
 async def test_upkeep_at_start_up_finishes_what_the_queue_holds(

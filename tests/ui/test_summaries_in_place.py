@@ -14,7 +14,7 @@ from apphelpers import (
     terminal_output,
     widget_lines,
 )
-from memory_data import add_summarised_session
+from memory_data import add_summarised_session, record_notifications, said
 from sample_data import HOSTILE_SHOWN, Sample
 from test_memory_upkeep import with_provider
 from test_untrusted_text import assert_inert, assert_no_control_bytes
@@ -40,9 +40,14 @@ async def open_session(pilot, session_id: str) -> None:
     await settle(pilot)
 
 
+@pytest.fixture(autouse=True)
+def _notes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test here reads the notifications through `said`."""
+    record_notifications(monkeypatch)
+
+
 async def notes(pilot) -> str:
-    await pilot.pause(0.1)
-    return "\n".join(n.message for n in pilot.app._notifications)
+    return await said(pilot)
 
 
 async def test_labels_count_positions_and_short_ranges_are_faded(plain_db: Sample):
@@ -239,10 +244,9 @@ async def test_Z_failing_is_a_one_line_notification(plain_db: Sample, server: Fa
         await open_session(pilot, session_id)
         await pilot.press("tab", "Z")
         await settle(pilot)
-        errors = [n for n in app._notifications if n.severity == "error"]
+        errors = (await said(pilot, "error")).split("\n")
         assert len(errors) == 1
-        assert errors[0].message.startswith("Summarising failed:")
-        assert "\n" not in errors[0].message
+        assert errors[0].startswith("Summarising failed:")
         async with await Store.open(plain_db.path) as store:
             assert await store.latest_summary(session_id) is None
         assert app.is_running
