@@ -98,6 +98,9 @@ class MemoryTasks:
         Raises:
             ProviderNotConfigured: no provider is configured (the message says how to set one).
         """
+        shared = getattr(self.app, "engine", None)  # the app's own, once it has one
+        if shared is not None:
+            return shared  # type: ignore[no-any-return]
         if self._engine is None:
             from threadline.chat.turns import TurnEngine
 
@@ -206,7 +209,8 @@ class MemoryTasks:
         return self.status
 
     def _provider_ready(self) -> bool:
-        return self._engine is not None and self.app.settings.memory.enabled
+        engine = self._engine or getattr(self.app, "engine", None)
+        return engine is not None and self.app.settings.memory.enabled
 
     def publish(self) -> None:
         for screen in list(self.app.screen_stack):
@@ -264,12 +268,13 @@ class MemoryTasks:
             upkeep.cancel()
             with suppress(Exception, asyncio.CancelledError):
                 await asyncio.wait_for(upkeep.wait(), left())
-        if open_session_id is not None and self._engine is not None:
+        engine = self._engine or getattr(self.app, "engine", None)
+        if open_session_id is not None and engine is not None:
             with suppress(Exception, asyncio.CancelledError):
                 await asyncio.wait_for(
-                    self._engine.memory_extractor().session_closed(open_session_id), left()
+                    engine.memory_extractor().session_closed(open_session_id), left()
                 )
-        engine, self._engine = self._engine, None
+        engine, self._engine = self._engine, None  # only the one made here is closed here
         if engine is not None:
             with suppress(Exception, asyncio.CancelledError):
                 await asyncio.wait_for(engine.aclose(), left())
