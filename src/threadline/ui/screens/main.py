@@ -63,6 +63,7 @@ class MainScreen(Screen[None]):
             "ctrl+f",
             "search",
             "Search",
+            show=False,
             tooltip="Search every message and summary as you type; enter opens a match",
         ),
     ]
