@@ -18,7 +18,8 @@ API_KEY_ENV = "THREADLINE_API_KEY"
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # Schemas are built when settings are first loaded, not at import.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, defer_build=True)
 
 
 class ProviderConfig(_Section):

@@ -31,7 +31,9 @@ class Scope(StrEnum):
 
 
 class _Record(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    # Schemas are built on first use, not at import: a command pays only for the models it
+    # validates (start-up of `sessions list` / `search`).
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
 
 class SessionCursor(_Record):

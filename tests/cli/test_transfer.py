@@ -319,4 +319,7 @@ def test_progress_on_a_terminal_only(cli, history, tmp_path, monkeypatch):
     assert "exporting [" in r.err and "\r" in r.err
     r = cli("import", "threadline", str(dump), db=tmp_path / "fresh.db")
     assert "importing: reading [" in r.err and "importing: indexing [" in r.err
+    assert "importing: loading [" in r.err
+    # Then where the time went, the load and the indexing apart.
+    assert "loaded 5 messages in " in r.err and "; indexed in " in r.err and " in all (" in r.err
     assert r.status == 0

@@ -8,7 +8,6 @@ Pinned sessions are never touched. A dry run reports the same without changing a
 from __future__ import annotations
 
 import argparse
-import asyncio
 import re
 import sys
 from datetime import timedelta
@@ -81,6 +80,8 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
     async def body(
         store: Store,
     ) -> tuple[CleanupResult, dict[str, SessionSummary], dict[str, str]]:
+        import asyncio
+
         from threadline.models import Scope
 
         # Titles of what is purged are gone afterwards: note the trash (and, after a real

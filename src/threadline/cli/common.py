@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
@@ -51,6 +50,8 @@ async def open_store(args: argparse.Namespace) -> Store:
 
 def run(coro_fn: Callable[[], Awaitable[T]]) -> T:
     """Run an async command body on a fresh event loop."""
+    import asyncio  # loaded by the commands that run, not by the parser
+
     return asyncio.run(_wrap(coro_fn))
 
 

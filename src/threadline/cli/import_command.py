@@ -80,14 +80,20 @@ def cmd_import_threadline(args: argparse.Namespace) -> int:
     check_config(args)
     source, _size = _open(args.file)
     bar = Progress("importing")
-    labels = {"reading": "importing: reading", "writing": "importing: indexing"}
+    # Reading and checking the file takes no lock; loading and indexing are one transaction.
+    labels = {
+        "reading": "importing: reading",
+        "loading": "importing: loading",
+        "indexing": "importing: indexing",
+    }
+    units = {"loading": "messages", "indexing": "rows"}
 
     def progress(phase: str, done: int, total: int | None) -> None:
         label = labels.get(phase, phase)
         changed = label != bar.label
         if changed:
             bar.label, bar.total = label, total
-            bar.count_unit = "messages" if phase == "writing" else ""
+            bar.count_unit = units.get(phase, "")
             bar.started = time.monotonic()
         bar.update(done, done, force=changed)
 
@@ -102,6 +108,8 @@ def cmd_import_threadline(args: argparse.Namespace) -> int:
     finally:
         if source is not sys.stdin.buffer:
             source.close()
+    if bar.enabled:
+        print(timings_line(result), file=sys.stderr)
     if args.json:
         from threadline.cli.output import print_json
 
@@ -109,6 +117,22 @@ def cmd_import_threadline(args: argparse.Namespace) -> int:
         return 0
     report(result, args.file)
     return 0
+
+
+def timings_line(result: ImportResult) -> str:
+    """Where the time went: the load and the full-text indexing are reported apart."""
+    t = result.timings
+    n = result.messages
+
+    def rate(seconds: float) -> str:
+        return f"{n / seconds:,.0f} messages/s" if seconds > 0 and n else "-"
+
+    return (
+        f"importing: read and checked in {t.read_seconds:.1f} s; "
+        f"loaded {n:,} messages in {t.load_seconds:.1f} s ({rate(t.load_seconds)}); "
+        f"indexed in {t.index_seconds:.1f} s ({rate(t.index_seconds)}); "
+        f"{t.total_seconds:.1f} s in all ({rate(t.total_seconds)})"
+    )
 
 
 def report(result: ImportResult, name: str) -> None:

@@ -6,7 +6,6 @@ Kept light at import time (argparse only); the store and pydantic load when a co
 from __future__ import annotations
 
 import argparse
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -131,6 +130,8 @@ def with_store(args: argparse.Namespace, body: Callable[[Store], Awaitable[T]]) 
             return await body(store)
         finally:
             await store.close()
+
+    import asyncio  # loaded by the commands that run, not by the parser
 
     return asyncio.run(main())
 

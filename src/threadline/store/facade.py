@@ -32,7 +32,12 @@ from threadline.store import scope as scopes
 from threadline.store import search as search_ops
 from threadline.store import sessions as session_ops
 from threadline.store import summaries as summary_ops
-from threadline.store.connection import Database, prepare_file, read_pragmas, run_transaction
+from threadline.store.connection import (
+    Database,
+    prepare_file,
+    read_pragmas,
+    run_transaction,
+)
 from threadline.store.errors import StoreError
 from threadline.store.migrate import MigrationReport, backup_database, open_and_migrate
 from threadline.store.util import Clock, fmt_ts, system_clock
@@ -775,16 +780,25 @@ class Store:
     ) -> transfer.ImportResult:
         """Import a threadline export (JSONL or JSON) in one transaction: all or nothing.
 
-        Sessions already present are skipped and listed; see store/transfer.py for the rules.
-        `progress(phase, done, total)` is called from the store's thread: phase "reading"
-        counts bytes of the file (total None for a pipe), then "writing" counts messages.
+        The file is read and validated to the end before the database is locked; then it goes
+        in with one write transaction. Sessions already present are skipped and listed; see
+        store/transfer.py for the rules. `progress(phase, done, total)` is called from the
+        store's thread: phase "reading" counts bytes of the file (total None for a pipe),
+        then "loading" counts messages inserted and "indexing" rows indexed for search.
 
         Raises:
             ImportFormatError: the file is not a valid export (nothing was imported).
         """
         from threadline.store import transfer
 
-        return await self._db.write(transfer.import_stream, source, name, progress)
+        try:
+            return await self._db.write_outside_transaction(
+                transfer.import_stream, source, name, progress
+            )
+        except UnicodeEncodeError as exc:  # a lone surrogate in the file's text
+            raise transfer.ImportFormatError(
+                f"{name}: holds text that is not valid Unicode ({exc.reason}); nothing was imported"
+            ) from None
 
     async def timeline_around(
         self, session_id: str, message_id: int, radius: int = 50

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -18,7 +19,13 @@ COLS = (
 )
 
 _FIELDS = [c.strip() for c in COLS.split(",")]
-_MESSAGE_LIST = TypeAdapter(list[Message])
+
+
+@cache
+def _message_list() -> TypeAdapter[list[Message]]:
+    """Built on first use (its schema costs start-up time every command would pay)."""
+    return TypeAdapter(list[Message])
+
 
 # Sentinel for "leave this column as it is" in update_message.
 UNSET: Any = object()
@@ -32,7 +39,7 @@ def messages_from_rows(rows: list[Any]) -> list[Message]:
         if fields["payload"] is not None:
             fields["payload"] = load_json(fields["payload"])
         data.append(fields)
-    return _MESSAGE_LIST.validate_python(data)
+    return _message_list().validate_python(data)
 
 
 def message_from_row(row: tuple[Any, ...]) -> Message:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -31,12 +32,18 @@ _SUMMARY_FIELDS = (
 _FULL_FIELDS = _SUMMARY_FIELDS + (
     "system_prompt ended_at total_input_tokens total_output_tokens metadata".split()
 )
-_SUMMARY_LIST = TypeAdapter(list[SessionSummary])
+
+
+@cache
+def _summary_list() -> TypeAdapter[list[SessionSummary]]:
+    """Built on first use (its schema costs start-up time every command would pay)."""
+    return TypeAdapter(list[SessionSummary])
 
 
 def summaries_from_rows(rows: list[Any]) -> list[SessionSummary]:
     """Rows of SUMMARY_COLS as models, validated in one call (a sidebar page)."""
-    return _SUMMARY_LIST.validate_python([dict(zip(_SUMMARY_FIELDS, r, strict=True)) for r in rows])
+    data = [dict(zip(_SUMMARY_FIELDS, r, strict=True)) for r in rows]
+    return _summary_list().validate_python(data)
 
 
 def summary_from_row(row: tuple[Any, ...]) -> SessionSummary:

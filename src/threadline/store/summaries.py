@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -16,11 +17,16 @@ from threadline.store.util import fmt_ts
 
 COLS = "id, session_id, content, first_message_id, last_message_id, token_count, model, created_at"
 _FIELDS = [c.strip() for c in COLS.split(",")]
-_SUMMARY_LIST = TypeAdapter(list[Summary])
+
+
+@cache
+def _summary_list() -> TypeAdapter[list[Summary]]:
+    """Built on first use (its schema costs start-up time every command would pay)."""
+    return TypeAdapter(list[Summary])
 
 
 def summaries_from_rows(rows: list[Any]) -> list[Summary]:
-    return _SUMMARY_LIST.validate_python([dict(zip(_FIELDS, r, strict=True)) for r in rows])
+    return _summary_list().validate_python([dict(zip(_FIELDS, r, strict=True)) for r in rows])
 
 
 def summary_from_row(row: tuple[Any, ...]) -> Summary:
