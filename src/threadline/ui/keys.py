@@ -81,19 +81,5 @@ def key_sections(app: App) -> list[KeySection]:
             for b in _bindings(owner)
         ]
         sections.append(KeySection(title, entries))
-    sections.append(_search_section(app))
     sections.append(KeySection("Also", list(GLOBAL_KEYS)))
     return sections
-
-
-def _search_section(app: App) -> KeySection:
-    """The search screen's keys (for help only: they work on that screen)."""
-    from threadline.ui.screens.search import SearchScreen
-    from threadline.ui.widgets.search_results import SearchResults
-
-    entries = [
-        KeyEntry(_display(app, b), b.tooltip or b.description)
-        for owner in (SearchScreen, SearchResults)
-        for b in _bindings(owner)
-    ]
-    return KeySection("Search (^f)", entries)
