@@ -34,6 +34,7 @@ from threadline.ui.widgets.bars import SCOPE_LABELS
 from threadline.ui.widgets.search_results import SearchResults
 
 DEBOUNCE = 0.15
+BUSY_DELAY = 0.1  # "searching…" shows when a search takes longer than this
 LIMIT = 100
 # A prefix needs this many characters: FTS5 keeps prefix indexes for 2 and 3 characters, and a
 # one-letter prefix would match a good part of the language.
@@ -112,7 +113,7 @@ class SearchBar(Static):
             if count >= LIMIT:
                 shown = f"the {'best' if rank else 'newest'} {LIMIT}"
             parts += [("  ·  ", "$text-muted"), (shown, "$text-muted")]
-        self.update(Content.assemble(*parts))
+        self.update(Content.assemble(*parts), layout=False)  # one line whatever it says
 
 
 SYNTAX = [
@@ -170,7 +171,6 @@ class SearchScreen(Screen[SearchOutcome]):
         self._count: int | None = None
         self.shown_query: str | None = None  # the query whose hits are on screen
         self._last: tuple[str, bool] | None = None  # (text, as typed) of the last search run
-        self.completed_searches = 0
 
     # ------------------------------------------------------------------ layout
 
@@ -221,12 +221,13 @@ class SearchScreen(Screen[SearchOutcome]):
 
     def _message(self, *lines: Content) -> None:
         message = self.query_one("#search-message", Static)
-        message.update(Content("\n").join(lines))
+        message.update(Content("\n").join(lines), layout=False)
         message.display = True
         results = self.results
         if results.has_focus:
             self.input.focus()
         results.display = False
+        results.clear()
 
     def _show_help(self) -> None:
         self._count = None
@@ -330,27 +331,22 @@ class SearchScreen(Screen[SearchOutcome]):
         self._generation += 1
         generation = self._generation
         self._busy = True
-        self._update_bar()
+        # Say "searching…" only when it takes a while: a fast answer paints in one frame.
+        self.set_timer(BUSY_DELAY, lambda: self._show_busy(generation))
         try:
             hits = await self._search_fn(query, scope, rank)
-        except SearchQueryError as exc:
-            if generation == self._generation:
-                self._count = None
-                self.shown_query = shown
-                self._show_error(str(exc))
-            return
-        except ThreadlineError as exc:
-            if generation == self._generation:
-                self._count = None
-                self._show_error(str(exc))
-            return
-        finally:
+        except ThreadlineError as exc:  # SearchQueryError: the text cannot be searched
             if generation == self._generation:
                 self._busy = False
+                self._count = None
+                if isinstance(exc, SearchQueryError):
+                    self.shown_query = shown
                 self._update_bar()
+                self._show_error(str(exc))
+            return
         if generation != self._generation:
             return  # a newer search started while this one finished: drop it
-        self.completed_searches += 1
+        self._busy = False
         self._count = len(hits)
         self.shown_query = shown
         self._update_bar()
@@ -360,6 +356,10 @@ class SearchScreen(Screen[SearchOutcome]):
                 self.results.focus()
         else:
             self._show_no_hits(shown)
+
+    def _show_busy(self, generation: int) -> None:
+        if generation == self._generation and self._busy:
+            self._update_bar()
 
     # ------------------------------------------------------------------ keys
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from pathlib import PurePosixPath
 
 from textual.binding import Binding
@@ -116,10 +117,17 @@ def _left_ellipsis(text: str, room: int) -> str:
 
 
 class HitPrompt(Visual):
-    """Two lines for one hit, laid out for the width it is drawn at."""
+    """Two lines for one hit, laid out for the width it is drawn at.
 
-    def __init__(self, view: HitView) -> None:
-        self.view = view
+    What it shows is prepared on first draw, so a hundred hits cost little until scrolled to.
+    """
+
+    def __init__(self, hit: SearchHit, now: datetime, scope: Scope, root: str | None) -> None:
+        self._args = (hit, now, scope, root)
+
+    @cached_property
+    def view(self) -> HitView:
+        return hit_view(*self._args)
 
     def header(self, width: int) -> Content:
         view = self.view
@@ -196,9 +204,14 @@ class SearchResults(OptionList):
         for i, hit in enumerate(self.hits):
             if i:
                 options.append(None)  # a rule between hits
-            options.append(Option(HitPrompt(hit_view(hit, now, scope, root)), id=str(i)))
+            options.append(Option(HitPrompt(hit, now, scope, root), id=str(i)))
         self.set_options(options)
         self.highlighted = 0 if self.hits else None
+
+    def clear(self) -> None:
+        """No hits (a search found none, or failed)."""
+        self.hits = []
+        self.clear_options()
 
     @property
     def highlighted_hit(self) -> SearchHit | None:
