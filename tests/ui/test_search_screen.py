@@ -211,6 +211,9 @@ async def test_enter_searches_as_written_then_moves_to_the_hits(plain_db: Sample
         await pilot.press("s")
         assert screen.input.has_focus
         assert screen.input.value == "retrys"
+        await pilot.press("down", "up", "backspace", "!")  # a burst of keys: focus keeps up
+        assert screen.input.has_focus
+        assert screen.input.value == "retry!"
 
 
 async def test_a_newer_search_cancels_the_older_one_and_its_answer_is_dropped(plain_db: Sample):
@@ -386,6 +389,26 @@ async def test_a_summary_hit_opens_at_the_summary_expanded(plain_db: Sample):
         assert "Deleting moves a session to a trash" in screen_text(app)  # expanded
         region = view.region_of(view.cursor)
         assert int(view.scroll_y) <= region.y < int(view.scroll_y) + view.size.height
+
+
+async def test_keys_typed_ahead_in_a_burst_land_where_they_should(plain_db: Sample):
+    # ↓ ↓ ⏎ arriving together (typed ahead, or a fast terminal): the focus moves with the
+    # first ↓, so the second moves the highlight and ⏎ opens the second hit.
+    from textual import events
+
+    app = make_app(plain_db)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_search(pilot)
+        await type_and_wait(pilot, "how")
+        hits = screen.results.hits
+        assert len(hits) == 2
+        for key in ("down", "down", "enter"):
+            event = events.Key(key, "\r" if key == "enter" else None)
+            event.set_sender(app)
+            app._driver.send_message(event)
+        await settle(pilot)
+        assert app.screen is app.main_screen
+        assert app.main_screen.open_session_id == hits[1].session_id
 
 
 async def test_clicking_a_hit_opens_it(plain_db: Sample):

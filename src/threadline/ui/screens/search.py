@@ -181,6 +181,7 @@ class SearchScreen(Screen[SearchOutcome]):
             placeholder="search messages and summaries",
             id="search-input",
             compact=True,
+            select_on_focus=False,  # coming back from the hits, typing goes on where it was
         )
         yield Static(id="search-message")
         yield SearchResults(id="search-results")
@@ -198,6 +199,7 @@ class SearchScreen(Screen[SearchOutcome]):
         self.results.display = False
         self._update_bar()
         if self._initial_query.strip():
+            self.input.select_all()  # the last query, offered: typing replaces it
             self._run(self._initial_query, typed=False)
         else:
             self._show_help()
@@ -225,7 +227,7 @@ class SearchScreen(Screen[SearchOutcome]):
         message.display = True
         results = self.results
         if results.has_focus:
-            self.input.focus()
+            self.set_focus(self.input)
         results.display = False
         results.clear()
 
@@ -353,7 +355,7 @@ class SearchScreen(Screen[SearchOutcome]):
         if hits:
             self._show_hits(hits)
             if then_focus:
-                self.results.focus()
+                self.set_focus(self.results)
         else:
             self._show_no_hits(shown)
 
@@ -376,12 +378,12 @@ class SearchScreen(Screen[SearchOutcome]):
     def action_to_results(self) -> None:
         results = self.results
         if results.display and results.hits:
-            results.focus()
+            self.set_focus(results)
             if results.highlighted is None:
                 results.highlighted = 0
 
     def action_to_query(self) -> None:
-        self.input.focus()
+        self.set_focus(self.input)
 
     def action_close(self) -> None:
         self.dismiss(SearchOutcome(self.input.value, self.rank))
@@ -404,14 +406,14 @@ class SearchScreen(Screen[SearchOutcome]):
         if event.key == "up" and (results.highlighted or 0) == 0:
             event.stop()
             event.prevent_default()
-            field.focus()
+            self.set_focus(field)
         elif event.key == "backspace":
             event.stop()
             event.prevent_default()
-            field.focus()
+            self.set_focus(field)
             field.action_delete_left()
         elif event.is_printable and event.character:
             event.stop()
             event.prevent_default()
-            field.focus()
+            self.set_focus(field)
             field.insert_text_at_cursor(event.character)
