@@ -171,6 +171,7 @@ class SearchScreen(Screen[SearchOutcome]):
         self._count: int | None = None
         self.shown_query: str | None = None  # the query whose hits are on screen
         self._last: tuple[str, bool] | None = None  # (text, as typed) of the last search run
+        self._workspace: str | None = None
 
     # ------------------------------------------------------------------ layout
 
@@ -205,10 +206,13 @@ class SearchScreen(Screen[SearchOutcome]):
             self._show_help()
 
     def root(self) -> str | None:
+        """The directory the scope is anchored at (None for all directories)."""
         if self.scope is Scope.ALL:
             return None
         if self.scope is Scope.WORKSPACE:
-            return workspace_root(self.working_dir)
+            if self._workspace is None:  # looked up once: it walks up looking for .git
+                self._workspace = workspace_root(self.working_dir)
+            return self._workspace
         return self.working_dir
 
     def _where(self) -> str:
