@@ -64,6 +64,18 @@ async def hostile(pilot, sample) -> None:
     await settle(pilot)
 
 
+async def searched(pilot, *keys: str, then: tuple[str, ...] = ()) -> None:
+    await settle(pilot)
+    await pilot.press("ctrl+f")
+    await settle(pilot)
+    await pilot.press(*keys)
+    await pilot.pause(0.25)
+    await settle(pilot)
+    for key in then:
+        await pilot.press(key)
+        await settle(pilot)
+
+
 SHOTS: list[tuple[str, str, tuple[int, int], Callable]] = [
     ("sessions", "plain", (120, 36), lambda p, s: settle(p)),
     ("conversation", "plain", (120, 36), lambda p, s: opened(p, "fix", s, "tab")),
@@ -75,6 +87,13 @@ SHOTS: list[tuple[str, str, tuple[int, int], Callable]] = [
     ("rename", "plain", (120, 36), lambda p, s: pressed(p, "j", "r")),
     ("delete-and-undo", "plain", (120, 36), lambda p, s: pressed(p, "d", pause=0.2)),
     ("untrusted-text", "full", (120, 36), lambda p, s: hostile(p, s)),
+    ("search", "plain", (120, 36), lambda p, s: searched(p, "ctrl+s", "ctrl+s", *"how")),
+    (
+        "search-opened",
+        "long",
+        (120, 36),
+        lambda p, s: searched(p, *"150", then=("down", "enter")),
+    ),
 ]
 
 
@@ -97,6 +116,8 @@ def main() -> int:
         for name, kind, size, step in SHOTS:
             db = Path(tmp) / f"{name}.db"
             sample = asyncio.run(sample_data.build(db, hostile=(kind == "full")))
+            if kind == "long":
+                asyncio.run(sample_data.add_long_session(db, 300))
             print(shoot(name, sample, size, step).relative_to(HERE.parent))
     return 0
 

@@ -41,10 +41,14 @@ from threadline.ui.widgets.blocks import (
 
 Position = tuple[int, int]
 TimelineFn = Callable[[Position | None, Position | None, int], Awaitable[list[TimelineItem]]]
+# (message id, radius) -> up to `radius` items before the message, it, and `radius` after.
+AroundFn = Callable[[int, int], Awaitable[list[TimelineItem]]]
 
 PAGE_SIZE = 100  # the first page of a session, and jumps
 OLDER_PAGE = 50  # each page added while scrolling: small, so each costs little
 TAIL_SIZE = 40  # items re-read from the end when another process changed the session
+AROUND_RADIUS = 50  # items each side of a message opened from a search hit
+FOUND_CONTEXT = 2  # lines shown above a message opened from a search hit
 GUTTER = 2
 BANNER = 2
 
@@ -73,6 +77,8 @@ class ConversationView(ScrollView, can_focus=True):
         "conversation--gutter-summary",
         "conversation--cursor-gutter",
         "conversation--cursor-header",
+        "conversation--found-gutter",
+        "conversation--found-header",
         "conversation--meta",
         "conversation--body",
         "conversation--dim-body",
@@ -100,6 +106,8 @@ class ConversationView(ScrollView, can_focus=True):
         & > .conversation--gutter-summary { color: $text-muted; }
         & > .conversation--cursor-gutter { color: $accent; text-style: bold; }
         & > .conversation--cursor-header { background: $accent 25%; }
+        & > .conversation--found-gutter { color: $warning; text-style: bold; }
+        & > .conversation--found-header { background: $warning 30%; }
         & > .conversation--meta { color: $text-muted; }
         & > .conversation--body { }
         & > .conversation--dim-body { color: $text-muted; }
@@ -160,6 +168,7 @@ class ConversationView(ScrollView, can_focus=True):
         self._loading_older = False
         self._loading_newer = False
         self.cursor: int | None = None
+        self.found: tuple[str, int] | None = None  # the item opened from a search hit, marked
         self.show_meta = False
         self._expanded: set[tuple[str, int]] = set()
         self._follow = True
@@ -188,6 +197,7 @@ class ConversationView(ScrollView, can_focus=True):
         self._generation += 1
         self.session = None
         self._source = None
+        self.found = None
         self._set_entries([])
         self._empty = (title, hint)
         self._update_virtual_size()
@@ -207,6 +217,7 @@ class ConversationView(ScrollView, can_focus=True):
         self.session = session
         self._source = source
         self._expanded = set()
+        self.found = None
         self._cache.clear()
         self._set_entries(items)
         self.has_older = len(items) == PAGE_SIZE
@@ -222,6 +233,56 @@ class ConversationView(ScrollView, can_focus=True):
         self._settle()
         self.refresh()
         self.post_message(self.Loaded())
+
+    async def open_at(
+        self,
+        session: Session,
+        source: TimelineFn,
+        around: AroundFn,
+        message_id: int,
+        target: tuple[str, int],
+    ) -> bool:
+        """Show `session` around one item (a search hit), select it and mark it as found.
+
+        `target` is the item's key: ("m", message id), or ("s", summary id) for a summary, whose
+        `message_id` is then its last message. The mark stays until the cursor moves. Returns
+        False when the item is no longer there (the nearest one is selected instead).
+        """
+        self._generation += 1
+        generation = self._generation
+        try:
+            items = await around(message_id, AROUND_RADIUS)
+        except ThreadlineError as exc:
+            self.app.notify(clean(str(exc)), severity="error", markup=False)
+            return False
+        if generation != self._generation:
+            return False
+        self.session = session
+        self._source = source
+        self._expanded = {target} if target[0] == "s" else set()
+        self._cache.clear()
+        self._set_entries(items)
+        # timeline_around: up to radius + 1 items up to the message, up to radius after it.
+        head = sum(1 for item in items if item.position < (message_id, 1))
+        self.has_older = head >= AROUND_RADIUS + 1
+        self.has_newer = len(items) - head >= AROUND_RADIUS
+        index = next((i for i, e in enumerate(self._entries) if e.key == target), None)
+        found = index is not None
+        if index is None:
+            index = min(head, len(self._entries) - 1) if self._entries else None
+        self.cursor = index
+        self.found = target if found else None
+        self._empty = ("No messages left in this session.", "")
+        self._follow = False
+        self.pages_loaded = 1
+        if index is None:
+            self._settle()
+        else:
+            context = min(FOUND_CONTEXT, max(0, self.scrollable_content_region.height // 4))
+            self._settle((index, -context))
+        self.refresh()
+        self.post_message(self.Loaded())
+        return found
 
     def set_session(self, session: Session) -> None:
         """Update the session record (status, title) without reloading the timeline."""
@@ -603,6 +664,7 @@ class ConversationView(ScrollView, can_focus=True):
             return
         if generation != self._generation:
             return
+        self.found = None
         self._set_entries(items)
         self.has_older = False
         self.has_newer = len(items) == PAGE_SIZE
@@ -678,10 +740,19 @@ class ConversationView(ScrollView, can_focus=True):
     def _set_cursor(self, index: int) -> None:
         old = self.cursor
         self.cursor = index
+        self._clear_found(index)
         self._scroll_entry_into_view(index)
         if old is not None and old != index:
             self._refresh_entry(old)
         self._refresh_entry(index)
+
+    def _clear_found(self, index: int) -> None:
+        """The search mark stays until the cursor moves to another item."""
+        if self.found is None:
+            return
+        if not 0 <= index < len(self._entries) or self._entries[index].key != self.found:
+            self.found = None
+            self.refresh()
 
     def _refresh_entry(self, index: int) -> None:
         if 0 <= index < len(self._entries):
@@ -724,6 +795,7 @@ class ConversationView(ScrollView, can_focus=True):
             if entry.key == tuple(key):
                 old = self.cursor
                 self.cursor = i
+                self._clear_found(i)
                 if old is not None:
                     self._refresh_entry(old)
                 self._refresh_entry(i)
@@ -756,14 +828,16 @@ class ConversationView(ScrollView, can_focus=True):
             return Strip.blank(width, base)
         strip = strips[offset]
         is_spacer = offset == len(strips) - 1
+        is_found = entry.key == self.found
         is_cursor = index == self.cursor and self.has_focus
         if is_spacer:
             gutter = Strip.blank(GUTTER, base)
-        elif is_cursor:
-            style = self._style("conversation--cursor-gutter")
+        elif is_cursor or is_found:
+            kind = "found" if is_found else "cursor"
+            style = self._style(f"conversation--{kind}-gutter")
             gutter = Strip([Segment("▌ ", style)], GUTTER)
             if offset == 0:
-                header = self._style("conversation--cursor-header")
+                header = self._style(f"conversation--{kind}-header")
                 strip = Strip(
                     list(
                         Segment.apply_style(iter(strip), post_style=Style(bgcolor=header.bgcolor))
