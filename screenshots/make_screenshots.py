@@ -65,6 +65,18 @@ async def hostile(pilot, sample) -> None:
     await settle(pilot)
 
 
+async def searched(pilot, *keys: str, then: tuple[str, ...] = ()) -> None:
+    await settle(pilot)
+    await pilot.press("ctrl+f")
+    await settle(pilot)
+    await pilot.press(*keys)
+    await pilot.pause(0.25)
+    await settle(pilot)
+    for key in then:
+        await pilot.press(key)
+        await settle(pilot)
+
+
 SHOTS: list[tuple[str, str, tuple[int, int], Callable]] = [
     ("sessions", "plain", (120, 36), lambda p, s: settle(p)),
     ("conversation", "plain", (120, 36), lambda p, s: opened(p, "fix", s, "tab")),
@@ -83,6 +95,13 @@ SHOTS: list[tuple[str, str, tuple[int, int], Callable]] = [
         "summarised",
         (120, 36),
         lambda p, s: opened(p, "summarised", s, "tab", "home"),
+    ),
+    ("search", "plain", (120, 36), lambda p, s: searched(p, "ctrl+s", "ctrl+s", *"how")),
+    (
+        "search-opened",
+        "long",
+        (120, 36),
+        lambda p, s: searched(p, *"150", then=("down", "enter")),
     ),
 ]
 
@@ -112,6 +131,8 @@ def main() -> int:
                 sample.ids["summarised"] = asyncio.run(
                     memory_data.add_summarised_session(db, 300, 280)
                 )
+            if kind == "long":
+                asyncio.run(sample_data.add_long_session(db, 300))
             print(shoot(name, sample, size, step).relative_to(HERE.parent))
     return 0
 

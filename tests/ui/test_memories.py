@@ -218,8 +218,9 @@ async def test_enter_jumps_to_the_source_message(plain_db: Sample):
         assert view.has_focus
         item = view.cursor_item
         assert isinstance(item, Message) and item.id == source
+        assert view.found == ("m", source)  # marked, as a search hit is, until the cursor moves
         text = "\n".join(widget_lines(view))
-        assert "▌ Assistant" in text  # the cursor's mark on the source message
+        assert "▌ Assistant" in text  # the mark on the source message
         # A manual memory has no source: a warning, and the screen stays.
         screen = await open_memories(pilot)
         while screen.memory_list.highlighted.memory.id != ids["manual"]:
@@ -251,7 +252,7 @@ async def test_jumping_into_a_folded_range_shows_it(plain_db: Sample):
         view = app.main_screen.conversation
         assert app.main_screen.open_session_id == session_id
         assert not view.folded
-        assert view.cursor_item.id == target.id
+        assert view.cursor_item.id == target.id and view.found == ("m", target.id)
         lines = widget_lines(view)
         assert any("Message 121" in line for line in lines)
         assert view.has_older and view.has_newer

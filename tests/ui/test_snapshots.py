@@ -152,7 +152,7 @@ def test_filter_without_a_match(snap_compare, plain_db):
 
 def test_help_screen(snap_compare, plain_db):
     """`?` at 160x48: a "Keys" box over the dimmed app lists every key in four groups
-    (Anywhere, with M and Z; Session list; Conversation, with f; Also, below the fold: the box
+    (Anywhere, with ^f, M and Z; Session list; Conversation, with f; Also, below the fold: the box
     scrolls) with what it does; its bottom edge says esc closes it and ^p finds any action by
     name."""
     app = make_app(plain_db)

@@ -16,7 +16,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, Input
 
 from threadline.errors import ThreadlineError
-from threadline.models import Scope, Session, SessionSummary
+from threadline.models import Scope, SearchHit, Session, SessionSummary, TimelineItem
 from threadline.paths import home_short, workspace_root
 from threadline.ui.safe import clean, one_line
 from threadline.ui.widgets.bars import ComposerPlaceholder, HeaderBar, SessionTitle
@@ -74,6 +74,13 @@ class MainScreen(Screen[None]):
             show=False,
             tooltip="Summarise the session's older messages now",
         ),
+        Binding(
+            "ctrl+f",
+            "search",
+            "Search",
+            show=False,
+            tooltip="Search every message and summary as you type; enter opens a match",
+        ),
     ]
 
     def __init__(
@@ -95,6 +102,7 @@ class MainScreen(Screen[None]):
         self._auto_opened = False
         self._short_ids: dict[str, str] = {}
         self._summarising: set[str] = set()
+        self._last_search: tuple[str, bool] = ("", False)  # (query, by relevance)
 
     @property
     def tapp(self) -> ThreadlineApp:
@@ -250,7 +258,12 @@ class MainScreen(Screen[None]):
         self.open_session(event.summary.id)
 
     @work(group="open-session", exclusive=True, exit_on_error=False)
-    async def open_session(self, session_id: str) -> None:
+    async def open_session(
+        self, session_id: str, at_message: int | None = None, at_summary: int | None = None
+    ) -> None:
+        """Open a session at its end, or around `at_message` with that message (or the summary
+        `at_summary`, which ends at it) selected and marked: a search hit, a memory's source
+        message. A message the latest summary folds away is shown, the range unfolded."""
         store = self.store
         if store is None:
             return
@@ -271,7 +284,18 @@ class MainScreen(Screen[None]):
         async def timeline(before, after, limit):  # noqa: ANN001, ANN202
             return await store.timeline(session.id, before, limit, after=after)
 
-        await self.conversation.open(session, timeline)
+        if at_message is None:
+            await self.conversation.open(session, timeline)
+        else:
+
+            async def around(message_id: int, radius: int) -> list[TimelineItem]:
+                return await store.timeline_around(session.id, message_id, radius)
+
+            target = ("s", at_summary) if at_summary is not None else ("m", at_message)
+            if not await self.conversation.open_at(session, timeline, around, at_message, target):
+                self.notify("That message is no longer in the session.", severity="warning")
+            if self.open_session_id == session.id:
+                self.conversation.focus()
         if session.id not in self._short_ids:
             try:
                 self._short_ids.update(await store.short_ids([session.id]))
@@ -279,41 +303,6 @@ class MainScreen(Screen[None]):
                 pass
             if self.open_session_id == session.id:
                 self._show_title(session)
-
-    @work(group="open-session", exclusive=True, exit_on_error=False)
-    async def open_session_at(self, session_id: str, message_id: int) -> None:
-        """Open a session scrolled to one of its messages, the cursor on it (the memories
-        screen's jump to a memory's source)."""
-        store = self.store
-        if store is None:
-            return
-        try:
-            session = await store.get_session(session_id)
-        except ThreadlineError as exc:
-            self.notify(clean(str(exc)), severity="error", markup=False)
-            return
-        if session is None:
-            self.notify("That session is gone (purged).", severity="warning")
-            return
-        if session.deleted_at is not None:
-            self.notify(
-                f"“{one_line(session.display_title)}” is in the trash: "
-                "`threadline sessions restore` brings it back.",
-                severity="warning",
-                markup=False,
-            )
-            return
-        self._switching_to(session.id)
-        self.open_session_id = session.id
-        self.sessions.set_open(session.id)
-        self._show_title(session)
-
-        async def timeline(before, after, limit):  # noqa: ANN001, ANN202
-            return await store.timeline(session.id, before, limit, after=after)
-
-        await self.conversation.open(session, timeline, at_message=message_id)
-        if self.open_session_id == session.id:
-            self.conversation.focus()
 
     def _switching_to(self, session_id: str) -> None:
         """Leaving the open session for another: its new messages go to memory extraction."""
@@ -579,6 +568,31 @@ class MainScreen(Screen[None]):
         """The extraction queue changed: the header's indicator follows."""
         if self.query("#header"):
             self.query_one(HeaderBar).set_memory(status.indicator())
+
+    def action_search(self) -> None:
+        store = self._store_or_warn()
+        if store is None:
+            return
+        from threadline.ui.screens.search import LIMIT, SearchOutcome, SearchScreen
+
+        directory = self.tapp.working_dir
+
+        async def search(query: str, scope: Scope, rank: bool) -> list[SearchHit]:
+            return await store.search(query, scope, directory, LIMIT, rank=rank)
+
+        def done(outcome: SearchOutcome | None) -> None:
+            if outcome is None:
+                return
+            self._last_search = (outcome.query, outcome.rank)
+            hit = outcome.hit
+            if hit is not None and hit.message_id is not None:
+                self.open_session(hit.session_id, hit.message_id, hit.summary_id)
+
+        query, rank = self._last_search
+        self.app.push_screen(
+            SearchScreen(search, self.scope, directory, self.tapp.clock, query=query, rank=rank),
+            callback=done,
+        )
 
     def action_help(self) -> None:
         from threadline.ui.screens.help import HelpScreen

@@ -478,7 +478,7 @@ class MemoriesScreen(Screen[None]):
             self.notify("The exact message is gone (compacted); showing the session.", markup=False)
             main.open_session(session.id)
         else:
-            main.open_session_at(session.id, memory.source_message_id)
+            main.open_session(session.id, memory.source_message_id)
 
     @work(group="memory-extract", exclusive=True, exit_on_error=False)
     async def action_extract(self) -> None:

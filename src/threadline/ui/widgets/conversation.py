@@ -43,10 +43,14 @@ from threadline.ui.widgets.blocks import (
 
 Position = tuple[int, int]
 TimelineFn = Callable[[Position | None, Position | None, int], Awaitable[list[TimelineItem]]]
+# (message id, radius) -> up to `radius` items before the message, it, and `radius` after.
+AroundFn = Callable[[int, int], Awaitable[list[TimelineItem]]]
 
 PAGE_SIZE = 100  # the first page of a session, and jumps
 OLDER_PAGE = 50  # each page added while scrolling: small, so each costs little
 TAIL_SIZE = 40  # items re-read from the end when another process changed the session
+AROUND_RADIUS = 50  # items each side of a message opened from a search hit
+FOUND_CONTEXT = 2  # lines shown above a message opened from a search hit
 GUTTER = 2
 BANNER = 2
 # The messages the latest summary stands for are folded away (the summary shows in their
@@ -122,6 +126,8 @@ class ConversationView(ScrollView, can_focus=True):
         "conversation--gutter-summary",
         "conversation--cursor-gutter",
         "conversation--cursor-header",
+        "conversation--found-gutter",
+        "conversation--found-header",
         "conversation--meta",
         "conversation--body",
         "conversation--dim-body",
@@ -150,6 +156,8 @@ class ConversationView(ScrollView, can_focus=True):
         & > .conversation--gutter-summary { color: $text-muted; }
         & > .conversation--cursor-gutter { color: $accent; text-style: bold; }
         & > .conversation--cursor-header { background: $accent 25%; }
+        & > .conversation--found-gutter { color: $warning; text-style: bold; }
+        & > .conversation--found-header { background: $warning 30%; }
         & > .conversation--meta { color: $text-muted; }
         & > .conversation--body { }
         & > .conversation--dim-body { color: $text-muted; }
@@ -218,6 +226,7 @@ class ConversationView(ScrollView, can_focus=True):
         self._loading_older = False
         self._loading_newer = False
         self.cursor: int | None = None
+        self.found: tuple[str, int] | None = None  # the item opened from a search hit, marked
         self.show_meta = False
         self._expanded: set[tuple[str, int]] = set()
         self._follow = True
@@ -251,42 +260,23 @@ class ConversationView(ScrollView, can_focus=True):
         self.session = None
         self._source = None
         self._facts = SummaryFacts()
+        self.found = None
         self._set_entries([])
         self._empty = (title, hint)
         self._update_virtual_size()
         self.refresh()
 
-    async def open(
-        self, session: Session, source: TimelineFn, *, at_message: int | None = None
-    ) -> None:
-        """Show `session`: fetch its newest page and draw its last screen first.
-
-        With `at_message`, fetch the page around that message instead and put the cursor on
-        it (a third of the way down the screen); pages load both ways from there.
-        """
+    async def open(self, session: Session, source: TimelineFn) -> None:
+        """Show `session`: fetch its newest page and draw its last screen first."""
         self._generation += 1
         generation = self._generation
         same = self.session is not None and self.session.id == session.id
         choice = self._fold_choice if same else None
         try:
-            facts = await self._summary_facts(session.id, choice, at_message)
-            if at_message is None:
-                items, dropped, raw = await self._fetch(
-                    source, session.id, facts, None, None, PAGE_SIZE
-                )
-                has_older = raw == PAGE_SIZE and not dropped
-                has_newer = False
-            else:
-                half = PAGE_SIZE // 2
-                head, dropped, raw = await self._fetch(
-                    source, session.id, facts, (at_message, 1), None, half
-                )
-                tail, _, raw_tail = await self._fetch(
-                    source, session.id, facts, None, (at_message, 0), half
-                )
-                items = head + tail
-                has_older = raw == half and not dropped
-                has_newer = raw_tail == half
+            facts = await self._summary_facts(session.id, choice)
+            items, dropped, raw = await self._fetch(
+                source, session.id, facts, None, None, PAGE_SIZE
+            )
         except ThreadlineError as exc:
             self.app.notify(clean(str(exc)), severity="error", markup=False)
             return
@@ -297,42 +287,93 @@ class ConversationView(ScrollView, can_focus=True):
         self._facts = facts
         self._fold_choice = choice
         self._expanded = set()
+        self.found = None
         self._cache.clear()
         self._set_entries(items)
-        self.has_older = has_older
-        self.has_newer = has_newer
+        self.has_older = raw == PAGE_SIZE and not dropped
+        self.has_newer = False
+        self.cursor = len(self._entries) - 1 if self._entries else None
         self._empty = (
             "No messages yet.",
             "Write the first turn from a shell:\n"
             f'threadline chat --session {session.id.replace("-", "")[:12]} "…"',
         )
+        self._follow = True
         self.pages_loaded = 1
-        target = None
-        if at_message is not None:
-            target = next(
-                (
-                    i
-                    for i, entry in enumerate(self._entries)
-                    if isinstance(entry.item, Message) and entry.item.id >= at_message
-                ),
-                None,
-            )
-        if target is None:
-            self.cursor = len(self._entries) - 1 if self._entries else None
-            self._follow = not self.has_newer
-            self._settle()
-        else:
-            self.cursor = target
-            self._follow = False
-            third = max(1, self.scrollable_content_region.height // 3)
-            self._settle((target, -third))
+        self._settle()
         self.refresh()
         self.post_message(self.Loaded())
 
+    async def open_at(
+        self,
+        session: Session,
+        source: TimelineFn,
+        around: AroundFn,
+        message_id: int,
+        target: tuple[str, int],
+    ) -> bool:
+        """Show `session` around one item, select it and mark it (a search hit, a memory's
+        source message).
+
+        `target` is the item's key: ("m", message id), or ("s", summary id) for a summary, whose
+        `message_id` is then its last message; a summary opens expanded. When the item is among
+        what the latest summary folds away, the range is shown (unfolded, faded) instead. The
+        mark stays until the cursor moves. Returns False when the item is no longer there (the
+        nearest one is selected instead).
+        """
+        self._generation += 1
+        generation = self._generation
+        same = self.session is not None and self.session.id == session.id
+        choice = self._fold_choice if same else None
+        sub = 1 if target[0] == "s" else 0
+        try:
+            facts = await self._summary_facts(session.id, choice, (message_id, sub, target[1]))
+            raw = await around(message_id, AROUND_RADIUS)
+            items = await self._visible(session.id, facts, raw)
+        except ThreadlineError as exc:
+            self.app.notify(clean(str(exc)), severity="error", markup=False)
+            return False
+        if generation != self._generation:
+            return False
+        self.session = session
+        self._source = source
+        self._facts = facts
+        self._fold_choice = choice
+        self._expanded = {target} if target[0] == "s" else set()
+        self._cache.clear()
+        self._set_entries(items)
+        # timeline_around: up to radius + 1 items up to the message, up to radius after it;
+        # when the fold hid some of the first ones, the window starts at the latest summary.
+        head = sum(1 for item in raw if item.position < (message_id, 1))
+        hidden = len(raw) - len(items)
+        self.has_older = head >= AROUND_RADIUS + 1 and not hidden
+        self.has_newer = len(raw) - head >= AROUND_RADIUS
+        index = next((i for i, e in enumerate(self._entries) if e.key == target), None)
+        found = index is not None
+        if index is None:
+            index = min(max(0, head - hidden), len(self._entries) - 1) if self._entries else None
+        self.cursor = index
+        self.found = target if found else None
+        self._empty = ("No messages left in this session.", "")
+        self._follow = False
+        self.pages_loaded = 1
+        if index is None:
+            self._settle()
+        else:
+            context = min(FOUND_CONTEXT, max(0, self.scrollable_content_region.height // 4))
+            self._settle((index, -context))
+        self.refresh()
+        self.post_message(self.Loaded())
+        return found
+
     async def _summary_facts(
-        self, session_id: str, choice: bool | None, at_message: int | None
+        self,
+        session_id: str,
+        choice: bool | None,
+        target: tuple[int, int, int] | None = None,
     ) -> SummaryFacts:
-        """The session's latest summary and its span; whether its range starts folded."""
+        """The session's latest summary and its span; whether its range starts folded (never
+        when `target`, an item's timeline order, is among what the fold would hide)."""
         facts = SummaryFacts()
         if self.summaries is None:
             return facts
@@ -344,8 +385,8 @@ class ConversationView(ScrollView, can_focus=True):
         span = facts.latest_span
         covered = span.covered if span is not None else 0
         facts.folded = covered > FOLD_MIN if choice is None else choice
-        if at_message is not None and at_message <= latest.last_message_id:
-            facts.folded = False  # the message asked for is among the folded ones
+        if target is not None and target < order_key(latest):
+            facts.folded = False  # the item asked for is among the folded ones
         return facts
 
     async def _fetch(
@@ -360,11 +401,18 @@ class ConversationView(ScrollView, can_focus=True):
         """A page from `source` without what the fold hides, with the spans of its summaries
         fetched. Returns (items, whether the fold hid any, how many the source gave)."""
         raw = await source(before, after, limit)
+        items = await self._visible(session_id, facts, raw)
+        return items, len(items) < len(raw), len(raw)
+
+    async def _visible(
+        self, session_id: str, facts: SummaryFacts, raw: list[TimelineItem]
+    ) -> list[TimelineItem]:
+        """`raw` without what the fold hides; the spans of its summaries fetched."""
         items = [item for item in raw if not facts.hides(item)]
         missing = [i for i in items if isinstance(i, Summary) and i.id not in facts.spans]
         if missing and self.summaries is not None:
             facts.spans.update(await self.summaries.summary_spans(session_id, missing))
-        return items, len(items) < len(raw), len(raw)
+        return items
 
     def set_session(self, session: Session) -> None:
         """Update the session record (status, title) without reloading the timeline."""
@@ -496,6 +544,8 @@ class ConversationView(ScrollView, can_focus=True):
                 return True  # the window is after it; older pages will stop there
             return False
         anchor = self._anchor()
+        if self.found is not None and any(e.key == self.found for e in self._entries[:at]):
+            self.found = None  # the marked item is folded away
         del self._entries[:at]
         if self.cursor is not None:
             self.cursor = max(0, self.cursor - at)
@@ -849,6 +899,7 @@ class ConversationView(ScrollView, can_focus=True):
             return
         if generation != self._generation:
             return
+        self.found = None
         self._set_entries(items)
         self.has_older = False
         self.has_newer = raw == PAGE_SIZE
@@ -929,10 +980,19 @@ class ConversationView(ScrollView, can_focus=True):
     def _set_cursor(self, index: int) -> None:
         old = self.cursor
         self.cursor = index
+        self._clear_found(index)
         self._scroll_entry_into_view(index)
         if old is not None and old != index:
             self._refresh_entry(old)
         self._refresh_entry(index)
+
+    def _clear_found(self, index: int) -> None:
+        """The search mark stays until the cursor moves to another item."""
+        if self.found is None:
+            return
+        if not 0 <= index < len(self._entries) or self._entries[index].key != self.found:
+            self.found = None
+            self.refresh()
 
     def _refresh_entry(self, index: int) -> None:
         if 0 <= index < len(self._entries):
@@ -978,6 +1038,7 @@ class ConversationView(ScrollView, can_focus=True):
             if entry.key == tuple(key):
                 old = self.cursor
                 self.cursor = i
+                self._clear_found(i)
                 if old is not None:
                     self._refresh_entry(old)
                 self._refresh_entry(i)
@@ -1010,14 +1071,16 @@ class ConversationView(ScrollView, can_focus=True):
             return Strip.blank(width, base)
         strip = strips[offset]
         is_spacer = offset == len(strips) - 1
+        is_found = entry.key == self.found
         is_cursor = index == self.cursor and self.has_focus
         if is_spacer:
             gutter = Strip.blank(GUTTER, base)
-        elif is_cursor:
-            style = self._style("conversation--cursor-gutter")
+        elif is_cursor or is_found:
+            kind = "found" if is_found else "cursor"
+            style = self._style(f"conversation--{kind}-gutter")
             gutter = Strip([Segment("▌ ", style)], GUTTER)
             if offset == 0:
-                header = self._style("conversation--cursor-header")
+                header = self._style(f"conversation--{kind}-header")
                 strip = Strip(
                     list(
                         Segment.apply_style(iter(strip), post_style=Style(bgcolor=header.bgcolor))
