@@ -181,9 +181,10 @@ class ThreadlineApp(App[int]):
             return
         finally:
             self._polling = False
-        if version != self._data_version and self._main_screen is not None:
+        screen = self._main_screen
+        if version != self._data_version and screen is not None and screen.is_attached:
             self._data_version = version
-            await self._main_screen.data_changed()
+            await screen.data_changed()
 
     async def on_unmount(self) -> None:
         if self.store is not None:

@@ -235,12 +235,14 @@ class MainScreen(Screen[None]):
         highlighted = self.sessions.highlighted
         await self._reload_sessions(keep_id=highlighted.id if highlighted else None)
         session_id = self.open_session_id
-        if session_id is None:
+        if session_id is None or not self.is_attached:
             return
         try:
             session = await self.store.get_session(session_id)
         except ThreadlineError:
             return
+        if not self.is_attached:
+            return  # the app is closing: the widgets are going or gone
         if session is None or session.deleted_at is not None:
             self._close_session(
                 "This session was moved to the trash.",

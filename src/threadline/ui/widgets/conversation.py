@@ -221,6 +221,7 @@ class ConversationView(ScrollView, can_focus=True):
         self._tops: list[int] = [BANNER]
         self._dirty = False
         self._generation = 0
+        self._window = 0  # bumped each time the entries are replaced (a new window)
         self.has_older = False
         self.has_newer = False
         self._loading_older = False
@@ -424,14 +425,14 @@ class ConversationView(ScrollView, can_focus=True):
         """Merge what changed at the end of the session (new or still-streaming messages, and
         a summary written meanwhile, which takes its place inside the window)."""
         source, generation, facts = self._source, self._generation, self._facts
-        session = self.session
+        session, window = self.session, self._window
         if source is None or session is None or self.has_newer:
             return
         try:
             items, _, raw = await self._fetch(source, session.id, facts, None, None, TAIL_SIZE)
         except ThreadlineError:
             return
-        if generation != self._generation or not items:
+        if not self._current(generation, window) or not items:
             return
         index = {entry.key: i for i, entry in enumerate(self._entries)}
         if self._entries and item_key(items[0]) not in index and raw == TAIL_SIZE:
@@ -580,6 +581,9 @@ class ConversationView(ScrollView, can_focus=True):
     # ------------------------------------------------------------------ entries and heights
 
     def _set_entries(self, items: list[TimelineItem]) -> None:
+        # A new window: pages and tails still being read were asked for the old one.
+        self._window += 1
+        self._loading_older = self._loading_newer = False
         self._entries = [Entry(item, item_key(item), 0) for item in items]
         width = self._content_width()
         for i in range(len(self._entries)):
@@ -807,6 +811,7 @@ class ConversationView(ScrollView, can_focus=True):
 
     async def _load_older(self) -> None:
         generation, source, facts = self._generation, self._source, self._facts
+        window = self._window
         try:
             if source is None or not self._entries or self.session is None:
                 return
@@ -818,11 +823,11 @@ class ConversationView(ScrollView, can_focus=True):
             except ThreadlineError as exc:
                 self.app.notify(clean(str(exc)), severity="error", markup=False)
                 return
-            if generation != self._generation:
+            if not self._current(generation, window):
                 return
             self.prepend(items, complete=raw < OLDER_PAGE or dropped)
         finally:
-            if generation == self._generation:
+            if window == self._window:
                 self._loading_older = False
 
     def prepend(self, items: list[TimelineItem], complete: bool) -> None:
@@ -850,6 +855,7 @@ class ConversationView(ScrollView, can_focus=True):
 
     async def _load_newer(self) -> None:
         generation, source, facts = self._generation, self._source, self._facts
+        window = self._window
         try:
             if source is None or not self._entries or self.session is None:
                 return
@@ -861,7 +867,7 @@ class ConversationView(ScrollView, can_focus=True):
             except ThreadlineError as exc:
                 self.app.notify(clean(str(exc)), severity="error", markup=False)
                 return
-            if generation != self._generation:
+            if not self._current(generation, window):
                 return
             anchor = self._anchor()
             known = {entry.key for entry in self._entries}
@@ -875,8 +881,13 @@ class ConversationView(ScrollView, can_focus=True):
             self._settle(anchor)
             self.refresh()
         finally:
-            if generation == self._generation:
+            if window == self._window:
                 self._loading_newer = False
+
+    def _current(self, generation: int, window: int) -> bool:
+        """A read started at (generation, window) still applies: no open or jump began since
+        (it may still be fetching: the generation moves first) and none replaced the window."""
+        return generation == self._generation and window == self._window
 
     async def _jump(self, to_start: bool) -> None:
         """Replace the window with the first (or last) page of the session; folded, the first
