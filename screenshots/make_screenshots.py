@@ -23,6 +23,7 @@ time.tzset()
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests" / "ui"))
 
+import memory_data  # noqa: E402
 import sample_data  # noqa: E402
 from apphelpers import make_app, settle  # noqa: E402
 
@@ -87,6 +88,14 @@ SHOTS: list[tuple[str, str, tuple[int, int], Callable]] = [
     ("rename", "plain", (120, 36), lambda p, s: pressed(p, "j", "r")),
     ("delete-and-undo", "plain", (120, 36), lambda p, s: pressed(p, "d", pause=0.2)),
     ("untrusted-text", "full", (120, 36), lambda p, s: hostile(p, s)),
+    ("memories", "memories", (120, 36), lambda p, s: pressed(p, "M")),
+    ("memory-add", "memories", (120, 36), lambda p, s: pressed(p, "M", "a")),
+    (
+        "summary-folded",
+        "summarised",
+        (120, 36),
+        lambda p, s: opened(p, "summarised", s, "tab", "home"),
+    ),
     ("search", "plain", (120, 36), lambda p, s: searched(p, "ctrl+s", "ctrl+s", *"how")),
     (
         "search-opened",
@@ -116,6 +125,12 @@ def main() -> int:
         for name, kind, size, step in SHOTS:
             db = Path(tmp) / f"{name}.db"
             sample = asyncio.run(sample_data.build(db, hostile=(kind == "full")))
+            if kind == "memories":
+                asyncio.run(memory_data.add_memories(sample))
+            if kind == "summarised":
+                sample.ids["summarised"] = asyncio.run(
+                    memory_data.add_summarised_session(db, 300, 280)
+                )
             if kind == "long":
                 asyncio.run(sample_data.add_long_session(db, 300))
             print(shoot(name, sample, size, step).relative_to(HERE.parent))

@@ -26,6 +26,7 @@ from threadline.ui.widgets.session_list import SessionList, SessionQuery
 if TYPE_CHECKING:
     from threadline.store import Store
     from threadline.ui.app import ThreadlineApp
+    from threadline.ui.memory_tasks import MemoryStatus
 
 UNDO_SECONDS = 10.0
 FILTER_DELAY = 0.15
@@ -60,6 +61,20 @@ class MainScreen(Screen[None]):
             tooltip="Show or hide each message's time, model, tokens and response time",
         ),
         Binding(
+            "M",
+            "memories",
+            "Memories",
+            show=False,
+            tooltip="The project's memories (what new sessions are told)",
+        ),
+        Binding(
+            "Z",
+            "summarise",
+            "Summarise",
+            show=False,
+            tooltip="Summarise the session's older messages now",
+        ),
+        Binding(
             "ctrl+f",
             "search",
             "Search",
@@ -86,6 +101,7 @@ class MainScreen(Screen[None]):
         self._last_deleted: tuple[str, str, float, bool] | None = None
         self._auto_opened = False
         self._short_ids: dict[str, str] = {}
+        self._summarising: set[str] = set()
         self._last_search: tuple[str, bool] = ("", False)  # (query, by relevance)
 
     @property
@@ -140,6 +156,7 @@ class MainScreen(Screen[None]):
     async def load(self, store: Store) -> None:
         """The database is open: load the sidebar."""
         self.store = store
+        self.conversation.summaries = store
         await self._reload_sessions()
 
     def _root(self) -> str | None:
@@ -218,12 +235,14 @@ class MainScreen(Screen[None]):
         highlighted = self.sessions.highlighted
         await self._reload_sessions(keep_id=highlighted.id if highlighted else None)
         session_id = self.open_session_id
-        if session_id is None:
+        if session_id is None or not self.is_attached:
             return
         try:
             session = await self.store.get_session(session_id)
         except ThreadlineError:
             return
+        if not self.is_attached:
+            return  # the app is closing: the widgets are going or gone
         if session is None or session.deleted_at is not None:
             self._close_session(
                 "This session was moved to the trash.",
@@ -244,8 +263,9 @@ class MainScreen(Screen[None]):
     async def open_session(
         self, session_id: str, at_message: int | None = None, at_summary: int | None = None
     ) -> None:
-        """Open a session at its end, or around `at_message` (a search hit) with that message
-        (or the summary `at_summary`, which ends at it) selected and marked."""
+        """Open a session at its end, or around `at_message` with that message (or the summary
+        `at_summary`, which ends at it) selected and marked: a search hit, a memory's source
+        message. A message the latest summary folds away is shown, the range unfolded."""
         store = self.store
         if store is None:
             return
@@ -258,6 +278,7 @@ class MainScreen(Screen[None]):
             self.notify("That session is gone (trashed or purged elsewhere).", severity="warning")
             await self._reload_sessions()
             return
+        self._switching_to(session.id)
         self.open_session_id = session.id
         self.sessions.set_open(session.id)
         self._show_title(session)
@@ -274,8 +295,9 @@ class MainScreen(Screen[None]):
 
             target = ("s", at_summary) if at_summary is not None else ("m", at_message)
             if not await self.conversation.open_at(session, timeline, around, at_message, target):
-                self.notify("That match is no longer in the session.", severity="warning")
-            self.conversation.focus()
+                self.notify("That message is no longer in the session.", severity="warning")
+            if self.open_session_id == session.id:
+                self.conversation.focus()
         if session.id not in self._short_ids:
             try:
                 self._short_ids.update(await store.short_ids([session.id]))
@@ -283,6 +305,12 @@ class MainScreen(Screen[None]):
                 pass
             if self.open_session_id == session.id:
                 self._show_title(session)
+
+    def _switching_to(self, session_id: str) -> None:
+        """Leaving the open session for another: its new messages go to memory extraction."""
+        previous = self.open_session_id
+        if previous is not None and previous != session_id:
+            self.tapp.memory_tasks.session_left(previous)
 
     def _show_title(self, session: Session) -> None:
         short = self._short_ids.get(session.id)
@@ -509,6 +537,39 @@ class MainScreen(Screen[None]):
 
     def action_toggle_meta(self) -> None:
         self.conversation.toggle_meta()
+
+    # ------------------------------------------------------------------ summaries and memory
+
+    def action_memories(self) -> None:
+        from threadline.ui.screens.memories import MemoriesScreen
+
+        if self._store_or_warn() is None:
+            return
+        # Installed once and pushed again each time: composing it is the costly part.
+        if not self.app.is_screen_installed("memories"):
+            self.app.install_screen(MemoriesScreen(), name="memories")
+        screen = self.app.get_screen("memories")
+        assert isinstance(screen, MemoriesScreen)
+        screen.stale = True
+        self.app.push_screen(screen)
+
+    @work(group="summarise", exit_on_error=False)
+    async def action_summarise(self) -> None:
+        """Summarise the session now: everything but its newest messages (Z)."""
+        from threadline.ui.summaries import summarise_now
+
+        await summarise_now(self)
+
+    def show_summary_event(self, event: object) -> None:
+        """Show a turn's SummaryStarted / SummarySaved / ContextNotice (see ui/summaries.py)."""
+        from threadline.ui.summaries import show_summary_event
+
+        show_summary_event(self, event)
+
+    def memory_status_changed(self, status: MemoryStatus) -> None:
+        """The extraction queue changed: the header's indicator follows."""
+        if self.query("#header"):
+            self.query_one(HeaderBar).set_memory(status.indicator())
 
     def action_search(self) -> None:
         store = self._store_or_warn()
