@@ -24,6 +24,7 @@ time.tzset()
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests" / "ui"))
 
+import memory_data  # noqa: E402
 import sample_data  # noqa: E402
 from apphelpers import make_app, settle  # noqa: E402
 from composer_helpers import (  # noqa: E402
@@ -134,6 +135,18 @@ async def failed(pilot, sample) -> None:
     await settle(pilot)
 
 
+async def searched(pilot, *keys: str, then: tuple[str, ...] = ()) -> None:
+    await settle(pilot)
+    await pilot.press("ctrl+f")
+    await settle(pilot)
+    await pilot.press(*keys)
+    await pilot.pause(0.25)
+    await settle(pilot)
+    for key in then:
+        await pilot.press(key)
+        await settle(pilot)
+
+
 SHOTS: list[tuple[str, str, tuple[int, int], Callable]] = [
     ("sessions", "plain", (120, 36), lambda p, s: settle(p)),
     ("conversation", "plain", (120, 36), lambda p, s: opened(p, "fix", s, "tab")),
@@ -155,6 +168,21 @@ SHOTS: list[tuple[str, str, tuple[int, int], Callable]] = [
     ("provider-error", "plain", (120, 36), lambda p, s: failed(p, s)),
     ("new-session", "plain", (120, 36), lambda p, s: pressed(p, "n")),
     ("no-provider", "plain", (80, 24), lambda p, s: opened(p, "fix", s)),
+    ("memories", "memories", (120, 36), lambda p, s: pressed(p, "M")),
+    ("memory-add", "memories", (120, 36), lambda p, s: pressed(p, "M", "a")),
+    (
+        "summary-folded",
+        "summarised",
+        (120, 36),
+        lambda p, s: opened(p, "summarised", s, "tab", "home"),
+    ),
+    ("search", "plain", (120, 36), lambda p, s: searched(p, "ctrl+s", "ctrl+s", *"how")),
+    (
+        "search-opened",
+        "long",
+        (120, 36),
+        lambda p, s: searched(p, *"150", then=("down", "enter")),
+    ),
 ]
 
 
@@ -183,6 +211,14 @@ def main() -> int:
         for name, kind, size, step in SHOTS:
             db = Path(tmp) / f"{name}.db"
             sample = asyncio.run(sample_data.build(db, hostile=(kind == "full")))
+            if kind == "memories":
+                asyncio.run(memory_data.add_memories(sample))
+            if kind == "summarised":
+                sample.ids["summarised"] = asyncio.run(
+                    memory_data.add_summarised_session(db, 300, 280)
+                )
+            if kind == "long":
+                asyncio.run(sample_data.add_long_session(db, 300))
             print(shoot(name, sample, size, step).relative_to(HERE.parent))
     return 0
 

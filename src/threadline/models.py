@@ -125,6 +125,30 @@ class Summary(_Record):
 TimelineItem = Message | Summary
 
 
+class SummarySpan(_Record):
+    """Where a summary's range sits in its session, counted in the messages still stored."""
+
+    summary_id: int
+    # The session's messages before the range, and those of the range still stored
+    # (0: compacted away).
+    before: int
+    covered: int
+
+    @property
+    def first_position(self) -> int:
+        """1-based position of the first covered message (meaningful when covered > 0)."""
+        return self.before + 1
+
+    @property
+    def last_position(self) -> int:
+        return self.before + self.covered
+
+    @property
+    def compacted(self) -> bool:
+        """The messages it stands for were removed (`sessions compact`)."""
+        return self.covered == 0
+
+
 class Memory(_Record):
     """A durable fact about a project directory, with where it came from."""
 

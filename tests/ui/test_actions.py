@@ -193,6 +193,11 @@ async def test_question_mark_shows_every_key(plain_db: Sample):
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
         text = screen_text(app)
+        box = app.screen.query_one("#help-box")
+        while box.scroll_y < box.max_scroll_y:  # taller than the screen: read it all
+            box.scroll_to(y=box.scroll_y + box.size.height - 2, animate=False)
+            await pilot.pause()
+            text += "\n" + screen_text(app)
         flat = " ".join(text.replace("│", " ").split())
         from threadline.ui.keys import key_sections
 

@@ -64,9 +64,10 @@ def test_directory_with_sessions_small(snap_compare, plain_db):
 
 def test_directory_with_sessions_large(snap_compare, plain_db):
     """The same at 160x48: a wider sidebar (titles whole), the session's whole timeline from
-    "start of the session · 6 messages": system, user, assistant, the collapsed summary
-    ("≡ Summary of messages #3–#5 · 1,240 tokens", three lines, "▸ 7 more lines"), user, tool
-    and the interrupted reply. Role labels are coloured differently."""
+    "start of the session · 6 messages · faded = summarised (f folds)": system, user,
+    assistant (faded: the summary stands for them), the collapsed summary ("≡ Summary of
+    messages 1–3 · 1,240 tokens", three lines, "▸ 4 more lines"), user, tool and the
+    interrupted reply in full colour. Role labels are coloured differently."""
     assert snap_compare(make_app(plain_db), terminal_size=LARGE, run_before=settle)
 
 
@@ -89,8 +90,9 @@ def test_conversation_markdown_and_code_large(snap_compare, plain_db):
 
 def test_summary_expanded_with_metadata(snap_compare, plain_db):
     """The design session at 160x48 with the metadata lines on (m): each message has a dim
-    line with its time (e.g. "06:01"), the model, "412 in / 96 out tokens" and "1.8 s"; the
-    summary is expanded (cursor on it, enter): all five bullet points and "▴ collapse"."""
+    line with its time (e.g. "20 Nov 09:01"), the model, "412 in / 96 out tokens" and "1.8 s"
+    (the first three faded: the summary stands for them); the summary is expanded (cursor on
+    it, enter): all five bullet points and "▴ collapse"."""
     app = make_app(plain_db)
 
     async def run(pilot) -> None:
@@ -152,10 +154,10 @@ def test_filter_without_a_match(snap_compare, plain_db):
 
 def test_help_screen(snap_compare, plain_db):
     """`?` at 160x48: a "Keys" box over the dimmed app lists every key by group with what it
-    does: Anywhere (two esc lines: "Cancel the reply being written", "Clear the filter"; …;
-    "i Write a message (focus the composer)"; "^r Answer your last message again …"), Session
-    list, Conversation, then (below, the box scrolls) Composer and Also; its bottom edge says
-    esc closes it and ^p finds any action by name."""
+    does: Anywhere (two esc lines: "Cancel the reply being written", "Clear the filter"; ^f, M
+    and Z; "i Write a message (focus the composer)"; "^r Answer your last message again …"),
+    Session list, Conversation (with f), then (below, the box scrolls) Composer and Also; its
+    bottom edge says esc closes it and ^p finds any action by name."""
     app = make_app(plain_db)
     assert snap_compare(app, terminal_size=LARGE, run_before=keys("question_mark"))
 

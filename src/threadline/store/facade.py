@@ -23,6 +23,7 @@ from threadline.models import (
     SessionCursor,
     SessionSummary,
     Summary,
+    SummarySpan,
     TimelineItem,
 )
 from threadline.store import cleanup as cleanup_ops
@@ -137,6 +138,14 @@ class Store:
 
     async def get_session(self, session_id: str) -> Session | None:
         return await self._db.read(session_ops.get_session, self._clock(), session_id)
+
+    async def get_session_summaries(self, session_ids: Sequence[str]) -> dict[str, SessionSummary]:
+        """The list rows of these sessions by id (trash included; unknown ids left out)."""
+        ids = list(dict.fromkeys(session_ids))
+        if not ids:
+            return {}
+        rows = await self._db.read(session_ops.get_session_summaries, self._clock(), ids)
+        return {row.id: row for row in rows}
 
     async def resolve_session_id(self, prefix: str) -> str:
         """The id of the one session whose id starts with `prefix` (trash included).
@@ -444,6 +453,18 @@ class Store:
 
     async def list_summaries(self, session_id: str) -> list[Summary]:
         return await self._db.read(summary_ops.list_summaries, session_id)
+
+    async def summary_spans(
+        self, session_id: str, summaries: Sequence[Summary]
+    ) -> dict[int, SummarySpan]:
+        """Where each summary's range sits in the session (by summary id): its first and last
+        message as 1-based positions among the messages still stored, and whether they were
+        compacted away. For labels such as "Summary of messages 12-48"."""
+        ranges = [(s.id, s.first_message_id, s.last_message_id) for s in summaries]
+        if not ranges:
+            return {}
+        spans = await self._db.read(summary_ops.summary_spans, session_id, ranges)
+        return {span.summary_id: span for span in spans}
 
     async def timeline(
         self,

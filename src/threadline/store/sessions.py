@@ -414,3 +414,18 @@ def patch_session_metadata(
     if cur.rowcount == 0:
         raise NotFoundError(f"no session with id {session_id}")
     return require_session(conn, now, session_id)
+
+
+def get_session_summaries(
+    conn: sqlite3.Connection, now: datetime, session_ids: list[str]
+) -> list[SessionSummary]:
+    """The list rows of these sessions (trash included; missing ids left out), any order."""
+    select = f"SELECT {SUMMARY_COLS.format(status=_STATUS)} FROM sessions"
+    rows: list[Any] = []
+    for start in range(0, len(session_ids), 500):
+        chunk = session_ids[start : start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        rows += conn.execute(
+            f"{select} WHERE id IN ({marks})", (_stale_before(now), *chunk)
+        ).fetchall()
+    return summaries_from_rows(rows)

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from threadline.models import Message, Summary, TimelineItem
+from threadline.models import Message, Summary, SummarySpan, TimelineItem
 from threadline.store.errors import NotFoundError, StoreError
 from threadline.store.messages import COLS as MESSAGE_COLS
 from threadline.store.messages import messages_from_rows
@@ -134,3 +134,23 @@ def timeline(
 def _sort_key(item: Message | Summary) -> tuple[int, int, int]:
     pos, sub = item.position
     return (pos, sub, item.id)
+
+
+def summary_spans(
+    conn: sqlite3.Connection, session_id: str, ranges: list[tuple[int, int, int]]
+) -> list[SummarySpan]:
+    """For each (summary id, first message id, last message id): how many of the session's
+    messages come before the range and how many of the range are still stored.
+
+    Two index range counts per summary (messages_session): cheap for the few summaries a page
+    of the timeline holds, without reading the messages.
+    """
+    spans = []
+    for summary_id, first, last in ranges:
+        before, covered = conn.execute(
+            "SELECT (SELECT count(*) FROM messages WHERE session_id = ?1 AND id < ?2),"
+            " (SELECT count(*) FROM messages WHERE session_id = ?1 AND id BETWEEN ?2 AND ?3)",
+            (session_id, first, last),
+        ).fetchone()
+        spans.append(SummarySpan(summary_id=summary_id, before=before, covered=covered))
+    return spans

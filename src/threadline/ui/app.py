@@ -21,6 +21,7 @@ from textual.screen import Screen
 from threadline.errors import ThreadlineError
 from threadline.models import Scope
 from threadline.store.util import system_clock
+from threadline.ui.memory_tasks import UPKEEP_SECONDS, MemoryTasks
 from threadline.ui.resources import stylesheets
 from threadline.ui.safe import clean
 
@@ -53,6 +54,7 @@ class ThreadlineApp(App[int]):
         clock: Callable[[], datetime] | None = None,
         poll_seconds: float = POLL_SECONDS,
         scope: Scope = Scope.DIRECTORY,
+        upkeep_seconds: float = UPKEEP_SECONDS,
     ) -> None:
         super().__init__(css_path=stylesheets())
         self.db_path = Path(db_path)
@@ -71,6 +73,8 @@ class ThreadlineApp(App[int]):
         self._main_screen: MainScreen | None = None
         self._data_version: int | None = None
         self._polling = False
+        # Summaries and project memory: the engine, the extraction upkeep, the queue's status.
+        self.memory_tasks = MemoryTasks(self, upkeep_seconds)
         self._apply_theme(settings.ui.theme)
 
     def _apply_theme(self, name: str) -> None:
@@ -134,6 +138,7 @@ class ThreadlineApp(App[int]):
         await screen.load(store)
         await self._start_engine(store)
         self.set_interval(self.poll_seconds, self._poll, name="data-version poll")
+        self.memory_tasks.start()
         if self.settings.session.auto_cleanup:
             await self._auto_cleanup(store)
 
@@ -208,14 +213,19 @@ class ThreadlineApp(App[int]):
             return
         finally:
             self._polling = False
-        if version != self._data_version and self._main_screen is not None:
+        screen = self._main_screen
+        if version != self._data_version and screen is not None and screen.is_attached:
             self._data_version = version
-            await self._main_screen.data_changed()
+            await screen.data_changed()
 
     async def on_unmount(self) -> None:
         if self._main_screen is not None:
             # A reply still streaming is cancelled and its partial text saved first.
             await self._main_screen.runner.stop()
+        if self.store is not None:
+            # Before the engine closes: the session left open goes to extraction with it.
+            screen = self._main_screen
+            await self.memory_tasks.shutdown(screen.open_session_id if screen else None)
         if self.engine is not None:
             engine, self.engine = self.engine, None
             await engine.aclose()
@@ -228,8 +238,9 @@ class ThreadlineApp(App[int]):
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         from threadline.ui.screens.main import MainScreen
+        from threadline.ui.screens.memories import MemoriesScreen
 
-        if isinstance(screen, MainScreen):
+        if isinstance(screen, MainScreen | MemoriesScreen):
             yield from screen.palette_commands()
 
 

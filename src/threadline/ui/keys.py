@@ -15,6 +15,8 @@ from textual.binding import Binding
 if TYPE_CHECKING:
     from textual.app import App
 
+    from threadline.ui.screens.memories import MemoriesScreen
+
 
 @dataclass(frozen=True)
 class KeyEntry:
@@ -50,12 +52,17 @@ def _bindings(owner: type) -> list[Binding]:
 
 def key_sections(app: App) -> list[KeySection]:
     from threadline.ui.screens.main import MainScreen
+    from threadline.ui.screens.memories import MemoriesScreen
     from threadline.ui.widgets.composer import ComposerInput
     from threadline.ui.widgets.conversation import ConversationView
     from threadline.ui.widgets.session_list import SessionList
 
     screen = getattr(app, "_main_screen", None)
     sections: list[KeySection] = []
+    shown = _base_screen(app)
+    if isinstance(shown, MemoriesScreen):
+        # Help on the memories screen is about that screen.
+        return [memory_section(app, shown), KeySection("Also", list(GLOBAL_KEYS))]
 
     def runner(target: object | None, action: str) -> Callable[[], object] | None:
         if target is None:
@@ -86,3 +93,39 @@ def key_sections(app: App) -> list[KeySection]:
         sections.append(KeySection(title, entries))
     sections.append(KeySection("Also", list(GLOBAL_KEYS)))
     return sections
+
+
+def _base_screen(app: App) -> object | None:
+    """The screen under any dialogs (help, palette): whose keys are wanted."""
+    from textual.screen import ModalScreen
+
+    for screen in reversed(app.screen_stack):
+        if not isinstance(screen, ModalScreen):
+            return screen
+    return None
+
+
+def memory_section(app: App, screen: MemoriesScreen | None = None) -> KeySection:
+    """The memories screen's keys (M); with `screen`, runnable from the palette."""
+    from threadline.ui.screens.memories import MemoriesScreen
+    from threadline.ui.widgets.memory_list import MemoryList
+
+    def runner(action: str) -> Callable[[], object] | None:
+        if screen is None:
+            return None
+
+        async def run() -> None:
+            await screen.run_action(action)
+
+        return run
+
+    entries = [
+        KeyEntry(_display(app, b), b.tooltip or b.description, runner(b.action))
+        for b in _bindings(MemoriesScreen)
+    ]
+    entries += [
+        KeyEntry(_display(app, b), b.tooltip or b.description)
+        for b in _bindings(MemoryList)
+        if b.action in ("cursor_up", "cursor_down")
+    ]
+    return KeySection("Memories screen (M)", entries)

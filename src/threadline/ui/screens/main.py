@@ -17,7 +17,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, Input
 
 from threadline.errors import ThreadlineError
-from threadline.models import Scope, Session, SessionSummary
+from threadline.models import Scope, SearchHit, Session, SessionSummary, TimelineItem
 from threadline.paths import home_short, workspace_root
 from threadline.ui.safe import clean, one_line
 from threadline.ui.turn_runner import TurnRunner
@@ -29,6 +29,7 @@ from threadline.ui.widgets.session_list import SessionList, SessionQuery
 if TYPE_CHECKING:
     from threadline.store import Store
     from threadline.ui.app import ThreadlineApp
+    from threadline.ui.memory_tasks import MemoryStatus
     from threadline.ui.screens.new_session import NewSession
 
 UNDO_SECONDS = 10.0
@@ -78,6 +79,27 @@ class MainScreen(Screen[None]):
             show=False,
             tooltip="Answer your last message again (after an error or a cancel)",
         ),
+        Binding(
+            "M",
+            "memories",
+            "Memories",
+            show=False,
+            tooltip="The project's memories (what new sessions are told)",
+        ),
+        Binding(
+            "Z",
+            "summarise",
+            "Summarise",
+            show=False,
+            tooltip="Summarise the session's older messages now",
+        ),
+        Binding(
+            "ctrl+f",
+            "search",
+            "Search",
+            show=False,
+            tooltip="Search every message and summary as you type; enter opens a match",
+        ),
     ]
 
     def __init__(
@@ -99,6 +121,8 @@ class MainScreen(Screen[None]):
         self._auto_opened = False
         self._short_ids: dict[str, str] = {}
         self.runner = TurnRunner(self)
+        self._summarising: set[str] = set()
+        self._last_search: tuple[str, bool] = ("", False)  # (query, by relevance)
 
     @property
     def tapp(self) -> ThreadlineApp:
@@ -153,6 +177,7 @@ class MainScreen(Screen[None]):
     async def load(self, store: Store) -> None:
         """The database is open: load the sidebar."""
         self.store = store
+        self.conversation.summaries = store
         await self._reload_sessions()
 
     def _root(self) -> str | None:
@@ -235,12 +260,14 @@ class MainScreen(Screen[None]):
         highlighted = self.sessions.highlighted
         await self._reload_sessions(keep_id=highlighted.id if highlighted else None)
         session_id = self.open_session_id
-        if session_id is None:
+        if session_id is None or not self.is_attached:
             return
         try:
             session = await self.store.get_session(session_id)
         except ThreadlineError:
             return
+        if not self.is_attached:
+            return  # the app is closing: the widgets are going or gone
         if session is None or session.deleted_at is not None:
             self._close_session(
                 "This session was moved to the trash.",
@@ -258,7 +285,12 @@ class MainScreen(Screen[None]):
         self.open_session(event.summary.id)
 
     @work(group="open-session", exclusive=True, exit_on_error=False)
-    async def open_session(self, session_id: str) -> None:
+    async def open_session(
+        self, session_id: str, at_message: int | None = None, at_summary: int | None = None
+    ) -> None:
+        """Open a session at its end, or around `at_message` with that message (or the summary
+        `at_summary`, which ends at it) selected and marked: a search hit, a memory's source
+        message. A message the latest summary folds away is shown, the range unfolded."""
         store = self.store
         if store is None:
             return
@@ -271,13 +303,17 @@ class MainScreen(Screen[None]):
             self.notify("That session is gone (trashed or purged elsewhere).", severity="warning")
             await self._reload_sessions()
             return
-        await self.show_session(session)
+        await self.show_session(session, at_message, at_summary)
 
-    async def show_session(self, session: Session) -> None:
-        """Show `session` in the pane (already fetched) and mark it open in the list."""
+    async def show_session(
+        self, session: Session, at_message: int | None = None, at_summary: int | None = None
+    ) -> None:
+        """Show `session` (already fetched) in the pane, at its end or around `at_message` /
+        `at_summary` (see open_session), and mark it open in the list."""
         store = self.store
         if store is None:
             return
+        self._switching_to(session.id)
         self.open_session_id = session.id
         self.sessions.set_open(session.id)
         self._show_title(session)
@@ -285,7 +321,18 @@ class MainScreen(Screen[None]):
         async def timeline(before, after, limit):  # noqa: ANN001, ANN202
             return await store.timeline(session.id, before, limit, after=after)
 
-        await self.conversation.open(session, timeline)
+        if at_message is None:
+            await self.conversation.open(session, timeline)
+        else:
+
+            async def around(message_id: int, radius: int) -> list[TimelineItem]:
+                return await store.timeline_around(session.id, message_id, radius)
+
+            target = ("s", at_summary) if at_summary is not None else ("m", at_message)
+            if not await self.conversation.open_at(session, timeline, around, at_message, target):
+                self.notify("That message is no longer in the session.", severity="warning")
+            if self.open_session_id == session.id:
+                self.conversation.focus()
         self.runner.session_opened(session.id)
         if session.id not in self._short_ids:
             try:
@@ -294,6 +341,12 @@ class MainScreen(Screen[None]):
                 pass
             if self.open_session_id == session.id:
                 self._show_title(session)
+
+    def _switching_to(self, session_id: str) -> None:
+        """Leaving the open session for another: its new messages go to memory extraction."""
+        previous = self.open_session_id
+        if previous is not None and previous != session_id:
+            self.tapp.memory_tasks.session_left(previous)
 
     def _show_title(self, session: Session) -> None:
         short = self._short_ids.get(session.id)
@@ -547,6 +600,58 @@ class MainScreen(Screen[None]):
         if action == "cancel_reply":
             return self.runner.busy  # otherwise esc clears the filter
         return True
+
+    # ------------------------------------------------------------------ summaries and memory
+
+    def action_memories(self) -> None:
+        from threadline.ui.screens.memories import MemoriesScreen
+
+        if self._store_or_warn() is None:
+            return
+        # Installed once and pushed again each time: composing it is the costly part.
+        if not self.app.is_screen_installed("memories"):
+            self.app.install_screen(MemoriesScreen(), name="memories")
+        screen = self.app.get_screen("memories")
+        assert isinstance(screen, MemoriesScreen)
+        screen.stale = True
+        self.app.push_screen(screen)
+
+    @work(group="summarise", exit_on_error=False)
+    async def action_summarise(self) -> None:
+        """Summarise the session now: everything but its newest messages (Z)."""
+        from threadline.ui.summaries import summarise_now
+
+        await summarise_now(self)
+
+    def memory_status_changed(self, status: MemoryStatus) -> None:
+        """The extraction queue changed: the header's indicator follows."""
+        if self.query("#header"):
+            self.query_one(HeaderBar).set_memory(status.indicator())
+
+    def action_search(self) -> None:
+        store = self._store_or_warn()
+        if store is None:
+            return
+        from threadline.ui.screens.search import LIMIT, SearchOutcome, SearchScreen
+
+        directory = self.tapp.working_dir
+
+        async def search(query: str, scope: Scope, rank: bool) -> list[SearchHit]:
+            return await store.search(query, scope, directory, LIMIT, rank=rank)
+
+        def done(outcome: SearchOutcome | None) -> None:
+            if outcome is None:
+                return
+            self._last_search = (outcome.query, outcome.rank)
+            hit = outcome.hit
+            if hit is not None and hit.message_id is not None:
+                self.open_session(hit.session_id, hit.message_id, hit.summary_id)
+
+        query, rank = self._last_search
+        self.app.push_screen(
+            SearchScreen(search, self.scope, directory, self.tapp.clock, query=query, rank=rank),
+            callback=done,
+        )
 
     def action_help(self) -> None:
         from threadline.ui.screens.help import HelpScreen

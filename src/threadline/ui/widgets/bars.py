@@ -31,6 +31,16 @@ class HeaderBar(Static):
     }
     """
 
+    _shown: tuple[Scope, str | None, int | None, str, str | None] | None = None
+    _memory: Content | None = None
+    _content: Content | None = None
+
+    def set_memory(self, status: Content | None) -> None:
+        """The memory extraction indicator at the end of the line (None: nothing to say)."""
+        self._memory = status
+        if self._shown is not None:
+            self.show(*self._shown)
+
     def show(
         self,
         scope: Scope,
@@ -39,6 +49,7 @@ class HeaderBar(Static):
         query: str,
         busy: str | None = None,
     ) -> None:
+        self._shown = (scope, root, total, query, busy)
         parts: list[str | tuple[str, str] | Content] = [("threadline", "bold $accent"), "  "]
         parts.append((SCOPE_LABELS[scope], "bold"))
         if root is not None:
@@ -49,9 +60,11 @@ class HeaderBar(Static):
             parts += [("  ·  filter ", "$text-muted"), (f"“{one_line(query)}”", "$warning")]
         if busy:
             parts += [("  ·  ", "$text-muted"), (busy, "italic $text-muted")]
+        if self._memory is not None:
+            parts += [("  ·  ", "$text-muted"), self._memory]
         content = Content.assemble(*parts)
-        if content != getattr(self, "_shown", None):  # an update lays out the screen
-            self._shown = content
+        if content != self._content:  # an update lays out the screen
+            self._content = content
             self.update(content)
 
 

@@ -12,14 +12,15 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from rich.color import Color, blend_rgb
 from rich.console import Console, ConsoleOptions, RenderableType
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.strip import Strip
 
-from threadline.models import Message, Summary, TimelineItem
-from threadline.ui.format import duration_ms, local_time, tokens
+from threadline.models import Message, Summary, SummarySpan, TimelineItem
+from threadline.ui.format import duration_ms, local_time, plural, tokens
 from threadline.ui.safe import clean, one_line, safe_markdown
 
 ROLE_LABELS = {"user": "You", "assistant": "Assistant", "system": "System", "tool": "Tool"}
@@ -50,6 +51,10 @@ class BlockState:
     expanded: bool = False
     show_meta: bool = False
     mark: str | None = None  # "interrupted" | "streaming" | "error" | "cancelled" | None
+    # The latest summary stands for this item: drawn faded.
+    covered: bool = False
+    # For a summary: where its range sits in the session (None: not known).
+    span: SummarySpan | None = None
 
 
 def item_key(item: TimelineItem) -> tuple[str, int]:
@@ -71,8 +76,37 @@ def render_block(
         lines = _summary_block(item, width, state, styles, console, options, now)
     else:
         lines = _message_block(item, width, state, styles, console, options, now)
+    if state.covered:
+        lines = fade(lines, styles.base)
     lines.append(Strip.blank(width, styles.base))
     return lines
+
+
+def fade(lines: list[Strip], base: Style, amount: float = 0.5) -> list[Strip]:
+    """The lines with every foreground colour blended `amount` of the way to its background
+    (hues kept, contrast halved): how an item the latest summary stands for is drawn."""
+    faded: dict[Style | None, Style] = {}
+
+    def faded_style(style: Style | None) -> Style:
+        result = faded.get(style)
+        if result is None:
+            full = base + style if style is not None else base
+            fg, bg = full.color, full.bgcolor
+            if fg is None or bg is None:
+                result = full + Style(dim=True)
+            else:
+                mixed = blend_rgb(fg.get_truecolor(), bg.get_truecolor(), amount)
+                result = full + Style(color=Color.from_triplet(mixed))
+            faded[style] = result
+        return result
+
+    return [
+        Strip(
+            [Segment(text, faded_style(style), control) for text, style, control in line],
+            line.cell_length,
+        )
+        for line in lines
+    ]
 
 
 def _line(parts: list[tuple[str, Style]], width: int, base: Style) -> Strip:
@@ -194,15 +228,36 @@ def _ended_body(
     return lines + _render(note, width, styles.base, console, options)
 
 
+def summary_title(item: Summary, span: SummarySpan | None) -> str:
+    """ "≡ Summary of messages 12–48 · 1,240 tokens": positions among the session's messages."""
+    if span is None:
+        title = f"≡ Summary of messages #{item.first_message_id}–#{item.last_message_id}"
+    elif span.compacted:
+        title = "≡ Summary of earlier messages (compacted)"
+    elif span.first_position == span.last_position:
+        title = f"≡ Summary of message {span.first_position:,}"
+    else:
+        title = f"≡ Summary of messages {span.first_position:,}–{span.last_position:,}"
+    if item.token_count is not None:
+        title += f" · {tokens(item.token_count)} tokens"
+    return title
+
+
+COMPACTED_NOTE = (
+    "The messages it stands for were removed (compacted); this summary is what is left of them."
+)
+
+
 def _summary_block(
     item: Summary, width: int, state: BlockState, styles: BlockStyles, console, options, now
 ) -> list[Strip]:
-    title = f"≡ Summary of messages #{item.first_message_id}–#{item.last_message_id}"
-    if item.token_count is not None:
-        title += f" · {tokens(item.token_count)} tokens"
+    title = summary_title(item, state.span)
     lines = [_header([(title, styles.summary_label)], [], width, styles.base)]
     if state.show_meta:
         lines.append(_meta_line(item, styles, width, now))
+    if state.span is not None and state.span.compacted:
+        note = Text(COMPACTED_NOTE, style=styles.meta)
+        lines += _render(note, width, styles.base, console, options)
     body = _body(item.content, True, width, styles.summary_body, styles, console, options)
     if state.expanded or len(body) <= COLLAPSED_LINES + 1:
         lines += body
@@ -216,7 +271,7 @@ def _summary_block(
         more = len(body) - len(shown)
         lines.append(
             _line(
-                [(f"▸ {more} more lines (enter or click to expand)", styles.more)],
+                [(f"▸ {plural(more, 'more line')} (enter or click to expand)", styles.more)],
                 width,
                 styles.base,
             )
@@ -236,6 +291,8 @@ def estimate_height(item: TimelineItem, width: int, state: BlockState) -> int:
     for line in text.split("\n"):
         body += max(1, -(-len(line) // width))
     if isinstance(item, Summary):
+        if state.span is not None and state.span.compacted:
+            extra += -(-len(COMPACTED_NOTE) // width)
         if not state.expanded:
             return extra + min(body, COLLAPSED_LINES + 1)
         return extra + body + 1

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import bisect
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 from rich.segment import Segment
 from rich.style import Style
@@ -28,7 +29,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from threadline.errors import ThreadlineError
-from threadline.models import Message, Session, Summary, TimelineItem
+from threadline.models import Message, Session, Summary, SummarySpan, TimelineItem
 from threadline.ui.format import plural
 from threadline.ui.safe import clean
 from threadline.ui.widgets.blocks import (
@@ -36,6 +37,7 @@ from threadline.ui.widgets.blocks import (
     BlockStyles,
     code_blocks,
     estimate_height,
+    fade,
     item_key,
     render_block,
 )
@@ -43,13 +45,64 @@ from threadline.ui.widgets.live import LiveReply
 
 Position = tuple[int, int]
 TimelineFn = Callable[[Position | None, Position | None, int], Awaitable[list[TimelineItem]]]
+# (message id, radius) -> up to `radius` items before the message, it, and `radius` after.
+AroundFn = Callable[[int, int], Awaitable[list[TimelineItem]]]
 
 PAGE_SIZE = 100  # the first page of a session, and jumps
 OLDER_PAGE = 50  # each page added while scrolling: small, so each costs little
 LIVE_FPS = 20  # at most this many repaints a second of a reply being streamed
 TAIL_SIZE = 40  # items re-read from the end when another process changed the session
+AROUND_RADIUS = 50  # items each side of a message opened from a search hit
+FOUND_CONTEXT = 2  # lines shown above a message opened from a search hit
 GUTTER = 2
 BANNER = 2
+# The messages the latest summary stands for are folded away (the summary shows in their
+# place) when there are more than this many of them; fewer are shown, faded.
+FOLD_MIN = 10
+
+
+class SummarySource(Protocol):
+    """What the view asks about a session's summaries (the Store does this)."""
+
+    async def latest_summary(self, session_id: str) -> Summary | None: ...
+
+    async def summary_spans(
+        self, session_id: str, summaries: Sequence[Summary]
+    ) -> dict[int, SummarySpan]: ...
+
+
+def order_key(item: TimelineItem) -> tuple[int, int, int]:
+    """Timeline order (as the store sorts): position, then id."""
+    pos, sub = item.position
+    return (pos, sub, item.id)
+
+
+@dataclass
+class SummaryFacts:
+    """The open session's latest summary, where each summary sits, and whether the messages
+    the latest one stands for are folded away."""
+
+    latest: Summary | None = None
+    spans: dict[int, SummarySpan] = field(default_factory=dict)
+    folded: bool = False
+
+    @property
+    def latest_span(self) -> SummarySpan | None:
+        return None if self.latest is None else self.spans.get(self.latest.id)
+
+    def covers(self, item: TimelineItem) -> bool:
+        """The latest summary stands for this item (a message of its range, an older summary)."""
+        latest = self.latest
+        if latest is None:
+            return False
+        if isinstance(item, Summary):
+            return item.id != latest.id and order_key(item) < order_key(latest)
+        return latest.first_message_id <= item.id <= latest.last_message_id
+
+    def hides(self, item: TimelineItem) -> bool:
+        """Folded: everything before the latest summary is left out of the window."""
+        latest = self.latest
+        return self.folded and latest is not None and order_key(item) < order_key(latest)
 
 
 @dataclass
@@ -76,6 +129,8 @@ class ConversationView(ScrollView, can_focus=True):
         "conversation--gutter-summary",
         "conversation--cursor-gutter",
         "conversation--cursor-header",
+        "conversation--found-gutter",
+        "conversation--found-header",
         "conversation--meta",
         "conversation--body",
         "conversation--dim-body",
@@ -85,6 +140,7 @@ class ConversationView(ScrollView, can_focus=True):
         "conversation--summary-body",
         "conversation--more",
         "conversation--banner",
+        "conversation--fold",
         "conversation--empty-title",
         "conversation--empty-hint",
     }
@@ -103,6 +159,8 @@ class ConversationView(ScrollView, can_focus=True):
         & > .conversation--gutter-summary { color: $text-muted; }
         & > .conversation--cursor-gutter { color: $accent; text-style: bold; }
         & > .conversation--cursor-header { background: $accent 25%; }
+        & > .conversation--found-gutter { color: $warning; text-style: bold; }
+        & > .conversation--found-header { background: $warning 30%; }
         & > .conversation--meta { color: $text-muted; }
         & > .conversation--body { }
         & > .conversation--dim-body { color: $text-muted; }
@@ -112,6 +170,7 @@ class ConversationView(ScrollView, can_focus=True):
         & > .conversation--summary-body { color: $text-muted; }
         & > .conversation--more { color: $accent; }
         & > .conversation--banner { color: $text-disabled; }
+        & > .conversation--fold { color: $accent; }
         & > .conversation--empty-title { text-style: bold; }
         & > .conversation--empty-hint { color: $text-muted; }
     }
@@ -137,6 +196,13 @@ class ConversationView(ScrollView, can_focus=True):
         ),
         Binding("c", "copy_message", "Copy", tooltip="Copy the selected message's text"),
         Binding("y", "copy_code", "Copy code", tooltip="Copy the selected message's code blocks"),
+        Binding(
+            "f",
+            "toggle_fold",
+            "Fold",
+            show=False,
+            tooltip="Show (faded) or fold away the messages the latest summary stands for",
+        ),
     ]
 
     class Loaded(TextualMessage):
@@ -158,11 +224,13 @@ class ConversationView(ScrollView, can_focus=True):
         self._tops: list[int] = [BANNER]
         self._dirty = False
         self._generation = 0
+        self._window = 0  # bumped each time the entries are replaced (a new window)
         self.has_older = False
         self.has_newer = False
         self._loading_older = False
         self._loading_newer = False
         self.cursor: int | None = None
+        self.found: tuple[str, int] | None = None  # the item opened from a search hit, marked
         self.show_meta = False
         self._expanded: set[tuple[str, int]] = set()
         self._follow = True
@@ -179,6 +247,10 @@ class ConversationView(ScrollView, can_focus=True):
         self._live_strips: tuple[tuple[object, ...], list[Strip]] | None = None
         self._live_due = False
         self._live_painted = 0.0
+        # Set by the screen once the store is open: summary positions and the fold.
+        self.summaries: SummarySource | None = None
+        self._facts = SummaryFacts()
+        self._fold_choice: bool | None = None  # the user's f for this session (None: default)
 
     # ------------------------------------------------------------------ public
 
@@ -198,6 +270,8 @@ class ConversationView(ScrollView, can_focus=True):
         self.session = None
         self._source = None
         self._live = None
+        self._facts = SummaryFacts()
+        self.found = None
         self._set_entries([])
         self._empty = (title, hint)
         self._update_virtual_size()
@@ -207,8 +281,13 @@ class ConversationView(ScrollView, can_focus=True):
         """Show `session`: fetch its newest page and draw its last screen first."""
         self._generation += 1
         generation = self._generation
+        same = self.session is not None and self.session.id == session.id
+        choice = self._fold_choice if same else None
         try:
-            items = await source(None, None, PAGE_SIZE)
+            facts = await self._summary_facts(session.id, choice)
+            items, dropped, raw = await self._fetch(
+                source, session.id, facts, None, None, PAGE_SIZE
+            )
         except ThreadlineError as exc:
             self.app.notify(clean(str(exc)), severity="error", markup=False)
             return
@@ -217,10 +296,13 @@ class ConversationView(ScrollView, can_focus=True):
         self.session = session
         self._source = source
         self._live = None
+        self._facts = facts
+        self._fold_choice = choice
         self._expanded = set()
+        self.found = None
         self._cache.clear()
         self._set_entries(items)
-        self.has_older = len(items) == PAGE_SIZE
+        self.has_older = raw == PAGE_SIZE and not dropped
         self.has_newer = False
         self.cursor = len(self._entries) - 1 if self._entries else None
         self._empty = (
@@ -238,6 +320,116 @@ class ConversationView(ScrollView, can_focus=True):
         self.refresh()
         self.post_message(self.Loaded())
 
+    async def open_at(
+        self,
+        session: Session,
+        source: TimelineFn,
+        around: AroundFn,
+        message_id: int,
+        target: tuple[str, int],
+    ) -> bool:
+        """Show `session` around one item, select it and mark it (a search hit, a memory's
+        source message).
+
+        `target` is the item's key: ("m", message id), or ("s", summary id) for a summary, whose
+        `message_id` is then its last message; a summary opens expanded. When the item is among
+        what the latest summary folds away, the range is shown (unfolded, faded) instead. The
+        mark stays until the cursor moves. Returns False when the item is no longer there (the
+        nearest one is selected instead).
+        """
+        self._generation += 1
+        generation = self._generation
+        same = self.session is not None and self.session.id == session.id
+        choice = self._fold_choice if same else None
+        sub = 1 if target[0] == "s" else 0
+        try:
+            facts = await self._summary_facts(session.id, choice, (message_id, sub, target[1]))
+            raw = await around(message_id, AROUND_RADIUS)
+            items = await self._visible(session.id, facts, raw)
+        except ThreadlineError as exc:
+            self.app.notify(clean(str(exc)), severity="error", markup=False)
+            return False
+        if generation != self._generation:
+            return False
+        self.session = session
+        self._source = source
+        self._facts = facts
+        self._fold_choice = choice
+        self._expanded = {target} if target[0] == "s" else set()
+        self._cache.clear()
+        self._set_entries(items)
+        # timeline_around: up to radius + 1 items up to the message, up to radius after it;
+        # when the fold hid some of the first ones, the window starts at the latest summary.
+        head = sum(1 for item in raw if item.position < (message_id, 1))
+        hidden = len(raw) - len(items)
+        self.has_older = head >= AROUND_RADIUS + 1 and not hidden
+        self.has_newer = len(raw) - head >= AROUND_RADIUS
+        index = next((i for i, e in enumerate(self._entries) if e.key == target), None)
+        found = index is not None
+        if index is None:
+            index = min(max(0, head - hidden), len(self._entries) - 1) if self._entries else None
+        self.cursor = index
+        self.found = target if found else None
+        self._empty = ("No messages left in this session.", "")
+        self._follow = False
+        self.pages_loaded = 1
+        if index is None:
+            self._settle()
+        else:
+            context = min(FOUND_CONTEXT, max(0, self.scrollable_content_region.height // 4))
+            self._settle((index, -context))
+        self.refresh()
+        self.post_message(self.Loaded())
+        return found
+
+    async def _summary_facts(
+        self,
+        session_id: str,
+        choice: bool | None,
+        target: tuple[int, int, int] | None = None,
+    ) -> SummaryFacts:
+        """The session's latest summary and its span; whether its range starts folded (never
+        when `target`, an item's timeline order, is among what the fold would hide)."""
+        facts = SummaryFacts()
+        if self.summaries is None:
+            return facts
+        latest = await self.summaries.latest_summary(session_id)
+        if latest is None:
+            return facts
+        facts.latest = latest
+        facts.spans.update(await self.summaries.summary_spans(session_id, [latest]))
+        span = facts.latest_span
+        covered = span.covered if span is not None else 0
+        facts.folded = covered > FOLD_MIN if choice is None else choice
+        if target is not None and target < order_key(latest):
+            facts.folded = False  # the item asked for is among the folded ones
+        return facts
+
+    async def _fetch(
+        self,
+        source: TimelineFn,
+        session_id: str,
+        facts: SummaryFacts,
+        before: Position | None,
+        after: Position | None,
+        limit: int,
+    ) -> tuple[list[TimelineItem], bool, int]:
+        """A page from `source` without what the fold hides, with the spans of its summaries
+        fetched. Returns (items, whether the fold hid any, how many the source gave)."""
+        raw = await source(before, after, limit)
+        items = await self._visible(session_id, facts, raw)
+        return items, len(items) < len(raw), len(raw)
+
+    async def _visible(
+        self, session_id: str, facts: SummaryFacts, raw: list[TimelineItem]
+    ) -> list[TimelineItem]:
+        """`raw` without what the fold hides; the spans of its summaries fetched."""
+        items = [item for item in raw if not facts.hides(item)]
+        missing = [i for i in items if isinstance(i, Summary) and i.id not in facts.spans]
+        if missing and self.summaries is not None:
+            facts.spans.update(await self.summaries.summary_spans(session_id, missing))
+        return items
+
     def set_session(self, session: Session) -> None:
         """Update the session record (status, title) without reloading the timeline."""
         if self.session is not None and session.id == self.session.id:
@@ -246,26 +438,28 @@ class ConversationView(ScrollView, can_focus=True):
             self.refresh_lines(0, BANNER)  # "start of the session · N messages"
 
     async def refresh_tail(self) -> None:
-        """Merge what changed at the end of the session (new or still-streaming messages)."""
-        source, generation = self._source, self._generation
-        if source is None or self.has_newer:
+        """Merge what changed at the end of the session (new or still-streaming messages, and
+        a summary written meanwhile, which takes its place inside the window)."""
+        source, generation, facts = self._source, self._generation, self._facts
+        session, window = self.session, self._window
+        if source is None or session is None or self.has_newer:
             return
         try:
-            items = await source(None, None, TAIL_SIZE)
+            items, _, raw = await self._fetch(source, session.id, facts, None, None, TAIL_SIZE)
         except ThreadlineError:
             return
-        if generation != self._generation or not items:
+        if not self._current(generation, window) or not items:
             return
         index = {entry.key: i for i, entry in enumerate(self._entries)}
-        if self._entries and item_key(items[0]) not in index and len(items) == TAIL_SIZE:
+        if self._entries and item_key(items[0]) not in index and raw == TAIL_SIZE:
             if items[0].position > self._entries[-1].item.position:
                 # More arrived than the tail holds: start again from the newest page.
-                assert self.session is not None
-                await self.open(self.session, source)
+                await self.open(session, source)
                 return
         anchor = self._anchor()
         changed = False
-        last = self._entries[-1].item.position if self._entries else (-1, -1)
+        last = order_key(self._entries[-1].item) if self._entries else (-1, -1, -1)
+        inserts: list[TimelineItem] = []
         for item in items:
             key = item_key(item)
             if self._live is not None and key == self._live.key:
@@ -279,15 +473,107 @@ class ConversationView(ScrollView, can_focus=True):
                     entry.exact = False
                     entry.height = self._estimate(at)
                     changed = True
-            elif item.position > last:
+            elif order_key(item) > last:
                 self._entries.append(Entry(item, key, 0))
                 self._entries[-1].height = self._estimate(len(self._entries) - 1)
                 changed = True
+            elif self._entries and order_key(item) > order_key(self._entries[0].item):
+                inserts.append(item)
+        for item in inserts:
+            keys = [order_key(entry.item) for entry in self._entries]
+            at = bisect.bisect_left(keys, order_key(item))
+            self._entries.insert(at, Entry(item, item_key(item), 0))
+            self._entries[at].height = self._estimate(at)
+            if self.cursor is not None and at <= self.cursor:
+                self.cursor += 1
+            if anchor is not None and at <= anchor[0]:
+                anchor = (anchor[0] + 1, anchor[1])
+            changed = True
+        newest = max((i for i in items if isinstance(i, Summary)), key=order_key, default=None)
+        if newest is not None and (
+            facts.latest is None or order_key(newest) > order_key(facts.latest)
+        ):
+            # A summary was written (a turn, Z, another process): it is the latest now, and
+            # what it stands for fades; when following the end, the default fold applies too.
+            facts.latest = newest
+            span = facts.latest_span
+            fold = (span.covered if span else 0) > FOLD_MIN
+            if self._fold_choice is not None:
+                fold = self._fold_choice
+            if fold and anchor is None:
+                self._fold_window()
+            changed = True
         if changed:
             self._dirty = True
             self._invalidate_marks()
             self._settle(anchor)
             self.refresh()
+
+    # ------------------------------------------------------------------ the fold
+
+    @property
+    def folded(self) -> bool:
+        """The messages the latest summary stands for are left out (the summary stands in)."""
+        return self._facts.folded
+
+    @property
+    def latest_summary(self) -> Summary | None:
+        return self._facts.latest
+
+    def toggle_fold(self) -> str | None:
+        """Fold away or show (faded) what the latest summary stands for; returns why not."""
+        facts = self._facts
+        if self.session is None:
+            return "No session is open."
+        if facts.latest is None:
+            return "This session has no summary: nothing to fold."
+        span = facts.latest_span
+        if span is not None and span.compacted:
+            return "The summarised messages were compacted away: only the summary is left."
+        if facts.folded:
+            facts.folded = False
+            self._fold_choice = False
+            latest_key = item_key(facts.latest)
+            if self._entries and (
+                self._entries[0].key == latest_key
+                or order_key(self._entries[0].item) > order_key(facts.latest)
+            ):
+                self.has_older = True
+            self._dirty = True
+            self._settle()
+        else:
+            self._fold_choice = True
+            if not self._fold_window():
+                self.run_worker(self._jump(True), group="conversation-jump", exclusive=True)
+        self.refresh()
+        return None
+
+    def _fold_window(self) -> bool:
+        """Fold: drop the entries before the latest summary. False when it is not in the
+        window and the window lies among what it stands for (the caller jumps to it)."""
+        facts = self._facts
+        latest = facts.latest
+        if latest is None:
+            return True
+        facts.folded = True
+        key = item_key(latest)
+        at = next((i for i, entry in enumerate(self._entries) if entry.key == key), None)
+        if at is None:
+            if self._entries and order_key(self._entries[0].item) > order_key(latest):
+                return True  # the window is after it; older pages will stop there
+            return False
+        anchor = self._anchor()
+        if self.found is not None and any(e.key == self.found for e in self._entries[:at]):
+            self.found = None  # the marked item is folded away
+        del self._entries[:at]
+        if self.cursor is not None:
+            self.cursor = max(0, self.cursor - at)
+        if anchor is not None:
+            anchor = (anchor[0] - at, anchor[1]) if anchor[0] >= at else (0, -BANNER)
+        self.has_older = False
+        self._dirty = True
+        self._settle(anchor)
+        return True
 
     def toggle_meta(self) -> None:
         self.show_meta = not self.show_meta
@@ -453,6 +739,9 @@ class ConversationView(ScrollView, can_focus=True):
     # ------------------------------------------------------------------ entries and heights
 
     def _set_entries(self, items: list[TimelineItem]) -> None:
+        # A new window: pages and tails still being read were asked for the old one.
+        self._window += 1
+        self._loading_older = self._loading_newer = False
         self._entries = [Entry(item, item_key(item), 0) for item in items]
         width = self._content_width()
         for i in range(len(self._entries)):
@@ -465,10 +754,13 @@ class ConversationView(ScrollView, can_focus=True):
 
     def _state(self, index: int) -> BlockState:
         entry = self._entries[index]
+        item = entry.item
         return BlockState(
             expanded=entry.key in self._expanded,
             show_meta=self.show_meta,
             mark=self._mark(index),
+            covered=self._facts.covers(item),
+            span=self._facts.spans.get(item.id) if isinstance(item, Summary) else None,
         )
 
     def _mark(self, index: int) -> str | None:
@@ -704,21 +996,24 @@ class ConversationView(ScrollView, can_focus=True):
             self.run_worker(self._load_newer(), group="conversation-newer", exit_on_error=False)
 
     async def _load_older(self) -> None:
-        generation, source = self._generation, self._source
+        generation, source, facts = self._generation, self._source, self._facts
+        window = self._window
         try:
-            if source is None or not self._entries:
+            if source is None or not self._entries or self.session is None:
                 return
             first = self._entries[0].item.position
             try:
-                items = await source(first, None, OLDER_PAGE)
+                items, dropped, raw = await self._fetch(
+                    source, self.session.id, facts, first, None, OLDER_PAGE
+                )
             except ThreadlineError as exc:
                 self.app.notify(clean(str(exc)), severity="error", markup=False)
                 return
-            if generation != self._generation:
+            if not self._current(generation, window):
                 return
-            self.prepend(items, complete=len(items) < OLDER_PAGE)
+            self.prepend(items, complete=raw < OLDER_PAGE or dropped)
         finally:
-            if generation == self._generation:
+            if window == self._window:
                 self._loading_older = False
 
     def prepend(self, items: list[TimelineItem], complete: bool) -> None:
@@ -745,17 +1040,20 @@ class ConversationView(ScrollView, can_focus=True):
         self.post_message(self.Loaded())
 
     async def _load_newer(self) -> None:
-        generation, source = self._generation, self._source
+        generation, source, facts = self._generation, self._source, self._facts
+        window = self._window
         try:
-            if source is None or not self._entries:
+            if source is None or not self._entries or self.session is None:
                 return
             last = self._entries[-1].item.position
             try:
-                items = await source(None, last, OLDER_PAGE)
+                items, _, raw = await self._fetch(
+                    source, self.session.id, facts, None, last, OLDER_PAGE
+                )
             except ThreadlineError as exc:
                 self.app.notify(clean(str(exc)), severity="error", markup=False)
                 return
-            if generation != self._generation:
+            if not self._current(generation, window):
                 return
             anchor = self._anchor()
             known = {entry.key for entry in self._entries}
@@ -764,17 +1062,23 @@ class ConversationView(ScrollView, can_focus=True):
             width = self._content_width()
             for i in range(start, len(self._entries)):
                 self._entries[i].height = self._estimate(i, width)
-            self.has_newer = len(items) == OLDER_PAGE
+            self.has_newer = raw == OLDER_PAGE
             self._dirty = True
             self._settle(anchor)
             self.refresh()
         finally:
-            if generation == self._generation:
+            if window == self._window:
                 self._loading_newer = False
 
+    def _current(self, generation: int, window: int) -> bool:
+        """A read started at (generation, window) still applies: no open or jump began since
+        (it may still be fetching: the generation moves first) and none replaced the window."""
+        return generation == self._generation and window == self._window
+
     async def _jump(self, to_start: bool) -> None:
-        """Replace the window with the first (or last) page of the session."""
-        source, session = self._source, self.session
+        """Replace the window with the first (or last) page of the session; folded, the first
+        page starts at the latest summary."""
+        source, session, facts = self._source, self.session, self._facts
         if source is None or session is None:
             return
         if not to_start:
@@ -782,16 +1086,20 @@ class ConversationView(ScrollView, can_focus=True):
             return
         self._generation += 1
         generation = self._generation
+        start = (0, 0)
+        if facts.folded and facts.latest is not None:
+            start = (facts.latest.last_message_id, 0)
         try:
-            items = await source(None, (0, 0), PAGE_SIZE)
+            items, _, raw = await self._fetch(source, session.id, facts, None, start, PAGE_SIZE)
         except ThreadlineError as exc:
             self.app.notify(clean(str(exc)), severity="error", markup=False)
             return
         if generation != self._generation:
             return
+        self.found = None
         self._set_entries(items)
         self.has_older = False
-        self.has_newer = len(items) == PAGE_SIZE
+        self.has_newer = raw == PAGE_SIZE
         self.cursor = 0 if self._entries else None
         self._follow = False
         self._settle((0, -BANNER))
@@ -839,6 +1147,11 @@ class ConversationView(ScrollView, can_focus=True):
     def action_toggle_summary(self) -> None:
         self.toggle_summary()
 
+    def action_toggle_fold(self) -> None:
+        problem = self.toggle_fold()
+        if problem:
+            self.app.notify(problem, severity="warning")
+
     def action_copy_message(self) -> None:
         item = self.cursor_item
         if item is None:
@@ -864,10 +1177,19 @@ class ConversationView(ScrollView, can_focus=True):
     def _set_cursor(self, index: int) -> None:
         old = self.cursor
         self.cursor = index
+        self._clear_found(index)
         self._scroll_entry_into_view(index)
         if old is not None and old != index:
             self._refresh_entry(old)
         self._refresh_entry(index)
+
+    def _clear_found(self, index: int) -> None:
+        """The search mark stays until the cursor moves to another item."""
+        if self.found is None:
+            return
+        if not 0 <= index < len(self._entries) or self._entries[index].key != self.found:
+            self.found = None
+            self.refresh()
 
     def _refresh_entry(self, index: int) -> None:
         if 0 <= index < len(self._entries):
@@ -903,6 +1225,9 @@ class ConversationView(ScrollView, can_focus=True):
         return self._index_at(max(BANNER, bottom))
 
     async def _on_click(self, event: events.Click) -> None:
+        if event.style.meta.get("conversation_fold"):
+            self.toggle_fold()
+            return
         key = event.style.meta.get("conversation_entry")
         if key is None:
             return
@@ -910,6 +1235,7 @@ class ConversationView(ScrollView, can_focus=True):
             if entry.key == tuple(key):
                 old = self.cursor
                 self.cursor = i
+                self._clear_found(i)
                 if old is not None:
                     self._refresh_entry(old)
                 self._refresh_entry(i)
@@ -941,9 +1267,10 @@ class ConversationView(ScrollView, can_focus=True):
         if not 0 <= offset < len(strips):
             return Strip.blank(width, base)
         is_cursor = index == self.cursor and self.has_focus
+        is_found = entry.key == self.found
         # Whole screen lines are kept too: a reply streaming at the bottom scrolls every line
         # on screen, and joining gutters and meta costs more than the compositor's own work.
-        line_key = (id(strips), offset, is_cursor, width)
+        line_key = (id(strips), offset, is_cursor, is_found, width)
         cached = self._line_cache.get(line_key)
         if cached is not None and cached[0] is strips:
             return cached[1]
@@ -951,11 +1278,12 @@ class ConversationView(ScrollView, can_focus=True):
         is_spacer = offset == len(strips) - 1
         if is_spacer:
             gutter = Strip.blank(GUTTER, base)
-        elif is_cursor:
-            style = self._style("conversation--cursor-gutter")
+        elif is_cursor or is_found:
+            kind = "found" if is_found else "cursor"
+            style = self._style(f"conversation--{kind}-gutter")
             gutter = Strip([Segment("▌ ", style)], GUTTER)
             if offset == 0:
-                header = self._style("conversation--cursor-header")
+                header = self._style(f"conversation--{kind}-header")
                 strip = Strip(
                     list(
                         Segment.apply_style(iter(strip), post_style=Style(bgcolor=header.bgcolor))
@@ -966,6 +1294,8 @@ class ConversationView(ScrollView, can_focus=True):
             role = "summary" if isinstance(entry.item, Summary) else entry.item.role
             style = self._style(f"conversation--gutter-{role}")
             gutter = Strip([Segment("▎ ", style)], GUTTER)
+            if self._facts.covers(entry.item):
+                gutter = fade([gutter], base)[0]
         joined = Strip.join([gutter, strip]).adjust_cell_length(width, base)
         drawn = joined.apply_meta({"conversation_entry": entry.key})
         self._line_cache[line_key] = (strips, drawn)
@@ -974,21 +1304,41 @@ class ConversationView(ScrollView, can_focus=True):
     def _banner_line(self, line: int, width: int, base: Style) -> Strip:
         if line != 0:
             return Strip.blank(width, base)
+        facts = self._facts
+        span = facts.latest_span
+        meta: dict[str, object] = {}
+        style = self._style("conversation--banner")
         if self.has_older:
             text = (
                 "↑ loading earlier messages…"
                 if self._loading_older
                 else ("↑ earlier messages load as you scroll up")
             )
+        elif (
+            facts.folded
+            and facts.latest is not None
+            and span is not None
+            and not span.compacted
+            and self._entries
+            and self._entries[0].key == item_key(facts.latest)
+        ):
+            text = (
+                f"▸ {plural(span.covered, 'earlier message')} folded into the summary below · "
+                "f shows them"
+            )
+            style = self._style("conversation--fold")
+            meta = {"conversation_fold": 1}
         elif self.session is not None:
             text = f"start of the session · {plural(self.session.message_count, 'message')}"
+            if facts.latest is not None and span is not None and not span.compacted:
+                text += " · faded = summarised (f folds)"
         else:
             text = ""
-        style = self._style("conversation--banner")
         content = Content(text).truncate(max(0, width - GUTTER), ellipsis=True)
-        return Strip(
+        strip = Strip(
             [Segment(" " * GUTTER, base), Segment(content.plain, style)]
         ).adjust_cell_length(width, base)
+        return strip.apply_meta(meta) if meta else strip
 
     def _empty_line(self, y: int, width: int, base: Style) -> Strip:
         title, hint = self._empty

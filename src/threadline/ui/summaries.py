@@ -1,0 +1,84 @@
+"""Summaries from the app: summarise now (Z); a turn's summary events are turn_runner.py's.
+
+The work is chat/summarise.py's (through the turn engine); this module only says what happens
+on screen: "summarising…" in the header while it runs, the result or the error as a one-line
+notification, and the new summary in place in the conversation.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from threadline.errors import ThreadlineError
+from threadline.ui.format import plural, tokens
+from threadline.ui.safe import one_line
+
+if TYPE_CHECKING:
+    from threadline.ui.screens.main import MainScreen
+
+
+async def summarise_now(screen: MainScreen) -> None:
+    """Summarise the target session (the open one, or the highlighted row when the list has
+    focus): everything but its newest [context] keep_recent_messages messages."""
+    from threadline.chat.provider import ProviderError
+
+    store = screen.store
+    if store is None:
+        screen.notify("The database is not open yet.", severity="warning")
+        return
+    target = screen._target()
+    if target is None:
+        screen.notify("No session to summarise.", severity="warning")
+        return
+    session_id, title = target
+    if session_id in screen._summarising:
+        screen.notify("Already summarising this session.", severity="warning")
+        return
+    try:
+        engine = screen.tapp.memory_tasks.engine()
+        session = await store.get_session(session_id)
+    except ThreadlineError as exc:
+        screen.notify(f"Cannot summarise: {one_line(str(exc))}", severity="error", markup=False)
+        return
+    if session is None:
+        return
+    screen._summarising.add(session_id)
+    screen.set_busy("summarising…")
+    screen.notify(f"Summarising “{one_line(title)}”…", markup=False, timeout=3)
+    try:
+        summaries = await engine.summarise(session)
+    except ProviderError as exc:
+        screen.notify(f"Summarising failed: {one_line(str(exc))}", severity="error", markup=False)
+        return
+    except ThreadlineError as exc:
+        screen.notify(f"Summarising failed: {one_line(str(exc))}", severity="error", markup=False)
+        return
+    finally:
+        screen._summarising.discard(session_id)
+        screen.set_busy(None)
+    if not summaries:
+        keep = engine.keep_recent_messages
+        screen.notify(
+            f"Nothing to summarise: the newest {plural(keep, 'message')} stay as they are, "
+            "and everything before them is summarised already.",
+            markup=False,
+        )
+        return
+    if screen.open_session_id == session_id:
+        await screen.conversation.refresh_tail()
+    latest = summaries[-1]
+    try:
+        span = (await store.summary_spans(session_id, [latest])).get(latest.id)
+    except ThreadlineError:
+        span = None
+    where = (
+        f"messages {span.first_position:,}–{span.last_position:,}"
+        if span is not None and not span.compacted
+        else "the earlier messages"
+    )
+    rounds = f" in {len(summaries)} rounds" if len(summaries) > 1 else ""
+    screen.notify(
+        f"Summarised {where} of “{one_line(title)}”{rounds} ({tokens(latest.token_count)} tokens).",
+        title="Summary",
+        markup=False,
+    )
