@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 
 os.environ["TZ"] = "UTC"
@@ -26,6 +27,12 @@ sys.path.insert(0, str(HERE.parent / "tests" / "ui"))
 import memory_data  # noqa: E402
 import sample_data  # noqa: E402
 from apphelpers import make_app, settle  # noqa: E402
+from composer_helpers import (  # noqa: E402
+    ScriptedProvider,
+    scripted_settings,
+    use_provider,
+    wait_for,
+)
 
 Step = Callable[..., Awaitable[None]]
 
@@ -65,6 +72,69 @@ async def hostile(pilot, sample) -> None:
     await settle(pilot)
 
 
+REPLY = [
+    "With ",
+    "jitter ",
+    "the ",
+    "retries ",
+    "of ",
+    "many ",
+    "clients ",
+    "spread ",
+    "out:\n\n",
+    "```python\n",
+    "import ",
+    "random\n\n",
+    "def ",
+    "backoff(attempt):\n",
+    "    base ",
+    "= ",
+    "0.1 ",
+    "* ",
+    "2**attempt\n",
+]
+
+
+async def typed(pilot, sample, *lines: str) -> None:
+    """The "fix" session open, the composer holding `lines`."""
+    await opened(pilot, "fix", sample)
+    await pilot.press("i")
+    for number, line in enumerate(lines):
+        if number:
+            await pilot.press("ctrl+j")
+        await pilot.press(*["space" if ch == " " else ch for ch in line])
+    await settle(pilot)
+
+
+async def generating(pilot, sample) -> None:
+    """A reply streaming (frozen half-way: the scripted model waits after REPLY)."""
+    await opened(pilot, "fix", sample)
+    use_provider(pilot.app, ScriptedProvider(REPLY, then="hang"))
+    pilot.app.main_screen.runner.send("Add jitter to the backoff?")
+    view = pilot.app.main_screen.conversation
+    await wait_for(pilot, lambda: view.live is not None and view.live.deltas == len(REPLY))
+    pilot.app.clock.now += timedelta(seconds=2.4)
+    await pilot.pause(0.3)
+
+
+async def failed(pilot, sample) -> None:
+    """A reply that broke off with a provider error."""
+    from threadline.chat.provider import ProviderError
+
+    await opened(pilot, "fix", sample)
+    error = ProviderError(
+        "the connection to http://localhost:11434/v1 broke off mid-reply (truncated): "
+        "peer closed connection",
+        "truncated",
+    )
+    words = ["On ", "Windows ", "the ", "same ", "fix ", "works, ", "but"]
+    use_provider(pilot.app, ScriptedProvider(words, then=error))
+    pilot.app.main_screen.runner.send("And on Windows?")
+    runner = pilot.app.main_screen.runner
+    await wait_for(pilot, lambda: runner.idle.is_set())
+    await settle(pilot)
+
+
 async def searched(pilot, *keys: str, then: tuple[str, ...] = ()) -> None:
     await settle(pilot)
     await pilot.press("ctrl+f")
@@ -88,6 +158,16 @@ SHOTS: list[tuple[str, str, tuple[int, int], Callable]] = [
     ("rename", "plain", (120, 36), lambda p, s: pressed(p, "j", "r")),
     ("delete-and-undo", "plain", (120, 36), lambda p, s: pressed(p, "d", pause=0.2)),
     ("untrusted-text", "full", (120, 36), lambda p, s: hostile(p, s)),
+    (
+        "composer",
+        "plain",
+        (120, 36),
+        lambda p, s: typed(p, s, "How does this behave on Windows?", "And in Docker?"),
+    ),
+    ("generating", "plain", (120, 36), lambda p, s: generating(p, s)),
+    ("provider-error", "plain", (120, 36), lambda p, s: failed(p, s)),
+    ("new-session", "plain", (120, 36), lambda p, s: pressed(p, "n")),
+    ("no-provider", "plain", (80, 24), lambda p, s: opened(p, "fix", s)),
     ("memories", "memories", (120, 36), lambda p, s: pressed(p, "M")),
     ("memory-add", "memories", (120, 36), lambda p, s: pressed(p, "M", "a")),
     (
@@ -107,12 +187,18 @@ SHOTS: list[tuple[str, str, tuple[int, int], Callable]] = [
 
 
 def shoot(name: str, sample, size: tuple[int, int], step: Callable) -> Path:
-    app = make_app(sample)
+    # A provider is configured (the composer is on) except in the "no-provider" picture; no
+    # request is made unless a step swaps in a scripted model.
+    settings = None if name == "no-provider" else scripted_settings()
+    app = make_app(sample, settings=settings)
     target = HERE / f"{name}.svg"
 
     async def pilot(p) -> None:
         await step(p, sample)
         await p.pause(0.1)
+        for widget in app.screen.query("Input, ComposerInput"):
+            widget.cursor_blink = False  # type: ignore[attr-defined]
+        await p.pause()
         app.save_screenshot(filename=target.name, path=str(HERE))
         app.exit()
 

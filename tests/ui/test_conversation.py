@@ -230,14 +230,19 @@ async def test_home_jumps_to_the_start_of_a_long_session(plain_db: Sample):
 
 
 async def test_an_empty_session_says_how_to_write_to_it(plain_db: Sample):
+    # An empty session (made by a script): the hint points at the composer, or at the shell
+    # when no provider is configured (the composer is off).
+    from threadline.store import Store
+
+    async with await Store.open(plain_db.path) as store:
+        empty = await store.create_session("/home/dev/src/api")
     app = make_app(plain_db)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
-        await pilot.press("n")
-        await settle(pilot)
+        await open_session(pilot, empty.id)
         text = screen_text(app)
         assert "No messages yet." in text
-        assert "threadline chat --session" in text
+        assert "threadline chat --session" in text  # no provider in these settings
 
 
 async def test_a_tail_read_for_the_old_session_never_lands_in_the_new_one(plain_db: Sample):

@@ -47,8 +47,10 @@ def keys(*presses: str, pause: float = 0.0):
 def test_empty_database(snap_compare, empty_db):
     """A new, empty database at 80x24: the header says "this directory ~/src/api · 0 sessions";
     the sidebar says there are no sessions in ~/src/api yet and how to start one
-    (`threadline chat "…"` or n); the pane says to pick a session; the composer's place at the
-    bottom says writing from the app comes later; the footer lists the main keys."""
+    (`threadline chat "…"` or n); the pane says to pick a session or write below; the composer
+    at the bottom is off (no provider in these settings) and says "No model provider: set
+    [provider] base_url and model in config.toml · i: details"; the footer lists the main keys
+    ending with "i Write"."""
     assert snap_compare(make_app(empty_db), terminal_size=SMALL, run_before=settle)
 
 
@@ -151,10 +153,11 @@ def test_filter_without_a_match(snap_compare, plain_db):
 
 
 def test_help_screen(snap_compare, plain_db):
-    """`?` at 160x48: a "Keys" box over the dimmed app lists every key in four groups
-    (Anywhere, with ^f, M and Z; Session list; Conversation, with f; Also, below the fold: the box
-    scrolls) with what it does; its bottom edge says esc closes it and ^p finds any action by
-    name."""
+    """`?` at 160x48: a "Keys" box over the dimmed app lists every key by group with what it
+    does: Anywhere (two esc lines: "Cancel the reply being written", "Clear the filter"; ^f, M
+    and Z; "i Write a message (focus the composer)"; "^r Answer your last message again …"),
+    Session list, Conversation (with f), then (below, the box scrolls) Composer and Also; its
+    bottom edge says esc closes it and ^p finds any action by name."""
     app = make_app(plain_db)
     assert snap_compare(app, terminal_size=LARGE, run_before=keys("question_mark"))
 

@@ -695,6 +695,19 @@ class Store:
 
         return await self._db.read_pinned(run)
 
+    async def outside_data_version(self) -> int:
+        """Changes only when another connection commits (another process, another Store).
+
+        Asked of the writer: SQLite leaves a connection's data_version alone for its own
+        commits, so this store's writes (a reply's checkpoints) never show up here. The app
+        polls it to notice other processes without redoing what it wrote itself.
+        """
+
+        def run(conn: sqlite3.Connection) -> int:
+            return int(conn.execute("PRAGMA data_version").fetchone()[0])
+
+        return await self._db.on_writer(run)
+
     async def info(self) -> DatabaseInfo:
         path = self.path
 

@@ -7,6 +7,7 @@ the file untouched (the store refuses before writing).
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -25,6 +26,7 @@ from threadline.ui.resources import stylesheets
 from threadline.ui.safe import clean
 
 if TYPE_CHECKING:
+    from threadline.chat.turns import TurnEngine
     from threadline.config import Settings
     from threadline.store import Store
     from threadline.ui.screens.main import MainScreen
@@ -62,6 +64,11 @@ class ThreadlineApp(App[int]):
         self.poll_seconds = poll_seconds
         self.initial_scope = scope
         self.store: Store | None = None
+        # The turn engine (None until engine_ready; stays None when no provider is set up,
+        # with engine_error saying why).
+        self.engine: TurnEngine | None = None
+        self.engine_error: str | None = None
+        self.engine_ready = asyncio.Event()
         self.fatal_error: str | None = None
         self._main_screen: MainScreen | None = None
         self._data_version: int | None = None
@@ -123,16 +130,39 @@ class ThreadlineApp(App[int]):
             return
         self.store = store
         try:
-            self._data_version = await store.data_version()
+            self._data_version = await store.outside_data_version()
         except ThreadlineError:
             self._data_version = None
         screen = self.main_screen
         await screen.mounted.wait()
         await screen.load(store)
+        await self._start_engine(store)
         self.set_interval(self.poll_seconds, self._poll, name="data-version poll")
         self.memory_tasks.start()
         if self.settings.session.auto_cleanup:
             await self._auto_cleanup(store)
+
+    async def _start_engine(self, store: Store) -> None:
+        """The turn engine, after the first paint (its HTTP client is imported on a thread)."""
+        import importlib
+
+        from threadline.chat.provider import ProviderError
+
+        # Imported on a thread (tens of milliseconds), so the first paint is not held up.
+        await asyncio.to_thread(importlib.import_module, "threadline.chat.turns")
+        if self.settings.effective_provider().base_url:
+            await asyncio.to_thread(importlib.import_module, "threadline.chat.openai_compat")
+        from threadline.chat.turns import TurnEngine
+
+        try:
+            self.engine = TurnEngine.from_settings(store, self.settings)
+        except ProviderError:
+            self.engine = None  # the composer says how to configure one
+        except ThreadlineError as exc:
+            self.engine, self.engine_error = None, str(exc)
+        self.engine_ready.set()
+        if self._main_screen is not None and self._main_screen.is_attached:
+            self._main_screen.runner.update()
 
     def _fail(self, message: str) -> None:
         """End the app at once: `run_app` prints the message as one line, exit status 1."""
@@ -170,13 +200,15 @@ class ThreadlineApp(App[int]):
             await screen.data_changed()
 
     async def _poll(self) -> None:
-        """Notice writes by other processes (PRAGMA data_version) and refresh what is shown."""
+        """Notice writes by other processes (PRAGMA data_version) and refresh what is shown.
+
+        The app's own writes do not count: it shows them as it makes them."""
         store = self.store
         if store is None or self._polling:
             return
         self._polling = True
         try:
-            version = await store.data_version()
+            version = await store.outside_data_version()
         except ThreadlineError:
             return
         finally:
@@ -187,9 +219,17 @@ class ThreadlineApp(App[int]):
             await screen.data_changed()
 
     async def on_unmount(self) -> None:
+        if self._main_screen is not None:
+            # A reply still streaming is cancelled and its partial text saved first.
+            await self._main_screen.runner.stop()
         if self.store is not None:
+            # Before the engine closes: the session left open goes to extraction with it.
             screen = self._main_screen
             await self.memory_tasks.shutdown(screen.open_session_id if screen else None)
+        if self.engine is not None:
+            engine, self.engine = self.engine, None
+            await engine.aclose()
+        if self.store is not None:
             store, self.store = self.store, None
             await store.close()
 

@@ -32,7 +32,7 @@ class KeySection:
 
 
 GLOBAL_KEYS = [
-    KeyEntry("tab ⇧tab", "Move focus between the list and the conversation"),
+    KeyEntry("tab ⇧tab", "Move focus: the list, the conversation, the composer"),
     KeyEntry("^p", "Command palette: every action by name, and themes"),
     KeyEntry("^q", "Quit (like q)"),
     KeyEntry("mouse", "Click a session to open it, a summary to expand it; wheel scrolls"),
@@ -53,6 +53,7 @@ def _bindings(owner: type) -> list[Binding]:
 def key_sections(app: App) -> list[KeySection]:
     from threadline.ui.screens.main import MainScreen
     from threadline.ui.screens.memories import MemoriesScreen
+    from threadline.ui.widgets.composer import ComposerInput
     from threadline.ui.widgets.conversation import ConversationView
     from threadline.ui.widgets.session_list import SessionList
 
@@ -68,7 +69,7 @@ def key_sections(app: App) -> list[KeySection]:
             return None
 
         async def run() -> None:
-            if isinstance(target, MainScreen | SessionList | ConversationView):
+            if isinstance(target, MainScreen | SessionList | ConversationView | ComposerInput):
                 if not isinstance(target, MainScreen):
                     target.focus()
             await target.run_action(action)  # type: ignore[attr-defined]
@@ -78,10 +79,12 @@ def key_sections(app: App) -> list[KeySection]:
     main = screen if isinstance(screen, MainScreen) else None
     sessions = main.query_one(SessionList) if main else None
     conversation = main.query_one(ConversationView) if main else None
+    composer = main.query_one(ComposerInput) if main else None
     for title, owner, target in (
         ("Anywhere", MainScreen, main),
         ("Session list", SessionList, sessions),
         ("Conversation", ConversationView, conversation),
+        ("Composer", ComposerInput, composer),
     ):
         entries = [
             KeyEntry(_display(app, b), b.tooltip or b.description, runner(target, b.action))

@@ -100,7 +100,7 @@ class MemoryTasks:
         """
         shared = getattr(self.app, "engine", None)  # the app's own, once it has one
         if shared is not None:
-            return shared  # type: ignore[no-any-return]
+            return shared
         if self._engine is None:
             from threadline.chat.turns import TurnEngine
 

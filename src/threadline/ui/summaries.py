@@ -1,4 +1,4 @@
-"""Summaries from the app: summarise now (Z), and a turn's summary events.
+"""Summaries from the app: summarise now (Z); a turn's summary events are turn_runner.py's.
 
 The work is chat/summarise.py's (through the turn engine); this module only says what happens
 on screen: "summarising…" in the header while it runs, the result or the error as a one-line
@@ -82,22 +82,3 @@ async def summarise_now(screen: MainScreen) -> None:
         title="Summary",
         markup=False,
     )
-
-
-def show_summary_event(screen: MainScreen, event: object) -> None:
-    """A turn's summary events, for whoever runs turns in the app: SummaryStarted says
-    "summarising…" in the header, SummarySaved shows the summary in place (and what it stands
-    for faded or folded), ContextNotice is a one-line notification."""
-    from threadline.chat.turns import ContextNotice, SummarySaved, SummaryStarted
-
-    if isinstance(event, SummaryStarted):
-        screen.set_busy("summarising…")
-    elif isinstance(event, SummarySaved):
-        screen.set_busy(None)
-        if event.summary.session_id == screen.open_session_id:
-            screen.run_worker(
-                screen.conversation.refresh_tail(), group="summary-saved", exit_on_error=False
-            )
-    elif isinstance(event, ContextNotice):
-        screen.set_busy(None)
-        screen.notify(one_line(event.text), severity="warning", markup=False)

@@ -1,4 +1,4 @@
-"""The browsing screen: header, sidebar of sessions, conversation pane, composer's place, footer."""
+"""The main screen: header, sidebar of sessions, conversation pane, composer, footer."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from textual import on, work
+from textual.actions import SkipAction
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -19,7 +20,9 @@ from threadline.errors import ThreadlineError
 from threadline.models import Scope, SearchHit, Session, SessionSummary, TimelineItem
 from threadline.paths import home_short, workspace_root
 from threadline.ui.safe import clean, one_line
-from threadline.ui.widgets.bars import ComposerPlaceholder, HeaderBar, SessionTitle
+from threadline.ui.turn_runner import TurnRunner
+from threadline.ui.widgets.bars import HeaderBar, SessionTitle
+from threadline.ui.widgets.composer import Composer, ComposerInput
 from threadline.ui.widgets.conversation import ConversationView
 from threadline.ui.widgets.session_list import SessionList, SessionQuery
 
@@ -27,6 +30,7 @@ if TYPE_CHECKING:
     from threadline.store import Store
     from threadline.ui.app import ThreadlineApp
     from threadline.ui.memory_tasks import MemoryStatus
+    from threadline.ui.screens.new_session import NewSession
 
 UNDO_SECONDS = 10.0
 FILTER_DELAY = 0.15
@@ -41,6 +45,13 @@ class MainScreen(Screen[None]):
         Binding("q", "app.quit", "Quit", tooltip="Quit threadline"),
         Binding("question_mark", "help", "Help", tooltip="Show every key"),
         Binding("slash", "filter", "Filter", tooltip="Filter the sessions by title and preview"),
+        Binding(
+            "escape",
+            "cancel_reply",
+            "Cancel",
+            show=False,  # the composer says "esc cancels" while a reply streams
+            tooltip="Cancel the reply being written",
+        ),
         Binding("escape", "clear_filter", "Clear filter", show=False, tooltip="Clear the filter"),
         Binding(
             "s",
@@ -59,6 +70,14 @@ class MainScreen(Screen[None]):
             "Details",
             show=False,
             tooltip="Show or hide each message's time, model, tokens and response time",
+        ),
+        Binding("i", "focus_composer", "Write", tooltip="Write a message (focus the composer)"),
+        Binding(
+            "ctrl+r",
+            "retry",
+            "Retry",
+            show=False,
+            tooltip="Answer your last message again (after an error or a cancel)",
         ),
         Binding(
             "M",
@@ -101,6 +120,7 @@ class MainScreen(Screen[None]):
         self._last_deleted: tuple[str, str, float, bool] | None = None
         self._auto_opened = False
         self._short_ids: dict[str, str] = {}
+        self.runner = TurnRunner(self)
         self._summarising: set[str] = set()
         self._last_search: tuple[str, bool] = ("", False)  # (query, by relevance)
 
@@ -123,7 +143,7 @@ class MainScreen(Screen[None]):
             with Vertical(id="main"):
                 yield SessionTitle(id="session-title")
                 yield ConversationView(clock, id="conversation")
-                yield ComposerPlaceholder(id="composer")
+                yield Composer(clock, id="composer")
         yield Footer()
 
     @property
@@ -145,10 +165,11 @@ class MainScreen(Screen[None]):
         self.filter_input.display = False
         self._update_header()
         self.query_one(SessionTitle).show(None)
-        self.query_one(ComposerPlaceholder).show(None)
+        self.runner.update()
         self.conversation.show_empty(
-            "Pick a session on the left.",
-            "enter opens it · tab moves between the list and the conversation · ? lists every key",
+            "Pick a session on the left, or write below to start one.",
+            "enter opens it · tab moves between the list, the conversation and the composer"
+            " · ? lists every key",
         )
 
     # ------------------------------------------------------------------ store
@@ -185,6 +206,10 @@ class MainScreen(Screen[None]):
             return
         self._update_empty_text()
         await self.sessions.load(self._session_query(), keep_id=keep_id)
+
+    async def reload_sessions(self, keep_id: str | None = None) -> None:
+        """Reload the sidebar, keeping the cursor on `keep_id` (wherever it moved)."""
+        await self._reload_sessions(keep_id)
 
     def _update_empty_text(self) -> None:
         where = home_short(one_line(self._root() or "")) or "any directory"
@@ -278,6 +303,16 @@ class MainScreen(Screen[None]):
             self.notify("That session is gone (trashed or purged elsewhere).", severity="warning")
             await self._reload_sessions()
             return
+        await self.show_session(session, at_message, at_summary)
+
+    async def show_session(
+        self, session: Session, at_message: int | None = None, at_summary: int | None = None
+    ) -> None:
+        """Show `session` (already fetched) in the pane, at its end or around `at_message` /
+        `at_summary` (see open_session), and mark it open in the list."""
+        store = self.store
+        if store is None:
+            return
         self._switching_to(session.id)
         self.open_session_id = session.id
         self.sessions.set_open(session.id)
@@ -298,6 +333,7 @@ class MainScreen(Screen[None]):
                 self.notify("That message is no longer in the session.", severity="warning")
             if self.open_session_id == session.id:
                 self.conversation.focus()
+        self.runner.session_opened(session.id)
         if session.id not in self._short_ids:
             try:
                 self._short_ids.update(await store.short_ids([session.id]))
@@ -315,14 +351,17 @@ class MainScreen(Screen[None]):
     def _show_title(self, session: Session) -> None:
         short = self._short_ids.get(session.id)
         self.query_one(SessionTitle).show(session, short)
-        self.query_one(ComposerPlaceholder).show(short)
+
+    def show_title(self, session: Session) -> None:
+        """Update the title line (title, message count) of the open session."""
+        self._show_title(session)
 
     def _close_session(self, title: str, hint: str = "") -> None:
         self.open_session_id = None
         self.sessions.set_open(None)
         self.query_one(SessionTitle).show(None)
-        self.query_one(ComposerPlaceholder).show(None)
         self.conversation.show_empty(title, hint)
+        self.runner.update()
 
     # ------------------------------------------------------------------ scope and filter
 
@@ -389,20 +428,16 @@ class MainScreen(Screen[None]):
             self.notify("The database is not open yet.", severity="warning")
         return self.store
 
-    @work(group="session-action", exit_on_error=False)
-    async def action_new_session(self) -> None:
-        store = self._store_or_warn()
-        if store is None:
-            return
-        try:
-            session = await store.create_session(self.tapp.working_dir)
-        except ThreadlineError as exc:
-            self.notify(clean(str(exc)), severity="error", markup=False)
-            return
-        await self._reload_sessions(keep_id=session.id)
-        self.open_session(session.id)
-        where = home_short(one_line(session.working_dir))
-        self.notify(f"New session in {where}.", markup=False)
+    def action_new_session(self) -> None:
+        from threadline.ui.screens.new_session import NewSessionScreen
+
+        where = home_short(one_line(self.tapp.working_dir))
+        default = self.tapp.settings.effective_provider().model
+        self.app.push_screen(NewSessionScreen(where, default), callback=self._new_session_chosen)
+
+    def _new_session_chosen(self, choice: NewSession | None) -> None:
+        if choice is not None:
+            self.runner.start_draft(choice)
 
     def action_rename(self) -> None:
         target = self._target()
@@ -538,6 +573,34 @@ class MainScreen(Screen[None]):
     def action_toggle_meta(self) -> None:
         self.conversation.toggle_meta()
 
+    # ------------------------------------------------------------------ writing (see turn_runner)
+
+    def action_focus_composer(self) -> None:
+        composer = self.query_one(Composer)
+        if composer.enabled:
+            composer.input.focus()
+            return
+        problem = self.runner.not_ready()
+        if problem:
+            self.notify(clean(problem), severity="warning", markup=False, timeout=10)
+
+    @on(ComposerInput.Submitted, "#composer-input")
+    def _composer_submitted(self, event: ComposerInput.Submitted) -> None:
+        event.stop()
+        self.runner.send(event.text)
+
+    def action_cancel_reply(self) -> None:
+        if not self.runner.cancel():
+            raise SkipAction()
+
+    def action_retry(self) -> None:
+        self.runner.retry()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel_reply":
+            return self.runner.busy  # otherwise esc clears the filter
+        return True
+
     # ------------------------------------------------------------------ summaries and memory
 
     def action_memories(self) -> None:
@@ -559,12 +622,6 @@ class MainScreen(Screen[None]):
         from threadline.ui.summaries import summarise_now
 
         await summarise_now(self)
-
-    def show_summary_event(self, event: object) -> None:
-        """Show a turn's SummaryStarted / SummarySaved / ContextNotice (see ui/summaries.py)."""
-        from threadline.ui.summaries import show_summary_event
-
-        show_summary_event(self, event)
 
     def memory_status_changed(self, status: MemoryStatus) -> None:
         """The extraction queue changed: the header's indicator follows."""

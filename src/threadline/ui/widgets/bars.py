@@ -1,4 +1,4 @@
-"""One-line bars: the app header, the conversation's title line and the composer's place."""
+"""One-line bars: the app header and the conversation's title line."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ class HeaderBar(Static):
 
     _shown: tuple[Scope, str | None, int | None, str, str | None] | None = None
     _memory: Content | None = None
+    _content: Content | None = None
 
     def set_memory(self, status: Content | None) -> None:
         """The memory extraction indicator at the end of the line (None: nothing to say)."""
@@ -61,7 +62,10 @@ class HeaderBar(Static):
             parts += [("  ·  ", "$text-muted"), (busy, "italic $text-muted")]
         if self._memory is not None:
             parts += [("  ·  ", "$text-muted"), self._memory]
-        self.update(Content.assemble(*parts))
+        content = Content.assemble(*parts)
+        if content != self._content:  # an update lays out the screen
+            self._content = content
+            self.update(content)
 
 
 class SessionTitle(Widget):
@@ -79,15 +83,20 @@ class SessionTitle(Widget):
         super().__init__(id=id)
         self._session: Session | None = None
         self._short_id: str | None = None
+        self._placeholder = "No session open"
 
-    def show(self, session: Session | None, short_id: str | None = None) -> None:
+    def show(
+        self, session: Session | None, short_id: str | None = None, placeholder: str | None = None
+    ) -> None:
+        """Show `session`, or (None) `placeholder` (default: "No session open")."""
         self._session, self._short_id = session, short_id
+        self._placeholder = placeholder or "No session open"
         self.refresh()
 
     def render(self) -> Content:
         session = self._session
         if session is None:
-            return Content.styled("No session open", "$text-muted")
+            return Content.styled(self._placeholder, "$text-muted")
         sep = ("  ·  ", "$text-muted")
         # (priority, parts) in display order; what does not fit beside a readable title is
         # left out, least important first.
@@ -115,26 +124,3 @@ class SessionTitle(Widget):
         room = max(1, width - used)
         title = title.truncate(room, ellipsis=True).stylize("bold")
         return Content.assemble(title, *tail).truncate(width, ellipsis=True)
-
-
-class ComposerPlaceholder(Static):
-    """Where the composer goes (a later version); says how to write a turn meanwhile."""
-
-    DEFAULT_CSS = """
-    ComposerPlaceholder {
-        dock: bottom;
-        height: 3;
-        padding: 0 1;
-        border-top: hkey $panel-lighten-1;
-        color: $text-disabled;
-    }
-    """
-
-    def show(self, short_id: str | None) -> None:
-        target = f" --session {short_id}" if short_id else ""
-        self.update(
-            Content.assemble(
-                ("Writing here comes later. From a shell:\n", "italic"),
-                (f'threadline chat{target} "…"', "bold"),
-            )
-        )

@@ -50,7 +50,7 @@ class BlockState:
 
     expanded: bool = False
     show_meta: bool = False
-    mark: str | None = None  # "interrupted" | "streaming" | None
+    mark: str | None = None  # "interrupted" | "streaming" | "error" | "cancelled" | None
     # The latest summary stands for this item: drawn faded.
     covered: bool = False
     # For a summary: where its range sits in the session (None: not known).
@@ -177,12 +177,19 @@ def _message_block(
         right = [("⚠ interrupted", styles.interrupted)]
     elif state.mark == "streaming":
         right = [("● writing…", styles.streaming)]
+    elif state.mark == "error":
+        right = [("✖ error", styles.interrupted)]
+    elif state.mark == "cancelled":
+        right = [("■ cancelled", styles.meta)]
     lines = [
         _header([(ROLE_LABELS.get(item.role, item.role), label_style)], right, width, styles.base)
     ]
     if state.show_meta:
         lines.append(_meta_line(item, styles, width, now))
     body_style = styles.body if item.role in ("user", "assistant") else styles.dim_body
+    if state.mark in ("error", "cancelled"):
+        lines += _ended_body(item, state.mark, width, body_style, styles, console, options)
+        return lines
     lines += _body(
         item.content, item.role == "assistant", width, body_style, styles, console, options
     )
@@ -190,6 +197,35 @@ def _message_block(
         note = Text("⚠ the reply broke off here; the rest was not saved", style=styles.interrupted)
         lines += _render(note, width, styles.base, console, options)
     return lines
+
+
+def error_parts(item: Message) -> tuple[str, str]:
+    """(the text that arrived, the error) of a reply that ended with stop_reason 'error'."""
+    payload = item.payload if isinstance(item.payload, dict) else {}
+    error = payload.get("error")
+    partial_chars = payload.get("partial_chars")
+    if isinstance(error, str) and isinstance(partial_chars, int):
+        return item.content[:partial_chars], error
+    head, sep, tail = item.content.rpartition("Error: ")
+    if sep and "\n" not in tail:
+        return head.rstrip("\n"), tail
+    return "", item.content
+
+
+def _ended_body(
+    item: Message, mark: str, width: int, style: Style, styles: BlockStyles, console, options
+) -> list[Strip]:
+    """A reply that failed or was cancelled: what arrived, then why it stops there."""
+    if mark == "error":
+        partial, error = error_parts(item)
+        note = Text(f"✖ {clean(error)}", style=styles.interrupted, overflow="fold")
+    else:
+        partial = item.content
+        note = Text("■ cancelled: the reply stops here", style=styles.meta)
+    lines: list[Strip] = []
+    if partial.strip():
+        lines += _body(partial, item.role == "assistant", width, style, styles, console, options)
+    return lines + _render(note, width, styles.base, console, options)
 
 
 def summary_title(item: Summary, span: SummarySpan | None) -> str:
@@ -262,7 +298,7 @@ def estimate_height(item: TimelineItem, width: int, state: BlockState) -> int:
         return extra + body + 1
     if isinstance(item, Message) and item.role == "assistant":
         body += len(_FENCE.findall(text))  # code blocks gain a padding line at each end
-    if state.mark == "interrupted":
+    if state.mark in ("interrupted", "error", "cancelled"):
         body += 1
     return extra + max(1, body)
 

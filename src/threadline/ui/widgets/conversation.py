@@ -11,6 +11,7 @@ prepended, so nothing jumps. Opening a session draws its last screen first (bott
 from __future__ import annotations
 
 import bisect
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -40,6 +41,7 @@ from threadline.ui.widgets.blocks import (
     item_key,
     render_block,
 )
+from threadline.ui.widgets.live import LiveReply
 
 Position = tuple[int, int]
 TimelineFn = Callable[[Position | None, Position | None, int], Awaitable[list[TimelineItem]]]
@@ -48,6 +50,7 @@ AroundFn = Callable[[int, int], Awaitable[list[TimelineItem]]]
 
 PAGE_SIZE = 100  # the first page of a session, and jumps
 OLDER_PAGE = 50  # each page added while scrolling: small, so each costs little
+LIVE_FPS = 20  # at most this many repaints a second of a reply being streamed
 TAIL_SIZE = 40  # items re-read from the end when another process changed the session
 AROUND_RADIUS = 50  # items each side of a message opened from a search hit
 FOUND_CONTEXT = 2  # lines shown above a message opened from a search hit
@@ -234,10 +237,16 @@ class ConversationView(ScrollView, can_focus=True):
         self._settling = False
         self._settle_scheduled = False
         self._cache: LRUCache[tuple[object, ...], list[Strip]] = LRUCache(400)
+        self._line_cache: LRUCache[tuple[object, ...], tuple[list[Strip], Strip]] = LRUCache(600)
         self._styles: BlockStyles | None = None
         self._empty: tuple[str, str] = ("", "")
         self._width = 0
         self.pages_loaded = 0
+        self.writable = False  # the composer can write here (changes the empty-session hint)
+        self._live: LiveReply | None = None
+        self._live_strips: tuple[tuple[object, ...], list[Strip]] | None = None
+        self._live_due = False
+        self._live_painted = 0.0
         # Set by the screen once the store is open: summary positions and the fold.
         self.summaries: SummarySource | None = None
         self._facts = SummaryFacts()
@@ -260,6 +269,7 @@ class ConversationView(ScrollView, can_focus=True):
         self._generation += 1
         self.session = None
         self._source = None
+        self._live = None
         self._facts = SummaryFacts()
         self.found = None
         self._set_entries([])
@@ -285,6 +295,7 @@ class ConversationView(ScrollView, can_focus=True):
             return
         self.session = session
         self._source = source
+        self._live = None
         self._facts = facts
         self._fold_choice = choice
         self._expanded = set()
@@ -295,9 +306,13 @@ class ConversationView(ScrollView, can_focus=True):
         self.has_newer = False
         self.cursor = len(self._entries) - 1 if self._entries else None
         self._empty = (
-            "No messages yet.",
-            "Write the first turn from a shell:\n"
-            f'threadline chat --session {session.id.replace("-", "")[:12]} "…"',
+            ("No messages yet.", "Write the first message below.")
+            if self.writable
+            else (
+                "No messages yet.",
+                "Write the first turn from a shell:\n"
+                f'threadline chat --session {session.id.replace("-", "")[:12]} "…"',
+            )
         )
         self._follow = True
         self.pages_loaded = 1
@@ -420,6 +435,7 @@ class ConversationView(ScrollView, can_focus=True):
         if self.session is not None and session.id == self.session.id:
             self.session = session
             self._invalidate_marks()
+            self.refresh_lines(0, BANNER)  # "start of the session · N messages"
 
     async def refresh_tail(self) -> None:
         """Merge what changed at the end of the session (new or still-streaming messages, and
@@ -446,6 +462,8 @@ class ConversationView(ScrollView, can_focus=True):
         inserts: list[TimelineItem] = []
         for item in items:
             key = item_key(item)
+            if self._live is not None and key == self._live.key:
+                continue  # the stream being shown is ahead of its last checkpoint
             at = index.get(key)
             if at is not None:
                 entry = self._entries[at]
@@ -578,6 +596,146 @@ class ConversationView(ScrollView, can_focus=True):
         self.refresh()
         return True
 
+    # ------------------------------------------------------------------ turns written here
+
+    @property
+    def live(self) -> LiveReply | None:
+        """The reply being streamed into the view, if any."""
+        return self._live
+
+    def _shows(self, session_id: str) -> bool:
+        return self.session is not None and self.session.id == session_id
+
+    async def append_items(self, items: list[TimelineItem]) -> None:
+        """Show items this app just wrote at the end of the open session, and follow the end.
+
+        An item already in the window (same id) is replaced. When the window does not reach
+        the end of the session (after `home`), the newest page is loaded instead.
+        """
+        if not items or self._source is None or not self._shows(items[0].session_id):
+            return
+        if self.has_newer:
+            assert self.session is not None
+            await self.open(self.session, self._source)
+            return
+        index = {entry.key: i for i, entry in enumerate(self._entries)}
+        was_last = self.cursor is None or self.cursor >= len(self._entries) - 1
+        for item in items:
+            key = item_key(item)
+            at = index.get(key)
+            if at is not None:
+                entry = self._entries[at]
+                entry.item = item
+                entry.version += 1
+                entry.exact = False
+                entry.height = self._estimate(at)
+            else:
+                self._entries.append(Entry(item, key, 0))
+                self._entries[-1].height = self._estimate(len(self._entries) - 1)
+                index[key] = len(self._entries) - 1
+        if was_last and self._entries:
+            self.cursor = len(self._entries) - 1
+        self._dirty = True
+        self._invalidate_marks()
+        self._follow = True
+        self._settle()
+        self.refresh()
+
+    async def stream_begin(self, message: Message, text: str = "") -> None:
+        """Show `message` (a reply row just written) as the live reply; `text` is what has
+        arrived so far. Deltas follow with `stream_append`."""
+        if not self._shows(message.session_id):
+            return
+        live = LiveReply(message.model_copy(update={"content": ""}))
+        if text:
+            live.append(text)
+        self._live = live
+        self._live_strips = None
+        # Its header shows now; the text from the first repaint on (a reply that is over
+        # within 1/LIVE_FPS s is drawn once, finished).
+        self._live_painted = time.monotonic()
+        await self.append_items([live.message])
+
+    def stream_append(self, text: str) -> None:
+        """More text of the live reply; the view repaints at most LIVE_FPS times a second (less
+        when drawing is slow), never once per token."""
+        live = self._live
+        if live is None:
+            return
+        live.append(text)
+        if not self._live_due:
+            self._live_due = True
+            # Pace by the cost of the last drawing too: drawing takes at most a third of the time.
+            interval = max(1 / LIVE_FPS, 3 * live.render_seconds)
+            delay = self._live_painted + interval - time.monotonic()
+            if delay > 0.001:
+                self.set_timer(delay, self._paint_live, name="live reply")
+            else:
+                self.call_later(self._paint_live)
+
+    def _paint_live(self) -> None:
+        self._live_due = False
+        live = self._live
+        if live is None:
+            return
+        index = len(self._entries) - 1
+        while index >= 0 and self._entries[index].key != live.key:
+            index -= 1
+        if index < 0:
+            return
+        entry = self._entries[index]
+        entry.version += 1
+        old_height = entry.height
+        self._strips(index)
+        self._live_painted = time.monotonic()
+        if self._follow:
+            self._settle()
+            self.refresh()
+        else:
+            self._recompute()
+            self._update_virtual_size()
+            self.refresh_lines(self._tops[index], max(old_height, entry.height))
+
+    async def stream_end(self, message: Message) -> None:
+        """The reply ended (finished, failed or cancelled): draw its final form (added at the
+        end if it never streamed, e.g. an error before the first token)."""
+        live = self._live
+        if live is not None and live.key == item_key(message):
+            self._live = None
+            self._live_strips = None
+        else:
+            live = None
+        if not self._shows(message.session_id):
+            return
+        key = item_key(message)
+        for i in range(len(self._entries) - 1, -1, -1):
+            entry = self._entries[i]
+            if entry.key == key:
+                anchor = self._anchor()
+                entry.item = message
+                entry.version += 1
+                entry.exact = False
+                entry.height = self._estimate(i)
+                if live is not None:
+                    # Its finished blocks are drawn already: only the last one is drawn again.
+                    width, state = self._content_width(), self._state(i)
+                    final = live.render_final(
+                        message,
+                        width,
+                        state,
+                        self._block_styles(),
+                        self.app.console,
+                        self.app.console_options,
+                        self._clock(),
+                    )
+                    if final is not None:
+                        self._cache[(key, entry.version, width, state)] = final
+                self._dirty = True
+                self._settle(anchor)
+                self.refresh()
+                return
+        await self.append_items([message])
+
     # ------------------------------------------------------------------ entries and heights
 
     def _set_entries(self, items: list[TimelineItem]) -> None:
@@ -609,6 +767,8 @@ class ConversationView(ScrollView, can_focus=True):
         item = self._entries[index].item
         if not isinstance(item, Message) or item.complete:
             return None
+        if item.stop_reason in ("error", "cancelled"):
+            return item.stop_reason
         is_last = index == len(self._entries) - 1 and not self.has_newer
         if is_last and self.session is not None and self.session.status == "active":
             return "streaming"
@@ -675,6 +835,27 @@ class ConversationView(ScrollView, can_focus=True):
         width = self._content_width()
         state = self._state(index)
         key = (entry.key, entry.version, width, state)
+        live = self._live
+        if live is not None and entry.key == live.key:
+            # Drawn from its chunks, kept in one slot (not the LRU: it changes all the time).
+            if self._live_strips is not None and self._live_strips[0] == key:
+                drawn = self._live_strips[1]
+            else:
+                drawn = live.render(
+                    width,
+                    state,
+                    self._block_styles(),
+                    self.app.console,
+                    self.app.console_options,
+                    self._clock(),
+                )
+                self._live_strips = (key, drawn)
+            if not entry.exact or entry.height != len(drawn):
+                if entry.height != len(drawn):
+                    self._dirty = True
+                entry.height = len(drawn)
+                entry.exact = True
+            return drawn
         strips = self._cache.get(key)
         if strips is None:
             strips = render_block(
@@ -762,8 +943,12 @@ class ConversationView(ScrollView, can_focus=True):
         if size != self.virtual_size:
             self._settling = True
             try:
-                self.virtual_size = size
+                # Not `self.virtual_size = size`: that lays out the whole screen, once per
+                # repaint of a streaming reply. The pane's size does not depend on its content;
+                # only its scrollbar does, and _scroll_update lays out if that appears.
+                self.set_reactive(ScrollView.virtual_size, size)
                 self._scroll_update(size)
+                self.refresh()
             finally:
                 self._settling = False
 
@@ -794,6 +979,7 @@ class ConversationView(ScrollView, can_focus=True):
         super().notify_style_update()
         self._styles = None
         self._cache.clear()
+        self._line_cache.clear()
         if self._entries:
             self._relayout()
 
@@ -1080,10 +1266,16 @@ class ConversationView(ScrollView, can_focus=True):
         offset = line - self._tops[index]
         if not 0 <= offset < len(strips):
             return Strip.blank(width, base)
+        is_cursor = index == self.cursor and self.has_focus
+        is_found = entry.key == self.found
+        # Whole screen lines are kept too: a reply streaming at the bottom scrolls every line
+        # on screen, and joining gutters and meta costs more than the compositor's own work.
+        line_key = (id(strips), offset, is_cursor, is_found, width)
+        cached = self._line_cache.get(line_key)
+        if cached is not None and cached[0] is strips:
+            return cached[1]
         strip = strips[offset]
         is_spacer = offset == len(strips) - 1
-        is_found = entry.key == self.found
-        is_cursor = index == self.cursor and self.has_focus
         if is_spacer:
             gutter = Strip.blank(GUTTER, base)
         elif is_cursor or is_found:
@@ -1105,7 +1297,9 @@ class ConversationView(ScrollView, can_focus=True):
             if self._facts.covers(entry.item):
                 gutter = fade([gutter], base)[0]
         joined = Strip.join([gutter, strip]).adjust_cell_length(width, base)
-        return joined.apply_meta({"conversation_entry": entry.key})
+        drawn = joined.apply_meta({"conversation_entry": entry.key})
+        self._line_cache[line_key] = (strips, drawn)
+        return drawn
 
     def _banner_line(self, line: int, width: int, base: Style) -> Strip:
         if line != 0:

@@ -208,6 +208,19 @@ class SessionList(ScrollView, can_focus=True):
         self.refresh()
         self.post_message(self.Loaded(total))
 
+    def update_row(self, session: SessionSummary) -> bool:
+        """Show a loaded row's new counts, age and title in place (after the app's own write,
+        when its place in the list does not change), without asking the store."""
+        fields = {name: getattr(session, name) for name in SessionSummary.model_fields}
+        for page, rows in self._pages.items():
+            for i, row in enumerate(rows):
+                if row.id == session.id:
+                    fields["preview"] = fields["preview"] or row.preview
+                    rows[i] = SessionSummary(**fields)
+                    self.refresh_lines((page * PAGE_SIZE + i) * ROW_HEIGHT, ROW_HEIGHT)
+                    return True
+        return False
+
     def move_cursor(self, index: int) -> None:
         if self.total:
             self.cursor = max(0, min(index, self.total - 1))

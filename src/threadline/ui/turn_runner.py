@@ -1,0 +1,470 @@
+"""Turns written from the app: the composer's text goes to the turn engine, its events to the pane.
+
+The UI never talks to a provider: it starts a turn on the engine and shows what comes back.
+
+- UserMessageSaved: the message appears in the pane at once; the session moves to the top of
+  the sidebar (and a session made by this message appears there, selected, with its title).
+- ReplyStarted / ReplyDelta: the reply streams into the pane (the view repaints it at most
+  20 times a second, drawing only the reply's last Markdown block again).
+- ReplyFinished / TurnFailed / TurnCancelled: the reply is drawn in its final form; an error
+  or a cancel shows in the conversation next to the turn.
+- SummaryStarted / SummarySaved / ContextNotice: "summarising…" in the composer, the summary
+  in the pane, a notification.
+
+One turn runs at a time: sending while a reply streams is refused with a notice (the text
+stays in the composer), since the next message's context should hold the reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from contextlib import aclosing
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from threadline.errors import ThreadlineError
+from threadline.paths import home_short
+from threadline.ui.safe import clean, one_line
+from threadline.ui.screens.new_session import NewSession
+from threadline.ui.widgets.composer import Composer, ComposerState
+
+if TYPE_CHECKING:
+    from threadline.chat.turns import Turn, TurnEngine, TurnEvent
+    from threadline.models import Message, Session
+    from threadline.ui.screens.main import MainScreen
+    from threadline.ui.widgets.conversation import ConversationView
+
+
+YIELD_SECONDS = 0.005
+
+
+@dataclass
+class Running:
+    """The turn under way."""
+
+    turn: Turn
+    session_id: str
+    started: datetime
+    view: ConversationView
+    label: str = "waiting for the model"
+    tokens: int = 0
+    reply: Message | None = None
+
+
+class TurnRunner:
+    """Sends messages from the composer and shows the turns' events on the main screen."""
+
+    def __init__(self, screen: MainScreen) -> None:
+        self.screen = screen
+        self.running: Running | None = None
+        self.draft: NewSession | None = None  # `n`: the next message starts a new session
+        # A model or system prompt chosen in the form, kept until the session's first reply
+        # succeeds (the engine remembers the model on the session only then).
+        self._chosen: dict[str, NewSession] = {}
+        self._failed: set[str] = set()  # sessions whose last reply failed or was cancelled
+        self._sent: str | None = None  # the text being sent, until it is saved
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def busy(self) -> bool:
+        return self.running is not None
+
+    def _engine(self) -> TurnEngine | None:
+        return self.screen.tapp.engine
+
+    def _composer(self) -> Composer:
+        composer = self.screen.query_one(Composer)
+        composer.tick = self._tick
+        return composer
+
+    def _tick(self) -> None:
+        if self.running is not None:
+            self.update()
+
+    def not_ready(self) -> str | None:
+        """Why nothing can be sent from the view as it is (None: ready): the full message."""
+        from threadline.chat.provider import not_configured_message
+
+        app = self.screen.tapp
+        if app.engine_error is not None:
+            return app.engine_error
+        from threadline import paths
+
+        settings = app.settings
+        config = settings.source or paths.config_path()
+        return not_configured_message(
+            settings.effective_provider(), home_short(str(config)), model=self._model_hint()
+        )
+
+    def _model_hint(self) -> str | None:
+        """The model the next turn names explicitly (the form's, else the open session's)."""
+        if self.draft is not None:
+            return self.draft.model
+        session = self.screen.conversation.session
+        if session is None or self.screen.open_session_id is None:
+            return None
+        chosen = self._chosen.get(session.id)
+        return (chosen.model if chosen else None) or session.model
+
+    def model_label(self) -> str | None:
+        return self._model_hint() or self.screen.tapp.settings.effective_provider().model
+
+    def update(self) -> None:
+        """Bring the composer's state up to date with the view and the running turn."""
+        composer = self._composer()
+        running = self.running
+        if running is not None:
+            composer.show(
+                ComposerState(
+                    "busy",
+                    model=self.model_label(),
+                    label=running.label,
+                    started=running.started,
+                    tokens=running.tokens,
+                )
+            )
+            self.screen.conversation.writable = True
+            return
+        problem = self.not_ready()
+        if problem is not None:
+            composer.show(ComposerState("disabled", note=_short_hint(self.screen, problem)))
+            self.screen.conversation.writable = False
+            return
+        self.screen.conversation.writable = True
+        note = ""
+        session_id = self.screen.open_session_id
+        if self.draft is not None or session_id is None:
+            note = "a new session"
+        elif session_id in self._failed:
+            note = "ctrl+r answers your last message again"
+        composer.show(ComposerState("idle", model=self.model_label(), note=note))
+
+    def _busy(self, label: str | None = None, tokens: int | None = None) -> None:
+        running = self.running
+        if running is None:
+            return
+        if label is not None:
+            running.label = label
+        if tokens is not None:
+            running.tokens = tokens
+        # Shown by the composer's next tick (a tenth of a second at most): a repaint of its
+        # own for each change would cost more than it shows.
+
+    # ------------------------------------------------------------------ actions
+
+    def send(self, text: str) -> bool:
+        """Send `text` (the composer's); False when it was refused (the text stays)."""
+        if not text.strip():
+            return False
+        if not self.idle.is_set():  # a turn runs (or is starting)
+            self.screen.notify(
+                "A reply is still being written: wait for it, or press esc to cancel it. "
+                "Your text stays in the composer.",
+                severity="warning",
+                markup=False,
+            )
+            return False
+        problem = self.not_ready()
+        if problem is not None:
+            self.screen.notify(clean(problem), severity="error", markup=False, timeout=10)
+            return False
+        if self.screen.store is None:
+            self.screen.notify("The database is not open yet.", severity="warning")
+            return False
+        self._start(text, retry=False)
+        return True
+
+    def retry(self) -> None:
+        """Answer the open session's last user message again (after an error or a cancel)."""
+        if not self.idle.is_set():
+            self.screen.notify("A reply is still being written.", severity="warning")
+            return
+        if self.screen.open_session_id is None or self.draft is not None:
+            self.screen.notify("No session to retry in.", severity="warning")
+            return
+        problem = self.not_ready()
+        if problem is not None:
+            self.screen.notify(clean(problem), severity="error", markup=False, timeout=10)
+            return
+        self._start(None, retry=True)
+
+    def cancel(self) -> bool:
+        """Cancel the reply being written (esc); False when there is none."""
+        running = self.running
+        if running is None:
+            return False
+        running.label = "cancelling"
+        running.turn.cancel()
+        self.update()
+        return True
+
+    def start_draft(self, choice: NewSession) -> None:
+        """`n` then the form: the next message starts a new session with these settings.
+
+        Nothing is written until that message is sent (no empty sessions pile up)."""
+        from threadline.ui.widgets.bars import SessionTitle
+
+        screen = self.screen
+        where = home_short(one_line(screen.tapp.working_dir))
+        model = choice.model or screen.tapp.settings.effective_provider().model
+        lines = [f"Model: {one_line(model) if model else 'none configured'}"]
+        if choice.system_prompt:
+            prompt = one_line(choice.system_prompt)
+            lines.append(f"System prompt: {prompt[:200]}{'…' if len(prompt) > 200 else ''}")
+        lines.append("Write the first message below: the session is saved when you send it.")
+        screen._close_session(f"New session in {where}", "\n".join(lines))
+        self.draft = choice
+        screen.query_one(SessionTitle).show(None, placeholder="New session (not saved yet)")
+        self.update()
+        composer = self._composer()
+        if composer.enabled:
+            composer.input.focus()
+
+    def session_opened(self, session_id: str) -> None:
+        """The view now shows `session_id`: a draft is dropped; a reply still streaming into
+        it is shown live again."""
+        self.draft = None
+        running = self.running
+        if running is not None and running.session_id == session_id and running.reply:
+            self.screen.run_worker(
+                self.screen.conversation.stream_begin(running.reply, running.turn.text_so_far),
+                group="turn-reattach",
+            )
+        self.update()
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        """Cancel the running turn (the app is closing) and wait until its reply is saved."""
+        if self.running is not None:
+            self.running.turn.cancel()
+        try:
+            await asyncio.wait_for(self.idle.wait(), timeout)
+        except TimeoutError:
+            pass
+
+    # ------------------------------------------------------------------ the turn
+
+    def _start(self, text: str | None, *, retry: bool) -> None:
+        screen = self.screen
+        draft = self.draft
+        session = None if draft is not None else screen.conversation.session
+        if screen.open_session_id is None:
+            session = None
+        # The composer empties when the message is saved, in the same repaint that shows it in
+        # the pane (and keeps it if saving fails).
+        self._sent = text
+        self.idle.clear()
+        screen.run_worker(
+            self._run(session, text, draft, retry),
+            group="turn",
+            exclusive=True,
+            exit_on_error=False,
+        )
+
+    async def _run(
+        self, session: Session | None, text: str | None, draft: NewSession | None, retry: bool
+    ) -> None:
+        screen = self.screen
+        app = screen.tapp
+        try:
+            await app.engine_ready.wait()
+            engine = app.engine
+            store = screen.store
+            if engine is None or store is None:
+                self._restore(text)
+                return
+            choice = draft or NewSession()
+            try:
+                if session is None:
+                    # Checked before the row exists, so a refusal leaves no empty session.
+                    engine.resolve_model(None, choice.model)
+                    session = await store.create_session(app.working_dir)
+                    self._chosen[session.id] = choice
+                    self.draft = None
+                chosen = self._chosen.get(session.id, NewSession())
+                if retry:
+                    turn = engine.retry(session, model=chosen.model)
+                else:
+                    assert text is not None
+                    turn = engine.start(
+                        session,
+                        text,
+                        model=chosen.model,
+                        system_prompt=chosen.system_prompt,
+                    )
+                    # Given once: the engine remembers it on the session.
+                    self._chosen[session.id] = NewSession(model=chosen.model)
+            except ThreadlineError as exc:
+                screen.notify(clean(str(exc)), severity="error", markup=False, timeout=10)
+                self._restore(text)
+                return
+            self.running = Running(turn, session.id, app.clock(), screen.conversation)
+            self._failed.discard(session.id)
+            self.update()
+            outcome = "error"
+            try:
+                async with aclosing(aiter(turn)) as events:
+                    yielded = time.monotonic()
+                    async for event in events:
+                        await self._show(event)
+                        # A fast stream can arrive already buffered, and then reading it never
+                        # waits: let keys and repaints in every few milliseconds.
+                        if time.monotonic() - yielded > YIELD_SECONDS:
+                            await asyncio.sleep(0)
+                            yielded = time.monotonic()
+                if turn.result is not None:
+                    outcome = turn.result.outcome
+            except ThreadlineError as exc:
+                # Not the provider (that ends in TurnFailed): the store, or nothing to retry.
+                screen.notify(clean(str(exc)), severity="error", markup=False, timeout=10)
+            finally:
+                self.running = None
+            if outcome == "complete":
+                self._chosen.pop(session.id, None)
+            else:
+                self._failed.add(session.id)
+            await self._after(session.id)
+        finally:
+            self.running = None
+            self._sent = None
+            self.idle.set()
+            if screen.is_attached:
+                self.update()
+
+    def _take_sent_text(self) -> None:
+        """The message is saved: take its text out of the composer (what was typed since
+        stays)."""
+        sent, self._sent = self._sent, None
+        if sent is None:
+            return
+        composer = self.screen.query_one(Composer)
+        if composer.text.startswith(sent):
+            composer.text = composer.text[len(sent) :].lstrip("\n")
+
+    def _restore(self, text: str | None) -> None:
+        """Put a message that was not sent back in the composer (unless more was typed)."""
+        if text is None or not self.screen.is_attached:
+            return
+        composer = self.screen.query_one(Composer)
+        if not composer.text.strip():
+            composer.text = text
+
+    def _shown(self, session_id: str) -> bool:
+        return self.screen.open_session_id == session_id
+
+    async def _show(self, event: TurnEvent) -> None:
+        from threadline.chat.turns import (
+            ContextNotice,
+            ReplyDelta,
+            ReplyFinished,
+            ReplyStarted,
+            SummarySaved,
+            SummaryStarted,
+            TurnCancelled,
+            TurnFailed,
+            UserMessageSaved,
+        )
+
+        running = self.running
+        assert running is not None
+        if isinstance(event, ReplyDelta):  # the hot path: once per token
+            running.tokens += 1
+            if self.screen.open_session_id == running.session_id:
+                running.view.stream_append(event.text)
+            return
+        screen = self.screen
+        view = running.view
+        if isinstance(event, UserMessageSaved):
+            self._take_sent_text()
+            session = event.session
+            if screen.open_session_id is None and self.draft is None:
+                # The message made this session: open it (the pane was empty or a draft).
+                await screen.show_session(session)
+            elif self._shown(session.id):
+                view.set_session(session)
+                screen.show_title(session)
+                await view.append_items([event.message])
+            if self._leads_sidebar(session.id):
+                screen.sessions.update_row(session)  # already on top: new count and age
+            else:
+                self._refresh_sidebar(session.id)  # it moves up (or appears)
+            self._busy("waiting for the model")
+        elif isinstance(event, SummaryStarted):
+            self._busy("summarising earlier messages")
+        elif isinstance(event, SummarySaved):
+            if self._shown(running.session_id) and view.session is not None:
+                await screen.show_session(view.session)
+        elif isinstance(event, ContextNotice):
+            screen.notify(clean(event.text), severity="warning", markup=False, timeout=10)
+        elif isinstance(event, ReplyStarted):
+            running.reply = event.message
+            self._busy("generating")
+            if self._shown(running.session_id):
+                await view.stream_begin(event.message)
+        elif isinstance(event, ReplyFinished | TurnFailed | TurnCancelled):
+            if self._shown(running.session_id):
+                await view.stream_end(event.message)
+            elif isinstance(event, TurnFailed):
+                screen.notify(
+                    f"The reply failed: {clean(event.error)}",
+                    severity="error",
+                    markup=False,
+                    timeout=10,
+                )
+
+    def _leads_sidebar(self, session_id: str) -> bool:
+        """Is the session already first in the list (after the pinned ones, or first of them)?
+        Then the row is updated in place; the list is reloaded after the turn."""
+        rows = self.screen.sessions.loaded_rows
+        mine = next((row for row in rows if row.id == session_id), None)
+        if mine is None:
+            return False
+        first = next(row for row in rows if row.pinned == mine.pinned)
+        return first.id == session_id
+
+    def _refresh_sidebar(self, session_id: str) -> None:
+        """Reload the list beside the turn (not in its way), keeping the highlight where the
+        user left it unless it was on this session (which then moves to the top with it)."""
+        screen = self.screen
+        highlighted = screen.sessions.highlighted
+        keep = session_id
+        if highlighted is not None and highlighted.id != session_id:
+            if screen.open_session_id != session_id or screen.focused is screen.sessions:
+                keep = highlighted.id
+        screen.run_worker(
+            screen.reload_sessions(keep),
+            group="turn-sidebar",
+            exclusive=True,
+            exit_on_error=False,
+        )
+
+    async def _after(self, session_id: str) -> None:
+        """The turn is over: the session's counts in the title and the list."""
+        screen = self.screen
+        store = screen.store
+        if store is None or not screen.is_attached:
+            return
+        try:
+            session = await store.get_session(session_id)
+        except ThreadlineError:
+            return
+        if session is None:
+            return
+        if self._shown(session_id):
+            screen.conversation.set_session(session)
+            screen.show_title(session)
+        self._refresh_sidebar(session_id)
+
+
+def _short_hint(screen: MainScreen, message: str) -> str:
+    """The disabled composer's hint: what to set, in a line or two (`i` shows `message`, with
+    the config file's path, the environment variables and an example)."""
+    if screen.tapp.engine_error is not None:
+        return one_line(message)
+    if not screen.tapp.settings.effective_provider().base_url:
+        return "No model provider: set [provider] base_url and model in config.toml · i: details"
+    return "No model configured: set [provider] model in config.toml · i: details"
