@@ -396,8 +396,8 @@ class TurnRunner:
         elif isinstance(event, SummaryStarted):
             self._busy("summarising earlier messages")
         elif isinstance(event, SummarySaved):
-            if self._shown(running.session_id) and view.session is not None:
-                await screen.show_session(view.session)
+            if self._shown(running.session_id):
+                await view.refresh_tail()  # the summary takes its place, as Z's does
         elif isinstance(event, ContextNotice):
             screen.notify(clean(event.text), severity="warning", markup=False, timeout=10)
         elif isinstance(event, ReplyStarted):
