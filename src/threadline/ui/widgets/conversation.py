@@ -353,6 +353,7 @@ class ConversationView(ScrollView, can_focus=True):
             return False
         self.session = session
         self._source = source
+        self._live = None  # as open(): a reply streaming here is shown again by the runner
         self._facts = facts
         self._fold_choice = choice
         self._expanded = {target} if target[0] == "s" else set()
