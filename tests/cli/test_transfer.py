@@ -76,7 +76,7 @@ def test_jsonl_round_trip_is_byte_identical(cli, history, tmp_path):
     assert first.read_bytes() == second.read_bytes()
     # Everything is in the file: payloads, ranges, memory links, trash, pins.
     lines = [json.loads(x) for x in first.read_text().splitlines()]
-    assert lines[0] == {"type": "header", "format": "threadline", "version": 1}
+    assert lines[0] == {"type": "header", "format": "threadline", "version": 2}
     kinds = [x["type"] for x in lines]
     assert kinds.count("session") == 3 and kinds.count("memory") == 2
     message = next(x for x in lines if x["type"] == "message" and x["payload"])
@@ -165,7 +165,7 @@ def _dump_lines(cli, tmp_path) -> list[str]:
         ("bad-json", lambda ls: ls[:3] + ["{not json"] + ls[3:], "line 4: not valid JSON"),
         (
             "wrong-version",
-            lambda ls: [ls[0].replace('"version":1', '"version":9')] + ls[1:],
+            lambda ls: [ls[0].replace('"version":2', '"version":9')] + ls[1:],
             "version 9 is not supported",
         ),
         (
@@ -318,8 +318,7 @@ def test_progress_on_a_terminal_only(cli, history, tmp_path, monkeypatch):
     r = cli("export", "--all", "-o", str(tmp_path / "again.jsonl"))
     assert "exporting [" in r.err and "\r" in r.err
     r = cli("import", "threadline", str(dump), db=tmp_path / "fresh.db")
-    assert "importing: reading [" in r.err and "importing: indexing [" in r.err
-    assert "importing: loading [" in r.err
+    assert "importing: reading [" in r.err and "importing: loading [" in r.err
     # Then where the time went, the load and the indexing apart.
     assert "loaded 5 messages in " in r.err and "; indexed in " in r.err and " in all (" in r.err
     assert r.status == 0

@@ -80,13 +80,9 @@ def cmd_import_threadline(args: argparse.Namespace) -> int:
     check_config(args)
     source, _size = _open(args.file)
     bar = Progress("importing")
-    # Reading and checking the file takes no lock; loading and indexing are one transaction.
-    labels = {
-        "reading": "importing: reading",
-        "loading": "importing: loading",
-        "indexing": "importing: indexing",
-    }
-    units = {"loading": "messages", "indexing": "rows"}
+    # Reading and checking the file takes no lock; loading is many short transactions.
+    labels = {"reading": "importing: reading", "loading": "importing: loading"}
+    units = {"loading": "messages"}
 
     def progress(phase: str, done: int, total: int | None) -> None:
         label = labels.get(phase, phase)

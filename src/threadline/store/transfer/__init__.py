@@ -1,0 +1,36 @@
+"""Bringing history in and out: the threadline export format and the bulk loaders.
+
+- `format`: the export format's records (generated from store/columns.py), results, errors.
+- `export`: JSONL and JSON export.
+- `reader`: reading and checking a threadline export, to the end, before anything is written.
+- `importer`: loading a checked export in short transactions, resumable after a crash.
+- `history`: the loader for other tools' history (`Store.load_history`, threadline.records).
+- `bulk`: what they share: many rows per transaction, the per-row triggers' work done in bulk.
+
+Imported when first used (pydantic models are built at import): `threadline.store` itself
+does not import this package.
+"""
+
+from threadline.store.transfer.export import export_document, export_jsonl
+from threadline.store.transfer.format import (
+    FORMAT,
+    VERSION,
+    ExportStats,
+    ImportFormatError,
+    ImportResult,
+    ImportTimings,
+)
+from threadline.store.transfer.history import LoadReport, imported_session_id
+
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "ExportStats",
+    "ImportFormatError",
+    "ImportResult",
+    "ImportTimings",
+    "LoadReport",
+    "export_document",
+    "export_jsonl",
+    "imported_session_id",
+]
