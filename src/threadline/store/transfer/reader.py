@@ -323,6 +323,8 @@ class _Checker:
         return self.stream.fail(f"line {number}", problem)
 
     def run(self) -> Checked:
+        if self.progress:
+            self.progress("reading", 0, self.stream.total)
         for number, record in records(self.stream):
             if isinstance(record, MessageRecord):
                 self._message(number, record)
