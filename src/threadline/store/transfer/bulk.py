@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import re
 import sqlite3
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -89,6 +90,54 @@ class Pacer:
             self.since_pause = 0.0
             return PAUSE
         return SHORT_PAUSE
+
+
+class Checkpointer:
+    """Copies the WAL into the database on a thread of its own while a loader writes.
+
+    Each commit of the writer would otherwise do it (SQLite's auto-checkpoint) while the
+    loader waits; here it runs beside the next transaction, on the other core. PASSIVE: it
+    never takes the write lock nor waits for readers. The writer's auto-checkpoint is off
+    for the load (`pause_writer`) and put back after.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.wake = threading.Event()
+        self.stopping = False
+        self.thread = threading.Thread(target=self._run, name="threadline-checkpoint", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            conn = sqlite3.connect(self.path, timeout=0, isolation_level=None)
+        except sqlite3.Error:
+            return
+        try:
+            while not self.stopping:
+                self.wake.wait()
+                self.wake.clear()
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error:  # busy (another checkpoint), or the file went away
+                    pass
+        finally:
+            conn.close()
+
+    def poke(self) -> None:
+        self.wake.set()
+
+    def stop(self) -> None:
+        self.stopping = True
+        self.wake.set()
+        self.thread.join()
+
+
+def pause_autocheckpoint(conn: sqlite3.Connection, pages: int | None) -> int:
+    """Set the connection's wal_autocheckpoint (0: off); returns the value it had."""
+    previous = int(conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
+    conn.execute(f"PRAGMA wal_autocheckpoint = {int(pages or 0)}")
+    return previous
 
 
 def new_rows(table: str) -> str:

@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import marshal
 import math
 import os
 import sqlite3
@@ -54,7 +55,13 @@ from threadline.store import scope as scopes
 from threadline.store.columns import MAX_COUNT, MAX_TOKENS, MESSAGE
 from threadline.store.errors import StoreError
 from threadline.store.sessions import one_line
-from threadline.store.transfer.bulk import ROW_COST, Bulk, Pacer
+from threadline.store.transfer.bulk import (
+    ROW_COST,
+    Bulk,
+    Checkpointer,
+    Pacer,
+    pause_autocheckpoint,
+)
 from threadline.store.util import Clock, dump_json, fmt_ts, uuid7_seeded
 
 if TYPE_CHECKING:
@@ -201,41 +208,82 @@ def _json(value: Any, what: str, label: str) -> str:
 
 
 def row_hash(values: tuple[Any, ...]) -> int:
-    """A 64-bit hash of a message's stored columns (_VALUE_COLS), the same from a batch or a row."""
-    parts = []
-    for value in values:
-        if value is None:
-            parts.append(b"\xff")  # never a byte of UTF-8 text
-        else:
-            data = str(value).encode("utf-8", "surrogatepass")
-            parts.append(len(data).to_bytes(8, "little"))
-            parts.append(data)
-    digest = hashlib.blake2b(b"".join(parts), digest_size=8).digest()
+    """A 64-bit hash of a message's stored columns (_VALUE_COLS), the same from a batch or a row.
+
+    marshal's version 0 writes str, int and None the same way whatever the objects' history
+    (no references, no interning marks), and that format is frozen.
+    """
+    digest = hashlib.blake2b(marshal.dumps(values, 0), digest_size=8).digest()
     return int.from_bytes(digest, "little", signed=True)
 
 
+_ENCODE = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), allow_nan=False, check_circular=False
+).encode
+
+
+def _payload(value: Any, where: str) -> str:
+    """A payload as stored: what dump_json gives, without its per-call set-up (this is hot)."""
+    try:
+        text = _ENCODE(value)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise StoreError(f"{where}: the payload is not JSON-serialisable: {exc}") from None
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: kept as a \u escape, so it round-trips
+            text = dump_json(value)
+    return text
+
+
+def _stamp(value: Any, what: str, where: str) -> str:
+    """An aware datetime as stored (fmt_ts's form), by the fast path when it can."""
+    if type(value) is datetime:
+        offset = value.utcoffset()
+        if offset is not None:
+            return (value.replace(tzinfo=None) - offset).isoformat(timespec="milliseconds") + "Z"
+    return _when(value, what, where)
+
+
+def _plain(value: Any, what: str, where: str, *, null: bool = True) -> Any:
+    """Text as stored; the checks only when it is not plain text (this is hot)."""
+    if type(value) is str and value.isascii():
+        return value
+    return _text(value, what, where, null=null)
+
+
+def _tokens(value: Any, what: str, where: str) -> int | None:
+    if value is None or (type(value) is int and 0 <= value <= MAX_TOKENS):
+        return value
+    return _count(value, what, where, MAX_TOKENS)
+
+
 def _message(m: IncomingMessage, label: str) -> _Msg:
-    if not isinstance(m, IncomingMessage):
+    if type(m) is not IncomingMessage and not isinstance(m, IncomingMessage):
         raise StoreError(f"{label}: a message is a {type(m).__name__}, not an IncomingMessage")
-    key = _text(m.key, "a message key", label, null=False, empty=False)
+    key = m.key
+    if type(key) is not str or not key:
+        key = _text(key, "a message key", label, null=False, empty=False)
     where = f"{label}: message {key}"
     if m.role not in ROLES:
         raise StoreError(f"{where}: role {m.role!r} is not one of {', '.join(ROLES)}")
-    if not isinstance(m.payload, dict):
+    if type(m.payload) is not dict and not isinstance(m.payload, dict):
         raise StoreError(f"{where}: payload must be a JSON object")
     row = {
         "role": m.role,
-        "content": _text(m.content, "content", where, null=False),
-        "payload": _json(m.payload, "payload", where),
-        "created_at": _when(m.created_at, "created_at", where),
-        "input_tokens": _count(m.input_tokens, "input_tokens", where, MAX_TOKENS),
-        "output_tokens": _count(m.output_tokens, "output_tokens", where, MAX_TOKENS),
-        "model": _text(m.model, "model", where),
-        "stop_reason": _text(m.stop_reason, "stop_reason", where),
+        "content": _plain(m.content, "content", where, null=False),
+        "payload": _payload(m.payload, where),
+        "created_at": _stamp(m.created_at, "created_at", where),
+        "input_tokens": _tokens(m.input_tokens, "input_tokens", where),
+        "output_tokens": _tokens(m.output_tokens, "output_tokens", where),
+        "model": _plain(m.model, "model", where) if m.model is not None else None,
+        "stop_reason": _plain(m.stop_reason, "stop_reason", where)
+        if m.stop_reason is not None
+        else None,
         "response_ms": None,
         "complete": 1 if m.complete else 0,
     }
-    values = tuple(row[c] for c in _VALUE_COLS)
+    values = tuple([row[c] for c in _VALUE_COLS])
     return _Msg(key, values, row_hash(values))
 
 
@@ -870,6 +918,11 @@ async def load(
     reader.start()
     pacer = Pacer()
     pause = 0.0
+    checkpointer = None
+    autocheckpoint = None
+    if not dry_run:
+        autocheckpoint = await db.on_writer(pause_autocheckpoint, 0)
+        checkpointer = Checkpointer(str(db.path))
     try:
         while True:
             items = await asyncio.to_thread(pipe.take, pacer.budget)
@@ -877,6 +930,8 @@ async def load(
             if parts:
                 held = await _write(db, clock, parts, dry, tally, on_error)
                 pause = pacer.done(sum(p.cost for p in parts), held)
+                if checkpointer is not None:
+                    checkpointer.poke()
                 if held > 0:
                     report.transactions += 1
                     report.locked_seconds += held
@@ -895,6 +950,9 @@ async def load(
                 await asyncio.sleep(pause)  # the lock is free: other writers go now
     finally:
         pipe.cancel()
+        if checkpointer is not None:
+            await asyncio.to_thread(checkpointer.stop)
+            await db.on_writer(pause_autocheckpoint, autocheckpoint)
         report.seconds = time.perf_counter() - started
     return report
 

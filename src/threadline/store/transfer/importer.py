@@ -32,8 +32,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from threadline.store.columns import MESSAGE, SESSION, SUMMARY
-from threadline.store.transfer.bulk import ROW_COST, Bulk, Pacer
-from threadline.store.transfer.format import ImportResult
+from threadline.store.transfer.bulk import (
+    ROW_COST,
+    Bulk,
+    Checkpointer,
+    Pacer,
+    pause_autocheckpoint,
+)
+from threadline.store.transfer.format import ImportResult, ImportTimings
 from threadline.store.transfer.reader import (
     MESSAGE_COLS,
     SESSION_COLS,
@@ -409,48 +415,21 @@ async def import_export(
     started = time.perf_counter()
     result = ImportResult()
     t = result.timings
-    t.read_seconds = round(timings_read, 3)
     run = await db.write(_begin, checked, fmt_ts(clock()))
     result.resumed = run.resumed
-    total = checked.messages
     if progress:
-        progress("loading", 0, total)
-    items = checked.items()
-    pacer = Pacer()
-    pending: list[Any] = []
-    load = index = commit = locked = 0.0
-    while True:
-        batch = await asyncio.to_thread(_gather, items, pacer.budget, pending)
-        if not batch:
-            break
-        before = run.loaded
-        asked = time.perf_counter()
-        spent, marks = await db.write(_apply, checked, run, batch)
-        end = time.perf_counter()
-        held = end - marks[0]
-        t.wait_seconds += marks[0] - asked
-        load += marks[1] - marks[0] - spent
-        index += spent
-        commit += end - marks[1]
-        locked += held
-        t.transactions += 1
-        t.longest_lock_seconds = max(t.longest_lock_seconds, held)
-        pause = pacer.done(_cost(batch), held)
-        if progress and run.loaded != before:
-            progress("loading", run.done, total)
-        await asyncio.sleep(pause)  # the lock is free: other writers go now
-
-    def finish(conn: sqlite3.Connection) -> None:
-        _finish(conn, checked, run, result)
-
-    marks = [time.perf_counter()]
-    await db.write(finish)
-    held = time.perf_counter() - marks[0]
-    locked += held
-    t.transactions += 1
-    t.longest_lock_seconds = round(max(t.longest_lock_seconds, held), 3)
+        progress("loading", 0, checked.messages)
+    autocheckpoint = await db.on_writer(pause_autocheckpoint, 0)
+    checkpointer = Checkpointer(str(db.path))
+    try:
+        await _load(db, checked, run, progress, checkpointer, t)
+        held = await _timed_write(db, t, _finish, checked, run, result)
+    finally:
+        await asyncio.to_thread(checkpointer.stop)
+        await db.on_writer(pause_autocheckpoint, autocheckpoint)
+    t.locked_seconds += held
     if progress:
-        progress("loading", total, total)
+        progress("loading", checked.messages, checked.messages)
     for plan in checked.sessions:
         if plan.id in run.imported:
             result.sessions += 1
@@ -461,10 +440,59 @@ async def import_export(
         else:
             result.skipped_sessions.append(plan.id)
     result.skipped = len(result.skipped_sessions)
-    t.load_seconds = round(load, 3)
-    t.index_seconds = round(index, 3)
-    t.commit_seconds = round(commit, 3)
-    t.locked_seconds = round(locked, 3)
-    t.wait_seconds = round(t.wait_seconds, 3)
+    for name in ("load", "index", "commit", "locked", "longest_lock", "wait"):
+        key = f"{name}_seconds"
+        setattr(t, key, round(getattr(t, key), 3))
+    t.read_seconds = round(timings_read, 3)
     t.total_seconds = round(time.perf_counter() - started + timings_read, 3)
     return result
+
+
+async def _load(
+    db: Database,
+    checked: Checked,
+    run: _Run,
+    progress: LoadProgress | None,
+    checkpointer: Checkpointer,
+    t: ImportTimings,
+) -> None:
+    """The spool, in transactions of about the pacer's budget, pausing between them."""
+    items = checked.items()
+    pacer = Pacer()
+    pending: list[Any] = []
+    while True:
+        batch = await asyncio.to_thread(_gather, items, pacer.budget, pending)
+        if not batch:
+            return
+        before = run.loaded
+        asked = time.perf_counter()
+        spent, marks = await db.write(_apply, checked, run, batch)
+        end = time.perf_counter()
+        held = end - marks[0]
+        t.wait_seconds += marks[0] - asked
+        t.load_seconds += marks[1] - marks[0] - spent
+        t.index_seconds += spent
+        t.commit_seconds += end - marks[1]
+        t.locked_seconds += held
+        t.transactions += 1
+        t.longest_lock_seconds = max(t.longest_lock_seconds, held)
+        pause = pacer.done(_cost(batch), held)
+        checkpointer.poke()
+        if progress and run.loaded != before:
+            progress("loading", run.done, checked.messages)
+        await asyncio.sleep(pause)  # the lock is free: other writers go now
+
+
+async def _timed_write(db: Database, t: ImportTimings, fn: Any, *args: Any) -> float:
+    """One more transaction, counted in the timings; returns how long it held the lock."""
+    marks: list[float] = []
+
+    def run(conn: sqlite3.Connection) -> None:
+        marks.append(time.perf_counter())
+        fn(conn, *args)
+
+    await db.write(run)
+    held = time.perf_counter() - marks[0]
+    t.transactions += 1
+    t.longest_lock_seconds = max(t.longest_lock_seconds, held)
+    return held
