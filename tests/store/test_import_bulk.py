@@ -394,3 +394,29 @@ async def test_an_export_of_version_1_still_imports(tmp_path):
         assert (result.sessions, result.messages) == (2, count)
     finally:
         await store.close()
+
+
+async def test_a_transaction_that_runs_long_leaves_the_rest_for_the_next(tmp_path, monkeypatch):
+    """Past its cutoff a transaction takes no further spool item (here: always past)."""
+    from threadline.store.transfer import importer
+
+    text, count = _export(3, 4)
+    clean = tmp_path / "clean.db"
+    store = await Store.open(clean)
+    try:
+        await store.import_export(io.BytesIO(text.encode()), "x")
+        expected = io.StringIO()
+        await store.export_jsonl(expected)
+    finally:
+        await store.close()
+    monkeypatch.setattr(importer, "CUTOFF", -1.0)
+    store = await Store.open(tmp_path / "t.db")
+    try:
+        result = await store.import_export(io.BytesIO(text.encode()), "x")
+        # a spool item each: per session its header, messages, summaries and end; then memories
+        assert result.timings.transactions == 3 * 4 + 1 and result.messages == count
+        out = io.StringIO()
+        await store.export_jsonl(out)
+    finally:
+        await store.close()
+    assert out.getvalue() == expected.getvalue()

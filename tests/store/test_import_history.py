@@ -638,3 +638,17 @@ async def test_a_crash_mid_batch_loses_nothing_and_doubles_nothing(tmp_path, clo
         assert unreceived(await dump(store)) == unreceived(after)
     fts_consistent(crashed)
     assert triggers(crashed) == triggers(clean)
+
+
+async def test_a_transaction_that_runs_long_leaves_the_rest_for_the_next(store, monkeypatch):
+    """Past its cutoff a transaction takes no further batch; the others go in the next ones,
+    in order, nothing lost or doubled (here the cutoff is always past: one per transaction)."""
+    monkeypatch.setattr(history, "CUTOFF", -1.0)
+    batches = [session(f"s{n}", count=3, created_at=T0 + timedelta(n)) for n in range(5)]
+    report = await store.load_history(batches)
+    assert (report.transactions, report.sessions, report.messages) == (5, 5, 15)
+    firsts = []
+    for n in range(5):
+        sid = imported_session_id("claude-code", f"s{n}", T0 + timedelta(n))
+        firsts.append(min(m.id for m in await store.get_messages(sid)))
+    assert firsts == sorted(firsts)

@@ -56,6 +56,7 @@ from threadline.store.columns import MAX_COUNT, MAX_TOKENS, MESSAGE
 from threadline.store.errors import StoreError
 from threadline.store.sessions import one_line
 from threadline.store.transfer.bulk import (
+    LOCK_TARGET,
     ROW_COST,
     Bulk,
     Checkpointer,
@@ -68,8 +69,11 @@ if TYPE_CHECKING:
     from threadline.store.connection import Database
 
 # A batch is split into parts of at most this size (text bytes) and this many messages.
-PART_BYTES = 2 << 20
-PART_MESSAGES = 5000
+PART_BYTES = 512 << 10
+PART_MESSAGES = 2000
+# A transaction takes no further part once it has held the lock this long: the bulk index
+# work and the commit that follow take about as long again.
+CUTOFF = LOCK_TARGET / 2
 # Bytes of prepared rows waiting for the writer, at most.
 PIPE_BYTES = 32 << 20
 # When the pipe holds less than this share of a budget, the writer waits up to FILL_WAIT
@@ -420,11 +424,23 @@ class _DryState:
 
 
 def write_parts(
-    conn: sqlite3.Connection, parts: list[_Part], now: str, dry: _DryState | None
+    conn: sqlite3.Connection,
+    parts: list[_Part],
+    now: str,
+    dry: _DryState | None,
+    deadline: float | None = None,
 ) -> list[_Result]:
-    """Write parts in the current transaction (or, with `dry`, only work out what would be)."""
+    """Write parts in the current transaction (or, with `dry`, only work out what would be).
+
+    Past `deadline` (a perf_counter time) no further part is started: the results say how
+    many were written, and the caller keeps the others for the next transaction.
+    """
     bulk = _LazyBulk(conn)
-    results = [_write_part(conn, part, bulk, now, dry) for part in parts]
+    results = []
+    for part in parts:
+        results.append(_write_part(conn, part, bulk, now, dry))
+        if deadline is not None and time.perf_counter() > deadline:
+            break
     bulk.finish()
     return results
 
@@ -835,6 +851,15 @@ class _Pipe:
                     return taken
                 self.cond.wait(left)
 
+    def unget(self, items: list[Any]) -> None:
+        """Put items back at the front, in order (the writer could not take them yet)."""
+        with self.cond:
+            for item in reversed(items):
+                cost = item.cost if isinstance(item, _Part) else 0
+                self.items.appendleft((item, cost))
+                self.bytes += cost
+            self.cond.notify_all()
+
     def cancel(self) -> None:
         with self.cond:
             self.cancelled = True
@@ -928,7 +953,10 @@ async def load(
             items = await asyncio.to_thread(pipe.take, pacer.budget)
             parts = [item for item in items if isinstance(item, _Part)]
             if parts:
-                held = await _write(db, clock, parts, dry, tally, on_error)
+                held, left = await _write(db, clock, parts, dry, tally, on_error)
+                if left:  # the transaction ran long: the rest goes in the next one
+                    pipe.unget([*left, *items[len(parts) :]])
+                    items = []
                 pause = pacer.done(sum(p.cost for p in parts), held)
                 if checkpointer is not None:
                     checkpointer.poke()
@@ -977,34 +1005,40 @@ async def _write(
     dry: _DryState | None,
     tally: _Tally,
     on_error: Callable[[IncomingSession, StoreError], None] | None,
-) -> float:
-    """Write parts in one transaction (one at a time if one fails); returns the lock time."""
+) -> tuple[float, list[_Part]]:
+    """Write parts in one transaction (one at a time if one fails).
 
-    async def once(group: list[_Part]) -> float:
+    Returns the time the write lock was held and the parts left for the next transaction
+    (a transaction stops taking parts once it has held the lock a while: see CUTOFF).
+    """
+
+    async def once(group: list[_Part]) -> tuple[float, int]:
         locked: list[float] = []
 
         def run(conn: sqlite3.Connection) -> list[_Result]:
             locked.append(time.perf_counter())  # BEGIN IMMEDIATE has the write lock
-            return write_parts(conn, group, fmt_ts(clock()), dry)
+            return write_parts(conn, group, fmt_ts(clock()), dry, locked[-1] + CUTOFF)
 
         results = await (db.read(run) if dry is not None else db.write(run))
         tally.add(results)
-        return time.perf_counter() - locked[-1]  # up to the end of COMMIT
+        return time.perf_counter() - locked[-1], len(results)  # up to the end of COMMIT
 
     try:
-        return await once(parts)
+        held, done = await once(parts)
+        return held, parts[done:]
     except StoreError as exc:
         if len(parts) == 1:
             _refuse(tally.report, parts[0].batch, _named(parts[0], exc), on_error)
-            return 0.0
+            return 0.0, []
     # One of them is bad: write them one at a time, so the others still go in.
-    held = 0.0
+    total = 0.0
     for part in parts:
         try:
-            held += await once([part])
+            held, _ = await once([part])
+            total += held
         except StoreError as exc:
             _refuse(tally.report, part.batch, _named(part, exc), on_error)
-    return held
+    return total, []
 
 
 def _named(part: _Part, exc: StoreError) -> StoreError:

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from threadline.store.columns import MESSAGE, SESSION, SUMMARY
 from threadline.store.transfer.bulk import (
+    LOCK_TARGET,
     ROW_COST,
     Bulk,
     Checkpointer,
@@ -54,6 +55,10 @@ if TYPE_CHECKING:
 
 # phase ("loading": messages done of total), done, total
 LoadProgress = Callable[[str, int, int | None], None]
+
+# A transaction takes no further spool item once it has held the lock this long: the bulk
+# index work and the commit that follow take about as long again.
+CUTOFF = LOCK_TARGET / 2
 
 # Derived session columns the loader sets itself: counters start at zero and follow the rows.
 _COUNTERS = ("message_count", "total_input_tokens", "total_output_tokens")
@@ -172,9 +177,16 @@ class _Writer:
         self.run = run
         self.bulk: Bulk | None = None
 
-    def apply(self, items: list[tuple[Any, ...]]) -> float:
-        """Write the items; returns the time the bulk index work took."""
+    def apply(self, items: list[tuple[Any, ...]], deadline: float) -> tuple[float, int]:
+        """Write items until `deadline` (perf_counter time) has passed.
+
+        Returns the time the bulk index work took and how many items were written.
+        """
+        done = 0
         for item in items:
+            if done and time.perf_counter() > deadline:
+                break
+            done += 1
             kind = item[0]
             if kind == "s":
                 self._session(item[1], item[2], item[3])
@@ -186,8 +198,8 @@ class _Writer:
                 self._complete()
         if self.bulk is not None:
             self.bulk.finish()
-            return self.bulk.seconds
-        return 0.0
+            return self.bulk.seconds, done
+        return 0.0, done
 
     def _bulk(self) -> Bulk:
         if self.bulk is None:
@@ -375,11 +387,15 @@ def _finish(conn: sqlite3.Connection, checked: Checked, run: _Run, result: Impor
 
 def _apply(
     conn: sqlite3.Connection, checked: Checked, run: _Run, batch: list[Any]
-) -> tuple[float, list[float]]:
-    """One transaction's worth of spool items; returns (bulk work time, [start, end])."""
+) -> tuple[float, int, list[float]]:
+    """One transaction's worth of spool items.
+
+    Returns the bulk work's time, how many items went in (it stops taking more after CUTOFF)
+    and [start, end] of the work.
+    """
     started = time.perf_counter()  # BEGIN IMMEDIATE has the write lock
-    spent = _Writer(conn, checked, run).apply(batch)
-    return spent, [started, time.perf_counter()]
+    spent, done = _Writer(conn, checked, run).apply(batch, started + CUTOFF)
+    return spent, done, [started, time.perf_counter()]
 
 
 def _cost(batch: list[Any]) -> int:
@@ -395,12 +411,13 @@ def _gather(items: Iterator[tuple[Any, ...]], budget: int, pending: list[Any]) -
     """The next spool items, about `budget` bytes of text (at least one item)."""
     taken = list(pending)
     pending.clear()
-    used = 0
-    for item in items:
+    used = _cost(taken)
+    while used < budget or not taken:
+        item = next(items, None)
+        if item is None:
+            break
         taken.append(item)
         used += _cost([item])
-        if used >= budget:
-            break
     return taken
 
 
@@ -466,7 +483,8 @@ async def _load(
             return
         before = run.loaded
         asked = time.perf_counter()
-        spent, marks = await db.write(_apply, checked, run, batch)
+        spent, done, marks = await db.write(_apply, checked, run, batch)
+        pending[:0] = batch[done:]  # what did not fit goes first in the next one
         end = time.perf_counter()
         held = end - marks[0]
         t.wait_seconds += marks[0] - asked
@@ -476,7 +494,7 @@ async def _load(
         t.locked_seconds += held
         t.transactions += 1
         t.longest_lock_seconds = max(t.longest_lock_seconds, held)
-        pause = pacer.done(_cost(batch), held)
+        pause = pacer.done(_cost(batch[:done]), held)
         checkpointer.poke()
         if progress and run.loaded != before:
             progress("loading", run.done, checked.messages)
