@@ -23,6 +23,7 @@ def private_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mo
         "THREADLINE_BASE_URL",
         "THREADLINE_MODEL",
         "THREADLINE_API_KEY",
+        "NO_COLOR",  # colours and highlights are on unless a test turns them off
     ):
         monkeypatch.delenv(var, raising=False)
     return root
