@@ -8,10 +8,10 @@ terminal would act on, or that hides or reorders text, as a visible placeholder:
 - C0 controls other than newline and tab in caret form (`\\x1b]0;title\\x07` shows as
   `^[]0;title^G`, a carriage return as `^M`), DEL as `^?`;
 - C1 controls (an 8-bit CSI, 0x9b), bidirectional embeddings, overrides, isolates and marks
-  (U+202E reverses the text after it), zero-width spaces and joiners, the BOM and the invisible
-  tag characters (every invisible format character but the soft hyphen and the joiners) as
-  `<U+202E>`. Zero-width joiners between two non-ASCII letters, marks or
-  symbols are kept: they are how emoji sequences (👩‍💻) and Indic and Persian words are written.
+  (U+202E reverses the text after it), zero-width spaces and joiners, the BOM, tag characters
+  and the other invisible format characters (all but the soft hyphen and the signs that enclose
+  digits) as `<U+202E>`. Zero-width joiners between two non-ASCII letters, marks or symbols are
+  kept: they are how emoji sequences (👩‍💻) and Indic and Persian words are written.
 
 A CRLF line ending is a line ending (`\\n`). This module imports nothing heavy (no textual, no
 rich); it also measures (cells a string takes on a terminal) and formats counts.
