@@ -1,4 +1,10 @@
-"""The store: the only code that speaks SQL. Async (aiosqlite), returns pydantic models."""
+"""The store: the only code that speaks SQL. Async (aiosqlite), returns pydantic models.
+
+This package is the store's public surface (with threadline.models): code outside store/
+imports from here, never from its modules (tests/test_layering.py checks it).
+"""
+
+from typing import TYPE_CHECKING, Any
 
 from threadline.store.errors import (
     AmbiguousIdError,
@@ -7,12 +13,42 @@ from threadline.store.errors import (
     StoreError,
 )
 from threadline.store.facade import UNSET, Store
+from threadline.store.scope import scope_root
+from threadline.store.search import MAX_QUERY_CHARS
+from threadline.store.util import Clock, system_clock
+
+if TYPE_CHECKING:
+    from threadline.store.transfer import (
+        ImportFormatError,
+        ImportResult,
+        LoadReport,
+        imported_session_id,
+    )
 
 __all__ = [
+    "MAX_QUERY_CHARS",
     "UNSET",
     "AmbiguousIdError",
+    "Clock",
+    "ImportFormatError",
+    "ImportResult",
+    "LoadReport",
     "NotFoundError",
     "SearchQueryError",
     "Store",
     "StoreError",
+    "imported_session_id",
+    "scope_root",
+    "system_clock",
 ]
+
+# What loads only when asked for: the import/export models (start-up of the quick commands).
+_TRANSFER = ("ImportFormatError", "ImportResult", "LoadReport", "imported_session_id")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _TRANSFER:
+        from threadline.store import transfer
+
+        return getattr(transfer, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -19,9 +19,11 @@ Nothing heavy is imported here: messages.py uses it on every start.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-from threadline.models import CATEGORIES, ROLES, STATUSES
+from threadline.models import CATEGORIES, ROLES, Status
+
+STATUSES: tuple[str, ...] = get_args(Status)
 
 # The largest values an export or an import may hold. SQLite integers are 64-bit; ids stay
 # within what JSON readers (JavaScript, jq) represent exactly, so shifting an id to renumber a

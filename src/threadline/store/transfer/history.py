@@ -54,7 +54,6 @@ from threadline.records import FileMark, IncomingMessage, IncomingSession
 from threadline.store import scope as scopes
 from threadline.store.columns import MAX_COUNT, MAX_TOKENS, MESSAGE
 from threadline.store.errors import StoreError
-from threadline.store.sessions import one_line
 from threadline.store.transfer.bulk import (
     LOCK_TARGET,
     ROW_COST,
@@ -64,6 +63,7 @@ from threadline.store.transfer.bulk import (
     pause_autocheckpoint,
 )
 from threadline.store.util import Clock, dump_json, fmt_ts, uuid7_seeded
+from threadline.text import collapse_whitespace
 
 if TYPE_CHECKING:
     from threadline.store.connection import Database
@@ -325,7 +325,9 @@ def prepare(batch: IncomingSession, index: int) -> list[_Part]:
         raise StoreError(f"{label}: metadata must be a JSON object")
     metadata = {**batch.metadata, "source": source, "source_id": source_id}
     _json(metadata, "metadata", label)  # checked here; written by the writer (merged)
-    title = one_line(_text(batch.title, "title", label))
+    title = _text(batch.title, "title", label)
+    if title is not None:  # kept as sessions keep titles: on one line, blank is none
+        title = collapse_whitespace(title) or None
     head = {
         "working_dir": working_dir,
         "created_at": created,

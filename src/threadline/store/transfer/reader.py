@@ -330,10 +330,7 @@ class _Checker:
                 self._message(number, record)
             elif isinstance(record, SessionRecord):
                 self._end_session()
-                if record.id in self.session_ids:
-                    raise self.fail(number, f"session {record.id} appears twice")
-                self.session_ids.add(record.id)
-                self._start_session(record)
+                self._start_session(number, record)
             elif isinstance(record, SummaryRecord):
                 self._summary(number, record)
             elif isinstance(record, MemoryRecord):
@@ -352,7 +349,10 @@ class _Checker:
             self.progress("reading", self.stream.bytes_read, self.stream.total)
         return checked
 
-    def _start_session(self, record: Any) -> None:
+    def _start_session(self, number: int, record: Any) -> None:
+        if record.id in self.session_ids:
+            raise self.fail(number, f"session {record.id} appears twice")
+        self.session_ids.add(record.id)
         self.ordinal += 1
         self.plan = SessionPlan(id=record.id)
         row = _row(record, SESSION_COLS, _SESSION_FIXES)
