@@ -176,6 +176,7 @@ async def _child_load(db: str, sessions: int, messages: int) -> dict[str, Any]:
         "cpu": cpu,
         "rate": report.messages / wall,
         "longest_lock": report.longest_lock_seconds,
+        "index_share": report.index_seconds / report.locked_seconds,
         "transactions": report.transactions,
         "rss_mb": _rss_mb(),
     }
@@ -313,6 +314,7 @@ def _cli_import(source: Path, db: Path, env: dict[str, str]) -> dict[str, Any]:
         "cpu": cpu,
         "rate": data["messages"] / wall,
         "longest_lock": data["timings"]["longest_lock_seconds"],
+        "index_share": data["timings"]["index_seconds"] / data["timings"]["locked_seconds"],
         "transactions": data["timings"]["transactions"],
         "read_seconds": data["timings"]["read_seconds"],
         "rss_mb": rss,
@@ -328,6 +330,7 @@ def _row(name: str, runs: list[dict[str, Any]], target: float | None = 50_000) -
     extra = ""
     if "longest_lock" in runs[0]:
         extra += f"  lock held <= {max(r['longest_lock'] for r in runs):.2f} s"
+        extra += f" (index {med('index_share'):.0%} of it)"
     if "other_wait" in runs[0]:
         extra += f"  other writer waited <= {max(r['other_wait'] for r in runs):.2f} s"
         extra += f" ({int(med('other_writes'))} writes)"

@@ -652,3 +652,14 @@ async def test_a_transaction_that_runs_long_leaves_the_rest_for_the_next(store, 
         sid = imported_session_id("claude-code", f"s{n}", T0 + timedelta(n))
         firsts.append(min(m.id for m in await store.get_messages(sid)))
     assert firsts == sorted(firsts)
+
+
+async def test_a_purged_session_leaves_no_keys_and_comes_back_on_a_new_import(store, db_path):
+    sid = imported_session_id("claude-code", "s1", T0)
+    await store.load_history([session(count=3)])
+    assert await store.purge_session(sid)
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT count(*) FROM message_keys").fetchone() == (0,)
+    report = await store.load_history([session(count=3)])
+    assert (report.sessions, report.messages) == (1, 3)
+    assert (await store.get_session(sid)).message_count == 3

@@ -112,6 +112,7 @@ class LoadReport:
     seconds: float = 0.0
     locked_seconds: float = 0.0  # the write lock held, in all
     longest_lock_seconds: float = 0.0  # the longest any one transaction held it
+    index_seconds: float = 0.0  # of the lock time, the bulk index and counter work
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -411,6 +412,7 @@ class _Result:
     summaries: int = 0
     titled: bool = False
     marked: bool = False
+    index_seconds: float = 0.0  # the transaction's bulk work (on its last result)
 
 
 @dataclass
@@ -444,6 +446,8 @@ def write_parts(
         if deadline is not None and time.perf_counter() > deadline:
             break
     bulk.finish()
+    if results:
+        results[-1].index_seconds = bulk.seconds
     return results
 
 
@@ -904,6 +908,7 @@ class _Tally:
     def add(self, results: list[_Result]) -> None:
         report = self.report
         for r in results:
+            report.index_seconds += r.index_seconds
             report.messages += r.added
             report.replaced += r.replaced
             report.summaries += r.summaries
