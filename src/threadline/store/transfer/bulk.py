@@ -390,7 +390,11 @@ class Bulk:
             conn.execute(f"DELETE FROM {new_rows(table)}")
         for name in self.plan.suspended:
             conn.execute(f'DROP TRIGGER main."{name}"')
-        self.hashsizes = {fts: _set_hashsize(conn, fts, FTS_HASHSIZE) for fts in self.plan.fts}
+        self.hashsizes = (
+            {fts: _set_hashsize(conn, fts, FTS_HASHSIZE) for fts in self.plan.fts}
+            if FTS_HASHSIZE
+            else {}
+        )
         self.rows = dict.fromkeys(TABLES, 0)
         self.lowest = dict.fromkeys(TABLES, 0)  # the smallest new rowid (0: none)
         self.seconds = 0.0  # time spent doing the suspended triggers' work
