@@ -30,6 +30,7 @@ from threadline.records import (
     IncomingSummary,
 )
 from threadline.store import Store, StoreError
+from threadline.store.transfer import batches as batch_module
 from threadline.store.transfer import bulk, history, imported_session_id
 
 T0 = datetime(2025, 3, 1, 10, 0, tzinfo=UTC)
@@ -340,7 +341,7 @@ async def test_the_readers_own_error_ends_the_load_after_what_came_before(store)
 async def test_a_large_batch_is_split_and_its_mark_goes_with_the_last_part(
     store: Store, monkeypatch
 ) -> None:
-    monkeypatch.setattr(history, "PART_MESSAGES", 7)
+    monkeypatch.setattr(batch_module, "PART_MESSAGES", 7)
     monkeypatch.setattr(bulk, "MAX_BUDGET", 1)  # one part per transaction
     monkeypatch.setattr(bulk, "FIRST_BUDGET", 1)
     parts: list[tuple[int, int]] = []
@@ -583,11 +584,11 @@ _KILLED_LOADER = textwrap.dedent(
     """
     import asyncio, os, pickle, signal, sys
     from threadline.store import Store
-    from threadline.store.transfer import bulk, history
+    from threadline.store.transfer import bulk, merge
 
     db, batches, kill_at = sys.argv[1], sys.argv[2], int(sys.argv[3])
     bulk.MAX_BUDGET = bulk.FIRST_BUDGET = 1  # one batch per transaction
-    insert, calls = history._insert, [0]
+    insert, calls = merge._insert, [0]
 
     def killing_insert(*args):
         insert(*args)  # the batch's messages are in, its transaction not yet committed
@@ -595,7 +596,7 @@ _KILLED_LOADER = textwrap.dedent(
         if calls[0] == kill_at:
             os.kill(os.getpid(), signal.SIGKILL)
 
-    history._insert = killing_insert
+    merge._insert = killing_insert
 
     async def main():
         store = await Store.open(db)
