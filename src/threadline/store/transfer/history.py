@@ -12,10 +12,11 @@ on the same writer, go next, and other processes find the lock free (bulk.Pacer'
 Transactions. A batch is atomic: its messages, summaries and file mark are committed together
 (a crash loses none of it and records no read whose messages were not saved). Small batches
 share a transaction, up to a budget sized so that one holds the write lock about LOCK_TARGET
-seconds (measured as it goes; and a transaction takes no further batch after CUTOFF); a batch larger than a part (PART_BYTES, PART_MESSAGES) is split,
-each part its own transaction, the session created by the first and its summaries and mark
-saved with the last, so a crash mid-way leaves a session that the next read completes (keys
-keep it from doubling). Full-text indexing and counters are done in bulk (transfer/bulk.py).
+seconds (measured as it goes; and a transaction takes no further batch after CUTOFF); a batch
+larger than a part (PART_BYTES, PART_MESSAGES) is split, each part its own transaction, the
+session created by the first and its summaries and mark saved with the last, so a crash mid-way
+leaves a session that the next read completes (keys keep it from doubling). Full-text indexing
+and counters are done in bulk (transfer/bulk.py).
 
 Identity. A session is found by (source, source_id) (indexed columns, also kept in its
 metadata); a new one gets an id that is the same on every machine (store/util.uuid7_seeded:
