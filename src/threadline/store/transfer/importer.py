@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from threadline.store.columns import MESSAGE, SESSION, SUMMARY
+from threadline.store.columns import MEMORY, MESSAGE, SESSION, SUMMARY
 from threadline.store.transfer.bulk import (
     LOCK_TARGET,
     ROW_COST,
@@ -42,11 +42,14 @@ from threadline.store.transfer.bulk import (
 )
 from threadline.store.transfer.format import ImportResult, ImportTimings
 from threadline.store.transfer.reader import (
+    MEMORY_COLS,
+    MEMORY_FIXES,
     MESSAGE_COLS,
     SESSION_COLS,
     SUMMARY_COLS,
     Checked,
     SessionPlan,
+    to_row,
 )
 from threadline.store.util import Clock, fmt_ts
 
@@ -81,10 +84,15 @@ _SUMMARY_SQL = (
     f" VALUES ({', '.join('?' * len(SUMMARY_COLS))})"
 )
 _FIRST = SUMMARY_COLS.index("first_message_id")
+_MEMORY_SQL = (
+    f"INSERT INTO memories ({', '.join(MEMORY_COLS)}) VALUES ({', '.join('?' * len(MEMORY_COLS))})"
+)
+_MEMORY_AT = {name: i for i, name in enumerate(MEMORY_COLS)}
 _LAST = SUMMARY_COLS.index("last_message_id")
 # Rows are spooled in the export's column order: the stored columns first, then source_key.
 assert MESSAGE_COLS[: len(_MESSAGE_STORED)] == _MESSAGE_STORED and _MESSAGE_STORED[0] == "id"
 assert SUMMARY_COLS[0] == "id" and all(SUMMARY.by_name[c].stored for c in SUMMARY_COLS)
+assert all(MEMORY.by_name[c].stored for c in MEMORY_COLS)
 assert all(SESSION.by_name[c].stored for c in SESSION_COLS)
 
 
@@ -348,7 +356,7 @@ def _finish(conn: sqlite3.Connection, checked: Checked, run: _Run, result: Impor
     ids = [m.id for m, _ in wanted]
     offset = _next_free(conn, "memories") - min(ids) if _taken(conn, "memories", ids) else 0
     kept = set(ids)
-    for m, created in wanted:
+    for m, _ in wanted:
         source = m.source_message_id
         if source is not None and m.session_id is not None:
             source += run.imported[m.session_id]
@@ -359,22 +367,12 @@ def _finish(conn: sqlite3.Connection, checked: Checked, run: _Run, result: Impor
                 source = None
         elif source is not None:
             source = None  # a source message without its session cannot be placed
-        conn.execute(
-            "INSERT INTO memories (id, working_dir, session_id, source_message_id, fact,"
-            " category, importance, superseded_by, is_manual, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)",
-            (
-                m.id + offset,
-                m.working_dir,
-                m.session_id,
-                source,
-                m.fact,
-                m.category,
-                m.importance,
-                int(m.is_manual),
-                created,
-            ),
-        )
+        # Its links are set once every memory is in (superseded_by: below).
+        values = to_row(m, MEMORY_COLS, MEMORY_FIXES)
+        values[_MEMORY_AT["id"]] += offset
+        values[_MEMORY_AT["source_message_id"]] = source
+        values[_MEMORY_AT["superseded_by"]] = None
+        conn.execute(_MEMORY_SQL, values)
     for m, _ in wanted:
         if m.superseded_by is not None and m.superseded_by in kept:
             conn.execute(

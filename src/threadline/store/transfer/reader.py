@@ -29,7 +29,7 @@ from typing import IO, Any
 from pydantic import TypeAdapter, ValidationError
 
 from threadline.store import scope as scopes
-from threadline.store.columns import MESSAGE, SESSION, SUMMARY, Table
+from threadline.store.columns import MEMORY, MESSAGE, SESSION, SUMMARY, Table
 from threadline.store.errors import StoreError
 from threadline.store.transfer.format import (
     FORMAT,
@@ -86,9 +86,10 @@ def _json(value: Any) -> Any:
 SESSION_COLS, _SESSION_FIXES = _converters(SESSION)
 MESSAGE_COLS, _MESSAGE_FIXES = _converters(MESSAGE)
 SUMMARY_COLS, _SUMMARY_FIXES = _converters(SUMMARY)
+MEMORY_COLS, MEMORY_FIXES = _converters(MEMORY)
 
 
-def _row(record: Any, names: list[str], fixes: list[tuple[int, Callable[[Any], Any]]]) -> list:
+def to_row(record: Any, names: list[str], fixes: list[tuple[int, Callable[[Any], Any]]]) -> list:
     data = record.__dict__
     row = [data[name] for name in names]
     for i, fix in fixes:
@@ -355,7 +356,7 @@ class _Checker:
         self.session_ids.add(record.id)
         self.ordinal += 1
         self.plan = SessionPlan(id=record.id)
-        row = _row(record, SESSION_COLS, _SESSION_FIXES)
+        row = to_row(record, SESSION_COLS, _SESSION_FIXES)
         tokens = self.dir_tokens.get(record.working_dir)
         if tokens is None:
             tokens = self.dir_tokens[record.working_dir] = scopes.dir_tokens(record.working_dir)
@@ -380,7 +381,7 @@ class _Checker:
                     number, f"source key {record.source_key!r} appears twice in session {plan.id}"
                 )
             self.keys.add(record.source_key)
-        row = _row(record, MESSAGE_COLS, _MESSAGE_FIXES)
+        row = to_row(record, MESSAGE_COLS, _MESSAGE_FIXES)
         plan.cost += len(record.content) + (len(row[4]) if row[4] else 0)
         self.rows.append(row)
         if len(self.rows) >= SPOOL_ROWS:
@@ -394,7 +395,7 @@ class _Checker:
         if record.id in self.sum_ids:
             raise self.fail(number, f"summary id {record.id} appears twice in session {plan.id}")
         self.sum_ids.add(record.id)
-        self.sum_rows.append(_row(record, SUMMARY_COLS, _SUMMARY_FIXES))
+        self.sum_rows.append(to_row(record, SUMMARY_COLS, _SUMMARY_FIXES))
 
     def _end_session(self) -> None:
         plan = self.plan
