@@ -61,11 +61,14 @@ TOOLS = ("Bash", "Read", "Edit", "Grep", "Write", "Glob")
 class History:
     """Claude Code-like sessions from a fixed pool of texts (cheap to produce, realistic sizes)."""
 
-    def __init__(self, sessions: int, messages: int, seed: int = 7, large_every: int = 500):
+    def __init__(
+        self, sessions: int, messages: int, seed: int = 7, large_every: int = 500, prefix: str = ""
+    ):
         rng = random.Random(seed)
         self.sessions = sessions
         self.messages = messages
         self.large_every = large_every
+        self.prefix = prefix  # told apart from another History's sessions
         words = list(COMMON)
         while len(words) < 20_000:
             words.append("".join(rng.choice(SYLLABLES) for _ in range(rng.choice((2, 2, 3, 4)))))
@@ -103,7 +106,7 @@ class History:
         n = 0
         for s in range(self.sessions):
             created = start + timedelta(minutes=37 * s)
-            sid = f"{s:08x}-bench-{s:04d}"
+            sid = f"{self.prefix}{s:08x}-bench-{s:04d}"
             messages = []
             for i in range(per):
                 n += 1
@@ -159,10 +162,10 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def _child_load(db: str, sessions: int, messages: int) -> dict[str, Any]:
+async def _child_load(db: str, sessions: int, messages: int, prefix: str) -> dict[str, Any]:
     from threadline.store import Store
 
-    history = History(sessions, messages)
+    history = History(sessions, messages, prefix=prefix)
     store = await Store.open(db)
     try:
         t0, c0 = time.perf_counter(), _cpu()
@@ -200,7 +203,7 @@ def child(argv: list[str]) -> None:
     mode, *rest = argv
     if mode == "load":
         db, sessions, messages = rest[0], int(rest[1]), int(rest[2])
-        out = asyncio.run(_child_load(db, sessions, messages))
+        out = asyncio.run(_child_load(db, sessions, messages, rest[3] if len(rest) > 3 else ""))
     elif mode == "generate":
         out = _child_generate(int(rest[0]), int(rest[1]))
     else:  # pragma: no cover
@@ -373,7 +376,8 @@ def main() -> None:
         if not large.exists():
             print(f"building the large database ({args.large:,} messages) ...", flush=True)
             _fresh(large)
-            _run_child(["load", str(large), str(max(1, args.large // 100)), str(args.large)], env)
+            base = ["load", str(large), str(max(1, args.large // 100)), str(args.large), "base-"]
+            _run_child(base, env)
     for _ in range(args.runs):
         results.setdefault("generator alone (the yardstick)", []).append(
             _run_child(["generate", str(n), str(m)], env)

@@ -14,6 +14,7 @@ import json
 import marshal
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,8 +28,8 @@ from threadline.store.util import dump_json, fmt_ts, uuid7_seeded
 from threadline.text import collapse_whitespace
 
 # A batch is split into parts of at most this size (text bytes) and this many messages.
-PART_BYTES = 512 << 10
-PART_MESSAGES = 2000
+PART_BYTES = 256 << 10
+PART_MESSAGES = 500
 
 # The message columns an import writes, in the column table's order (id is assigned).
 INSERT_COLS = [c for c in MESSAGE.stored if c != "id"]
@@ -212,8 +213,13 @@ def _mark(mark: FileMark, label: str) -> tuple[Any, ...]:
     return (path, source, *numbers, fingerprint, state)
 
 
-def prepare(batch: IncomingSession, index: int) -> list[Part]:
-    """Check a batch and turn it into parts ready to write (raises StoreError, naming it)."""
+def prepare(
+    batch: IncomingSession, index: int, pace: Callable[[], None] | None = None
+) -> list[Part]:
+    """Check a batch and turn it into parts ready to write (raises StoreError, naming it).
+
+    `pace` is called every few messages (the reading thread waits there for the writer).
+    """
     if not isinstance(batch, IncomingSession):
         raise StoreError(f"batch {index + 1} is a {type(batch).__name__}, not an IncomingSession")
     label = f"batch {index + 1}"
@@ -241,7 +247,9 @@ def prepare(batch: IncomingSession, index: int) -> list[Part]:
     messages: list[Msg] = []
     if not batch.title_only:
         at: dict[str, int] = {}
-        for m in batch.messages:
+        for n, m in enumerate(batch.messages):
+            if pace is not None and not n % 32:
+                pace()
             msg = _message(m, label)
             place = at.get(msg.key)
             if place is None:

@@ -74,17 +74,31 @@ COUNTERS_SHA256 = "2656dfcde4957b9066d7f923a85ecba20ac01ffb80eb9093a51ed1a9954da
 
 
 class Pacer:
-    """How much a loader puts in one transaction, and how long it then leaves the lock free."""
+    """How much a loader puts in one transaction, and how long it then leaves the lock free.
+
+    `budget` (bytes of text) is sized from the last transactions' rate to hold the lock about
+    LOCK_TARGET; `cutoff` is how long a transaction may go on taking rows before it stops and
+    does the bulk work, which takes `ratio` times as long as the rows (measured: the index is
+    most of it, and a loaded machine stretches both).
+    """
 
     def __init__(self) -> None:
         self.budget = FIRST_BUDGET
+        self.ratio = 1.0  # bulk work time / the rest of a transaction's time
         self.since_pause = 0.0
 
-    def done(self, cost: int, held: float) -> float:
-        """A transaction of `cost` held the lock `held` seconds: the pause to make now."""
+    @property
+    def cutoff(self) -> float:
+        return max(LOCK_TARGET / (1.0 + self.ratio), LOCK_TARGET / 20)
+
+    def done(self, cost: int, held: float, bulk: float = 0.0) -> float:
+        """A transaction of `cost` held the lock `held` seconds (`bulk` of them doing the
+        suspended triggers' work): returns the pause to make now."""
         if held > 0:
             rate = cost / held
             self.budget = int(min(max(rate * LOCK_TARGET, MIN_BUDGET), MAX_BUDGET))
+            if held > bulk > 0:
+                self.ratio = 0.5 * self.ratio + 0.5 * bulk / (held - bulk)
         self.since_pause += held
         if self.since_pause >= PAUSE_EVERY:
             self.since_pause = 0.0

@@ -12,7 +12,7 @@ on the same writer, go next, and other processes find the lock free (bulk.Pacer'
 Transactions. A batch is atomic: its messages, summaries and file mark are committed together
 (a crash loses none of it and records no read whose messages were not saved). Small batches
 share a transaction, up to a budget sized so that one holds the write lock about LOCK_TARGET
-seconds (measured as it goes; and a transaction takes no further batch after CUTOFF); a batch
+seconds (measured as it goes; a transaction takes no further batch after the pacer's cutoff); a
 larger than a part (PART_BYTES, PART_MESSAGES) is split, each part its own transaction, the
 session created by the first and its summaries and mark saved with the last, so a crash mid-way
 leaves a session that the next read completes (keys keep it from doubling). Full-text indexing
@@ -46,9 +46,9 @@ from typing import TYPE_CHECKING, Any
 from threadline.records import IncomingSession
 from threadline.store.errors import StoreError
 from threadline.store.transfer.batches import Part, imported_session_id
-from threadline.store.transfer.bulk import LOCK_TARGET, Checkpointer, Pacer, pause_autocheckpoint
+from threadline.store.transfer.bulk import Checkpointer, Pacer, pause_autocheckpoint
 from threadline.store.transfer.merge import DryState, Result, read_marks, write_parts
-from threadline.store.transfer.pipe import PIPE_BYTES, End, Pipe, Refused, produce
+from threadline.store.transfer.pipe import PIPE_BYTES, End, Gate, Pipe, Refused, produce
 from threadline.store.util import Clock, fmt_ts
 
 if TYPE_CHECKING:
@@ -56,9 +56,9 @@ if TYPE_CHECKING:
 
 __all__ = ["LoadReport", "imported_session_id", "load", "read_marks"]
 
-# A transaction takes no further part once it has held the lock this long: the bulk index
-# work and the commit that follow take about as long again.
-CUTOFF = LOCK_TARGET / 2
+# When set (tests), a transaction takes no further part once it has held the lock this long;
+# otherwise the pacer's cutoff (about the time the bulk work that follows will leave).
+CUTOFF: float | None = None
 
 
 @dataclass
@@ -133,8 +133,9 @@ async def load(
     tally = _Tally(report)
     dry = DryState() if dry_run else None
     pipe = Pipe(PIPE_BYTES)
+    gate = Gate()
     reader = threading.Thread(
-        target=produce, args=(batches, pipe), name="threadline-load", daemon=True
+        target=produce, args=(batches, pipe, gate), name="threadline-load", daemon=True
     )
     reader.start()
     pacer = Pacer()
@@ -149,11 +150,14 @@ async def load(
             items = await asyncio.to_thread(pipe.take, pacer.budget)
             parts = [item for item in items if isinstance(item, Part)]
             if parts:
-                held, left = await _write(db, clock, parts, dry, tally, on_error)
+                index = report.index_seconds
+                cutoff = pacer.cutoff if CUTOFF is None else CUTOFF
+                held, left = await _write(db, clock, parts, dry, tally, on_error, gate, cutoff)
                 if left:  # the transaction ran long: the rest goes in the next one
                     pipe.unget([*left, *items[len(parts) :]])
                     items = []
-                pause = pacer.done(sum(p.cost for p in parts), held)
+                done = parts[: len(parts) - len(left)]
+                pause = pacer.done(sum(p.cost for p in done), held, report.index_seconds - index)
                 if checkpointer is not None:
                     checkpointer.poke()
                 if held > 0:
@@ -174,6 +178,7 @@ async def load(
                 await asyncio.sleep(pause)  # the lock is free: other writers go now
     finally:
         pipe.cancel()
+        gate.free()
         if checkpointer is not None:
             await asyncio.to_thread(checkpointer.stop)
             await db.on_writer(pause_autocheckpoint, autocheckpoint)
@@ -201,11 +206,13 @@ async def _write(
     dry: DryState | None,
     tally: _Tally,
     on_error: Callable[[IncomingSession, StoreError], None] | None,
+    gate: Gate,
+    cutoff: float,
 ) -> tuple[float, list[Part]]:
     """Write parts in one transaction (one at a time if one fails).
 
     Returns the time the write lock was held and the parts left for the next transaction
-    (a transaction stops taking parts once it has held the lock a while: see CUTOFF).
+    (a transaction stops taking parts once it has held the lock `cutoff` seconds).
     """
 
     async def once(group: list[Part]) -> tuple[float, int]:
@@ -213,7 +220,11 @@ async def _write(
 
         def run(conn: sqlite3.Connection) -> list[Result]:
             locked.append(time.perf_counter())  # BEGIN IMMEDIATE has the write lock
-            return write_parts(conn, group, fmt_ts(clock()), dry, locked[-1] + CUTOFF)
+            gate.busy()
+            try:
+                return write_parts(conn, group, fmt_ts(clock()), dry, locked[-1] + cutoff, gate)
+            finally:
+                gate.free()
 
         results = await (db.read(run) if dry is not None else db.write(run))
         tally.add(results)

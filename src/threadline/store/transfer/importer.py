@@ -33,7 +33,6 @@ from typing import TYPE_CHECKING, Any
 
 from threadline.store.columns import MEMORY, MESSAGE, SESSION, SUMMARY
 from threadline.store.transfer.bulk import (
-    LOCK_TARGET,
     ROW_COST,
     Bulk,
     Checkpointer,
@@ -59,9 +58,9 @@ if TYPE_CHECKING:
 # phase ("loading": messages done of total), done, total
 LoadProgress = Callable[[str, int, int | None], None]
 
-# A transaction takes no further spool item once it has held the lock this long: the bulk
-# index work and the commit that follow take about as long again.
-CUTOFF = LOCK_TARGET / 2
+# When set (tests), a transaction takes no further spool item once it has held the lock this
+# long; otherwise the pacer's cutoff (about the time the bulk work that follows will leave).
+CUTOFF: float | None = None
 
 # Derived session columns the loader sets itself: counters start at zero and follow the rows.
 _COUNTERS = ("message_count", "total_input_tokens", "total_output_tokens")
@@ -384,15 +383,15 @@ def _finish(conn: sqlite3.Connection, checked: Checked, run: _Run, result: Impor
 
 
 def _apply(
-    conn: sqlite3.Connection, checked: Checked, run: _Run, batch: list[Any]
+    conn: sqlite3.Connection, checked: Checked, run: _Run, batch: list[Any], cutoff: float
 ) -> tuple[float, int, list[float]]:
     """One transaction's worth of spool items.
 
-    Returns the bulk work's time, how many items went in (it stops taking more after CUTOFF)
-    and [start, end] of the work.
+    Returns the bulk work's time, how many items went in (it stops taking more after `cutoff`
+    seconds) and [start, end] of the work.
     """
     started = time.perf_counter()  # BEGIN IMMEDIATE has the write lock
-    spent, done = _Writer(conn, checked, run).apply(batch, started + CUTOFF)
+    spent, done = _Writer(conn, checked, run).apply(batch, started + cutoff)
     return spent, done, [started, time.perf_counter()]
 
 
@@ -481,7 +480,8 @@ async def _load(
             return
         before = run.loaded
         asked = time.perf_counter()
-        spent, done, marks = await db.write(_apply, checked, run, batch)
+        cutoff = pacer.cutoff if CUTOFF is None else CUTOFF
+        spent, done, marks = await db.write(_apply, checked, run, batch, cutoff)
         pending[:0] = batch[done:]  # what did not fit goes first in the next one
         end = time.perf_counter()
         held = end - marks[0]
@@ -492,7 +492,7 @@ async def _load(
         t.locked_seconds += held
         t.transactions += 1
         t.longest_lock_seconds = max(t.longest_lock_seconds, held)
-        pause = pacer.done(_cost(batch[:done]), held)
+        pause = pacer.done(_cost(batch[:done]), held, spent)
         checkpointer.poke()
         if progress and run.loaded != before:
             progress("loading", run.done, checked.messages)

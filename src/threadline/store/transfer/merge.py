@@ -22,6 +22,7 @@ from threadline.store import scope as scopes
 from threadline.store.errors import StoreError
 from threadline.store.transfer.batches import INSERT_COLS, VALUE_COLS, Msg, Part, row_hash
 from threadline.store.transfer.bulk import Bulk
+from threadline.store.transfer.pipe import Gate
 from threadline.store.util import dump_json
 
 IMPORTED_TITLE = "imported_title"  # metadata: the title an import set last
@@ -77,13 +78,14 @@ def write_parts(
     now: str,
     dry: DryState | None,
     deadline: float | None = None,
+    gate: Gate | None = None,
 ) -> list[Result]:
     """Write parts in the current transaction (or, with `dry`, only work out what would be).
 
     Past `deadline` (a perf_counter time) no further part is started: the results say how
     many were written, and the caller keeps the others for the next transaction.
     """
-    bulk = LazyBulk(conn)
+    bulk = LazyBulk(conn, gate)
     results = []
     for part in parts:
         results.append(_write_part(conn, part, bulk, now, dry))
@@ -96,10 +98,14 @@ def write_parts(
 
 
 class LazyBulk:
-    """Triggers are suspended only in a transaction that inserts rows (see transfer/bulk.py)."""
+    """Triggers are suspended only in a transaction that inserts rows (see transfer/bulk.py).
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    With a gate (pipe.Gate), the reading thread is let go while the bulk work runs in C.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, gate: Gate | None = None) -> None:
         self.conn = conn
+        self.gate = gate
         self.bulk: Bulk | None = None
         self.seconds = 0.0
 
@@ -112,8 +118,12 @@ class LazyBulk:
         """About to update a row: do the insert work still pending for it first."""
         if self.bulk is not None and self.bulk.touches(table, rowid):
             self.finish()
+            if self.gate is not None:
+                self.gate.busy()
 
     def finish(self) -> None:
+        if self.gate is not None:
+            self.gate.free()
         if self.bulk is not None:
             self.bulk.finish()
             self.seconds += self.bulk.seconds

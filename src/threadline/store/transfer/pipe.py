@@ -107,15 +107,40 @@ class Pipe:
             self.cond.notify_all()
 
 
-def produce(batches: Iterable[IncomingSession], pipe: Pipe) -> None:
+class Gate:
+    """Keeps the reading thread's Python off the GIL while the writer binds rows.
+
+    The writer's executemany gives the GIL up for each row's step and takes it back for the
+    next row's values: a thread running Python beside it keeps it each time until forced to
+    let go (sys.getswitchinterval(), 5 ms), so a transaction of a few hundred rows would hold
+    the write lock for seconds. So the reading thread waits while the writer inserts rows,
+    and works while SQLite indexes and commits them (C, without the GIL).
+    """
+
+    def __init__(self) -> None:
+        self._free = threading.Event()
+        self._free.set()
+
+    def busy(self) -> None:
+        self._free.clear()
+
+    def free(self) -> None:
+        self._free.set()
+
+    def wait(self) -> None:
+        self._free.wait()
+
+
+def produce(batches: Iterable[IncomingSession], pipe: Pipe, gate: Gate) -> None:
     """The reading thread: iterate the batches, prepare each, hand the parts to the writer."""
     error: BaseException | None = None
     try:
         iterator: Iterator[IncomingSession] = iter(batches)
         index = 0
         for batch in iterator:
+            gate.wait()
             try:
-                parts: list[Any] = prepare(batch, index)
+                parts: list[Any] = prepare(batch, index, gate.wait)
             except StoreError as exc:
                 parts = [Refused(batch, exc)]
             index += 1

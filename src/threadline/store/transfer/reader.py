@@ -50,7 +50,7 @@ from threadline.store.util import dump_json, fmt_ts
 ReadProgress = Callable[[str, int, int | None], None]
 
 # Rows per spool item, and how often reading reports progress (bytes).
-SPOOL_ROWS = 512
+SPOOL_ROWS = 128
 REPORT_BYTES = 1 << 20
 # Ids below this are tracked in a bitmap (at most 32 MiB); larger ones in a set.
 BITMAP_IDS = 1 << 28
