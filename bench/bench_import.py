@@ -28,8 +28,10 @@ import itertools
 import json
 import os
 import random
+import re
 import resource
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -199,6 +201,65 @@ def _child_generate(sessions: int, messages: int) -> dict[str, Any]:
     }
 
 
+def _child_bare(db: str, sessions: int, messages: int) -> dict[str, Any]:
+    """The yardstick: the same texts into a bare table and a full-text index built like
+    threadline's (the FTS5 declarations copied from a threadline database), in bulk, in
+    transactions of 20,000 rows: what SQLite itself can do here, with no threadline around it."""
+    from threadline.store import Store
+
+    template = Path(db).with_suffix(".template.db")
+
+    async def make() -> None:
+        async with await Store.open(template):
+            pass
+
+    asyncio.run(make())
+    with sqlite3.connect(template) as conn:
+        fts = [
+            sql
+            for (sql,) in conn.execute(
+                "SELECT sql FROM sqlite_master WHERE type = 'table' AND sql LIKE '%USING fts5%'"
+                " AND name LIKE '%messages%'"
+            )
+        ]
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("CREATE TABLE m (id INTEGER PRIMARY KEY, content TEXT, payload TEXT)")
+    names = []
+    for sql in fts:
+        sql = re.sub(r"content\s*=\s*'[^']*'\s*,\s*content_rowid\s*=\s*'id'\s*,?", "", sql)
+        conn.execute(sql)
+        names.append(sql.split()[3])
+    history = History(sessions, messages)
+    rows = ((m.content, json.dumps(m.payload)) for s in history for m in s.messages)
+    t0, c0 = time.perf_counter(), _cpu()
+    count = 0
+    while True:
+        chunk = list(itertools.islice(rows, 20_000))
+        if not chunk:
+            break
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany("INSERT INTO m (content, payload) VALUES (?, ?)", chunk)
+        for name in names:
+            conn.execute(
+                f"INSERT INTO {name} (rowid, content, dirs) SELECT id, content, 'e0 a0 a1'"
+                " FROM m WHERE id > ?",
+                (count,),
+            )
+        conn.execute("COMMIT")
+        count += len(chunk)
+    wall, cpu = time.perf_counter() - t0, _cpu() - c0
+    conn.close()
+    return {
+        "messages": count,
+        "seconds": wall,
+        "cpu": cpu,
+        "rate": count / wall,
+        "rss_mb": _rss_mb(),
+    }
+
+
 def child(argv: list[str]) -> None:
     mode, *rest = argv
     if mode == "load":
@@ -206,6 +267,8 @@ def child(argv: list[str]) -> None:
         out = asyncio.run(_child_load(db, sessions, messages, rest[3] if len(rest) > 3 else ""))
     elif mode == "generate":
         out = _child_generate(int(rest[0]), int(rest[1]))
+    elif mode == "bare":
+        out = _child_bare(rest[0], int(rest[1]), int(rest[2]))
     else:  # pragma: no cover
         raise SystemExit(f"unknown child mode {mode}")
     print(json.dumps(out))
@@ -389,6 +452,12 @@ def main() -> None:
         results.setdefault("generator alone (the yardstick)", []).append(
             _run_child(["generate", str(n), str(m)], env)
         )
+        bare = scratch / "bare.db"
+        for path in (bare, bare.with_suffix(".template.db")):
+            _fresh(path)
+        results.setdefault("bare SQLite + the same FTS5 (the ceiling)", []).append(
+            _run_child(["bare", str(bare), str(n), str(m)], env)
+        )
         _fresh(db)
         _init_db(db)
         results.setdefault("load_history, empty database", []).append(
@@ -422,7 +491,7 @@ def main() -> None:
             )
     print("medians (the index is built as rows go in; rss is the peak of the process):")
     for name, runs in results.items():
-        _row(name, runs, None if name.startswith("generator") else 50_000)
+        _row(name, runs, None if name.startswith(("generator", "bare")) else 50_000)
     print(f"load: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if not args.scratch:
         shutil.rmtree(scratch, ignore_errors=True)
