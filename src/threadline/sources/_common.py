@@ -1,0 +1,348 @@
+"""What the readers share: timestamps, one-line summaries, errors, and reading a growing JSONL
+file in steps (`JsonlCursor`) with the FileMark that says how far it was read."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from threadline.records import FileMark, IncomingMessage, SourceFormatError
+
+try:  # orjson is a dependency; the fallback keeps a broken install readable, only slower
+    import orjson
+
+    def loads(data: bytes | str) -> Any:
+        return orjson.loads(data)
+
+    _DecodeError: type[Exception] = orjson.JSONDecodeError
+except ImportError:  # pragma: no cover
+
+    def loads(data: bytes | str) -> Any:
+        return json.loads(data)
+
+    _DecodeError = json.JSONDecodeError
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def format_error(path: Path | str, where: str | None, what: str) -> SourceFormatError:
+    """The one-line error for a bad file: `<path>[, <where>]: <what>`."""
+    what = one_line(what, 200)
+    return SourceFormatError(f"{path}, {where}: {what}" if where else f"{path}: {what}")
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An aware UTC datetime from an ISO-8601 string or epoch seconds (None when absent/bad)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        try:
+            return datetime.fromtimestamp(float(value), UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    if isinstance(value, str):
+        text = value.strip()
+        if text.endswith("Z"):
+            text = text[:-1] + "+00:00"
+        try:
+            dt = datetime.fromisoformat(text)
+        except ValueError:
+            try:  # "2024-05-01 10:00:00.123" style, or more than 6 fractional digits
+                dt = datetime.fromisoformat(_trim_fraction(text))
+            except ValueError:
+                return None
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=UTC)
+        return dt.astimezone(UTC)
+    return None
+
+
+def _trim_fraction(text: str) -> str:
+    if "." not in text:
+        return text
+    head, _, tail = text.partition(".")
+    digits = ""
+    rest = ""
+    for i, ch in enumerate(tail):
+        if not ch.isdigit():
+            rest = tail[i:]
+            break
+        digits += ch
+    return f"{head}.{digits[:6].ljust(6, '0')}{rest}"
+
+
+def one_line(text: Any, limit: int = 120) -> str:
+    """The first non-empty line of `text`, cut to `limit` characters."""
+    if not isinstance(text, str):
+        text = "" if text is None else str(text)
+    for line in text.splitlines():
+        line = line.strip()
+        if line:
+            return line if len(line) <= limit else line[: limit - 1] + "…"
+    return ""
+
+
+_SUMMARY_KEYS = (
+    "command",
+    "cmd",
+    "file_path",
+    "path",
+    "notebook_path",
+    "pattern",
+    "query",
+    "url",
+    "description",
+    "prompt",
+    "title",
+    "name",
+)
+
+
+def call_summary(name: str, args: Any) -> str:
+    """One line for a collapsed tool call: the command, the file, the query…"""
+    if isinstance(args, dict):
+        for key in _SUMMARY_KEYS:
+            value = args.get(key)
+            if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+                if len(value) == 3 and value[1] in ("-lc", "-c"):
+                    value = value[2]
+                else:
+                    value = " ".join(value)
+            if isinstance(value, str) and value.strip():
+                return one_line(value)
+        if not args:
+            return ""
+        return one_line(json.dumps(args, ensure_ascii=False, sort_keys=True))
+    if isinstance(args, str):
+        return one_line(args)
+    return "" if args is None else one_line(json.dumps(args, ensure_ascii=False))
+
+
+def result_summary(text: str, is_error: bool = False) -> str:
+    """One line for a collapsed tool result: its first line for an error, else its size."""
+    if is_error:
+        return one_line(text) or "error"
+    lines = text.count("\n") + (1 if text and not text.endswith("\n") else 0)
+    if lines <= 1:
+        return one_line(text)
+    return f"{lines} lines"
+
+
+def placeholder(kind: str, name: str | None, size: int | None = None) -> str:
+    """The text shown for an attachment whose bytes the source does not keep."""
+    label = name or kind
+    if size:
+        return f"[{kind}: {label}, {human_size(size)}]"
+    return f"[{kind}: {label}]"
+
+
+def human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"  # pragma: no cover
+
+
+@dataclass(slots=True)
+class Msg:
+    """A message being built from one or more source records."""
+
+    key: str
+    role: str
+    kind: str
+    created_at: datetime
+    records: list[Any] = field(default_factory=list)
+    parts: list[dict[str, Any]] = field(default_factory=list)
+    text: str | None = None  # content when it is not derived from the parts
+    model: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    stop_reason: str | None = None
+    start: int = 0  # byte offset of the first record (JSONL sources)
+    line: int = 0  # number of lines before that record
+    snapshot: dict[str, Any] | None = None  # reader context just before that record
+    open: bool = False  # later records may still change it
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def content(self) -> str:
+        if self.text is not None and self.text != "":
+            return self.text
+        texts = [p["text"] for p in self.parts if p["type"] == "text" and p["text"].strip()]
+        if texts:
+            return "\n\n".join(texts)
+        calls = [p for p in self.parts if p["type"] == "tool_call"]
+        if calls:
+            return "\n".join(
+                f"{c['name']}: {c['summary']}" if c["summary"] else c["name"] for c in calls
+            )
+        for p in self.parts:
+            if p["type"] == "command":
+                return " ".join(x for x in (p["name"], p["args"]) if x)
+            if p["type"] == "attachment":
+                return placeholder(p["kind"], p["name"], p.get("size"))
+        thinking = [p["text"] for p in self.parts if p["type"] == "thinking" and p["text"]]
+        if thinking:
+            return "\n\n".join(thinking)
+        if any(p["type"] == "thinking" for p in self.parts):
+            return "(thinking)"
+        subagents = [p for p in self.parts if p["type"] == "subagent"]
+        if subagents:
+            return f"subagent {subagents[0]['agent']}"
+        return self.text or "(no text)"
+
+    def to_incoming(self, source: str) -> IncomingMessage:
+        return IncomingMessage(
+            key=self.key,
+            role=self.role,  # type: ignore[arg-type]
+            content=self.content(),
+            created_at=self.created_at,
+            payload={
+                "source": source,
+                "records": self.records,
+                "kind": self.kind,
+                "parts": self.parts,
+            },
+            model=self.model,
+            input_tokens=self.input_tokens,
+            output_tokens=self.output_tokens,
+            stop_reason=self.stop_reason,
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Growing JSONL files
+
+_FP_SPAN = 4096
+_BLOCK = 1 << 20
+
+
+def fingerprint(fh: Any, offset: int) -> str:
+    """A cheap check that bytes [0, offset) are unchanged: the offset, and a hash of the first
+    and last 4 KiB before it (not a re-hash of the whole file)."""
+    h = hashlib.blake2b(digest_size=16)
+    fh.seek(0)
+    h.update(fh.read(min(offset, _FP_SPAN)))
+    tail = max(0, offset - _FP_SPAN)
+    fh.seek(tail)
+    h.update(fh.read(offset - tail))
+    return f"{offset}:{h.hexdigest()}"
+
+
+class JsonlCursor:
+    """Reads the complete lines of a JSONL file, from where an earlier read said to go on.
+
+    `mark.state` holds {"resume": offset, "line": number of the line there, "ctx": the reader's
+    context at that point}. A mark whose fingerprint no longer matches (the file was rewritten
+    or truncated) is ignored and the file read from the start.
+    """
+
+    def __init__(self, path: Path, source: str, mark: FileMark | None) -> None:
+        self.path = path
+        self.source = source
+        self.fh = open(path, "rb")  # noqa: SIM115 - closed by close()
+        st = os.fstat(self.fh.fileno())
+        self.size = st.st_size
+        self.mtime_ns = st.st_mtime_ns
+        self.start = 0
+        self.line = 0
+        self.ctx: dict[str, Any] | None = None
+        self.restarted = mark is not None
+        if mark is not None and mark.source == source and self._still_valid(mark):
+            state = mark.state or {}
+            self.start = int(state.get("resume", 0))
+            self.line = int(state.get("line", 0))
+            ctx = state.get("ctx")
+            self.ctx = ctx if isinstance(ctx, dict) else None
+            self.restarted = False
+            if self.ctx is None:
+                self.start, self.line = 0, 0
+        self.end = self.start  # end of the last complete line consumed
+
+    def _still_valid(self, mark: FileMark) -> bool:
+        if mark.offset > self.size or mark.offset < 0:
+            return False
+        try:
+            return fingerprint(self.fh, mark.offset) == mark.fingerprint
+        except OSError:
+            return False
+
+    def close(self) -> None:
+        self.fh.close()
+
+    def lines(self) -> Iterator[tuple[int, int, int, Any]]:
+        """(start, end, line number, parsed object) for each complete, non-blank line."""
+        fh = self.fh
+        fh.seek(self.start)
+        pos = self.start
+        lineno = self.line
+        buf = b""
+        left = self.size - self.start  # what was there when the file was opened, no more
+        while left > 0:
+            block = fh.read(min(_BLOCK, left))
+            if not block:
+                break
+            left -= len(block)
+            buf += block
+            cut = 0
+            while True:
+                nl = buf.find(b"\n", cut)
+                if nl < 0:
+                    break
+                raw = buf[cut:nl]
+                start = pos
+                pos += nl + 1 - cut
+                cut = nl + 1
+                lineno += 1
+                self.end = pos
+                self.line = lineno
+                if raw.strip():
+                    yield start, pos, lineno, self._parse(raw, lineno)
+            buf = buf[cut:]
+        # An unterminated last line is taken only when it is already a whole JSON object (a
+        # file written without a final newline); a half-written one waits for the next read.
+        if buf.strip():
+            try:
+                obj = loads(buf)
+            except _DecodeError:
+                return
+            if isinstance(obj, dict):
+                start = pos
+                pos += len(buf)
+                self.end = pos
+                self.line = lineno + 1
+                yield start, pos, lineno + 1, obj
+
+    def _parse(self, raw: bytes, lineno: int) -> Any:
+        try:
+            obj = loads(raw)
+        except _DecodeError as exc:
+            raise format_error(self.path, f"line {lineno}", f"not valid JSON ({exc})") from None
+        if not isinstance(obj, dict):
+            raise format_error(self.path, f"line {lineno}", "not a JSON object")
+        return obj
+
+    def mark(self, resume: int, resume_line: int, ctx: dict[str, Any]) -> FileMark:
+        """The mark after this read: consumed up to `self.end`, go on from `resume`."""
+        return FileMark(
+            path=str(self.path.resolve()),
+            source=self.source,
+            size=self.size,
+            mtime_ns=self.mtime_ns,
+            offset=self.end,
+            fingerprint=fingerprint(self.fh, self.end),
+            state={"resume": resume, "line": resume_line, "ctx": ctx},
+        )
+
+
+def home() -> Path:
+    return Path(os.path.expanduser("~"))
