@@ -108,7 +108,7 @@ def _venv(root: Path, version: str) -> Path:
     if py.exists():
         return py
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    pkgs = [f"llm=={version}"]
+    pkgs = [f"llm=={version}", "httpx"]  # llm 0.17 imports httpx without requiring it
     if tuple(int(p) for p in version.split(".")[:2]) >= (0, 36):
         pkgs.append("llm-echo")
     subprocess.run([str(py), "-m", "pip", "install", "-q", *pkgs], check=True)
