@@ -12,7 +12,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from threadline.records import FileMark, IncomingMessage, SourceFormatError
+from threadline.records import (
+    FileMark,
+    IncomingMessage,
+    IncomingSession,
+    IncomingSummary,
+    SourceFormatError,
+)
 
 try:  # orjson is a dependency; the fallback keeps a broken install readable, only slower
     import orjson
@@ -346,3 +352,96 @@ class JsonlCursor:
 
 def home() -> Path:
     return Path(os.path.expanduser("~"))
+
+
+class LiveReader:
+    """Turns the lines of one growing JSONL session file into batches (Claude Code, Codex).
+
+    A subclass's `feed` appends `Msg`s to `pending` (each with the byte offset and line where it
+    starts and a `snapshot()` of the context taken before that line) and clears `open` once
+    nothing later can change a message. A batch's mark resumes at the first open message with
+    the context as it was there, so the next read parses it again and re-emits it under the
+    same key; everything before it is final. `extra["summary"]` on a message is an
+    IncomingSummary sent once (the keys of those already sent past the resume point travel in
+    the mark).
+    """
+
+    source = ""
+    batch_size = 2000  # closed messages per intermediate batch of a long file
+
+    def __init__(self, path: Path, cursor: JsonlCursor, mark: FileMark | None) -> None:
+        self.path = path
+        self.cursor = cursor
+        self.ctx: dict[str, Any] = cursor.ctx or self.initial_context()
+        prior = (mark.state if mark is not None and cursor.ctx is not None else None) or {}
+        self.sent_summaries: set[str] = set(prior.get("sent_summaries", []))
+        self.sent_now: set[str] = set()
+        self.pending: list[Msg] = []
+        self.extra_batches: list[IncomingSession] = []
+
+    # -- for subclasses ----------------------------------------------------------------------
+
+    def initial_context(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def feed(self, obj: dict[str, Any], start: int, line: int) -> None:
+        raise NotImplementedError
+
+    def session(self, messages: list[IncomingMessage]) -> IncomingSession:
+        raise NotImplementedError
+
+    def finish(self, msg: Msg) -> IncomingMessage:
+        return msg.to_incoming(self.source)
+
+    def snapshot(self) -> dict[str, Any]:
+        """A copy of the context deep enough that later changes do not reach it."""
+        return {k: (v.copy() if isinstance(v, dict | list) else v) for k, v in self.ctx.items()}
+
+    # -- driving -----------------------------------------------------------------------------
+
+    def run(self) -> Iterator[IncomingSession]:
+        for start, _end, lineno, obj in self.cursor.lines():
+            self.feed(obj, start, lineno - 1)
+            if self.extra_batches:
+                yield from self.extra_batches
+                self.extra_batches.clear()
+            if len(self.pending) > self.batch_size and not self.pending[0].open:
+                batch = self.batch(final=False)
+                if batch is not None:
+                    yield batch
+        batch = self.batch(final=True)
+        if batch is not None:
+            yield batch
+
+    def batch(self, *, final: bool) -> IncomingSession | None:
+        if final:
+            out, self.pending = self.pending, []
+            resume_at = next((m for m in out if m.open), None)
+        else:  # the closed messages at the front; the rest waits for the next batch
+            cut = 0
+            while cut < len(self.pending) and not self.pending[cut].open:
+                cut += 1
+            out, self.pending = self.pending[:cut], self.pending[cut:]
+            resume_at = self.pending[0] if self.pending else None
+        if resume_at is not None and resume_at.snapshot is not None:
+            resume, resume_line, ctx = resume_at.start, resume_at.line, resume_at.snapshot
+        else:
+            resume, resume_line, ctx = self.cursor.end, self.cursor.line, self.snapshot()
+        messages = [self.finish(m) for m in out]
+        summaries: list[IncomingSummary] = []
+        for m in out:
+            summary = m.extra.get("summary")
+            if summary is not None and m.key not in self.sent_summaries | self.sent_now:
+                summaries.append(summary)
+                self.sent_now.add(m.key)
+        later = {m.key for m in out + self.pending if m.start >= resume}
+        sent = sorted(k for k in self.sent_summaries | self.sent_now if k in later)
+        if not messages and not summaries and not self.ctx.get("emitted"):
+            return None  # nothing worth a session yet (only bookkeeping so far)
+        self.ctx["emitted"] = True
+        ctx["emitted"] = True
+        batch = self.session(messages)
+        batch.summaries = summaries
+        batch.mark = self.cursor.mark(resume, resume_line, ctx)
+        batch.mark.state["sent_summaries"] = sent
+        return batch

@@ -36,11 +36,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from threadline.records import FileMark, IncomingSession, IncomingSummary
+from threadline.records import FileMark, IncomingMessage, IncomingSession, IncomingSummary
 
 from ._common import (
     EPOCH,
     JsonlCursor,
+    LiveReader,
     Msg,
     call_summary,
     format_error,
@@ -52,7 +53,6 @@ from ._common import (
 )
 
 NAME = "claude-code"
-BATCH = 2000  # closed messages per intermediate batch of a long file
 SUBAGENT_CALLS = ("Task", "Agent")
 BOOKKEEPING_SYSTEM = {"turn_duration", "stop_hook_summary", "hook_summary", "bridge_status"}
 META_PREFIXES = (
@@ -104,14 +104,25 @@ class ClaudeCodeSource:
             cursor.close()
 
 
-class _Reader:
+class _Reader(LiveReader):
+    source = NAME
+
     def __init__(
         self, path: Path, cursor: JsonlCursor, mark: FileMark | None, working_dir: str | None
     ) -> None:
-        self.path = path
-        self.cursor = cursor
-        self.ctx: dict[str, Any] = cursor.ctx or {
-            "sid": path.stem,
+        super().__init__(path, cursor, mark)
+        self.fallback_dir = working_dir
+        self.by_key: dict[str, Msg] = {}
+        self.reply: Msg | None = None  # the reply still being streamed
+        self.command: Msg | None = None  # the command awaiting its output
+        self.compact: Msg | None = None  # the compaction awaiting its summary line
+        self.sidechains: dict[str, tuple[Msg, dict[str, Any]]] = {}  # uuid -> (holder, part)
+        self.agent_ids: dict[str, str] = {}  # Task call id -> subagent id
+        self.subagent_cache: dict[str, list[Any] | None] = {}
+
+    def initial_context(self) -> dict[str, Any]:
+        return {
+            "sid": self.path.stem,
             "cwd": None,
             "created": None,
             "last_ts": None,
@@ -123,66 +134,8 @@ class _Reader:
             "compacts": [],  # compaction agent ids already given to a compaction
             "emitted": False,
         }
-        prior_state = (mark.state if mark is not None and cursor.ctx is not None else {}) or {}
-        self.sent_summaries: set[str] = set(prior_state.get("sent_summaries", []))
-        self.fallback_dir = working_dir
-        self.pending: list[Msg] = []
-        self.by_key: dict[str, Msg] = {}
-        self.reply: Msg | None = None  # the reply still being streamed
-        self.command: Msg | None = None  # the command awaiting its output
-        self.compact: Msg | None = None  # the compaction awaiting its summary line
-        self.sidechains: dict[str, tuple[Msg, dict[str, Any]]] = {}  # uuid -> (holder, part)
-        self.agent_ids: dict[str, str] = {}  # Task call id -> subagent id
-        self.subagent_cache: dict[str, list[Any] | None] = {}
-        self.sent_now: set[str] = set()
-        self.extra_batches: list[IncomingSession] = []
 
-    # -- driving ---------------------------------------------------------------------------
-
-    def run(self) -> Iterator[IncomingSession]:
-        for start, _end, lineno, obj in self.cursor.lines():
-            self.feed(obj, start, lineno - 1)
-            if self.extra_batches:
-                yield from self.extra_batches
-                self.extra_batches.clear()
-            if len(self.pending) > BATCH and not self.pending[0].open:
-                batch = self.batch(final=False)
-                if batch is not None:
-                    yield batch
-        batch = self.batch(final=True)
-        if batch is not None:
-            yield batch
-
-    def batch(self, *, final: bool) -> IncomingSession | None:
-        if final:
-            out, self.pending = self.pending, []
-            resume_at = next((m for m in out if m.open), None)
-        else:  # the closed messages at the front; the rest waits for the next batch
-            cut = 0
-            while cut < len(self.pending) and not self.pending[cut].open:
-                cut += 1
-            out, self.pending = self.pending[:cut], self.pending[cut:]
-            resume_at = self.pending[0] if self.pending else None
-        if resume_at is not None and resume_at.snapshot is not None:
-            resume, resume_line, ctx = resume_at.start, resume_at.line, resume_at.snapshot
-        else:
-            resume, resume_line, ctx = self.cursor.end, self.cursor.line, self.snapshot()
-        messages = [self.finish(m) for m in out]
-        summaries: list[IncomingSummary] = []
-        for m in out:
-            summary = m.extra.get("summary")
-            if summary is not None and m.key not in self.sent_summaries | self.sent_now:
-                summaries.append(summary)
-                self.sent_now.add(m.key)
-        # Summaries at or after the resume point will be parsed again: remember them there.
-        later = {m.key for m in out + self.pending if m.start >= resume}
-        sent = sorted(k for k in self.sent_summaries | self.sent_now if k in later)
-        if not messages and not summaries and not self.ctx["emitted"]:
-            return None  # nothing worth a session yet (only bookkeeping so far)
-        self.ctx["emitted"] = True
-        ctx["emitted"] = True
-        mark = self.cursor.mark(resume, resume_line, ctx)
-        mark.state["sent_summaries"] = sent
+    def session(self, messages: list[IncomingMessage]) -> IncomingSession:
         return IncomingSession(
             source=NAME,
             source_id=self.ctx["sid"],
@@ -192,15 +145,7 @@ class _Reader:
             model=self.ctx["model"],
             metadata={"source": NAME, "source_id": self.ctx["sid"], "file": str(self.path)},
             messages=messages,
-            summaries=summaries,
-            mark=mark,
         )
-
-    def snapshot(self) -> dict[str, Any]:
-        ctx = dict(self.ctx)
-        ctx["calls"] = dict(self.ctx["calls"])
-        ctx["compacts"] = list(self.ctx["compacts"])
-        return ctx
 
     # -- one line --------------------------------------------------------------------------
 
@@ -760,7 +705,7 @@ class _Reader:
 
     # -- output ----------------------------------------------------------------------------
 
-    def finish(self, msg: Msg) -> Any:
+    def finish(self, msg: Msg) -> IncomingMessage:
         if msg.kind == "reply":
             have = {p.get("call_id") for p in msg.parts if p["type"] == "subagent"}
             for p in list(msg.parts):
