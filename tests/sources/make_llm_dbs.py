@@ -15,6 +15,7 @@ this wrote (committed under tests/sources/data/llm/) instead of running it.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import shutil
@@ -23,6 +24,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+PNG = (
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9Q"
+    "DwADhgGAWjR9awAAAABJRU5ErkJggg=="
+)
 VERSIONS = ["0.12", "0.17", "0.23", "0.26", "0.31", "0.32", "0.36"]
 HERE = Path(__file__).resolve().parent
 
@@ -130,8 +135,8 @@ def make(out: Path, versions: list[str]) -> None:
         root = Path(os.environ.get("MAKE_LLM_DBS_WORK", tmp))
         driver = root / "driver.py"
         driver.write_text(DRIVER)
-        attach = root / "note.txt"
-        attach.write_text("an attached note\n")
+        attach = root / "dot.png"  # a 1x1 PNG: every release and llm-echo take image/png
+        attach.write_bytes(base64.b64decode(PNG))
         pythons: dict[str, Path] = {}
         for version in versions:
             pythons[version] = _venv(root, version)

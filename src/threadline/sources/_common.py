@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -285,8 +285,14 @@ class JsonlCursor:
     def close(self) -> None:
         self.fh.close()
 
-    def lines(self) -> Iterator[tuple[int, int, int, Any]]:
-        """(start, end, line number, parsed object) for each complete, non-blank line."""
+    def lines(
+        self, skip: Callable[[bytes], bool] | None = None
+    ) -> Iterator[tuple[int, int, int, Any]]:
+        """(start, end, line number, parsed object) for each complete, non-blank line.
+
+        `skip(raw)` true means the line is bookkeeping the reader ignores: it is not parsed,
+        only checked to look like a JSON object.
+        """
         fh = self.fh
         fh.seek(self.start)
         pos = self.start
@@ -311,6 +317,10 @@ class JsonlCursor:
                 lineno += 1
                 self.end = pos
                 self.line = lineno
+                if skip is not None and skip(raw):
+                    if not (raw.lstrip().startswith(b"{") and raw.rstrip().endswith(b"}")):
+                        self._parse(raw, lineno)  # raises: it is not JSON
+                    continue
                 if raw.strip():
                     yield start, pos, lineno, self._parse(raw, lineno)
             buf = buf[cut:]
@@ -352,6 +362,35 @@ class JsonlCursor:
 
 def home() -> Path:
     return Path(os.path.expanduser("~"))
+
+
+class LineSnap:
+    """The reader's context as it was before one line, taken only if a message starts there.
+
+    `first`/`prev` (the keys before the line) are read at once; the whole copy is made on the
+    first `take()`, which a reader calls before any change to the context that re-reading
+    the same line would not make again (taking a call's name out of the pending calls...).
+    """
+
+    __slots__ = ("reader", "first", "prev", "copy")
+
+    def __init__(self, reader: LiveReader) -> None:
+        self.reader = reader
+        self.first = reader.ctx.get("first")
+        self.prev = reader.ctx.get("prev")
+        self.copy: dict[str, Any] | None = None
+
+    def get(self, key: str) -> Any:
+        if key == "first":
+            return self.first
+        if key == "prev":
+            return self.prev
+        return self.take().get(key)
+
+    def take(self) -> dict[str, Any]:
+        if self.copy is None:
+            self.copy = self.reader.snapshot()
+        return self.copy
 
 
 class LiveReader:
@@ -399,8 +438,13 @@ class LiveReader:
 
     # -- driving -----------------------------------------------------------------------------
 
+    @staticmethod
+    def skip(raw: bytes) -> bool:
+        """Lines to leave unparsed (bookkeeping recognisable from its bytes); none here."""
+        return False
+
     def run(self) -> Iterator[IncomingSession]:
-        for start, _end, lineno, obj in self.cursor.lines():
+        for start, _end, lineno, obj in self.cursor.lines(self.skip):
             self.feed(obj, start, lineno - 1)
             if self.extra_batches:
                 yield from self.extra_batches

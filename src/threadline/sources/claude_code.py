@@ -41,6 +41,7 @@ from threadline.records import FileMark, IncomingMessage, IncomingSession, Incom
 from ._common import (
     EPOCH,
     JsonlCursor,
+    LineSnap,
     LiveReader,
     Msg,
     call_summary,
@@ -120,6 +121,23 @@ class _Reader(LiveReader):
         self.agent_ids: dict[str, str] = {}  # Task call id -> subagent id
         self.subagent_cache: dict[str, list[Any] | None] = {}
 
+    @staticmethod
+    def skip(raw: bytes) -> bool:
+        """Progress and snapshot lines (most of a real transcript) are not parsed at all.
+
+        Only compact JSON as Claude Code writes it matches, and a line that holds a message
+        (`"type":"user"` …) or an agent's progress is always parsed.
+        """
+        if raw.startswith((b'{"type":"file-history-snapshot"', b'{"type":"queue-operation"')):
+            return True
+        return (
+            b'"type":"progress"' in raw
+            and b'"agent_progress"' not in raw
+            and b'"type":"user"' not in raw
+            and b'"type":"assistant"' not in raw
+            and b'"type":"system"' not in raw
+        )
+
     def initial_context(self) -> dict[str, Any]:
         return {
             "sid": self.path.stem,
@@ -167,7 +185,7 @@ class _Reader(LiveReader):
             return
         if not ctx.get("sid_seen") and isinstance(obj.get("sessionId"), str) and obj["sessionId"]:
             ctx["sid"], ctx["sid_seen"] = obj["sessionId"], True
-        snap = self.snapshot()
+        snap = LineSnap(self)
         if ctx["cwd"] is None and isinstance(obj.get("cwd"), str) and obj["cwd"]:
             ctx["cwd"] = obj["cwd"]
         ts = obj.get("timestamp")
@@ -198,7 +216,7 @@ class _Reader(LiveReader):
         obj: dict[str, Any],
         start: int,
         line: int,
-        snap: dict[str, Any],
+        snap: LineSnap,
         *,
         open_: bool = False,
     ) -> Msg:
@@ -215,7 +233,7 @@ class _Reader(LiveReader):
             records=[obj],
             start=start,
             line=line,
-            snapshot=snap,
+            snapshot=snap.take(),
             open=open_,
         )
         self.pending.append(msg)
@@ -262,7 +280,7 @@ class _Reader(LiveReader):
 
     # -- assistant -------------------------------------------------------------------------
 
-    def on_assistant(self, obj: dict[str, Any], start: int, line: int, snap: dict) -> None:
+    def on_assistant(self, obj: dict[str, Any], start: int, line: int, snap: LineSnap) -> None:
         message = obj.get("message")
         if not isinstance(message, dict):
             raise format_error(self.path, f"line {line + 1}", "assistant line without message")
@@ -337,7 +355,7 @@ class _Reader(LiveReader):
 
     # -- user ------------------------------------------------------------------------------
 
-    def on_user(self, obj: dict[str, Any], start: int, line: int, snap: dict) -> None:
+    def on_user(self, obj: dict[str, Any], start: int, line: int, snap: LineSnap) -> None:
         message = obj.get("message")
         if not isinstance(message, dict):
             raise format_error(self.path, f"line {line + 1}", "user line without message")
@@ -407,13 +425,13 @@ class _Reader(LiveReader):
         key: str,
         start: int,
         line: int,
-        snap: dict,
+        snap: LineSnap,
     ) -> None:
         call_id = str(block.get("tool_use_id") or "")
+        msg = self.new(key, "tool", "tool_result", obj, start, line, snap)
         name, _summary = self.ctx["calls"].pop(call_id, None) or ["", ""]
         text = _result_text(block.get("content"))
         is_error = bool(block.get("is_error"))
-        msg = self.new(key, "tool", "tool_result", obj, start, line, snap)
         msg.parts.append(
             {
                 "type": "tool_result",
@@ -444,7 +462,7 @@ class _Reader(LiveReader):
         role: str,
         start: int,
         line: int,
-        snap: dict,
+        snap: LineSnap,
     ) -> None:
         self.close_streams()
         msg = self.new(key, "user", "command", obj, start, line, snap, open_=True)
@@ -464,7 +482,7 @@ class _Reader(LiveReader):
         role: str,
         start: int,
         line: int,
-        snap: dict,
+        snap: LineSnap,
     ) -> None:
         output = "\n".join(
             x
@@ -493,7 +511,7 @@ class _Reader(LiveReader):
 
     # -- system ----------------------------------------------------------------------------
 
-    def on_system(self, obj: dict[str, Any], start: int, line: int, snap: dict) -> None:
+    def on_system(self, obj: dict[str, Any], start: int, line: int, snap: LineSnap) -> None:
         subtype = obj.get("subtype")
         uuid = str(obj.get("uuid") or f"line{line + 1}")
         content = obj.get("content")

@@ -37,6 +37,7 @@ from threadline.records import FileMark, IncomingMessage, IncomingSession, Incom
 from ._common import (
     EPOCH,
     JsonlCursor,
+    LineSnap,
     LiveReader,
     Msg,
     call_summary,
@@ -139,7 +140,6 @@ class _Reader(LiveReader):
             "typed_events": False,  # the file marks typed prompts with user_message events
             "first": None,
             "prev": None,
-            "lines": 0,
             "emitted": False,
         }
 
@@ -162,12 +162,12 @@ class _Reader(LiveReader):
 
     def feed(self, obj: dict[str, Any], start: int, line: int) -> None:
         ctx = self.ctx
-        ctx["lines"] += 1
+        self.snap = LineSnap(self)
         kind = obj.get("type")
         payload = obj.get("payload")
         if "record_type" in obj:
             return  # pre-envelope state lines
-        if kind is None and "id" in obj and "timestamp" in obj and ctx["lines"] == 1:
+        if kind is None and "id" in obj and "timestamp" in obj and line == 0:
             self.on_meta(obj, obj)  # pre-envelope first line: the session itself
             return
         if not isinstance(payload, dict):
@@ -230,7 +230,7 @@ class _Reader(LiveReader):
         obj: dict[str, Any],
         start: int,
         line: int,
-        snap: dict[str, Any],
+        snap: LineSnap,
         *,
         open_: bool = False,
     ) -> Msg:
@@ -243,7 +243,7 @@ class _Reader(LiveReader):
             records=[obj],
             start=start,
             line=line,
-            snapshot=snap,
+            snapshot=snap.take(),
             open=open_,
         )
         self.pending.append(msg)
@@ -293,7 +293,7 @@ class _Reader(LiveReader):
                 self.prompt.records.append(obj)  # the item an earlier user_message mirrored
                 self.prompt.extra["item"] = True
                 return
-            snap = self.snapshot()
+            snap = self.snap
             self.close()
             if role == "user":
                 injected = text.lstrip().startswith(INJECTED)
@@ -349,12 +349,12 @@ class _Reader(LiveReader):
                 self.ctx["calls"][call_id] = [name, summary]
             return
         if itype in OUTPUT_ITEMS:
-            snap = self.snapshot()
+            snap = self.snap
             self.close_request()  # outputs of one request stay open together
             call_id = str(item.get("call_id") or "")
+            msg = self.new("tool", "tool_result", obj, start, line, snap, open_=True)
             name, _ = self.ctx["calls"].pop(call_id, None) or ["", ""]
             text, exit_code = _output(item.get("output"))
-            msg = self.new("tool", "tool_result", obj, start, line, snap, open_=True)
             is_error = exit_code not in (None, 0)
             msg.parts.append(
                 {
@@ -367,7 +367,7 @@ class _Reader(LiveReader):
             )
             msg.text = text or "(no output)"
             self.outputs[call_id] = msg
-            early = self.ctx["ends"].pop(call_id, None)
+            early = self.ctx["ends"].pop(call_id, None)  # after new(): see LineSnap
             if early is not None:
                 self.fold_end(msg, early)
             return
@@ -378,7 +378,7 @@ class _Reader(LiveReader):
         if self.reply is not None:
             self.reply.records.append(obj)
             return self.reply
-        snap = self.snapshot()
+        snap = self.snap
         self.close()
         msg = self.new("assistant", "reply", obj, start, line, snap, open_=True)
         msg.model = self.ctx["model"]
@@ -407,7 +407,7 @@ class _Reader(LiveReader):
                 prompt.extra["mirrored"] = True
                 _add_images(prompt, event)
                 return
-            snap = self.snapshot()
+            snap = self.snap
             self.close()
             msg = self.new("user", "prompt", obj, start, line, snap, open_=True)
             msg.text = text or "(empty)"
@@ -441,7 +441,7 @@ class _Reader(LiveReader):
                 if len(ends) < 64:
                     ends[call_id] = obj
         elif etype in ("turn_aborted", "error", "stream_error"):
-            snap = self.snapshot()
+            snap = self.snap
             self.close()
             msg = self.new("system", "info", obj, start, line, snap)
             if etype == "turn_aborted":
@@ -463,7 +463,7 @@ class _Reader(LiveReader):
     def on_compacted(
         self, payload: dict[str, Any], obj: dict[str, Any], start: int, line: int
     ) -> None:
-        snap = self.snapshot()
+        snap = self.snap
         self.close()
         text = payload.get("message") if isinstance(payload.get("message"), str) else ""
         msg = self.new("system", "info", obj, start, line, snap)
