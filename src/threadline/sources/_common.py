@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from threadline.records import (
     FileMark,
@@ -35,6 +35,12 @@ except ImportError:  # pragma: no cover
     _DecodeError = json.JSONDecodeError
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def default_dir(working_dir: str | None) -> str:
+    """The working directory for a source that records none: the one given, else the
+    current directory (what `--dir` defaults to)."""
+    return working_dir or os.getcwd()
 
 
 def format_error(path: Path | str, where: str | None, what: str) -> SourceFormatError:
@@ -360,10 +366,6 @@ class JsonlCursor:
         )
 
 
-def home() -> Path:
-    return Path(os.path.expanduser("~"))
-
-
 class LineSnap:
     """The reader's context as it was before one line, taken only if a message starts there.
 
@@ -432,9 +434,14 @@ class LiveReader:
     def finish(self, msg: Msg) -> IncomingMessage:
         return msg.to_incoming(self.source)
 
+    mutable: tuple[str, ...] = ()  # context entries changed in place (copied by snapshot)
+
     def snapshot(self) -> dict[str, Any]:
         """A copy of the context deep enough that later changes do not reach it."""
-        return {k: (v.copy() if isinstance(v, dict | list) else v) for k, v in self.ctx.items()}
+        copy = dict(self.ctx)
+        for key in self.mutable:
+            copy[key] = copy[key].copy()
+        return copy
 
     # -- driving -----------------------------------------------------------------------------
 
@@ -489,3 +496,32 @@ class LiveReader:
         batch.mark = self.cursor.mark(resume, resume_line, ctx)
         batch.mark.state["sent_summaries"] = sent
         return batch
+
+
+# -- streamed JSON exports ------------------------------------------------------------
+
+
+class Prepended:
+    """A binary stream with the bytes already read from its start put back in front."""
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        self.head = head
+        self.rest = rest
+
+    def read(self, size: int = -1) -> bytes:
+        if self.head:
+            if size < 0:
+                out, self.head = self.head + self.rest.read(), b""
+                return out
+            out, self.head = self.head[:size], self.head[size:]
+            if len(out) < size:
+                out += self.rest.read(size - len(out))
+            return out
+        return self.rest.read(size)
+
+
+def peek(fh: BinaryIO) -> tuple[bytes, Prepended]:
+    """The first non-blank byte of a JSON stream, and the stream to go on reading."""
+    head = fh.read(256)
+    first = head.lstrip(b" \t\r\n\xef\xbb\xbf")[:1]
+    return first, Prepended(head, fh)

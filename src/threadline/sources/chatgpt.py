@@ -29,7 +29,17 @@ from typing import IO, Any
 
 from threadline.records import FileMark, IncomingSession
 
-from ._common import EPOCH, Msg, call_summary, format_error, parse_time, placeholder, result_summary
+from ._common import (
+    EPOCH,
+    Msg,
+    call_summary,
+    default_dir,
+    format_error,
+    parse_time,
+    peek,
+    placeholder,
+    result_summary,
+)
 
 NAME = "chatgpt"
 
@@ -70,7 +80,7 @@ class ChatGPTSource:
         working_dir: str | None = None,
     ) -> Iterator[IncomingSession]:
         path = Path(path)
-        wd = working_dir or ""
+        wd = default_dir(working_dir)
         if zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as zf:
                 names = sorted(n for n in zf.namelist() if _is_conversations_name(n))
@@ -102,32 +112,6 @@ def _read_stream(fh: IO[bytes], label: str, working_dir: str) -> Iterator[Incomi
                 yield session
     except ijson.JSONError as exc:
         raise format_error(label, f"after conversation {index}", f"bad JSON ({exc})") from None
-
-
-class Prepended:
-    """A binary stream with the bytes already read from its start put back in front."""
-
-    def __init__(self, head: bytes, rest: IO[bytes]) -> None:
-        self.head = head
-        self.rest = rest
-
-    def read(self, size: int = -1) -> bytes:
-        if self.head:
-            if size < 0:
-                out, self.head = self.head + self.rest.read(), b""
-                return out
-            out, self.head = self.head[:size], self.head[size:]
-            if len(out) < size:
-                out += self.rest.read(size - len(out))
-            return out
-        return self.rest.read(size)
-
-
-def peek(fh: IO[bytes]) -> tuple[bytes, Prepended]:
-    """The first non-blank byte of a JSON stream, and the stream to go on reading."""
-    head = fh.read(256)
-    first = head.lstrip(b" \t\r\n\xef\xbb\xbf")[:1]
-    return first, Prepended(head, fh)
 
 
 def _branch(mapping: dict[str, Any], current: Any) -> list[dict[str, Any]]:
@@ -369,6 +353,3 @@ def _asset_part(p: dict[str, Any]) -> dict[str, Any]:
     name = p.get("name") or p.get("asset_pointer") or ctype
     size = p.get("size_bytes") if isinstance(p.get("size_bytes"), int) else None
     return {"type": "attachment", "name": str(name), "kind": kind, "size": size}
-
-
-__all__ = ["ChatGPTSource", "make_source", "peek"]

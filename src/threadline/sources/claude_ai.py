@@ -25,9 +25,18 @@ from typing import IO, Any
 
 from threadline.records import FileMark, IncomingSession
 
-from ._common import EPOCH, Msg, call_summary, format_error, loads, parse_time, placeholder
+from ._common import (
+    EPOCH,
+    Msg,
+    call_summary,
+    default_dir,
+    format_error,
+    loads,
+    parse_time,
+    peek,
+    placeholder,
+)
 from ._common import result_summary as _result_summary
-from .chatgpt import peek
 
 NAME = "claude-ai"
 IMAGE_EXT = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".heic")
@@ -61,7 +70,7 @@ class ClaudeAISource:
         working_dir: str | None = None,
     ) -> Iterator[IncomingSession]:
         path = Path(path)
-        wd = working_dir or ""
+        wd = default_dir(working_dir)
         if zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as zf:
                 names = zf.namelist()

@@ -45,9 +45,9 @@ from ._common import (
     LiveReader,
     Msg,
     call_summary,
+    default_dir,
     format_error,
     loads,
-    one_line,
     parse_time,
     placeholder,
     result_summary,
@@ -107,6 +107,7 @@ class ClaudeCodeSource:
 
 class _Reader(LiveReader):
     source = NAME
+    mutable = ("calls", "compacts")
 
     def __init__(
         self, path: Path, cursor: JsonlCursor, mark: FileMark | None, working_dir: str | None
@@ -119,6 +120,8 @@ class _Reader(LiveReader):
         self.compact: Msg | None = None  # the compaction awaiting its summary line
         self.sidechains: dict[str, tuple[Msg, dict[str, Any]]] = {}  # uuid -> (holder, part)
         self.agent_ids: dict[str, str] = {}  # Task call id -> subagent id
+        self.waiting: dict[str, Msg] = {}  # Task call id -> the reply holding it, until answered
+        self.notes: list[Msg] = []
         self.subagent_cache: dict[str, list[Any] | None] = {}
 
     @staticmethod
@@ -157,7 +160,7 @@ class _Reader(LiveReader):
         return IncomingSession(
             source=NAME,
             source_id=self.ctx["sid"],
-            working_dir=self.ctx["cwd"] or self.fallback_dir or "",
+            working_dir=self.ctx["cwd"] or default_dir(self.fallback_dir),
             created_at=parse_time(self.ctx["created"]) or EPOCH,
             title=self.ctx["title"],
             model=self.ctx["model"],
@@ -268,10 +271,14 @@ class _Reader(LiveReader):
     def close_all(self) -> None:
         """The person typed a new prompt: nothing before it changes any more."""
         self.close_streams()
-        for msg in self.pending:
-            if msg.open:
-                msg.open = False
-                msg.extra["waiting"] = set()
+        for msg in self.waiting.values():
+            msg.extra["waiting"] = set()
+            msg.open = False
+        for msg in self.notes:  # subagent transcripts kept as notes of their own
+            msg.open = False
+            msg.extra["waiting"] = set()
+        self.waiting.clear()
+        self.notes.clear()
         self.sidechains.clear()
 
     @staticmethod
@@ -351,6 +358,7 @@ class _Reader(LiveReader):
                     self.ctx["calls"][call_id] = [name, summary]
                     if name in SUBAGENT_CALLS:
                         msg.extra["waiting"].add(call_id)
+                        self.waiting[call_id] = msg
         self._update_open(msg)
 
     # -- user ------------------------------------------------------------------------------
@@ -445,12 +453,10 @@ class _Reader(LiveReader):
         extra = obj.get("toolUseResult")
         if isinstance(extra, dict) and isinstance(extra.get("agentId"), str):
             self.agent_ids[call_id] = extra["agentId"]
-        for holder in reversed(self.pending):
-            waiting = holder.extra.get("waiting")
-            if waiting and call_id in waiting:
-                waiting.discard(call_id)
-                self._update_open(holder)
-                break
+        holder = self.waiting.pop(call_id, None)
+        if holder is not None:
+            holder.extra["waiting"].discard(call_id)
+            self._update_open(holder)
 
     # -- commands --------------------------------------------------------------------------
 
@@ -675,6 +681,7 @@ class _Reader(LiveReader):
         msg.parts.append(part)
         msg.text = "Subagent transcript"
         msg.extra["waiting"] = {"sidechain"}
+        self.notes.append(msg)
         self.pending.append(msg)
         self.by_key[key] = msg
         return msg, part
@@ -861,6 +868,3 @@ def _find_uuid_line(path: Path, needle: bytes) -> dict[str, Any] | None:
     except OSError:
         return None
     return None
-
-
-__all__ = ["ClaudeCodeSource", "make_source", "one_line"]

@@ -41,6 +41,7 @@ from ._common import (
     LiveReader,
     Msg,
     call_summary,
+    default_dir,
     format_error,
     parse_time,
     result_summary,
@@ -113,6 +114,7 @@ _ID_IN_NAME = re.compile(r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9
 
 class _Reader(LiveReader):
     source = NAME
+    mutable = ("meta", "calls", "ends")
 
     def __init__(
         self, path: Path, cursor: JsonlCursor, mark: FileMark | None, working_dir: str | None
@@ -150,7 +152,7 @@ class _Reader(LiveReader):
         return IncomingSession(
             source=NAME,
             source_id=ctx["sid"],
-            working_dir=ctx["cwd"] or self.fallback_dir or "",
+            working_dir=ctx["cwd"] or default_dir(self.fallback_dir),
             created_at=parse_time(ctx["created"]) or EPOCH,
             model=ctx["model"],
             system_prompt=ctx["system"],

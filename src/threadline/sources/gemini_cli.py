@@ -25,7 +25,16 @@ from typing import Any
 
 from threadline.records import FileMark, IncomingSession
 
-from ._common import EPOCH, Msg, call_summary, format_error, loads, parse_time, result_summary
+from ._common import (
+    EPOCH,
+    Msg,
+    call_summary,
+    default_dir,
+    format_error,
+    loads,
+    parse_time,
+    result_summary,
+)
 
 NAME = "gemini-cli"
 
@@ -87,7 +96,7 @@ class GeminiSource:
         yield IncomingSession(
             source=NAME,
             source_id=sid,
-            working_dir=working_dir or "",
+            working_dir=default_dir(working_dir),
             created_at=parse_time(header.get("startTime")) or messages[0].created_at,
             title=summary if isinstance(summary, str) and summary.strip() else None,
             model=models[-1] if models else None,

@@ -33,9 +33,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from threadline.records import FileMark, IncomingMessage, IncomingSession
+from threadline.records import FileMark, IncomingSession
 
-from ._common import EPOCH, Msg, call_summary, format_error, parse_time, placeholder, result_summary
+from ._common import (
+    EPOCH,
+    Msg,
+    call_summary,
+    default_dir,
+    format_error,
+    parse_time,
+    placeholder,
+    result_summary,
+)
 
 NAME = "llm"
 
@@ -94,7 +103,7 @@ class LlmSource:
             if "responses" not in tables and "threads" not in tables:
                 raise format_error(path, None, "not an llm logs database (no responses table)")
             try:
-                yield from _Reader(db, tables, path, working_dir or "").sessions()
+                yield from _Reader(db, tables, path, default_dir(working_dir)).sessions()
             except sqlite3.DatabaseError as exc:
                 raise format_error(path, None, f"corrupt llm logs database ({exc})") from None
         finally:
@@ -588,6 +597,3 @@ def _attachment(r: Any) -> dict[str, Any]:
 def _text_of(parts: list[dict[str, Any]]) -> str | None:
     texts = [p["text"] for p in parts if p["type"] == "text" and p["text"]]
     return "\n\n".join(texts) if texts else None
-
-
-__all__ = ["LlmSource", "make_source", "IncomingMessage"]
