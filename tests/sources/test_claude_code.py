@@ -345,3 +345,57 @@ def test_default_path_follows_claude_config_dir(source, monkeypatch, tmp_path):
     monkeypatch.delenv("CLAUDE_CONFIG_DIR")
     monkeypatch.setenv("HOME", str(tmp_path))
     assert source.default_path() == tmp_path / ".claude" / "projects"
+
+
+def test_api_errors_and_unreadable_files(source, tmp_path):
+    path = tmp_path / "s-1.jsonl"
+    path.write_text(
+        _line(type="user", uuid="u1", message={"role": "user", "content": "go"})
+        + "\n"
+        + _line(
+            type="system",
+            subtype="api_error",
+            uuid="e1",
+            level="error",
+            error={"error": {"message": "Overloaded"}},
+        )
+        + "\n"
+        + _line(type="system", subtype="turn_duration", uuid="d1", durationMs=5)
+        + "\n"
+    )
+    _, messages = one_session(read_all(source, path))
+    assert [(m.role, m.payload["kind"], m.content) for m in messages] == [
+        ("user", "prompt", "go"),
+        ("system", "info", "API error: Overloaded"),
+    ]
+    with pytest.raises(SourceFormatError, match="missing.jsonl: cannot read it"):
+        list(source.read(tmp_path / "missing.jsonl"))
+
+
+@pytest.mark.parametrize(
+    "rel",
+    [
+        "claude-code/spotter/4d5611e5-241a-462a-8d15-5122611a9569.jsonl.gz",
+        "claude-code/claude-code-viewer/5c0375b4-57a5-4f26-b12d-d022ee4e51b7.jsonl",
+    ],
+)
+def test_long_files_come_in_batches_each_a_safe_place_to_stop(source, tmp_path, rel, monkeypatch):
+    """A long file is yielded in batches; each batch's mark is where a read interrupted after
+    it (a crash, a quit) goes on from, and that loses nothing and adds nothing twice."""
+    from threadline.sources import _common
+
+    if "4d5611e5" in rel:
+        path = sample_tree("claude-code/spotter", tmp_path) / Path(rel).with_suffix("").name
+    else:
+        path = Path(shutil.copyfile(SAMPLES / rel, tmp_path / Path(rel).name))
+    whole = _own(load_once(source, path))
+    monkeypatch.setattr(_common.LiveReader, "batch_size", 4)
+    batches = read_all(source, path)
+    assert len(batches) > 5
+    for i in range(0, len(batches) - 1, max(1, len(batches) // 12)):
+        from .helpers import FakeLoader
+
+        loader = FakeLoader()
+        loader.load(batches[: i + 1])
+        loader.load(read_all(source, path, mark=batches[i].mark))
+        assert _own(loader) == whole, f"stopped after batch {i}"

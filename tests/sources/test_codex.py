@@ -187,6 +187,7 @@ def test_pre_envelope_rollout(tmp_path, source):
         ("assistant", "reply"),
     ]
     assert ms[1].content == HOSTILE  # kept exactly
+    assert ms[1].key.startswith("2025-06-01T08-00-00@")  # the rollout's time and an offset
     assert ms[2].payload["parts"][1]["summary"] == "ls -la"
     assert ms[3].content == "total 0\n"
     assert ms[3].payload["parts"][0] | {} == {
@@ -253,3 +254,20 @@ def test_default_path(source, monkeypatch, tmp_path):
     (found / "rollout-a.jsonl").write_text("")
     (found / "notes.txt").write_text("")
     assert list(source.discover(tmp_path / "sessions")) == [found / "rollout-a.jsonl"]
+
+
+def test_long_rollouts_come_in_batches_each_a_safe_place_to_stop(tmp_path, source, monkeypatch):
+    from threadline.sources import _common
+
+    from .helpers import FakeLoader
+
+    path = sample(V125, tmp_path)
+    whole = load_once(source, path).state()
+    monkeypatch.setattr(_common.LiveReader, "batch_size", 5)
+    batches = read_all(source, path)
+    assert len(batches) > 10
+    for i in range(0, len(batches) - 1, 3):
+        loader = FakeLoader()
+        loader.load(batches[: i + 1])
+        loader.load(read_all(source, path, mark=batches[i].mark))
+        assert loader.state() == whole, f"stopped after batch {i}"

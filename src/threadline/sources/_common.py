@@ -49,6 +49,14 @@ def format_error(path: Path | str, where: str | None, what: str) -> SourceFormat
     return SourceFormatError(f"{path}, {where}: {what}" if where else f"{path}: {what}")
 
 
+def open_source(path: Path) -> BinaryIO:
+    """Open a source file for reading; an unreadable one is a one-line SourceFormatError."""
+    try:
+        return open(path, "rb")  # noqa: SIM115 - the caller closes it
+    except OSError as exc:
+        raise format_error(path, None, f"cannot read it ({exc.strerror or exc})") from None
+
+
 def parse_time(value: Any) -> datetime | None:
     """An aware UTC datetime from an ISO-8601 string or epoch seconds (None when absent/bad)."""
     if value is None or value == "":
@@ -240,13 +248,18 @@ _BLOCK = 1 << 20
 
 def fingerprint(fh: Any, offset: int) -> str:
     """A cheap check that bytes [0, offset) are unchanged: the offset, and a hash of the first
-    and last 4 KiB before it (not a re-hash of the whole file)."""
+    and last 4 KiB before it (not a re-hash of the whole file). Leaves the file position as
+    it was (a read may be going on)."""
     h = hashlib.blake2b(digest_size=16)
-    fh.seek(0)
-    h.update(fh.read(min(offset, _FP_SPAN)))
-    tail = max(0, offset - _FP_SPAN)
-    fh.seek(tail)
-    h.update(fh.read(offset - tail))
+    was = fh.tell()
+    try:
+        fh.seek(0)
+        h.update(fh.read(min(offset, _FP_SPAN)))
+        tail = max(0, offset - _FP_SPAN)
+        fh.seek(tail)
+        h.update(fh.read(offset - tail))
+    finally:
+        fh.seek(was)
     return f"{offset}:{h.hexdigest()}"
 
 
@@ -261,7 +274,7 @@ class JsonlCursor:
     def __init__(self, path: Path, source: str, mark: FileMark | None) -> None:
         self.path = path
         self.source = source
-        self.fh = open(path, "rb")  # noqa: SIM115 - closed by close()
+        self.fh = open_source(path)
         st = os.fstat(self.fh.fileno())
         self.size = st.st_size
         self.mtime_ns = st.st_mtime_ns

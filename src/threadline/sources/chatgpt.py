@@ -35,6 +35,7 @@ from ._common import (
     call_summary,
     default_dir,
     format_error,
+    open_source,
     parse_time,
     peek,
     placeholder,
@@ -90,7 +91,7 @@ class ChatGPTSource:
                     with zf.open(name) as fh:
                         yield from _read_stream(fh, f"{path}:{name}", wd)
             return
-        with open(path, "rb") as fh:
+        with open_source(path) as fh:
             yield from _read_stream(fh, str(path), wd)
 
 

@@ -32,6 +32,7 @@ from ._common import (
     default_dir,
     format_error,
     loads,
+    open_source,
     parse_time,
     peek,
     placeholder,
@@ -86,7 +87,7 @@ class ClaudeAISource:
             return
         sibling = path.with_name("projects.json")
         projects = _projects(sibling.read_bytes(), str(sibling)) if sibling.is_file() else {}
-        with open(path, "rb") as fh:
+        with open_source(path) as fh:
             yield from _read_stream(fh, str(path), wd, projects)
 
 

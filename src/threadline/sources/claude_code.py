@@ -544,6 +544,13 @@ class _Reader(LiveReader):
             else:
                 self.on_command(obj, text, uuid, "system", start, line, snap)
             return
+        if not text.strip() and subtype == "api_error":
+            error = obj.get("error")
+            detail = None
+            if isinstance(error, dict):
+                inner = error.get("error")
+                detail = inner.get("message") if isinstance(inner, dict) else error.get("message")
+            text = f"API error: {detail or 'unknown'}"
         if not text.strip():
             return  # a system record with nothing to show (bookkeeping of a newer version)
         self.close_streams()

@@ -19,8 +19,9 @@ What becomes what:
   `agent_reasoning`: mirrors of items already kept; `token_count`, `task_*`) are not messages.
 
 The pre-envelope format (a bare `{id, timestamp, instructions}` first line, `record_type`
-lines, response items without `payload`) is read the same way. Keys are `@<byte offset>` of a
-message's first record, stable because the file only grows.
+lines, response items without `payload`) is read the same way. Keys are `<rollout time>@<byte
+offset>` of a message's first record: stable because the file only grows, and apart across the
+files of one session.
 """
 
 from __future__ import annotations
@@ -109,6 +110,7 @@ class CodexSource:
             cursor.close()
 
 
+_TIME_IN_NAME = re.compile(r"rollout-(\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d)")
 _ID_IN_NAME = re.compile(r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$")
 
 
@@ -123,6 +125,10 @@ class _Reader(LiveReader):
         self.fallback_dir = working_dir
         self.reply: Msg | None = None  # the request whose items are still coming
         self.prompt: Msg | None = None  # the prompt its mirror may still fold into
+        # Keys are byte offsets, prefixed with the rollout's own time so that two files of one
+        # session (a resumed rollout) never share a key.
+        found = _TIME_IN_NAME.match(path.name)
+        self.prefix = found.group(1) if found else ""
         self.outputs: dict[str, Msg] = {}  # tool outputs their *_end events may still fold into
 
     def initial_context(self) -> dict[str, Any]:
@@ -225,6 +231,9 @@ class _Reader(LiveReader):
     def when(self, obj: dict[str, Any]) -> Any:
         return parse_time(obj.get("timestamp")) or parse_time(self.ctx["last_ts"]) or EPOCH
 
+    def key(self, start: int) -> str:
+        return f"{self.prefix}@{start}"
+
     def new(
         self,
         role: str,
@@ -236,7 +245,7 @@ class _Reader(LiveReader):
         *,
         open_: bool = False,
     ) -> Msg:
-        key = f"@{start}"
+        key = self.key(start)
         msg = Msg(
             key=key,
             role=role,

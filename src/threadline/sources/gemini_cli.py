@@ -32,6 +32,7 @@ from ._common import (
     default_dir,
     format_error,
     loads,
+    open_source,
     parse_time,
     result_summary,
 )
@@ -67,7 +68,8 @@ class GeminiSource:
         working_dir: str | None = None,
     ) -> Iterator[IncomingSession]:
         path = Path(path)
-        data = path.read_bytes()
+        with open_source(path) as fh:
+            data = fh.read()
         if path.suffix == ".jsonl":
             header, records = _jsonl(path, data)
         else:
