@@ -166,6 +166,7 @@ def test_inline_sidechains_stay_with_their_task_call(source):
 
 def test_summary_line_titles_the_session_its_leaf_belongs_to(source, tmp_path):
     tree = sample_tree("claude-code/claude-code-viewer", tmp_path)
+    (tree / "broken.jsonl").write_text('{"uuid": "549b3502-6e30-4fa5-869f-c998df26c3f0", \n')
     batches = read_all(source, tree / "fe5e1c67-53e7-4862-81ae-d0e013e3270b.jsonl")
     titled = [b for b in batches if b.title_only]
     assert [(b.source_id, b.title) for b in titled] == [

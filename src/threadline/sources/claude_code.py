@@ -17,7 +17,7 @@ What becomes what:
 - `compact_boundary` + the `isCompactSummary` line → an `info` message ("Conversation
   compacted", both records) and an `IncomingSummary` of everything before it.
 - A `summary` line titles the session its `leafUuid` belongs to: this file's session, or
-  (a `title_only` batch) another session file in the same directory.
+  (a `title_only` batch) another session in the same directory whose last lines hold it.
 - Bookkeeping (`progress`, `file-history-snapshot`, `queue-operation`, `turn_duration`, …)
   is not a message.
 
@@ -79,6 +79,32 @@ class ClaudeCodeSource:
         root = Path(base).expanduser() if base else Path.home() / ".claude"
         return root / "projects"
 
+    def __init__(self) -> None:
+        self._tails: dict[Path, dict[str, tuple[str, str | None, str | None]]] = {}
+
+    def tails(self, folder: Path) -> dict[str, tuple[str, str | None, str | None]]:
+        """uuid -> (session id, cwd, time) of the last lines of each session in `folder`.
+
+        A `summary` line's leaf is the last message of another session (the one a resumed
+        session came from); reading only the ends of the files, once per folder and run, keeps
+        that cheap in a directory of thousands of sessions.
+        """
+        index = self._tails.get(folder)
+        if index is None:
+            index = {}
+            for f in sorted(folder.glob("*.jsonl")):
+                for obj in _tail_records(f):
+                    uuid = obj.get("uuid")
+                    if isinstance(uuid, str):
+                        sid = obj.get("sessionId")
+                        index[uuid] = (
+                            sid if isinstance(sid, str) and sid else f.stem,
+                            obj.get("cwd"),
+                            obj.get("timestamp"),
+                        )
+            self._tails[folder] = index
+        return index
+
     def discover(self, path: Path) -> Iterator[Path]:
         if path.is_file():
             yield path
@@ -100,7 +126,9 @@ class ClaudeCodeSource:
             return  # read with the session that started it
         cursor = JsonlCursor(path, NAME, mark)
         try:
-            yield from _Reader(path, cursor, mark, working_dir).run()
+            reader = _Reader(path, cursor, mark, working_dir)
+            reader.tails = self.tails
+            yield from reader.run()
         finally:
             cursor.close()
 
@@ -123,6 +151,8 @@ class _Reader(LiveReader):
         self.waiting: dict[str, Msg] = {}  # Task call id -> the reply holding it, until answered
         self.notes: list[Msg] = []
         self.subagent_cache: dict[str, list[Any] | None] = {}
+        # uuid -> (session id, cwd, time) near the ends of a folder's sessions (the source's)
+        self.tails: Any = lambda folder: {}
 
     @staticmethod
     def skip(raw: bytes) -> bool:
@@ -590,22 +620,19 @@ class _Reader(LiveReader):
         if _file_has_uuid(self.path, needle):
             self.ctx["title"] = title
             return
-        for sibling in sorted(self.path.parent.glob("*.jsonl")):
-            if sibling == self.path:
-                continue
-            found = _find_uuid_line(sibling, needle)
-            if found is not None:
-                self.extra_batches.append(
-                    IncomingSession(
-                        source=NAME,
-                        source_id=str(found.get("sessionId") or sibling.stem),
-                        working_dir=str(found.get("cwd") or self.ctx["cwd"] or ""),
-                        created_at=parse_time(found.get("timestamp")) or EPOCH,
-                        title=title,
-                        title_only=True,
-                    )
+        found = self.tails(self.path.parent).get(leaf)
+        if found is not None and found[0] != self.ctx["sid"]:
+            sid, cwd, ts = found
+            self.extra_batches.append(
+                IncomingSession(
+                    source=NAME,
+                    source_id=sid,
+                    working_dir=cwd or self.ctx["cwd"] or default_dir(self.fallback_dir),
+                    created_at=parse_time(ts) or EPOCH,
+                    title=title,
+                    title_only=True,
                 )
-                return
+            )
 
     # -- subagents -------------------------------------------------------------------------
 
@@ -847,6 +874,35 @@ def _subagent_part(agent: str, call_id: str, records: list[Any]) -> dict[str, An
         "messages": messages,
         "records": kept,
     }
+
+
+_TAIL = 64 * 1024
+
+
+def _tail_records(path: Path) -> list[dict[str, Any]]:
+    """The complete records in the last 64 KiB of a file (unreadable ones skipped: this only
+    looks for a title's session, it does not import)."""
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            fh.seek(max(0, size - _TAIL))
+            data = fh.read()
+    except OSError:
+        return []
+    lines = data.split(b"\n")
+    if size > _TAIL:
+        lines = lines[1:]  # the first piece is the end of a line cut in two
+    out = []
+    for raw in lines:
+        if b'"uuid"' not in raw:
+            continue
+        try:
+            obj = loads(raw)
+        except ValueError:
+            continue
+        if isinstance(obj, dict):
+            out.append(obj)
+    return out
 
 
 def _file_has_uuid(path: Path, needle: bytes) -> bool:
