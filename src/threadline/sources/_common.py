@@ -243,7 +243,7 @@ class Msg:
 # Growing JSONL files
 
 _FP_SPAN = 4096
-_BLOCK = 1 << 20
+_BLANK = (b"\n", b"\r", b" ", b"\t")
 
 
 def fingerprint(fh: Any, offset: int) -> str:
@@ -316,46 +316,32 @@ class JsonlCursor:
         fh.seek(self.start)
         pos = self.start
         lineno = self.line
-        buf = b""
-        left = self.size - self.start  # what was there when the file was opened, no more
-        while left > 0:
-            block = fh.read(min(_BLOCK, left))
-            if not block:
-                break
-            left -= len(block)
-            buf += block
-            cut = 0
-            while True:
-                nl = buf.find(b"\n", cut)
-                if nl < 0:
-                    break
-                raw = buf[cut:nl]
-                start = pos
-                pos += nl + 1 - cut
-                cut = nl + 1
-                lineno += 1
-                self.end = pos
-                self.line = lineno
-                if skip is not None and skip(raw):
-                    if not (raw.lstrip().startswith(b"{") and raw.rstrip().endswith(b"}")):
-                        self._parse(raw, lineno)  # raises: it is not JSON
-                    continue
-                if raw.strip():
-                    yield start, pos, lineno, self._parse(raw, lineno)
-            buf = buf[cut:]
-        # An unterminated last line is taken only when it is already a whole JSON object (a
-        # file written without a final newline); a half-written one waits for the next read.
-        if buf.strip():
-            try:
-                obj = loads(buf)
-            except _DecodeError:
+        size = self.size  # what was there when the file was opened, no more
+        for raw in fh:  # C-speed line splitting; offsets are kept by hand
+            end = pos + len(raw)
+            if end > size:
+                break  # written after the file was opened: the next read takes it
+            if not raw.endswith(b"\n"):
+                # An unterminated last line is taken only when it is already a whole JSON
+                # object (a file written without a final newline); a half-written one waits.
+                try:
+                    obj = loads(raw) if raw.strip() else None
+                except _DecodeError:
+                    return
+                if isinstance(obj, dict):
+                    self.end, self.line = end, lineno + 1
+                    yield pos, end, lineno + 1, obj
                 return
-            if isinstance(obj, dict):
-                start = pos
-                pos += len(buf)
-                self.end = pos
-                self.line = lineno + 1
-                yield start, pos, lineno + 1, obj
+            start, pos = pos, end
+            lineno += 1
+            self.end, self.line = pos, lineno
+            if skip is not None and skip(raw):
+                if not (raw.lstrip().startswith(b"{") and raw.rstrip().endswith(b"}")):
+                    self._parse(raw, lineno)  # raises: it is not JSON
+                continue
+            if raw[:1] in _BLANK and not raw.strip():
+                continue  # a blank line
+            yield start, pos, lineno, self._parse(raw, lineno)
 
     def _parse(self, raw: bytes, lineno: int) -> Any:
         try:
