@@ -59,6 +59,11 @@ def open_source(path: Path) -> BinaryIO:
 
 def parse_time(value: Any) -> datetime | None:
     """An aware UTC datetime from an ISO-8601 string or epoch seconds (None when absent/bad)."""
+    if type(value) is str and value[-1:] == "Z":  # the common case: "2026-02-10T21:11:56.846Z"
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            pass
     if value is None or value == "":
         return None
     if isinstance(value, bool):
