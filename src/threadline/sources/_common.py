@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 from threadline.records import (
     FileMark,
@@ -47,6 +47,11 @@ def format_error(path: Path | str, where: str | None, what: str) -> SourceFormat
     """The one-line error for a bad file: `<path>[, <where>]: <what>`."""
     what = one_line(what, 200)
     return SourceFormatError(f"{path}, {where}: {what}" if where else f"{path}: {what}")
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    """`value` when it is a JSON object, else an empty one (records are untrusted input)."""
+    return value if isinstance(value, dict) else {}
 
 
 def open_source(path: Path) -> BinaryIO:
@@ -508,7 +513,7 @@ class LiveReader:
 class Prepended:
     """A binary stream with the bytes already read from its start put back in front."""
 
-    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+    def __init__(self, head: bytes, rest: IO[bytes]) -> None:
         self.head = head
         self.rest = rest
 
@@ -524,7 +529,7 @@ class Prepended:
         return self.rest.read(size)
 
 
-def peek(fh: BinaryIO) -> tuple[bytes, Prepended]:
+def peek(fh: IO[bytes]) -> tuple[bytes, Prepended]:
     """The first non-blank byte of a JSON stream, and the stream to go on reading."""
     head = fh.read(256)
     first = head.lstrip(b" \t\r\n\xef\xbb\xbf")[:1]

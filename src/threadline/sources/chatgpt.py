@@ -32,6 +32,7 @@ from threadline.records import FileMark, IncomingSession
 from ._common import (
     EPOCH,
     Msg,
+    as_dict,
     call_summary,
     default_dir,
     format_error,
@@ -187,12 +188,12 @@ def _conversation(
 
 
 def _message(m: dict[str, Any], node: dict[str, Any], last_call: dict[str, str]) -> Msg | None:
-    meta = m.get("metadata") if isinstance(m.get("metadata"), dict) else {}
+    meta = as_dict(m.get("metadata"))
     if meta.get("is_visually_hidden_from_conversation"):
         return None
-    author = m.get("author") if isinstance(m.get("author"), dict) else {}
+    author = as_dict(m.get("author"))
     role = author.get("role")
-    content = m.get("content") if isinstance(m.get("content"), dict) else {}
+    content = as_dict(m.get("content"))
     ctype = content.get("content_type")
     key = str(m.get("id") or node.get("id"))
     text, parts = _render(content, meta)

@@ -44,6 +44,7 @@ from ._common import (
     LineSnap,
     LiveReader,
     Msg,
+    as_dict,
     call_summary,
     default_dir,
     format_error,
@@ -588,7 +589,7 @@ class _Reader(LiveReader):
         msg.text = text
 
     def on_compact_summary(
-        self, obj: dict[str, Any], content: Any, start: int, line: int, snap: dict
+        self, obj: dict[str, Any], content: Any, start: int, line: int, snap: LineSnap
     ) -> None:
         text = content if isinstance(content, str) else _result_text(content)
         msg = self.compact
@@ -812,7 +813,7 @@ def _result_text(content: Any) -> str:
 
 
 def _attachment_part(block: dict[str, Any]) -> dict[str, Any]:
-    source = block.get("source") if isinstance(block.get("source"), dict) else {}
+    source = as_dict(block.get("source"))
     kind = "image" if block.get("type") == "image" else "file"
     name = block.get("title") or source.get("media_type") or kind
     data = source.get("data")

@@ -41,6 +41,7 @@ from ._common import (
     LineSnap,
     LiveReader,
     Msg,
+    as_dict,
     call_summary,
     default_dir,
     format_error,
@@ -461,7 +462,7 @@ class _Reader(LiveReader):
                 msg.text = str(event.get("message") or etype)
 
     def fold_end(self, msg: Msg, obj: dict[str, Any]) -> None:
-        event = obj.get("payload") if isinstance(obj.get("payload"), dict) else {}
+        event = as_dict(obj.get("payload"))
         msg.records.append(obj)
         code = event.get("exit_code")
         if isinstance(code, int):

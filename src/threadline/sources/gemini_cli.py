@@ -200,22 +200,22 @@ def _messages(rec: dict[str, Any], path: Path, index: int) -> list[Msg]:
             if not isinstance(call, dict):
                 continue
             name = str(call.get("name") or "tool")
-            args = call.get("args")
+            call_args = call.get("args")
             call_id = str(call.get("id") or f"{key}#{n}")
             msg.parts.append(
                 {
                     "type": "tool_call",
                     "id": call_id,
                     "name": name,
-                    "input": args,
-                    "summary": call_summary(name, args),
+                    "input": call_args,
+                    "summary": call_summary(name, call_args),
                 }
             )
             output = _call_output(call)
             failed = call.get("status") not in (None, "success")
             if name == "delegate_to_agent":
-                agent = args.get("agent_name") if isinstance(args, dict) else None
-                task = call_summary(name, args)
+                agent = call_args.get("agent_name") if isinstance(call_args, dict) else None
+                task = call_summary(name, call_args)
                 msg.parts.append(
                     {
                         "type": "subagent",

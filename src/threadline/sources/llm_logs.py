@@ -38,6 +38,7 @@ from threadline.records import FileMark, IncomingSession
 from ._common import (
     EPOCH,
     Msg,
+    as_dict,
     call_summary,
     default_dir,
     format_error,
@@ -544,9 +545,7 @@ class _Reader:
                 )
                 texts.append(output or str(error or ""))
             elif ptype == "attachment":
-                ref = (
-                    payload.get("attachment") if isinstance(payload.get("attachment"), dict) else {}
-                )
+                ref = as_dict(payload.get("attachment"))
                 part = self.attachment_part(ref.get("id"))
                 msg.parts.append(part)
                 texts.append(placeholder(part["kind"], part["name"], part["size"]))
