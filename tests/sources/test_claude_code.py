@@ -400,3 +400,25 @@ def test_long_files_come_in_batches_each_a_safe_place_to_stop(source, tmp_path, 
         loader.load(batches[: i + 1])
         loader.load(read_all(source, path, mark=batches[i].mark))
         assert _own(loader) == whole, f"stopped after batch {i}"
+
+
+def test_title_for_a_session_written_after_the_folder_was_indexed(source, tmp_path):
+    a = tmp_path / "a.jsonl"
+    a.write_text(
+        json.dumps({"type": "summary", "summary": "Fixing the build", "leafUuid": "leaf-b"})
+        + "\n"
+        + _line(sessionId="a", type="user", uuid="ua", message={"role": "user", "content": "hello"})
+        + "\n"
+    )
+    assert [b.title_only for b in read_all(source, a)] == [False]
+    b = tmp_path / "b.jsonl"
+    b.write_text(
+        _line(
+            sessionId="b", type="user", uuid="leaf-b", message={"role": "user", "content": "make"}
+        )
+        + "\n"
+    )
+    titled = [x for x in read_all(source, a) if x.title_only]  # the same reader, a new read
+    assert [(x.source_id, x.title, x.working_dir) for x in titled] == [
+        ("b", "Fixing the build", "/work/demo")
+    ]

@@ -83,14 +83,17 @@ class ClaudeCodeSource:
     def __init__(self) -> None:
         self._tails: dict[Path, dict[str, tuple[str, str | None, str | None]]] = {}
 
-    def tails(self, folder: Path) -> dict[str, tuple[str, str | None, str | None]]:
+    def tails(
+        self, folder: Path, *, fresh: bool = False
+    ) -> dict[str, tuple[str, str | None, str | None]]:
         """uuid -> (session id, cwd, time) of the last lines of each session in `folder`.
 
         A `summary` line's leaf is the last message of another session (the one a resumed
-        session came from); reading only the ends of the files, once per folder and run, keeps
-        that cheap in a directory of thousands of sessions.
+        session came from); reading only the ends of the files, once per folder (again with
+        `fresh`, when a leaf is not found: the folder may have changed since), keeps that cheap
+        in a directory of thousands of sessions.
         """
-        index = self._tails.get(folder)
+        index = None if fresh else self._tails.get(folder)
         if index is None:
             index = {}
             for f in sorted(folder.glob("*.jsonl")):
@@ -153,7 +156,8 @@ class _Reader(LiveReader):
         self.notes: list[Msg] = []
         self.subagent_cache: dict[str, list[Any] | None] = {}
         # uuid -> (session id, cwd, time) near the ends of a folder's sessions (the source's)
-        self.tails: Any = lambda folder: {}
+        self.tails: Any = lambda folder, fresh=False: {}
+        self.refreshed: set[Path] = set()
 
     @staticmethod
     def skip(raw: bytes) -> bool:
@@ -622,6 +626,9 @@ class _Reader(LiveReader):
             self.ctx["title"] = title
             return
         found = self.tails(self.path.parent).get(leaf)
+        if found is None and self.path.parent not in self.refreshed:
+            self.refreshed.add(self.path.parent)  # at most once per read
+            found = self.tails(self.path.parent, fresh=True).get(leaf)
         if found is not None and found[0] != self.ctx["sid"]:
             sid, cwd, ts = found
             self.extra_batches.append(
