@@ -7,6 +7,23 @@ reads (`discover`) and the reader itself (`read`). Sources never write SQL: the 
 
 This package is cheap to import: each source module, and the parsers it needs (orjson, ijson,
 zipfile, sqlite3), is imported only when `get(name)` is called.
+
+What a loader can count on, beyond records.py:
+
+- One `read` yields a session's batches in order; a long live file comes in several batches
+  of the same `source_id`, each with a mark that is a safe place to stop (a read interrupted
+  after any batch and started again from its mark loses nothing and adds nothing twice).
+- A live file re-read from its mark re-sends its last, possibly incomplete, message group under
+  the same keys (a reply still streaming, a Task call whose subagent is still running, a
+  command awaiting its output); everything before the mark's resume point is final.
+- A batch with no messages carries only a newer mark (bookkeeping lines were appended).
+- `title=None` means "no title known", not "clear the title"; `title_only` batches carry no
+  mark and name a session that may be loaded from another file.
+- A summary is sent once per file: the keys already sent travel in the mark, so only a read
+  whose mark was not saved (a crash) can send one again, with the same first/last keys.
+- Sources that record no working directory use `working_dir`, else the current directory.
+- A `Source` instance may be kept between reads (live capture); the Claude Code reader keeps
+  an index of each folder's session ends there to resolve `summary` titles.
 """
 
 from __future__ import annotations
