@@ -483,7 +483,10 @@ class LiveReader:
                 cut += 1
             out, self.pending = self.pending[:cut], self.pending[cut:]
             resume_at = self.pending[0] if self.pending else None
-        if resume_at is not None and resume_at.snapshot is not None:
+        if resume_at is not None:
+            # Only messages created open carry a snapshot, and only those are resumed at.
+            if resume_at.snapshot is None:  # pragma: no cover - a reader bug, never data
+                raise RuntimeError(f"{self.path}: open message {resume_at.key} has no context")
             resume, resume_line, ctx = resume_at.start, resume_at.line, resume_at.snapshot
         else:
             resume, resume_line, ctx = self.cursor.end, self.cursor.line, self.snapshot()

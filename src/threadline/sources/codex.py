@@ -255,7 +255,7 @@ class _Reader(LiveReader):
             records=[obj],
             start=start,
             line=line,
-            snapshot=snap.take(),
+            snapshot=snap.take() if open_ else None,  # only an open message is resumed at
             open=open_,
         )
         self.pending.append(msg)
