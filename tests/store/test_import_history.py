@@ -664,3 +664,20 @@ async def test_a_purged_session_leaves_no_keys_and_comes_back_on_a_new_import(st
     report = await store.load_history([session(count=3)])
     assert (report.sessions, report.messages) == (1, 3)
     assert (await store.get_session(sid)).message_count == 3
+
+
+async def test_a_backup_restored_elsewhere_still_knows_what_it_holds(tmp_path, clock) -> None:
+    """Keys travel in the export: loading the same history into the restored copy adds
+    nothing, and what changed since is still replaced in place."""
+    batches = [session("s1", title="Kept"), session("s2", count=3, created_at=T0 + timedelta(1))]
+    async with await Store.open(tmp_path / "a.db", clock=clock) as a:
+        await a.load_history(batches)
+        backup = await dump(a)
+    async with await Store.open(tmp_path / "b.db", clock=clock) as b:
+        await b.import_export(io.BytesIO(backup.encode()), "backup.jsonl")
+        assert await dump(b) == backup
+        again = await b.load_history(batches)
+        assert (again.sessions, again.messages, again.replaced, again.skipped) == (0, 0, 0, 2)
+        changed = session("s1", [message(i) for i in range(5)] + [message(5, "grown")])
+        report = await b.load_history([changed])
+        assert (report.updated, report.replaced, report.messages) == (1, 1, 0)
