@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -429,21 +429,16 @@ def test_sigkill_mid_reply_loses_at_most_the_last_second(
     (session,) = sessions
     user, reply = messages[session.id]
     assert user.content == "tell me everything"
-    assert reply.role == "assistant" and reply.complete is False and reply.stop_reason is None
+    assert reply.role == "assistant" and reply.complete is False
     streamed = server.sent_text(before=killed_at)
     assert streamed.startswith(reply.content)
     # Checkpoints come once a second; 0.3 s more allows for a busy machine's scheduling.
     assert len(reply.content) >= len(server.sent_text(before=killed_at - 1.3))
     assert len(reply.content) > 0
-    assert session.status == "active"
-
-    # Once the heartbeat is stale (a store opened 31 s later), the session reads as crashed.
-    later = FixedClock(datetime.now(UTC) + timedelta(seconds=31))
-    sessions, messages = read_db(env, clock=later)
-    assert sessions[0].status == "crashed"
-    reply_after = messages[session.id][-1]
-    assert reply_after.content == reply.content
-    assert reply_after.stop_reason == "interrupted"
+    # The writer is provably gone (same machine, its pid no longer runs): crashed at once,
+    # without waiting for the 30 s heartbeat, and the reply closed as interrupted on open.
+    assert session.status == "crashed"
+    assert reply.stop_reason == "interrupted"
 
 
 def test_ctrl_c_saves_the_partial_reply_as_cancelled(env: Path, server: FakeOpenAIServer) -> None:

@@ -1,4 +1,5 @@
-"""The store: the only code that speaks SQL. Async (aiosqlite), returns pydantic models."""
+"""The store: the only code that speaks SQL. Async (a thread per sqlite3 connection), returns
+pydantic models."""
 
 from threadline.store.errors import (
     AmbiguousIdError,
