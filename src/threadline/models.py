@@ -245,3 +245,12 @@ class DatabaseInfo(_Record):
     memories: int
     pending_extractions: int
     size_bytes: int
+    read_only: bool = False  # the file cannot be written by this process
+
+
+class IntegrityReport(_Record):
+    """What `db check` found: problems (empty when healthy) and checks it could not run."""
+
+    problems: list[str]
+    skipped: list[str] = Field(default_factory=list)
+    read_only: bool = False

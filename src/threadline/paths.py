@@ -48,6 +48,17 @@ def may_create_parent(db_file: Path) -> bool:
         return False
 
 
+def missing_directory(db_file: Path) -> str | None:
+    """Why `db_file` cannot be opened or created where it is (None: its directory is there, or
+    it is the default location, whose directory is made on demand)."""
+    parent = db_file.parent
+    if parent.is_dir() or may_create_parent(db_file):
+        return None
+    if parent.exists():
+        return f"{parent}: not a directory"
+    return f"{parent}: no such directory (create it first, or fix the path)"
+
+
 def make_private_dirs(directory: str | os.PathLike[str]) -> None:
     """Create `directory` and any missing parents, each private to the user (0700), whatever
     the umask (Path.mkdir(parents=True) would leave the parents to the umask)."""

@@ -20,6 +20,11 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
+# Counts given on the command line stop here: far beyond any history, and well inside what
+# SQLite can bind (a larger Python int would raise OverflowError deep in the store).
+MAX_COUNT = 1_000_000_000
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -27,6 +32,8 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected 0 or more, not {value}")
+    if value > MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"expected at most {MAX_COUNT:,}, not {text}")
     return value
 
 

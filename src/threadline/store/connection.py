@@ -120,7 +120,10 @@ def prepare_file(path: Path, *, create_dirs: bool) -> bool:
     directory = path.parent
     if not directory.exists():
         if not create_dirs:
-            raise StoreError(f"{directory}: no such directory (create it first, or fix the path)")
+            raise StoreError(
+                paths.missing_directory(path)
+                or f"{directory}: no such directory (create it first, or fix the path)"
+            )
         try:
             paths.make_private_dirs(directory)
         except OSError as exc:

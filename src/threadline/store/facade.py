@@ -14,6 +14,7 @@ from threadline import paths
 from threadline.models import (
     CleanupResult,
     DatabaseInfo,
+    IntegrityReport,
     Memory,
     Message,
     PendingExtraction,
@@ -39,7 +40,7 @@ from threadline.store.connection import (
     prepare_file,
     read_pragmas,
 )
-from threadline.store.errors import StoreError
+from threadline.store.errors import DatabaseDamaged, StoreError
 from threadline.store.migrate import MigrationReport, backup_database, open_and_migrate
 from threadline.store.util import Clock, fmt_ts, system_clock
 
@@ -839,6 +840,7 @@ class Store:
                 size_bytes=one(
                     "SELECT page_count * page_size FROM pragma_page_count, pragma_page_size"
                 ),
+                read_only=self.read_only,
             )
 
         return await self._db.read(run)
@@ -846,8 +848,16 @@ class Store:
     async def integrity_check(self) -> list[str]:
         """Problems found by PRAGMA integrity_check and the FTS index checks ([] when healthy).
 
-        On a read-only database the FTS checks (written as INSERT commands, which SQLite
-        refuses there) are left out: see `read_only`.
+        See integrity_report for the checks that could not run (read-only file, busy lock).
+        """
+        return (await self.integrity_report()).problems
+
+    async def integrity_report(self) -> IntegrityReport:
+        """PRAGMA integrity_check, foreign keys and the FTS index checks, without waiting.
+
+        The FTS checks are INSERT commands in form, so they need the write lock: on a read-only
+        file they are skipped as such, and while another process holds the lock they are tried
+        once and skipped with a note instead of waiting (the rest is checked on a reader).
         """
 
         def run(conn: sqlite3.Connection) -> list[str]:
@@ -858,23 +868,42 @@ class Store:
             ]
             return problems
 
-        def fts(conn: sqlite3.Connection) -> list[str]:
+        def fts(conn: sqlite3.Connection) -> tuple[list[str], str | None]:
+            timeout = conn.execute("PRAGMA busy_timeout").fetchone()[0]
+            conn.execute("PRAGMA busy_timeout = 0")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError:
+                return [], "another process is writing to the database"
+            finally:
+                conn.execute(f"PRAGMA busy_timeout = {int(timeout)}")
             problems = []
-            for table in ("messages_fts", "summaries_fts"):
-                try:
-                    # rank = 1: also compare the index with the rows it was built from.
-                    conn.execute(
-                        f"INSERT INTO {table} ({table}, rank) VALUES ('integrity-check', 1)"
-                    )
-                except sqlite3.DatabaseError as exc:
-                    problems.append(f"{table}: {exc}")
-            return problems
+            try:
+                for table in ("messages_fts", "summaries_fts"):
+                    try:
+                        # rank = 1: also compare the index with the rows it was built from.
+                        conn.execute(
+                            f"INSERT INTO {table} ({table}, rank) VALUES ('integrity-check', 1)"
+                        )
+                    except sqlite3.DatabaseError as exc:
+                        problems.append(f"{table}: {exc}")
+            finally:
+                conn.execute("ROLLBACK")
+            return problems, None
 
-        problems = await self._db.read(run)
+        try:
+            problems = await self._db.read(run)
+        except DatabaseDamaged as exc:  # too damaged for the check itself to finish
+            problems = [str(exc)]
+        skipped: list[str] = []
         if self.read_only:
-            return problems
-        # The FTS check is a write statement in form only; it runs on the writer.
-        return problems + await self._db.write(fts)
+            skipped.append("search index: needs write access (the database is read-only)")
+        elif self.damaged is None:
+            fts_problems, busy = await self._db.on_writer(fts)
+            problems += fts_problems
+            if busy:
+                skipped.append(f"search index: {busy}; run the check again later")
+        return IntegrityReport(problems=problems, skipped=skipped, read_only=self.read_only)
 
     async def backup(self, dest: str | os.PathLike[str]) -> Path:
         """Copy the database to `dest` with SQLite's online backup API (safe while in use)."""
