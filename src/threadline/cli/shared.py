@@ -183,8 +183,12 @@ def label(short: str, session: SessionSummary, width: int = 60) -> str:
 
 
 def marks(session: SessionSummary) -> str:
-    """`*` for pinned, `!` for crashed (the column legend is printed under the table)."""
-    return ("*" if session.pinned else "") + ("!" if session.status == "crashed" else "")
+    """`*` pinned, `!` crashed, `?` its last message has no reply (legend under the table)."""
+    return (
+        ("*" if session.pinned else "")
+        + ("!" if session.status == "crashed" else "")
+        + ("?" if session.unanswered else "")
+    )
 
 
 def summary_json(session: SessionSummary) -> dict[str, Any]:

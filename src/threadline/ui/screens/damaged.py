@@ -29,6 +29,9 @@ def backups_beside(db_path: Path) -> list[Path]:
 
 def damage_advice(db_path: Path, problem: str) -> Content:
     """What the screen says: the problem (literal text) and the steps that help."""
+    prefix = f"{db_path}: "
+    if problem.startswith(prefix):  # the path is shown on its own line
+        problem = problem[len(prefix) :]
     backups = backups_beside(db_path)
     if backups:
         where = "the newest copy threadline made before an upgrade is " + str(backups[0])
