@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 import os
 
-from threadline.cli.common import load_settings
+from threadline.cli.common import settings_of
 
 
 def run_app_command(args: argparse.Namespace) -> int:
     from threadline import paths
     from threadline.errors import ThreadlineError
 
-    settings = load_settings(args)
+    settings = settings_of(args)
     db_file = paths.db_path(args.db)
     # Refused before the app draws anything: a mistyped path is an error, not a new database.
     problem = paths.missing_directory(db_file)

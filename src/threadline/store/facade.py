@@ -35,6 +35,7 @@ from threadline.store import scope as scopes
 from threadline.store import search as search_ops
 from threadline.store import sessions as session_ops
 from threadline.store import summaries as summary_ops
+from threadline.store import turns as turn_ops
 from threadline.store.connection import (
     Database,
     prepare_file,
@@ -427,7 +428,7 @@ class Store:
             "metadata": metadata,
         }
         return await self._db.write(
-            session_ops.begin_turn,
+            turn_ops.begin_turn,
             self._clock(),
             session_id,
             content,

@@ -14,6 +14,7 @@ from threadline.store import liveness
 from threadline.store import scope as scopes
 from threadline.store.errors import AmbiguousIdError, NotFoundError, StoreError
 from threadline.store.util import dump_json, fmt_ts, load_json, uuid7
+from threadline.text import collapse_whitespace
 
 # A reply whose writer has not checkpointed for this long is taken to have died with its process.
 STALE_STREAM = timedelta(seconds=30)
@@ -69,11 +70,9 @@ def session_from_row(row: tuple[Any, ...]) -> Session:
     return Session.model_validate(data)
 
 
-def one_line(title: str | None) -> str | None:
-    """A title as shown in lists: whitespace runs (newlines included) become one space."""
-    if title is None:
-        return None
-    return " ".join(str(title).split()) or None
+def _title(title: str | None) -> str | None:
+    """A title as kept: on one line (text.collapse_whitespace); blank is no title."""
+    return None if title is None else collapse_whitespace(str(title)) or None
 
 
 def _stale_before(now: datetime) -> str:
@@ -92,7 +91,7 @@ def create_session(
 ) -> Session:
     session_id = uuid7(now)
     stamp = fmt_ts(now)
-    title = one_line(title)
+    title = _title(title)
     conn.execute(
         "INSERT INTO sessions (id, working_dir, dir_tokens, title, provider, model, system_prompt,"
         " created_at, updated_at, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -339,7 +338,7 @@ def update_session(
         if key == "metadata":
             value = dump_json(value or {})
         if key == "title":
-            value = one_line(value)
+            value = _title(value)
         if key == "status":
             sets.append("heartbeat_at = NULL, stream_owner = NULL")
         sets.append(f"{key} = ?")
@@ -418,43 +417,6 @@ def end_beat(conn: sqlite3.Connection, session_id: str, *, own_only: bool = Fals
         sql += " AND stream_owner = ?"
         params += (liveness.owner_of(conn),)
     conn.execute(sql, params)
-
-
-def begin_turn(
-    conn: sqlite3.Connection,
-    now: datetime,
-    session_id: str | None,
-    content: str | None,
-    working_dir: str | None,
-    window: timedelta | None,
-    create: dict[str, Any],
-) -> tuple[Session, Any, bool]:
-    """Start a turn in one transaction: the session (continued, or created with it), the
-    user's message and the turn's heartbeat, so a crash leaves all of it or none of it.
-
-    `session_id` None: a session of `working_dir` is continued when its last message is younger
-    than `window` (None: always a new one), else created with `create`'s fields. `content`
-    None: the turn answers the session's last user message again (a retry).
-    Returns (session, the saved message or None, whether the session was created).
-    """
-    from threadline.store import messages as message_ops
-
-    created = False
-    if session_id is None:
-        assert working_dir is not None
-        if window is None:
-            session = create_session(conn, now, working_dir, **create)
-            created = True
-        else:
-            session, created = get_or_create_session(conn, now, working_dir, window, create)
-        session_id = session.id
-    message = None
-    if content is not None:
-        message = message_ops.add_message(conn, now, session_id, "user", content)
-    else:
-        message_ops.check_session_writable(conn, session_id)
-    beat(conn, now, session_id)
-    return require_session(conn, now, session_id), message, created
 
 
 def dead_streams(conn: sqlite3.Connection, now: datetime, *, cautious: bool) -> list[str]:
