@@ -396,6 +396,7 @@ class Database:
         self.lock_listener: Callable[[float], None] | None = None
         # Set once SQLite has reported the file corrupt: writes are refused from then on.
         self.damaged: str | None = None
+        self.damage_reason = ""  # SQLite's own words
         self.damage_listeners: list[Callable[[str], None]] = []
 
     @classmethod
@@ -470,6 +471,7 @@ class Database:
         first = self.damaged is None
         if first:
             self.damaged = damage_message(self.path, exc)
+            self.damage_reason = str(exc)
         error = DatabaseDamaged(self.damaged or "")
         if first:
             for listener in list(self.damage_listeners):

@@ -894,8 +894,8 @@ class Store:
 
         try:
             problems = await self._db.read(run)
-        except DatabaseDamaged as exc:  # too damaged for the check itself to finish
-            problems = [str(exc)]
+        except DatabaseDamaged:  # too damaged for the check itself to finish
+            problems = [f"the check could not finish: {self._db.damage_reason}"]
         skipped: list[str] = []
         if self.read_only:
             skipped.append("search index: needs write access (the database is read-only)")
