@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -164,17 +165,29 @@ def test_list_marks_crashed_sessions(cli, with_db, workdir, monkeypatch, clock):
     assert json.loads(cli("sessions", "list", "--json").out)[0]["status"] == "crashed"
 
 
-def test_show_prints_the_transcript(cli, with_db, workdir):
+@pytest.fixture
+def talk(with_db, workdir) -> str:
+    """A session whose message ids (4..6) are not their positions (1..3), with a summary of
+    the first two."""
+
     async def fill(store: Store) -> str:
+        other = await store.create_session(workdir, title="Other")
+        for i in range(3):
+            await store.add_message(other.id, "user", f"elsewhere {i}")
         s = await store.create_session(workdir, title="Talk", model="m1")
-        m1 = await store.add_message(s.id, "user", "first question")
-        m2 = await store.add_message(s.id, "assistant", "first answer", output_tokens=3)
-        await store.save_summary(s.id, "They discussed a question.", m1.id, m2.id)
+        m1 = await store.add_message(s.id, "user", "first question", payload={"parts": [1]})
+        m2 = await store.add_message(
+            s.id, "assistant", "first answer", output_tokens=3, model="m", response_ms=9
+        )
+        await store.save_summary(s.id, "They discussed a question.", m1.id, m2.id, token_count=4)
         await store.add_message(s.id, "user", "evil \x1b]0;pwned\x07 text\nsecond line")
         return s.id
 
-    sid = with_db(fill)
-    r = cli("sessions", "show", short(sid))
+    return with_db(fill)
+
+
+def test_show_prints_the_transcript(cli, talk):
+    r = cli("sessions", "show", talk)
     assert r.status == 0
     out = r.out
     assert out.startswith("Talk")
@@ -182,29 +195,24 @@ def test_show_prints_the_transcript(cli, with_db, workdir):
     assert out.index("first answer") < out.index("summary of messages")
     assert out.index("summary of messages") < out.index("evil")
     assert "│ They discussed a question." in out
-    assert "user" in out and "assistant" in out
     assert no_controls(out) and "^[]0;pwned^G text\nsecond line" in out
+    # Messages are numbered by position in the session, as the app numbers them; the
+    # summary names those positions, never database ids (#4–#5).
+    assert "── 1 · user · " in out and "── 2 · assistant · " in out and "── 3 · user · " in out
+    assert "── summary of messages 1–2 · " in out
+    assert "#" not in out
 
 
-def test_show_json_shape(cli, with_db, workdir):
-    async def fill(store: Store) -> str:
-        s = await store.create_session(workdir, title="Talk")
-        m1 = await store.add_message(s.id, "user", "q", payload={"parts": [1]})
-        m2 = await store.add_message(
-            s.id, "assistant", "a", input_tokens=1, output_tokens=2, model="m", response_ms=9
-        )
-        await store.save_summary(s.id, "sum", m1.id, m2.id, token_count=4)
-        return s.id
-
-    sid = with_db(fill)
-    data = json.loads(cli("sessions", "show", sid, "--json").out)
+def test_show_json_shape(cli, talk):
+    data = json.loads(cli("sessions", "show", talk, "--json").out)
     assert list(data) == ["session", "items"]
     assert list(data["session"])[: len(LIST_KEYS)] == LIST_KEYS
     kinds = [i["kind"] for i in data["items"]]
-    assert kinds == ["message", "message", "summary"]
+    assert kinds == ["message", "message", "summary", "message"]
     assert list(data["items"][1]) == [
         "kind",
         "id",
+        "position",
         "role",
         "content",
         "created_at",
@@ -216,15 +224,89 @@ def test_show_json_shape(cli, with_db, workdir):
         "complete",
     ]
     assert data["items"][1]["response_ms"] == 9
-    assert list(data["items"][2]) == [
+    # ids stay ids; positions are what people see.
+    assert [(i["id"], i["position"]) for i in data["items"] if i["kind"] == "message"] == [
+        (4, 1),
+        (5, 2),
+        (6, 3),
+    ]
+    summary = data["items"][2]
+    assert list(summary) == [
         "kind",
         "id",
         "content",
         "first_message_id",
         "last_message_id",
+        "first_position",
+        "last_position",
         "token_count",
         "created_at",
     ]
+    assert (summary["first_message_id"], summary["last_message_id"]) == (4, 5)
+    assert (summary["first_position"], summary["last_position"]) == (1, 2)
+
+
+def write_pager(tmp_path: Path) -> tuple[Path, Path]:
+    """A stand-in pager: records its LESS variable and everything it was given."""
+    record = tmp_path / "paged.txt"
+    script = tmp_path / "fakepager"
+    script.write_text(f'#!/bin/sh\necho "LESS=$LESS" > {record}\ncat >> {record}\n')
+    script.chmod(0o755)
+    return script, record
+
+
+def test_show_on_a_terminal_goes_through_the_pager(cli, talk, tmp_path, monkeypatch):
+    script, record = write_pager(tmp_path)
+    fake_tty(monkeypatch)
+    monkeypatch.setenv("PAGER", str(script))
+    monkeypatch.delenv("LESS", raising=False)
+    r = cli("sessions", "show", talk)
+    assert r.status == 0 and r.out == ""  # all of it went to the pager
+    paged = record.read_text()
+    assert paged.startswith("LESS=FRX\nTalk") and "│ They discussed a question." in paged
+    assert no_controls(paged)
+    # A LESS of one's own is kept; --no-pager prints directly.
+    monkeypatch.setenv("LESS", "-S")
+    assert cli("sessions", "show", talk).status == 0
+    assert record.read_text().startswith("LESS=-S\n")
+    record.unlink()
+    r = cli("sessions", "show", talk, "--no-pager")
+    assert r.out.startswith("Talk") and not record.exists()
+
+
+def test_less_is_the_default_pager(cli, talk, tmp_path, monkeypatch):
+    script, record = write_pager(tmp_path)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "less").symlink_to(script)
+    fake_tty(monkeypatch)
+    monkeypatch.delenv("PAGER", raising=False)
+    monkeypatch.delenv("LESS", raising=False)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ.get('PATH', '')}")
+    assert cli("sessions", "show", talk).status == 0
+    assert record.read_text().startswith("LESS=FRX\nTalk")
+
+
+def test_no_pager_when_piped_or_for_json_or_with_pager_cat(cli, talk, tmp_path, monkeypatch):
+    script, record = write_pager(tmp_path)
+    monkeypatch.setenv("PAGER", str(script))
+    r = cli("sessions", "show", talk)  # stdout is not a terminal here
+    assert r.out.startswith("Talk") and not record.exists()
+    fake_tty(monkeypatch)
+    r = cli("sessions", "show", talk, "--json")
+    assert json.loads(r.out)["session"]["title"] == "Talk" and not record.exists()
+    for value in ("cat", "", "no-such-pager-anywhere"):
+        monkeypatch.setenv("PAGER", value)
+        r = cli("sessions", "show", talk)
+        assert r.status == 0 and r.out.startswith("Talk")
+
+
+def test_an_unknown_id_is_an_error_before_any_pager(cli, talk, tmp_path, monkeypatch):
+    script, record = write_pager(tmp_path)
+    fake_tty(monkeypatch)
+    monkeypatch.setenv("PAGER", str(script))
+    r = cli("sessions", "show", "ffffffffffff0")
+    assert r.status == 1 and "no session matches" in r.err and not record.exists()
 
 
 def test_prefix_resolution(cli, with_db, workdir):

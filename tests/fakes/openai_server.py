@@ -32,7 +32,8 @@ Summary and memory-extraction requests (recognised by the first words of threadl
 instructions in their system message) are answered from per-kind scripts after the model-name
 error modes above: `server.script("summary", "the text", 500, ...)` queues replies (a string is
 the reply's text, an int an HTTP error with that status); with the script empty, a summary
-request gets "Summary of messages #FIRST-#LAST." (the ids of its transcript) and an extraction
+request gets "Summary of messages #FIRST-#LAST." (the numbers of its transcript's entries:
+positions in the session, `[message 12, user]`) and an extraction
 request gets "[]"; `Cut(text)` sends the text and then drops the connection.
 `server.kinds` holds the kind of every request ("chat", "summary", "extraction");
 `server.requests_of(kind)` their bodies.
@@ -108,7 +109,8 @@ def default_reply(kind: str, body: dict[str, Any]) -> str:
     if kind == "extraction":
         return "[]"
     prompt = str((body.get("messages") or [{}])[-1].get("content", ""))
-    ids = [int(i) for i in re.findall(r"^\[\w+ #(\d+)\]$", prompt, re.MULTILINE)]
+    entry = r"^\[(?:message (\d+), \w+|\w+ #(\d+))\]$"
+    ids = [int(a or b) for a, b in re.findall(entry, prompt, re.MULTILINE)]
     if not ids:
         return "Summary of nothing."
     return f"Summary of messages #{min(ids)}-#{max(ids)}."

@@ -12,7 +12,8 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TextIO
@@ -58,6 +59,73 @@ def terminal_width() -> int | None:
     if not stdout_is_tty():
         return None
     return max(40, shutil.get_terminal_size((100, 24)).columns)
+
+
+# ---------------------------------------------------------------------------- pager
+
+
+def pager_command() -> list[str] | None:
+    """The pager to show long output through: `$PAGER`, else `less`; None for none.
+
+    PAGER set to "" or "cat" means no pager, as for git; so does a pager that is not installed.
+    """
+    import shlex
+
+    value = os.environ.get("PAGER")
+    if value is None:
+        value = "less"
+    try:
+        argv = shlex.split(value)
+    except ValueError:
+        return None
+    if not argv or argv[0] == "cat" or shutil.which(argv[0]) is None:
+        return None
+    return argv
+
+
+@contextmanager
+def paged(enabled: bool = True) -> Iterator[TextIO]:
+    """A stream for long output: a pager's input on a terminal, else stdout itself.
+
+    Like git: only when stdout is a terminal (never when piped) and `enabled` (`--no-pager`),
+    with `LESS=FRX` unless LESS is set (quit if it fits on one screen, colours and the text
+    left on screen when less ends). Quitting the pager early ends the output quietly.
+    """
+    import subprocess
+
+    argv = pager_command() if enabled and stdout_is_tty() else None
+    if argv is None:
+        yield sys.stdout
+        return
+    env = dict(os.environ)
+    env.setdefault("LESS", "FRX")
+    env.setdefault("LV", "-c")
+    sys.stdout.flush()
+    try:
+        process = subprocess.Popen(argv, stdin=subprocess.PIPE, env=env)
+    except OSError:
+        yield sys.stdout
+        return
+    assert process.stdin is not None
+    import io
+
+    stream = io.TextIOWrapper(process.stdin, encoding="utf-8", errors="replace")
+    try:
+        yield stream
+        stream.close()
+    except BrokenPipeError:  # the person quit the pager before the end: not an error
+        pass
+    finally:
+        try:
+            stream.close()
+        except BrokenPipeError:
+            pass
+        while True:
+            try:
+                process.wait()
+                break
+            except KeyboardInterrupt:  # ctrl-c belongs to the pager while it runs
+                continue
 
 
 # ---------------------------------------------------------------------------- tables

@@ -23,7 +23,14 @@ from threadline.cli.common import (
 )
 
 if TYPE_CHECKING:
-    from threadline.models import Session, SessionSummary, TimelineItem
+    from threadline.models import (
+        Message,
+        Session,
+        SessionSummary,
+        Summary,
+        SummarySpan,
+        TimelineItem,
+    )
     from threadline.store import Store
 
 LIST_LIMIT = 50
@@ -63,10 +70,15 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "show",
         parents=[common],
         help="print a session's transcript",
-        description="Print a session's messages and summaries in order, with roles and times.",
+        description="Print a session's messages and summaries in order, with roles and times; "
+        "messages are numbered by their position in the session. On a terminal the transcript "
+        "goes through a pager ($PAGER, else less with LESS=FRX), as git does.",
     )
     p.add_argument("id", metavar="ID", help="session id or unique prefix")
     p.add_argument("--json", action="store_true", help='print {"session": ..., "items": [...]}')
+    p.add_argument(
+        "--no-pager", action="store_true", help="print to the terminal directly, without a pager"
+    )
     p.set_defaults(handler=cmd_show)
 
     p = actions.add_parser(
@@ -217,21 +229,31 @@ def cmd_show(args: argparse.Namespace) -> int:
         return _show_json(args)
 
     async def body(store: Store) -> None:
+        from threadline.cli.common import summary_ranges
+        from threadline.cli.output import paged
+
         session_id = await store.resolve_session_id(args.id)
         session = await get_session(store, session_id)
         shorts = await store.short_ids([session_id])
-        out = sys.stdout
-        out.write(_transcript_header(session, shorts[session_id]))
-        position: tuple[int, int] = (0, 1)  # before every message and summary
-        while True:
-            items = await store.timeline(session_id, after=position, limit=SHOW_PAGE)
-            for item in items:
-                out.write(_transcript_item(item))
-            if len(items) < SHOW_PAGE:
-                break
-            position = items[-1].position
-        if session.message_count == 0:
-            out.write("(no messages yet)\n")
+        with paged(not args.no_pager) as out:
+            out.write(_transcript_header(session, shorts[session_id]))
+            position: tuple[int, int] = (0, 1)  # before every message and summary
+            count = 0  # messages so far: the next one's position in the session
+            while True:
+                items = await store.timeline(session_id, after=position, limit=SHOW_PAGE)
+                summaries = [i for i in items if i.kind == "summary"]
+                ranges = await summary_ranges(store, session_id, summaries) if summaries else {}
+                for item in items:
+                    if item.kind == "summary":
+                        out.write(_transcript_summary(item, ranges[item.id]))
+                    else:
+                        count += 1
+                        out.write(_transcript_message(item, count))
+                if len(items) < SHOW_PAGE:
+                    break
+                position = items[-1].position
+            if session.message_count == 0:
+                out.write("(no messages yet)\n")
 
     with_store(args, body)
     return 0
@@ -271,25 +293,30 @@ def _transcript_header(session: Session, short: str) -> str:
     return "\n".join(lines) + "\n\n"
 
 
-def _transcript_item(item: TimelineItem) -> str:
+def _transcript_summary(item: Summary, covers: str) -> str:
+    """`── summary of messages 1–8 · time ──` and the summary's text, each line behind a bar."""
     from threadline.cli.output import local_time
     from threadline.text import sanitize_terminal
 
     when = local_time(item.created_at, seconds=True)
-    if item.kind == "summary":
-        head = (
-            f"── summary of messages #{item.first_message_id}–#{item.last_message_id} · {when} ──"
-        )
-        body = "\n".join("│ " + line for line in sanitize_terminal(item.content).splitlines())
-        return f"{head}\n{body}\n\n"
-    parts = [item.role, when]
+    head = f"── summary of {covers} · {when} ──"
+    body = "\n".join("│ " + line for line in sanitize_terminal(item.content).splitlines())
+    return f"{head}\n{body}\n\n"
+
+
+def _transcript_message(item: Message, position: int) -> str:
+    """`── 3 · user · time · model · tokens ──` (3: its position in the session) and its text."""
+    from threadline.cli.output import local_time
+    from threadline.text import sanitize_terminal
+
+    parts = [str(position), item.role, local_time(item.created_at, seconds=True)]
     if item.model:
         parts.append(sanitize_terminal(item.model))
     if item.input_tokens is not None or item.output_tokens is not None:
         parts.append(f"{item.input_tokens or 0:,} in / {item.output_tokens or 0:,} out")
     if item.response_ms is not None:
         parts.append(f"{item.response_ms / 1000:.1f} s")
-    head = f"── #{item.id} {' · '.join(parts)} ──"
+    head = f"── {' · '.join(parts)} ──"
     text = sanitize_terminal(item.content).rstrip("\n")
     tail = ""
     if not item.complete:
@@ -315,22 +342,31 @@ def session_json(session: Session) -> dict[str, Any]:
     return data
 
 
-def item_json(item: TimelineItem) -> dict[str, Any]:
+def item_json(
+    item: TimelineItem, position: int | None = None, span: SummarySpan | None = None
+) -> dict[str, Any]:
+    """A `sessions show --json` item. Messages carry their database `id` and their `position`
+    in the session (1-based, what people see); summaries the ids of the first and last message
+    they stand for and those messages' positions (null once compacted away)."""
     from threadline.cli.output import iso
 
     if item.kind == "summary":
+        shown = span is not None and not span.compacted
         return {
             "kind": "summary",
             "id": item.id,
             "content": item.content,
             "first_message_id": item.first_message_id,
             "last_message_id": item.last_message_id,
+            "first_position": span.first_position if shown and span else None,
+            "last_position": span.last_position if shown and span else None,
             "token_count": item.token_count,
             "created_at": iso(item.created_at),
         }
     return {
         "kind": "message",
         "id": item.id,
+        "position": position,
         "role": item.role,
         "content": item.content,
         "created_at": iso(item.created_at),
@@ -350,7 +386,15 @@ def _show_json(args: argparse.Namespace) -> int:
         session_id = await store.resolve_session_id(args.id)
         session = await get_session(store, session_id)
         items = await store.timeline(session_id)
-        return {"session": session_json(session), "items": [item_json(i) for i in items]}
+        spans = await store.summary_spans(session_id, [i for i in items if i.kind == "summary"])
+        out, count = [], 0
+        for item in items:
+            if item.kind == "summary":
+                out.append(item_json(item, span=spans.get(item.id)))
+            else:
+                count += 1
+                out.append(item_json(item, count))
+        return {"session": session_json(session), "items": out}
 
     print_json(with_store(args, body))
     return 0
