@@ -139,6 +139,54 @@ def test_list_sanitises_titles_and_fits_the_terminal(cli, sample, workdir, monke
     assert no_controls(r.out)
 
 
+def test_list_all_at_80_columns_gives_the_width_to_titles_then_directories(
+    cli, with_db, tmp_path, monkeypatch, clock
+):
+    """The issue's case: at 80 columns `--all` kept both date columns at full width, dropped
+    DIRECTORY and cut titles to 11 characters. Dates go compact and CREATED and MODEL give way
+    before titles and directories do."""
+    title = "Why does my rebase keep conflicting with main after the squash?"
+    deep = tmp_path / "work" / "client-portal" / "services" / "backend"
+    deep.mkdir(parents=True)
+
+    async def fill(store: Store) -> None:
+        for i in range(3):
+            s = await store.create_session(
+                str(deep), title=f"{title} {i}", model="qwen2.5-coder:7b"
+            )
+            await store.add_message(s.id, "user", "hello")
+            clock.advance(hours=5)
+
+    with_db(fill)
+    fake_tty(monkeypatch, columns=80)
+    r = cli("sessions", "list", "--all")
+    header, *rows = r.lines
+    assert header.split() == ["ID", "ACTIVE", "MSGS", "DIRECTORY", "TITLE"]
+    assert all(len(line) <= 80 for line in r.lines), r.out
+    assert all("…/backend" in row or "backend" in row for row in rows)
+    title_at = header.index("TITLE")
+    assert all(len(row[title_at:]) >= 32 for row in rows)
+    assert title[:32] in rows[0]
+    assert " ago " not in r.out and "just now" not in r.out  # compact ages: 5h, 3d, Nov 23
+    # A wide terminal has room for everything, in full.
+    fake_tty(monkeypatch, columns=200)
+    header = cli("sessions", "list", "--all").lines[0]
+    assert header.split() == [
+        "ID",
+        "LAST",
+        "ACTIVE",
+        "CREATED",
+        "MSGS",
+        "MODEL",
+        "DIRECTORY",
+        "TITLE",
+    ]
+    # Even 40 columns keep a title.
+    fake_tty(monkeypatch, columns=40)
+    r = cli("sessions", "list", "--all")
+    assert r.lines[0].split() == ["ID", "ACTIVE", "TITLE"] and "Why does" in r.lines[1]
+
+
 def test_list_full_rows_when_piped(cli, with_db, workdir, monkeypatch):
     title = "word " * 60
 
@@ -457,3 +505,19 @@ def test_delete_with_an_ambiguous_prefix_reports_and_continues(cli, with_db, wor
     assert "ambiguous" in r.err and "moved to the trash: " in r.out and "s2" in r.out
     trash = json.loads(cli("sessions", "trash", "--json").out)
     assert [s["id"] for s in trash] == [ids[2]]
+
+
+def test_compact_ages_and_dates():
+    from datetime import UTC, datetime, timedelta
+
+    from threadline.cli.output import compact_age, compact_date
+
+    now = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    assert compact_age(now - timedelta(seconds=30), now) == "now"
+    assert compact_age(now - timedelta(minutes=5), now) == "5m"
+    assert compact_age(now - timedelta(hours=3), now) == "3h"
+    assert compact_age(now - timedelta(days=12), now) == "12d"
+    month_ago = now - timedelta(days=40)
+    assert compact_age(month_ago, now) == compact_date(month_ago, now)
+    assert len(compact_date(month_ago, now)) == 6  # "Oct 14"
+    assert compact_date(now - timedelta(days=400), now)[-4:] == "2025"

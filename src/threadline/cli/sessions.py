@@ -23,6 +23,7 @@ from threadline.cli.common import (
 )
 
 if TYPE_CHECKING:
+    from threadline.cli.output import Column
     from threadline.models import (
         Message,
         Session,
@@ -171,17 +172,63 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+# A narrow terminal gives its width to titles, then directories: a layout is taken when they
+# keep at least this much (or all they need); dates go compact first, then columns go.
+GOOD_TITLE = 32
+GOOD_DIRECTORY = 16
+
+
 def print_session_table(
     rows: list[SessionSummary], shorts: dict[str, str], *, show_dir: bool
 ) -> None:
+    from threadline.cli.output import fit_widths, render_table, terminal_width, write_lines
+
+    width = terminal_width()
+    layouts = (
+        [(False, ())]
+        if width is None
+        else [
+            (False, ()),
+            (True, ()),
+            (True, ("CREATED",)),
+            (True, ("CREATED", "MODEL")),
+        ]
+    )
+    for n, (compact, without) in enumerate(layouts):
+        columns, table = _session_table(rows, shorts, show_dir, compact, without)
+        if n == len(layouts) - 1:
+            break
+        keep, widths = fit_widths(columns, table, width)
+        got = {columns[i].header: w for i, w in zip(keep, widths, strict=True)}
+        natural = fit_widths(columns, table, None)[1]
+        need = {c.header: w for c, w in zip(columns, natural, strict=True)}
+        if len(keep) == len(columns) and all(
+            got[name] >= min(need[name], good)
+            for name, good in (("TITLE", GOOD_TITLE), ("DIRECTORY", GOOD_DIRECTORY))
+            if name in need
+        ):
+            break
+    write_lines(render_table(columns, table, width))
+    if any(r.pinned or r.status == "crashed" for r in rows):
+        print(MARKS_HELP, file=sys.stderr)
+
+
+def _session_table(
+    rows: list[SessionSummary],
+    shorts: dict[str, str],
+    show_dir: bool,
+    compact: bool,
+    without: tuple[str, ...],
+) -> tuple[list[Column], list[list[str]]]:
+    """The columns and cells of `sessions list`: dates in full or `compact`, some left out."""
     from threadline import paths
+    from threadline.cli.common import marks
     from threadline.cli.output import (
         Column,
+        compact_age,
+        compact_date,
         relative_time,
-        render_table,
         short_time,
-        terminal_width,
-        write_lines,
     )
     from threadline.text import one_line
 
@@ -189,35 +236,31 @@ def print_session_table(
     columns = [Column("ID")]
     if with_marks:
         columns.append(Column("", minimum=1))
-    columns += [
-        Column("LAST ACTIVE"),
-        Column("CREATED", drop=3),
-        Column("MSGS", right=True, drop=1),
-        Column("MODEL", shrink=2, minimum=8, drop=2),
-    ]
+    columns.append(Column("ACTIVE" if compact else "LAST ACTIVE"))
+    if "CREATED" not in without:
+        columns.append(Column("CREATED", drop=4))
+    columns.append(Column("MSGS", right=True, drop=2))
+    if "MODEL" not in without:
+        columns.append(Column("MODEL", shrink=3, minimum=8, drop=3))
     if show_dir:
-        columns.append(Column("DIRECTORY", shrink=3, minimum=12, cut_left=True, drop=4))
+        columns.append(Column("DIRECTORY", shrink=2, minimum=GOOD_DIRECTORY, cut_left=True, drop=1))
     columns.append(Column("TITLE", shrink=1, minimum=12))
     table = []
     for r in rows:
         cells = [shorts.get(r.id, r.id)]
         if with_marks:
-            from threadline.cli.common import marks
-
             cells.append(marks(r))
-        cells += [
-            relative_time(r.updated_at),
-            short_time(r.created_at),
-            f"{r.message_count:,}",
-            one_line(r.model or "-"),
-        ]
+        cells.append(compact_age(r.updated_at) if compact else relative_time(r.updated_at))
+        if "CREATED" not in without:
+            cells.append(compact_date(r.created_at) if compact else short_time(r.created_at))
+        cells.append(f"{r.message_count:,}")
+        if "MODEL" not in without:
+            cells.append(one_line(r.model or "-"))
         if show_dir:
             cells.append(one_line(paths.home_short(r.working_dir)))
         cells.append(one_line(r.display_title))
         table.append(cells)
-    write_lines(render_table(columns, table, terminal_width()))
-    if with_marks:
-        print(MARKS_HELP, file=sys.stderr)
+    return columns, table
 
 
 # ---------------------------------------------------------------------------- show
