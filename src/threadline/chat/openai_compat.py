@@ -206,7 +206,7 @@ class OpenAICompatProvider:
             name = item.get("id") or item.get("name") if isinstance(item, dict) else item
             if isinstance(name, str) and name.strip():
                 names.add(name.strip())
-        return sorted(names, key=str.casefold)
+        return sorted(names, key=lambda name: (name.casefold(), name))
 
     # ------------------------------------------------------------------ the stream
 
