@@ -206,7 +206,8 @@ class Store:
         return {row.id: row for row in rows}
 
     async def resolve_session_id(self, prefix: str) -> str:
-        """The id of the one session whose id starts with `prefix` (trash included).
+        """The id of the one session whose id, or whose short id, starts with `prefix` (trash
+        included): a whole id (dashes optional), a prefix of one, or a short id from short_ids().
 
         Raises:
             NotFoundError: nothing matches. AmbiguousIdError: several do.
@@ -214,7 +215,9 @@ class Store:
         return await self._db.read(session_ops.resolve_session_id, prefix)
 
     async def short_ids(self, ids: list[str], minimum: int = 8) -> dict[str, str]:
-        """The shortest unique prefix (>= `minimum` hex digits) for each id, for display."""
+        """The id to print for each session: the start of its id's random last group (at least
+        `minimum` hex digits), unique now and, unlike a prefix of the time-ordered id, still
+        unique as history grows. resolve_session_id() takes it back."""
         return await self._db.read(session_ops.short_ids, list(ids), minimum)
 
     async def get_or_create_session(
