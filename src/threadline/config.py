@@ -7,7 +7,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from threadline import paths
 from threadline.errors import ConfigError
@@ -16,10 +16,66 @@ BASE_URL_ENV = "THREADLINE_BASE_URL"
 MODEL_ENV = "THREADLINE_MODEL"
 API_KEY_ENV = "THREADLINE_API_KEY"
 
+# Textual's built-in themes (textual.theme.BUILTIN_THEMES; tests/test_config.py keeps the two
+# equal), written out so that checking [ui] theme never imports Textual.
+THEMES = frozenset(
+    {
+        "ansi-dark",
+        "ansi-light",
+        "atom-one-dark",
+        "atom-one-light",
+        "catppuccin-frappe",
+        "catppuccin-latte",
+        "catppuccin-macchiato",
+        "catppuccin-mocha",
+        "dracula",
+        "flexoki",
+        "gruvbox",
+        "monokai",
+        "nord",
+        "rose-pine",
+        "rose-pine-dawn",
+        "rose-pine-moon",
+        "solarized-dark",
+        "solarized-light",
+        "textual-dark",
+        "textual-light",
+        "tokyo-night",
+    }
+)
+
+
+def check_env_name(name: str) -> str:
+    """`name` if it can name an environment variable (letters, digits, _, not starting with a
+    digit); a ValueError saying so otherwise (a key pasted where its variable's name goes)."""
+    if not name or not (name[0].isascii() and (name[0].isalpha() or name[0] == "_")):
+        raise ValueError(_ENV_NAME_HINT)
+    if not all(c.isascii() and (c.isalnum() or c == "_") for c in name):
+        raise ValueError(_ENV_NAME_HINT)
+    return name
+
+
+_ENV_NAME_HINT = (
+    "must be the name of the environment variable that holds the key (letters, digits and _, "
+    "such as OPENAI_API_KEY), never the key itself"
+)
+
+
+def api_key_from_env(name: str | None) -> str | None:
+    """The API key held by the environment variable `name` (None: no name, unset or empty)."""
+    return (os.environ.get(name) or None) if name else None
+
 
 class _Section(BaseModel):
     # Schemas are built when settings are first loaded, not at import.
     model_config = ConfigDict(extra="forbid", validate_assignment=True, defer_build=True)
+
+
+# Upper bounds: every number read from the config must fit the dates and SQLite integers it
+# becomes (a larger one would be an OverflowError traceback at first use, not a clear error).
+_DAY = 86400.0
+_CENTURY_DAYS = 36525
+_MAX_COUNT = 1_000_000_000
 
 
 class ProviderConfig(_Section):
@@ -29,26 +85,31 @@ class ProviderConfig(_Section):
     base_url: str | None = None
     model: str | None = None
     api_key_env: str | None = None
-    connect_timeout: float = Field(default=10.0, gt=0)
-    read_timeout: float = Field(default=120.0, gt=0)
+    connect_timeout: float = Field(default=10.0, gt=0, le=_DAY)
+    read_timeout: float = Field(default=120.0, gt=0, le=_DAY)
     max_retries: int = Field(default=3, ge=0, le=10)
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        return None if value is None else check_env_name(value)
 
 
 class SessionConfig(_Section):
     """[session]: continuity window, retention and the trash."""
 
-    continue_window_hours: float = Field(default=4.0, ge=0)
-    retention_days: int = Field(default=90, ge=1)
-    max_sessions: int = Field(default=1000, ge=1)
+    continue_window_hours: float = Field(default=4.0, ge=0, le=_CENTURY_DAYS * 24)
+    retention_days: int = Field(default=90, ge=1, le=_CENTURY_DAYS)
+    max_sessions: int = Field(default=1000, ge=1, le=_MAX_COUNT)
     auto_cleanup: bool = True
-    trash_days: int = Field(default=30, ge=0)
+    trash_days: int = Field(default=30, ge=0, le=_CENTURY_DAYS)
 
 
 class ContextConfig(_Section):
     """[context]: how much of a session is sent to the model."""
 
-    max_context_tokens: int = Field(default=16000, ge=256)
-    keep_recent_messages: int = Field(default=20, ge=1)
+    max_context_tokens: int = Field(default=16000, ge=256, le=_MAX_COUNT)
+    keep_recent_messages: int = Field(default=20, ge=1, le=_MAX_COUNT)
     # Summarise older messages when a request would not fit (off: only trim the oldest).
     # The file's key keeps the spelling it was documented with.
     auto_summarise: bool = Field(default=True, alias="auto_summarize")
@@ -64,10 +125,10 @@ class MemoryConfig(_Section):
     # Extract automatically from idle and closed sessions (on demand works either way).
     extraction: bool = True
     # A session counts as idle this long after its last message.
-    idle_minutes: float = Field(default=30.0, gt=0)
+    idle_minutes: float = Field(default=30.0, gt=0, le=_CENTURY_DAYS * 24 * 60)
     # At most this many memories, within this many tokens, open a new session's context.
     max_in_context: int = Field(default=30, ge=0, le=1000)
-    context_tokens: int = Field(default=800, ge=0)
+    context_tokens: int = Field(default=800, ge=0, le=_MAX_COUNT)
     # The model that extracts memories (None: the session's model).
     model: str | None = None
     # After `threadline chat`, process due extractions in a detached background process.
@@ -78,6 +139,13 @@ class UIConfig(_Section):
     """[ui]: the Textual app."""
 
     theme: str = "textual-dark"
+
+    @field_validator("theme")
+    @classmethod
+    def _known_theme(cls, value: str) -> str:
+        if value not in THEMES:
+            raise ValueError(f"unknown theme {value!r} (themes: {', '.join(sorted(THEMES))})")
+        return value
 
 
 class Settings(_Section):
@@ -120,7 +188,7 @@ class ProviderSettings(BaseModel):
     @classmethod
     def from_config(cls, cfg: ProviderConfig) -> ProviderSettings:
         env = os.environ
-        key = env.get(API_KEY_ENV) or (env.get(cfg.api_key_env) if cfg.api_key_env else None)
+        key = env.get(API_KEY_ENV) or api_key_from_env(cfg.api_key_env)
         return cls(
             name=cfg.name,
             base_url=env.get(BASE_URL_ENV) or cfg.base_url,
@@ -130,6 +198,24 @@ class ProviderSettings(BaseModel):
             read_timeout=cfg.read_timeout,
             max_retries=cfg.max_retries,
         )
+
+
+def provider_env_sources(cfg: ProviderConfig) -> dict[str, str]:
+    """The environment variables supplying [provider] settings now (setting -> variable), by
+    the rules of ProviderSettings.from_config: base_url and model when THREADLINE_BASE_URL /
+    THREADLINE_MODEL are set, api_key when a key is found (THREADLINE_API_KEY, else the
+    variable named by api_key_env). For `config show`; never the values themselves."""
+    env = os.environ
+    out = {}
+    if env.get(BASE_URL_ENV):
+        out["base_url"] = BASE_URL_ENV
+    if env.get(MODEL_ENV):
+        out["model"] = MODEL_ENV
+    if env.get(API_KEY_ENV):
+        out["api_key"] = API_KEY_ENV
+    elif cfg.api_key_env and env.get(cfg.api_key_env):
+        out["api_key"] = cfg.api_key_env
+    return out
 
 
 def _describe(err: ValidationError) -> str:
@@ -142,7 +228,9 @@ def _describe(err: ValidationError) -> str:
     else:
         where = "(top level)"
     msg = first["msg"]
-    if first["type"] == "extra_forbidden":
+    if first["type"] == "value_error" and first.get("ctx", {}).get("error") is not None:
+        msg = str(first["ctx"]["error"])  # our own validators' words, without "Value error, "
+    elif first["type"] == "extra_forbidden":
         msg = "unknown key"
     elif first["type"] in ("model_type", "dict_type") and len(loc) == 1:
         msg = "must be a table"

@@ -94,6 +94,7 @@ async def test_four_processes_250_writes_each(tmp_path: Path) -> None:
 
 
 async def test_processes_racing_to_create_a_fresh_database(tmp_path: Path) -> None:
+    (tmp_path / "new").mkdir()
     db = tmp_path / "new" / "fresh.db"
     results = run_writers(tmp_path, db, "-", processes=4, count=10)
     for r in results:

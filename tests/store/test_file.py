@@ -18,7 +18,7 @@ def mode(path: Path) -> int:
 
 async def test_directory_0700_and_database_wal_shm_0600(tmp_path: Path) -> None:
     os.umask(0o022)  # a typical umask, which alone would give 0755 / 0644
-    db = tmp_path / "nested" / "data" / "threadline.db"
+    db = tmp_path / "threadline.db"
     store = await Store.open(db)
     try:
         session = await store.create_session(str(tmp_path))

@@ -9,9 +9,6 @@ import pytest
 
 from fakes.clock import FakeClock
 from threadline.store import Store, StoreError
-from threadline.store import messages as message_ops
-from threadline.store import sessions as session_ops
-from threadline.store.connection import run_transaction
 from threadline.store.migrate import (
     Migration,
     latest_version,
@@ -19,6 +16,12 @@ from threadline.store.migrate import (
     open_and_migrate,
     split_statements,
 )
+from threadline.store.scope import dir_tokens
+from threadline.store.util import fmt_ts, uuid7
+
+ALL = list(range(1, latest_version() + 1))
+
+ALL = list(range(1, latest_version() + 1))
 
 ALL = list(range(1, latest_version() + 1))
 
@@ -41,19 +44,32 @@ def snapshot(path: Path) -> dict[str, bytes | None]:
 
 
 def build_v1(path: Path, clock: FakeClock, sessions: int = 3) -> list[str]:
-    """A database at schema version 1 holding sessions and messages, made by the real code."""
+    """A database at schema version 1 holding sessions and messages, written as version 1's
+    code wrote them (plain rows; the version 1 triggers keep counts and previews)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         open_and_migrate(conn, path, clock, migrations=load_migrations()[:1])
         ids = []
         for i in range(sessions):
-            s = run_transaction(conn, session_ops.create_session, clock(), f"/proj/{i}")
+            session_id = uuid7(clock())
+            stamp = fmt_ts(clock())
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(
+                "INSERT INTO sessions (id, working_dir, dir_tokens, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (session_id, f"/proj/{i}", dir_tokens(f"/proj/{i}"), stamp, stamp),
+            )
             for j in range(4):
                 role = "user" if j % 2 == 0 else "assistant"
                 text = f"oldword{i} message {j} of session {i}"
-                run_transaction(conn, message_ops.add_message, clock(), s.id, role, text)
-            ids.append(s.id)
+                conn.execute(
+                    "INSERT INTO messages (session_id, role, content, created_at)"
+                    " VALUES (?, ?, ?, ?)",
+                    (session_id, role, text, stamp),
+                )
+            conn.execute("COMMIT")
+            ids.append(session_id)
             clock.advance(minutes=1)
         return ids
     finally:
@@ -176,7 +192,6 @@ async def test_newer_database_is_refused_and_untouched(db_path: Path, clock: Fak
 
 
 async def test_not_a_database_is_refused_and_untouched(db_path: Path) -> None:
-    db_path.parent.mkdir(parents=True)
     content = b"these are my notes, not a database\n" * 100
     db_path.write_bytes(content)
     with pytest.raises(StoreError, match="not a SQLite database"):
@@ -207,7 +222,6 @@ async def test_corrupt_database_is_refused_and_untouched(db_path: Path, clock: F
 
 
 async def test_empty_file_is_migrated(db_path: Path, clock: FakeClock) -> None:
-    db_path.parent.mkdir(parents=True)
     db_path.touch()
     async with await Store.open(db_path, clock=clock) as store:
         assert store.migration.applied == ALL

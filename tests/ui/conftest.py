@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import sys
 import time
 from collections.abc import Iterator
@@ -26,6 +27,16 @@ def fixed_zone(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     time.tzset()
 
 
+@pytest.fixture(autouse=True)
+def repeatable_ids(monkeypatch: pytest.MonkeyPatch) -> None:
+    """New ids take their random bits from a seeded generator: the short ids on screen (drawn
+    from those bits) are the same on every run, whatever ran before in this process."""
+    from threadline.store import util
+
+    monkeypatch.setattr(util, "random_bytes", random.Random(20261123).randbytes)
+    monkeypatch.setattr(util, "_uuid_last_ms", -1)
+
+
 @pytest.fixture
 def sample_db(tmp_path: Path) -> sample_data.Sample:
     """The sample database (sessions in ~/src/api and elsewhere, hostile text included)."""
@@ -40,5 +51,6 @@ def plain_db(tmp_path: Path) -> sample_data.Sample:
 
 @pytest.fixture
 def empty_db(tmp_path: Path) -> Path:
-    """A path where no database exists yet (the app creates it)."""
+    """A path where no database exists yet (the app creates it, in a directory that exists)."""
+    (tmp_path / "data").mkdir(exist_ok=True)
     return tmp_path / "data" / "empty.db"

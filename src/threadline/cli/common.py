@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 if TYPE_CHECKING:
     from threadline.config import Settings
-    from threadline.models import Scope, Session, SessionSummary
+    from threadline.models import Scope, Session, SessionSummary, Summary
     from threadline.store import Store
 
 T = TypeVar("T")
@@ -44,6 +44,11 @@ def report_error(message: str) -> None:
     print(f"threadline: error: {one_line(str(message))}", file=sys.stderr)
 
 
+# Counts given on the command line stop here: far beyond any history, and well inside what
+# SQLite can bind (a larger Python int would raise OverflowError deep in the store).
+MAX_COUNT = 1_000_000_000
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -51,6 +56,8 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected 0 or more, not {value}")
+    if value > MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"expected at most {MAX_COUNT:,}, not {text}")
     return value
 
 
@@ -233,8 +240,12 @@ def label(short: str, session: SessionSummary, width: int = 60) -> str:
 
 
 def marks(session: SessionSummary) -> str:
-    """`*` for pinned, `!` for crashed (the column legend is printed under the table)."""
-    return ("*" if session.pinned else "") + ("!" if session.status == "crashed" else "")
+    """`*` pinned, `!` crashed, `?` its last message has no reply (legend under the table)."""
+    return (
+        ("*" if session.pinned else "")
+        + ("!" if session.status == "crashed" else "")
+        + ("?" if session.unanswered else "")
+    )
 
 
 def summary_json(session: SessionSummary) -> dict[str, Any]:
@@ -254,3 +265,32 @@ def summary_json(session: SessionSummary) -> dict[str, Any]:
         "pinned": session.pinned,
         "status": session.status,
     }
+
+
+# ---------------------------------------------------------------------------- message numbers
+# People see a message's position in its session (1, 2, 3 ...), as the app does, never its
+# database id: "summary of messages 1–8", not "#15–#22".
+
+
+async def summary_ranges(store: Store, session_id: str, summaries: list[Summary]) -> dict[int, str]:
+    """`messages 1–8` for each summary (by summary id): the positions of the messages it stands
+    for, or `the earlier messages (since compacted)` when they were removed."""
+    spans = await store.summary_spans(session_id, summaries)
+    out = {}
+    for summary in summaries:
+        span = spans.get(summary.id)
+        if span is None or span.compacted:
+            out[summary.id] = "the earlier messages (since compacted)"
+        elif span.covered == 1:
+            out[summary.id] = f"message {span.first_position:,}"
+        else:
+            out[summary.id] = f"messages {span.first_position:,}–{span.last_position:,}"
+    return out
+
+
+async def message_position(store: Store, session_id: str, message_id: int) -> int | None:
+    """The message's 1-based position among its session's messages (None: it is gone)."""
+    message = await store.get_message(message_id)
+    if message is None or message.session_id != session_id:
+        return None
+    return await store.count_messages_before(session_id, message_id) + 1

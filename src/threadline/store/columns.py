@@ -153,6 +153,7 @@ SESSION = Table(
         _col("updated_at", "ts"),
         _col("ended_at", "ts", null=True),
         _col("heartbeat_at", "ts", null=True, export=False),  # a live writer's pulse
+        _col("stream_owner", "text", null=True, export=False),  # and which process it is
         # Counters follow the messages (triggers); an import recomputes them.
         _col("message_count", "count", default=0),
         _col("total_input_tokens", "count", default=0),

@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from threadline.models import Scope, Session, SessionCursor, SessionSummary
+from threadline.store import liveness
 from threadline.store import scope as scopes
 from threadline.store.errors import AmbiguousIdError, NotFoundError, StoreError
 from threadline.store.util import dump_json, fmt_ts, load_json, uuid7
@@ -18,17 +19,29 @@ from threadline.text import collapse_whitespace
 # A reply whose writer has not checkpointed for this long is taken to have died with its process.
 STALE_STREAM = timedelta(seconds=30)
 
-_STATUS = "CASE WHEN heartbeat_at IS NOT NULL AND heartbeat_at < ? THEN 'crashed' ELSE status END"
+# A session's status as shown: crashed as soon as its reply's writer is provably gone (see
+# store/liveness.py), or once the heartbeat is 30 s old; computed at read time, so no reader
+# ever needs the write lock to show it. The one parameter is the stale-before timestamp.
+_STATUS = (
+    "CASE WHEN heartbeat_at IS NOT NULL"
+    " AND (heartbeat_at < ? OR threadline_writer_gone(stream_owner)) THEN 'crashed'"
+    " ELSE status END"
+)
+STATUS_SQL = _STATUS
+# The last two are the turn state: a turn under way (its heartbeat), and the role of the last
+# message (one index seek per listed row), so a user message nobody answered shows as such.
 SUMMARY_COLS = (
     "id, working_dir, title, preview, provider, model, {status}, pinned, created_at,"
-    " updated_at, message_count, deleted_at"
+    " updated_at, message_count, deleted_at, heartbeat_at IS NOT NULL,"
+    " (SELECT role FROM messages WHERE messages.session_id = sessions.id"
+    " ORDER BY messages.id DESC LIMIT 1)"
 )
 FULL_COLS = SUMMARY_COLS + (
     ", system_prompt, ended_at, total_input_tokens, total_output_tokens, metadata"
 )
 _SUMMARY_FIELDS = (
     "id working_dir title preview provider model status pinned created_at updated_at"
-    " message_count deleted_at"
+    " message_count deleted_at writing last_role"
 ).split()
 _FULL_FIELDS = _SUMMARY_FIELDS + (
     "system_prompt ended_at total_input_tokens total_output_tokens metadata".split()
@@ -113,13 +126,20 @@ def require_session(conn: sqlite3.Connection, now: datetime, session_id: str) ->
     return session
 
 
-def _normalise_prefix(prefix: str) -> str:
-    compact = prefix.strip().lower().replace("-", "")
-    if not compact or any(c not in "0123456789abcdef" for c in compact):
-        raise NotFoundError(f"{prefix!r} is not a session id (ids are hexadecimal)")
-    if len(compact) > 32:
-        raise NotFoundError(f"{prefix!r} is not a session id (too long)")
-    # Re-insert the dashes of the canonical 8-4-4-4-12 form.
+# Short ids. A UUIDv7 starts with its timestamp: 8 hex digits span 65 seconds, so sessions made
+# in the same minute share them, and a prefix that is unique when printed stops being so as soon
+# as another session is made nearby. The id's last group (12 hex digits) is random: the short
+# id threadline prints is the start of that group, found through the sessions_id_tail index
+# (substr(id, 25)), and stays unique as history grows (a clash needs two of 4 billion values to
+# meet). Any prefix of a short id, of a whole id, or a whole id, resolves.
+TAIL_START = 24  # where the last group starts in the 36-character form
+TAIL_LENGTH = 12
+_HEX = frozenset("0123456789abcdef")
+_TAIL_IDS = "length(id) = 36 AND substr(id, 24, 1) = '-'"
+
+
+def _dashed(compact: str) -> str:
+    """Hex digits with the dashes of the canonical 8-4-4-4-12 form put back."""
     out = ""
     for i, ch in enumerate(compact):
         if i in (8, 12, 16, 20):
@@ -128,18 +148,57 @@ def _normalise_prefix(prefix: str) -> str:
     return out
 
 
-def resolve_session_id(conn: sqlite3.Connection, prefix: str) -> str:
-    """The one session id starting with `prefix` (dashes optional), trash included."""
-    canonical = _normalise_prefix(prefix)
+def _normalise_prefix(prefix: str) -> str:
+    compact = prefix.strip().lower().replace("-", "")
+    if not compact or any(c not in _HEX for c in compact):
+        raise NotFoundError(f"{prefix!r} is not a session id (ids are hexadecimal)")
+    if len(compact) > 32:
+        raise NotFoundError(f"{prefix!r} is not a session id (too long)")
+    return _dashed(compact)
+
+
+def _has_tail(session_id: str) -> bool:
+    """Whether the id has the canonical UUID form (ids made here do; imported ones may not)."""
+    return len(session_id) == 36 and session_id[TAIL_START - 1] == "-"
+
+
+def _by_prefix(conn: sqlite3.Connection, canonical: str, limit: int = 6) -> list[str]:
     rows = conn.execute(
-        "SELECT id FROM sessions WHERE id >= ? AND id < ? ORDER BY id LIMIT 6",
-        (canonical, canonical + "\uffff"),
+        "SELECT id FROM sessions WHERE id >= ? AND id < ? ORDER BY id LIMIT ?",
+        (canonical, canonical + "\uffff", limit),
     ).fetchall()
-    if not rows:
+    return [r[0] for r in rows]
+
+
+def _by_tail(conn: sqlite3.Connection, digits: str, limit: int = 6) -> list[str]:
+    """Sessions whose id's last group starts with `digits` (an index range on sessions_id_tail)."""
+    rows = conn.execute(
+        "SELECT id FROM sessions WHERE substr(id, 25) >= ? AND substr(id, 25) < ?"
+        f" AND {_TAIL_IDS} ORDER BY substr(id, 25) LIMIT ?",
+        (digits, digits + "\uffff", limit),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def resolve_session_id(conn: sqlite3.Connection, prefix: str) -> str:
+    """The one session whose id, or whose short id, starts with `prefix` (trash included).
+
+    `prefix` is a whole id (dashes optional), a prefix of one, or a short id (the start of the
+    id's last group, as short_ids() prints it) or a prefix of that.
+    """
+    canonical = _normalise_prefix(prefix)
+    by_prefix = _by_prefix(conn, canonical)
+    if by_prefix and by_prefix[0] == canonical:
+        return canonical  # a whole id
+    found = dict.fromkeys(by_prefix)
+    compact = canonical.replace("-", "")
+    if len(compact) <= TAIL_LENGTH:
+        found.update(dict.fromkeys(_by_tail(conn, compact)))
+    if not found:
         raise NotFoundError(f"no session matches {prefix!r}")
-    if len(rows) > 1 and rows[0][0] != canonical:
-        raise AmbiguousIdError(prefix, [short_form(r[0]) for r in rows])
-    return str(rows[0][0])
+    if len(found) > 1:
+        raise AmbiguousIdError(prefix, sorted(short_form(i) for i in found))
+    return next(iter(found))
 
 
 def short_form(session_id: str, length: int = 32) -> str:
@@ -156,22 +215,47 @@ def _common_prefix(a: str, b: str) -> int:
 
 
 def short_ids(conn: sqlite3.Connection, ids: list[str], minimum: int = 8) -> dict[str, str]:
-    """The shortest unique prefix (at least `minimum` hex digits, no dashes) of each id."""
+    """The short id to print for each session: the shortest start of the id's random last
+    group (at least `minimum` hex digits) that names no other session, whether as the start of
+    its last group or of its whole id. Ids not in the UUID form get their shortest unique
+    prefix; the whole id (without dashes) when nothing shorter is unique."""
     result: dict[str, str] = {}
     for session_id in ids:
-        compact = short_form(session_id)
-        longest = 0
-        before = conn.execute(
-            "SELECT id FROM sessions WHERE id < ? ORDER BY id DESC LIMIT 1", (session_id,)
-        ).fetchone()
-        after = conn.execute(
-            "SELECT id FROM sessions WHERE id > ? ORDER BY id LIMIT 1", (session_id,)
-        ).fetchone()
-        for neighbour in (before, after):
-            if neighbour is not None:
-                longest = max(longest, _common_prefix(compact, short_form(neighbour[0])))
-        result[session_id] = compact[: max(minimum, longest + 1)]
+        if _has_tail(session_id):
+            result[session_id] = _tail_short_id(conn, session_id, minimum)
+        else:
+            result[session_id] = _prefix_short_id(conn, session_id, minimum)
     return result
+
+
+def _tail_short_id(conn: sqlite3.Connection, session_id: str, minimum: int) -> str:
+    tail = session_id[TAIL_START:].lower()
+    if any(c not in _HEX for c in tail):
+        return _prefix_short_id(conn, session_id, minimum)
+    for length in range(max(1, min(minimum, TAIL_LENGTH)), TAIL_LENGTH + 1):
+        digits = tail[:length]
+        others = [i for i in _by_tail(conn, digits, 2) if i != session_id]
+        if not others:
+            others = [i for i in _by_prefix(conn, _dashed(digits), 2) if i != session_id]
+        if not others:
+            return digits
+    return short_form(session_id)
+
+
+def _prefix_short_id(conn: sqlite3.Connection, session_id: str, minimum: int) -> str:
+    """The shortest unique prefix of the id (at least `minimum` digits, no dashes)."""
+    compact = short_form(session_id)
+    longest = 0
+    before = conn.execute(
+        "SELECT id FROM sessions WHERE id < ? ORDER BY id DESC LIMIT 1", (session_id,)
+    ).fetchone()
+    after = conn.execute(
+        "SELECT id FROM sessions WHERE id > ? ORDER BY id LIMIT 1", (session_id,)
+    ).fetchone()
+    for neighbour in (before, after):
+        if neighbour is not None:
+            longest = max(longest, _common_prefix(compact, short_form(neighbour[0])))
+    return compact[: max(minimum, longest + 1)]
 
 
 def list_sessions(
@@ -327,7 +411,7 @@ def update_session(
         if key == "title":
             value = _title(value)
         if key == "status":
-            sets.append("heartbeat_at = NULL")
+            sets.append("heartbeat_at = NULL, stream_owner = NULL")
         sets.append(f"{key} = ?")
         values.append(value)
     conn.execute(f"UPDATE sessions SET {', '.join(sets)} WHERE id = ?", (*values, session_id))
@@ -381,24 +465,101 @@ def all_trash(conn: sqlite3.Connection) -> list[str]:
     return [r[0] for r in rows]
 
 
-def mark_stale_streams(conn: sqlite3.Connection, now: datetime) -> list[str]:
-    """Sessions whose reply writer stopped checkpointing: mark them crashed, close their replies."""
+def beat(conn: sqlite3.Connection, now: datetime, session_id: str) -> None:
+    """A turn is under way in this session: its heartbeat, and who is writing it."""
+    conn.execute(
+        "UPDATE sessions SET heartbeat_at = ?, stream_owner = ?, status = 'active' WHERE id = ?",
+        (fmt_ts(now), liveness.owner_of(conn), session_id),
+    )
+
+
+def end_beat(conn: sqlite3.Connection, session_id: str, *, own_only: bool = False) -> None:
+    """The turn in this session is over (its reply finalised, failed or cancelled).
+
+    With `own_only`, only a turn this connection's store was writing is ended (an assistant
+    message added by one writer does not end another writer's turn).
+    """
+    row = conn.execute("SELECT heartbeat_at FROM sessions WHERE id = ?", (session_id,)).fetchone()
+    if row is None or row[0] is None:
+        return  # no turn under way: nothing to write
+    sql = "UPDATE sessions SET heartbeat_at = NULL, stream_owner = NULL WHERE id = ?"
+    params: tuple[Any, ...] = (session_id,)
+    if own_only:
+        sql += " AND stream_owner = ?"
+        params += (liveness.owner_of(conn),)
+    conn.execute(sql, params)
+
+
+def dead_streams(conn: sqlite3.Connection, now: datetime, *, cautious: bool) -> list[str]:
+    """Sessions whose turn's writer died.
+
+    Cautious (what opening and ordinary writes use): the writer is provably gone, or its
+    heartbeat is stale and it cannot be proved alive. Otherwise (`recover_interrupted`): gone
+    or stale.
+    """
     rows = conn.execute(
-        "SELECT id FROM sessions WHERE heartbeat_at IS NOT NULL AND heartbeat_at < ?",
-        (_stale_before(now),),
+        "SELECT id, heartbeat_at, stream_owner FROM sessions WHERE heartbeat_at IS NOT NULL"
     ).fetchall()
-    ids = [r[0] for r in rows]
-    for session_id in ids:
+    stale = _stale_before(now)
+    dead = []
+    for session_id, heartbeat_at, owner in rows:
+        state = liveness.writer_state(owner)
+        if state == "gone" or (heartbeat_at < stale and not (cautious and state == "alive")):
+            dead.append(session_id)
+    return dead
+
+
+def mark_dead(conn: sqlite3.Connection, session_ids: list[str]) -> list[str]:
+    """Mark these sessions crashed and close their unfinished replies as interrupted."""
+    for session_id in session_ids:
         conn.execute(
             "UPDATE messages SET stop_reason = 'interrupted'"
             " WHERE session_id = ? AND complete = 0 AND stop_reason IS NULL",
             (session_id,),
         )
         conn.execute(
-            "UPDATE sessions SET status = 'crashed', heartbeat_at = NULL WHERE id = ?",
+            "UPDATE sessions SET status = 'crashed', heartbeat_at = NULL, stream_owner = NULL"
+            " WHERE id = ?",
             (session_id,),
         )
-    return ids
+    return session_ids
+
+
+def mark_stale_streams(conn: sqlite3.Connection, now: datetime) -> list[str]:
+    """Sessions whose reply writer is gone or stopped checkpointing: mark them crashed."""
+    return mark_dead(conn, dead_streams(conn, now, cautious=False))
+
+
+def settle_streams(conn: sqlite3.Connection, now: datetime) -> list[str]:
+    """Run inside every write: record as crashed the turns whose writers died (cautiously)."""
+    return mark_dead(conn, dead_streams(conn, now, cautious=True))
+
+
+def try_settle_streams(conn: sqlite3.Connection, now: datetime) -> list[str]:
+    """On open: settle dead turns only if the write lock is free this instant.
+
+    Looked for first without a transaction (usually there is none, and nothing is locked);
+    when there is one, one attempt at the lock with no waiting, given up at once if another
+    process holds it: the status is computed at read time anyway, and the next write settles it.
+    """
+    if not dead_streams(conn, now, cautious=True):
+        return []
+    timeout = conn.execute("PRAGMA busy_timeout").fetchone()[0]
+    conn.execute("PRAGMA busy_timeout = 0")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError:
+        return []
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {int(timeout)}")
+    try:
+        ids = settle_streams(conn, now)
+        conn.execute("COMMIT")
+        return ids
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 def patch_session_metadata(

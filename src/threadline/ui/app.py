@@ -32,6 +32,9 @@ if TYPE_CHECKING:
     from threadline.ui.screens.main import MainScreen
 
 POLL_SECONDS = 1.0
+# How long a write waits while another process holds the database (then the message stays in
+# the composer with a notice).
+WRITE_PATIENCE = 60.0
 
 
 class ThreadlineApp(App[int]):
@@ -129,6 +132,11 @@ class ThreadlineApp(App[int]):
             self._fail(f"{self.db_path}: {exc.strerror or exc}")
             return
         self.store = store
+        # A damaged file stops everything at once with what to do; a write waiting for another
+        # process's lock says so in the composer (and gives up after WRITE_PATIENCE seconds,
+        # leaving the message in the composer).
+        store.on_damage(self._show_damage)
+        store.wait_for_lock(WRITE_PATIENCE, self._lock_wait)
         try:
             self._data_version = await store.outside_data_version()
         except ThreadlineError:
@@ -163,6 +171,16 @@ class ThreadlineApp(App[int]):
         self.engine_ready.set()
         if self._main_screen is not None and self._main_screen.is_attached:
             self._main_screen.runner.update()
+
+    def _show_damage(self, problem: str) -> None:
+        from threadline.ui.screens.damaged import DamagedScreen
+
+        if not isinstance(self.screen, DamagedScreen):
+            self.push_screen(DamagedScreen(self.db_path, problem))
+
+    def _lock_wait(self, seconds: float) -> None:
+        if self._main_screen is not None and self._main_screen.is_attached:
+            self._main_screen.runner.waiting_for_lock(seconds)
 
     def _fail(self, message: str) -> None:
         """End the app at once: `run_app` prints the message as one line, exit status 1."""
@@ -256,12 +274,14 @@ def run_app(
     A store that cannot be opened prints one `threadline: error: ...` line and returns 1.
     """
     from threadline.cli.common import report_error
+    from threadline.ui.paste import install
 
     try:
         app = ThreadlineApp(db_path, settings, working_dir, clock=clock)
     except FileNotFoundError as exc:  # a broken install without its stylesheets
         report_error(str(exc))
         return 1
+    install()  # pastes holding ESC arrive whole and in order (see ui/paste.py)
     app.run()
     if app.fatal_error is not None:
         report_error(app.fatal_error)

@@ -44,7 +44,12 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from threadline.records import IncomingSession
-from threadline.store.errors import StoreError
+from threadline.store.errors import (
+    DatabaseDamaged,
+    DatabaseReadOnly,
+    LockTimeout,
+    StoreError,
+)
 from threadline.store.transfer.batches import Part, imported_session_id
 from threadline.store.transfer.bulk import Checkpointer, Pacer, pause_autocheckpoint
 from threadline.store.transfer.merge import DryState, Result, read_marks, write_parts
@@ -55,6 +60,9 @@ if TYPE_CHECKING:
     from threadline.store.connection import Database
 
 __all__ = ["LoadReport", "imported_session_id", "load", "read_marks"]
+
+# Errors that are the database's, not a batch's: they end the load whatever `on_error` says.
+_NOT_THE_BATCH = (LockTimeout, DatabaseDamaged, DatabaseReadOnly)
 
 # When set (tests), a transaction takes no further part once it has held the lock this long;
 # otherwise the pacer's cutoff (about the time the bulk work that follows will leave).
@@ -233,6 +241,8 @@ async def _write(
     try:
         held, done = await once(parts)
         return held, parts[done:]
+    except _NOT_THE_BATCH:
+        raise
     except StoreError as exc:
         if len(parts) == 1:
             _refuse(tally.report, parts[0].batch, _named(parts[0], exc), on_error)
@@ -243,6 +253,8 @@ async def _write(
         try:
             held, _ = await once([part])
             total += held
+        except _NOT_THE_BATCH:
+            raise
         except StoreError as exc:
             _refuse(tally.report, part.batch, _named(part, exc), on_error)
     return total, []
