@@ -26,6 +26,7 @@ COMMAND_MODULES: list[str] = [
     "import_command",
     "cleanup",
     "db",
+    "sync",
 ]
 
 

@@ -76,13 +76,16 @@ def create_session(
     model: str | None = None,
     system_prompt: str | None = None,
     metadata: dict[str, Any] | None = None,
+    project: tuple[str, str] | None = None,
 ) -> Session:
     session_id = uuid7(now)
     stamp = fmt_ts(now)
     title = one_line(title)
+    remote, inner = project or (None, None)
     conn.execute(
         "INSERT INTO sessions (id, working_dir, dir_tokens, title, provider, model, system_prompt,"
-        " created_at, updated_at, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " created_at, updated_at, metadata, project_remote, project_path)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             session_id,
             working_dir,
@@ -94,6 +97,8 @@ def create_session(
             stamp,
             stamp,
             dump_json(metadata or {}),
+            remote,
+            inner,
         ),
     )
     return require_session(conn, now, session_id)
