@@ -99,9 +99,7 @@ def _finish(args: argparse.Namespace, report: SyncReport) -> int:
         )
     else:
         others = f" from {report.machines} other machine(s)" if report.machines else ""
-        print(
-            f"synced: {report.written:,} record(s) written, {report.applied:,} applied{others}"
-        )
+        print(f"synced: {report.written:,} record(s) written, {report.applied:,} applied{others}")
     for message in report.errors:
         report_error(message)
     return 1 if report.errors else 0
@@ -153,7 +151,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         print_json(asdict(report))
         return 0
     if report.repo_dir is None:
-        print(f"this machine: {report.machine_id} (sync is not set up: threadline sync init REMOTE)")
+        print(
+            f"this machine: {report.machine_id} (sync is not set up: threadline sync init REMOTE)"
+        )
         return 0
     print(f"this machine: {report.machine_id}")
     print(f"repository:   {one_line(report.remote or '')} (clone: {report.repo_dir})")

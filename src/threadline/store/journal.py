@@ -163,7 +163,9 @@ def uid_of(conn: sqlite3.Connection, me: str, kind: str, local: int) -> str:
 
 def local_of(conn: sqlite3.Connection, me: str, kind: str, uid: str) -> int | None:
     """The local id a uid names (not checked to exist), or None."""
-    row = conn.execute("SELECT local FROM sync_ids WHERE uid = ?", (uid,)).fetchone()
+    row = conn.execute(
+        "SELECT local FROM sync_ids WHERE kind = ? AND uid = ?", (kind, uid)
+    ).fetchone()
     if row is not None:
         return int(row[0])
     prefix, _, number = uid.partition(":")
@@ -235,7 +237,7 @@ def _message_row(conn: sqlite3.Connection, me: str, local: int) -> tuple[Any, ..
     if row is None:
         # It may have moved to a newer id (a message from elsewhere was placed before it).
         moved = conn.execute(
-            "SELECT local FROM sync_ids WHERE uid = ?", (f"{me}:{local}",)
+            "SELECT local FROM sync_ids WHERE kind = 'm' AND uid = ?", (f"{me}:{local}",)
         ).fetchone()
         if moved is not None:
             row = conn.execute(f"{_MESSAGE_SELECT} WHERE id = ?", (moved[0],)).fetchone()
@@ -550,6 +552,7 @@ class Batch:
 
     records: list[tuple[str, dict[str, Any]]]  # (machine, record), in apply order
     marks: list[FileMark] = field(default_factory=list)
+    retry_waiting: bool = False  # first retry records held back by a streaming reply
 
 
 def file_marks(conn: sqlite3.Connection) -> dict[str, FileMark]:
@@ -586,6 +589,7 @@ class _Applier:
         self.conn = conn
         self.me = machine_id(conn)
         self.machine = ""
+        self.current: dict[str, Any] = {}
         self.roots: dict[str, str | None] = {}
         self.handlers: dict[str, Callable[[dict[str, Any]], None]] = {
             "session": self.session,
@@ -603,7 +607,19 @@ class _Applier:
 
     def apply(self, machine: str, record: dict[str, Any]) -> None:
         self.machine = machine
+        self.current = record
         self.handlers[record["op"]](record)
+
+    def retry_waiting(self) -> None:
+        """Records held back while a reply streamed into their session: try them again."""
+        waits = [
+            r[0]
+            for r in self.conn.execute(
+                "SELECT DISTINCT wait FROM sync_parked WHERE wait LIKE 'z:%'"
+            )
+        ]
+        for wait in waits:
+            self.unpark(wait)
 
     def dead(self, key: str) -> bool:
         return (
@@ -676,7 +692,9 @@ class _Applier:
         conn = self.conn
         exists = conn.execute("SELECT 1 FROM sessions WHERE id = ?", (sid,)).fetchone()
         if exists is None:
-            directory = self.place(rec["working_dir"], rec.get("project_remote"), rec.get("project_path"))
+            directory = self.place(
+                rec["working_dir"], rec.get("project_remote"), rec.get("project_path")
+            )
             metadata = rec.get("metadata") or {}
             conn.execute(
                 "INSERT INTO sessions (id, working_dir, dir_tokens, title, provider, model,"
@@ -739,8 +757,9 @@ class _Applier:
     def session_purge(self, rec: dict[str, Any]) -> None:
         sid = rec["id"]
         _tombstone(self.conn, f"s:{sid}", rec["at"], self.machine)
-        self.conn.execute("DELETE FROM sync_parked WHERE wait = ?", (f"s:{sid}",))
         self.conn.execute("DELETE FROM sessions WHERE id = ?", (sid,))
+        # What waited for the session now finds it gone: memories stay (unlinked), the rest goes.
+        self.unpark(f"s:{sid}")
 
     # -- messages
 
@@ -759,7 +778,9 @@ class _Applier:
             if row is not None:
                 if tuple(row) != tuple(values) and self.newer(rec, f"m:{uid}"):
                     sets = ", ".join(f"{f} = ?" for f in MESSAGE_FIELDS if f != "created_at")
-                    kept = [v for f, v in zip(MESSAGE_FIELDS, values, strict=True) if f != "created_at"]
+                    kept = [
+                        v for f, v in zip(MESSAGE_FIELDS, values, strict=True) if f != "created_at"
+                    ]
                     conn.execute(f"UPDATE messages SET {sets} WHERE id = ?", (*kept, local))
                     self.clock(rec, f"m:{uid}")
                 return
@@ -776,7 +797,7 @@ class _Applier:
             ).fetchone()
             if same is not None:
                 conn.execute(
-                    "INSERT OR IGNORE INTO sync_ids (uid, kind, local) VALUES (?, 'm', ?)",
+                    "INSERT OR IGNORE INTO sync_ids (kind, uid, local) VALUES ('m', ?, ?)",
                     (uid, same[0]),
                 )
                 return
@@ -790,7 +811,7 @@ class _Applier:
         )
         local = int(cur.lastrowid or 0)
         self.conn.execute(
-            "INSERT OR REPLACE INTO sync_ids (uid, kind, local) VALUES (?, 'm', ?)", (uid, local)
+            "INSERT OR REPLACE INTO sync_ids (kind, uid, local) VALUES ('m', ?, ?)", (uid, local)
         )
         return local
 
@@ -802,10 +823,19 @@ class _Applier:
             "SELECT id, created_at FROM messages WHERE session_id = ? ORDER BY id DESC LIMIT 1",
             (sid,),
         ).fetchone()
-        if last is None or created_at > last[1] or (
-            created_at == last[1] and uid_key(uid_of(conn, self.me, "m", last[0])) < mine[1]
+        if (
+            last is None
+            or created_at > last[1]
+            or (created_at == last[1] and uid_key(uid_of(conn, self.me, "m", last[0])) < mine[1])
         ):
             self._insert_message(sid, uid, values)
+            return
+        streaming = conn.execute(
+            "SELECT heartbeat_at IS NOT NULL FROM sessions WHERE id = ?", (sid,)
+        ).fetchone()[0]
+        if streaming:
+            # Moving messages would pull the reply being written from under its writer: wait.
+            self.park(f"z:{sid}", self.current)
             return
         # It belongs before messages already here: they move after it, keeping their order.
         later = [
@@ -835,7 +865,7 @@ class _Applier:
                 )
             else:
                 conn.execute(
-                    "INSERT INTO sync_ids (uid, kind, local) VALUES (?, 'm', ?)",
+                    "INSERT INTO sync_ids (kind, uid, local) VALUES ('m', ?, ?)",
                     (f"{self.me}:{old}", new),
                 )
             conn.execute(
@@ -887,10 +917,14 @@ class _Applier:
     def summary(self, rec: dict[str, Any]) -> None:
         uid, sid = rec["uid"], rec["session"]
         conn = self.conn
-        if self.dead(f"s:{sid}") or local_of(conn, self.me, "y", uid) is not None and (
-            conn.execute(
-                "SELECT 1 FROM summaries WHERE id = ?", (local_of(conn, self.me, "y", uid),)
-            ).fetchone()
+        if (
+            self.dead(f"s:{sid}")
+            or local_of(conn, self.me, "y", uid) is not None
+            and (
+                conn.execute(
+                    "SELECT 1 FROM summaries WHERE id = ?", (local_of(conn, self.me, "y", uid),)
+                ).fetchone()
+            )
         ):
             return
         if conn.execute("SELECT 1 FROM sessions WHERE id = ?", (sid,)).fetchone() is None:
@@ -902,42 +936,72 @@ class _Applier:
         ).fetchone()
         if same is not None:
             conn.execute(
-                "INSERT OR IGNORE INTO sync_ids (uid, kind, local) VALUES (?, 'y', ?)",
+                "INSERT OR IGNORE INTO sync_ids (kind, uid, local) VALUES ('y', ?, ?)",
                 (uid, same[0]),
             )
             return
-        first = self._message_at(sid, rec["first"], rec.get("first_at"), first=True)
-        last = self._message_at(sid, rec["last"], rec.get("last_at"), first=False)
-        first = first or last or 1
-        last = max(last or first, first)
+        first, last = self._summary_range(sid, rec)
         cur = conn.execute(
             "INSERT INTO summaries (session_id, content, first_message_id, last_message_id,"
             " token_count, model, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (sid, rec["content"], first, last, rec.get("token_count"), rec.get("model"), rec["created_at"]),
+            (
+                sid,
+                rec["content"],
+                first,
+                last,
+                rec.get("token_count"),
+                rec.get("model"),
+                rec["created_at"],
+            ),
         )
         conn.execute(
-            "INSERT OR REPLACE INTO sync_ids (uid, kind, local) VALUES (?, 'y', ?)",
+            "INSERT OR REPLACE INTO sync_ids (kind, uid, local) VALUES ('y', ?, ?)",
             (uid, cur.lastrowid),
         )
 
-    def _message_at(self, sid: str, uid: str, at: str | None, *, first: bool) -> int | None:
-        """The local id of a summary's end message, or the nearest by time when it is gone."""
-        local = local_of(self.conn, self.me, "m", uid)
-        if local is not None and self.conn.execute(
-            "SELECT 1 FROM messages WHERE id = ? AND session_id = ?", (local, sid)
-        ).fetchone():
-            return local
-        if at is None:
+    def _summary_range(self, sid: str, rec: dict[str, Any]) -> tuple[int, int]:
+        """Local ids for a summary's range; ends that are gone (compacted) are found by time,
+        so the range covers the same stored messages as on the machine that wrote it."""
+        conn = self.conn
+
+        def present(uid: str) -> int | None:
+            local = local_of(conn, self.me, "m", uid)
+            if (
+                local is not None
+                and conn.execute(
+                    "SELECT 1 FROM messages WHERE id = ? AND session_id = ?", (local, sid)
+                ).fetchone()
+            ):
+                return local
             return None
-        if first:
-            row = self.conn.execute(
-                "SELECT min(id) FROM messages WHERE session_id = ? AND created_at >= ?", (sid, at)
-            ).fetchone()
-        else:
-            row = self.conn.execute(
-                "SELECT max(id) FROM messages WHERE session_id = ? AND created_at <= ?", (sid, at)
-            ).fetchone()
-        return None if row[0] is None else int(row[0])
+
+        def one(sql: str, *args: Any) -> int | None:
+            value = conn.execute(sql, args).fetchone()[0]
+            return None if value is None else int(value)
+
+        lowest = one("SELECT min(id) FROM messages WHERE session_id = ?", sid)
+        last = present(rec["last"])
+        if last is None and rec.get("last_at") is not None:
+            last = one(
+                "SELECT max(id) FROM messages WHERE session_id = ? AND created_at <= ?",
+                sid,
+                rec["last_at"],
+            )
+        if last is None:  # everything it stands for is gone: it sits before the messages
+            last = max(1, (lowest or 2) - 1)
+        first = present(rec["first"])
+        if first is None:
+            if rec.get("first_at") is not None:
+                first = one(
+                    "SELECT min(id) FROM messages WHERE session_id = ? AND created_at >= ?"
+                    " AND id <= ?",
+                    sid,
+                    rec["first_at"],
+                    last,
+                )
+            else:
+                first = lowest if lowest is not None and lowest <= last else None
+        return (first if first is not None else last), last
 
     # -- memories
 
@@ -954,9 +1018,10 @@ class _Applier:
         if self.dead(f"k:{uid}") or self._memory_local(uid) is not None:
             return
         session = rec.get("session")
-        if session is not None and conn.execute(
-            "SELECT 1 FROM sessions WHERE id = ?", (session,)
-        ).fetchone() is None:
+        if (
+            session is not None
+            and conn.execute("SELECT 1 FROM sessions WHERE id = ?", (session,)).fetchone() is None
+        ):
             if not self.dead(f"s:{session}"):
                 self.park(f"s:{session}", rec)
                 return
@@ -972,11 +1037,16 @@ class _Applier:
         source_local = None
         if source is not None:
             source_local = local_of(conn, self.me, "m", source)
-            if source_local is not None and not conn.execute(
-                "SELECT 1 FROM messages WHERE id = ?", (source_local,)
-            ).fetchone():
+            if (
+                source_local is not None
+                and not conn.execute(
+                    "SELECT 1 FROM messages WHERE id = ?", (source_local,)
+                ).fetchone()
+            ):
                 source_local = None
-        directory = self.place(rec["working_dir"], rec.get("project_remote"), rec.get("project_path"))
+        directory = self.place(
+            rec["working_dir"], rec.get("project_remote"), rec.get("project_path")
+        )
         cur = conn.execute(
             "INSERT INTO memories (working_dir, session_id, source_message_id, fact, category,"
             " importance, superseded_by, is_manual, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -993,7 +1063,7 @@ class _Applier:
             ),
         )
         conn.execute(
-            "INSERT OR REPLACE INTO sync_ids (uid, kind, local) VALUES (?, 'k', ?)",
+            "INSERT OR REPLACE INTO sync_ids (kind, uid, local) VALUES ('k', ?, ?)",
             (uid, cur.lastrowid),
         )
         self.clock(rec, f"k:{uid}")
@@ -1044,6 +1114,8 @@ def apply(conn: sqlite3.Connection, batch: Batch) -> int:
     capture = conn.execute("SELECT capture FROM sync_state WHERE id = 1").fetchone()[0]
     conn.execute("UPDATE sync_state SET capture = 0 WHERE id = 1")
     applier = _Applier(conn)
+    if batch.retry_waiting:
+        applier.retry_waiting()
     counts: dict[str, tuple[int, int, str]] = {}
     for machine, record in batch.records:
         applier.apply(machine, record)

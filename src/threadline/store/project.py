@@ -114,5 +114,7 @@ def project_of(directory: str) -> Project | None:
         if remote is None:
             return None
         inner = os.path.relpath(start, candidate)
-        return Project(remote, "" if inner == "." else PurePosixPath(inner).as_posix(), str(candidate))
+        return Project(
+            remote, "" if inner == "." else PurePosixPath(inner).as_posix(), str(candidate)
+        )
     return None

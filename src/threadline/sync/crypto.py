@@ -38,7 +38,9 @@ def parse_recipients(keys: list[str]) -> list[Any]:
                 raise ValueError
         except Exception:
             shown = text[:24] + ("..." if len(text) > 24 else "")
-            raise SyncError(f"[sync] recipients: {shown!r} is not an age or ssh public key") from None
+            raise SyncError(
+                f"[sync] recipients: {shown!r} is not an age or ssh public key"
+            ) from None
     return out
 
 

@@ -323,9 +323,11 @@ async def _apply_others(
     marks = await journal.file_marks()
     seqs = await journal.peer_seqs()
     pending = journal_files.peer_files(repo, me, marks)
-    report.machines = len(
-        [p for p in (repo / journal_files.MACHINES).iterdir() if p.is_dir() and p.name != me]
-    ) if (repo / journal_files.MACHINES).is_dir() else 0
+    report.machines = (
+        len([p for p in (repo / journal_files.MACHINES).iterdir() if p.is_dir() and p.name != me])
+        if (repo / journal_files.MACHINES).is_dir()
+        else 0
+    )
     streams = []
     total = 0
     failed: list[tuple[str, str]] = []
@@ -344,7 +346,7 @@ async def _apply_others(
             streams.append(_stream(machine, good, identities))
     merged = heapq.merge(*streams, key=lambda h: (h.item.record["at"], h.machine))
     done = 0
-    batch = Batch(records=[])
+    batch = Batch(records=[], retry_waiting=True)
     marks_now: dict[str, FileMark] = {}
     size = 0
     applied_seq = dict(seqs)
@@ -505,7 +507,9 @@ def _last_pushed(git: Git, ref: str, own: journal_files.OwnJournal, repo: Path) 
         obj = json.loads(lines[-1])
     except ValueError:
         return 0
-    return int(obj.get("last") or obj.get("seq") or 0)
+    if not isinstance(obj, dict):
+        return 0
+    return int(obj.get("last") if "enc" in obj else obj.get("seq") or 0)
 
 
 def _count_after(file: journal_files.PeerFile, seq: int) -> int:

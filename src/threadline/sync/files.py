@@ -63,7 +63,9 @@ class OwnJournal:
                 return seq
         return 0
 
-    def append(self, lines: list[tuple[int, str, str]], now: datetime, recipients: list[Any]) -> int:
+    def append(
+        self, lines: list[tuple[int, str, str]], now: datetime, recipients: list[Any]
+    ) -> int:
         """Append records (seq, at, line) to this month's file; durable when it returns."""
         if not lines:
             return 0
@@ -139,7 +141,9 @@ def _last_seq_of(path: Path) -> int:
                 obj = json.loads(last)
             except ValueError:
                 return 0
-            return int(obj.get("last") or obj.get("seq") or 0)
+            if not isinstance(obj, dict):
+                return 0
+            return int(obj.get("last") if "enc" in obj else obj.get("seq") or 0)
 
 
 # ---------------------------------------------------------------------- others' files
@@ -172,7 +176,9 @@ def peer_files(repo: Path, me: str, marks: dict[str, Any]) -> dict[str, list[Pee
             offset = mark.offset if mark is not None else 0
             if mark is not None and mark.size == size and offset == size:
                 continue
-            if offset > size:  # rewritten shorter: read it again (seq numbers skip what was applied)
+            if (
+                offset > size
+            ):  # rewritten shorter: read it again (seq numbers skip what was applied)
                 offset = 0
             out.setdefault(entry.name, []).append(
                 PeerFile(entry.name, Path(file.path), rel, size, offset)
@@ -216,7 +222,10 @@ def read_items(file: PeerFile, identities: list[Any] | None) -> Iterator[Item]:
                     yield Item(check_record(obj), position, True)
     except RecordError as exc:
         where = f" (line {number} after the applied part)" if number else ""
-        raise JournalFileError(file.rel, f"{'' if exc.newer else 'not a valid journal'}{'' if exc.newer else ': '}{exc}{where}") from None
+        raise JournalFileError(
+            file.rel,
+            f"{'' if exc.newer else 'not a valid journal'}{'' if exc.newer else ': '}{exc}{where}",
+        ) from None
     except OSError as exc:
         raise JournalFileError(file.rel, f"cannot be read ({exc.strerror})") from None
 

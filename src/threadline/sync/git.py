@@ -38,7 +38,9 @@ class Git:
         env.setdefault("LC_ALL", "C")
         self.env = env
 
-    def run(self, *args: str, check: bool = True, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, check: bool = True, cwd: Path | None = None
+    ) -> subprocess.CompletedProcess[str]:
         command = [
             self.exe,
             "-c", "core.hooksPath=/dev/null",

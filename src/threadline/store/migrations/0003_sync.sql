@@ -48,9 +48,10 @@ CREATE TABLE sync_pending (
 -- Global ids of rows that did not start here (or whose local id changed): messages (m),
 -- summaries (y) and memories (k). A row without an entry is '<machine_id>:<local id>'.
 CREATE TABLE sync_ids (
-    uid   TEXT PRIMARY KEY,
     kind  TEXT NOT NULL,
-    local INTEGER NOT NULL
+    uid   TEXT NOT NULL,
+    local INTEGER NOT NULL,
+    PRIMARY KEY (kind, uid)
 ) WITHOUT ROWID;
 CREATE INDEX sync_ids_local ON sync_ids (kind, local);
 
