@@ -75,7 +75,7 @@ async def test_fresh_database_gets_every_migration(db_path: Path, clock: FakeClo
         assert store.migration.from_version == 0
         assert store.migration.applied == [m.version for m in load_migrations()]
         assert store.migration.backup_path is None
-    assert versions(db_path) == [1, 2]
+    assert versions(db_path) == list(range(1, latest_version() + 1))
     conn = sqlite3.connect(db_path)
     names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     conn.close()
@@ -97,9 +97,9 @@ async def test_reopen_applies_nothing_twice(db_path: Path, clock: FakeClock) -> 
         pass
     async with await Store.open(db_path, clock=clock) as store:
         assert store.migration.applied == []
-        assert store.migration.from_version == store.migration.to_version == 2
+        assert store.migration.from_version == store.migration.to_version == latest_version()
         assert store.migration.backup_path is None
-    assert versions(db_path) == [1, 2]
+    assert versions(db_path) == list(range(1, latest_version() + 1))
 
 
 async def test_upgrade_of_v1_with_data_loses_nothing(db_path: Path, clock: FakeClock) -> None:
@@ -107,7 +107,7 @@ async def test_upgrade_of_v1_with_data_loses_nothing(db_path: Path, clock: FakeC
     assert versions(db_path) == [1]
     async with await Store.open(db_path, clock=clock) as store:
         assert store.migration.from_version == 1
-        assert store.migration.applied == [2]
+        assert store.migration.applied == list(range(2, latest_version() + 1))
         for i, session_id in enumerate(ids):
             session = await store.get_session(session_id)
             assert session is not None
@@ -125,7 +125,7 @@ async def test_upgrade_of_v1_with_data_loses_nothing(db_path: Path, clock: FakeC
         await store.add_message(ids[0], "user", "freshword after upgrade")
         assert len(await store.search("freshword")) == 1
         assert await store.integrity_check() == []
-    assert versions(db_path) == [1, 2]
+    assert versions(db_path) == list(range(1, latest_version() + 1))
 
 
 async def test_backup_before_migrating_data(db_path: Path, clock: FakeClock) -> None:
@@ -148,7 +148,7 @@ async def test_backup_before_migrating_data(db_path: Path, clock: FakeClock) -> 
 async def test_no_backup_of_a_v1_database_without_sessions(db_path: Path, clock: FakeClock) -> None:
     build_v1(db_path, clock, sessions=0)
     async with await Store.open(db_path, clock=clock) as store:
-        assert store.migration.applied == [2]
+        assert store.migration.applied == list(range(2, latest_version() + 1))
         assert store.migration.backup_path is None
     assert list(db_path.parent.glob("*.bak")) == []
 
@@ -208,7 +208,7 @@ async def test_empty_file_is_migrated(db_path: Path, clock: FakeClock) -> None:
     db_path.parent.mkdir(parents=True)
     db_path.touch()
     async with await Store.open(db_path, clock=clock) as store:
-        assert store.migration.applied == [1, 2]
+        assert store.migration.applied == list(range(1, latest_version() + 1))
         s = await store.create_session("/tmp")
         assert await store.get_session(s.id) is not None
 
@@ -236,9 +236,9 @@ async def test_two_processes_opening_a_fresh_file_migrate_once(tmp_path: Path) -
     db = tmp_path / "race.db"
     a, b = await Store.open(db), await Store.open(db)
     try:
-        assert a.migration.applied == [1, 2]
+        assert a.migration.applied == list(range(1, latest_version() + 1))
         assert b.migration.applied == []
     finally:
         await a.close()
         await b.close()
-    assert versions(db) == [1, 2]
+    assert versions(db) == list(range(1, latest_version() + 1))

@@ -151,9 +151,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print_json(asdict(report))
         return 0
     if report.repo_dir is None:
-        print(
-            f"this machine: {report.machine_id} (sync is not set up: threadline sync init REMOTE)"
-        )
+        print(f"this machine: {report.machine_id} (not set up: threadline sync init REMOTE)")
         return 0
     print(f"this machine: {report.machine_id}")
     print(f"repository:   {one_line(report.remote or '')} (clone: {report.repo_dir})")

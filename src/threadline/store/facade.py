@@ -120,7 +120,7 @@ class Store:
 
     @property
     def journal(self) -> journal_ops.Journal:
-        """The sync tables: this machine's journal and other machines' records (store/journal.py)."""
+        """The sync tables: this machine's journal, other machines' records (store/journal.py)."""
         from threadline.store import journal as ops
 
         return ops.Journal(self._db, self._clock)

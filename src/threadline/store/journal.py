@@ -675,6 +675,9 @@ class _Applier:
             self.roots[remote] = found
         return self.roots[remote]
 
+    def place_of(self, rec: dict[str, Any]) -> str:
+        return self.place(rec["working_dir"], rec.get("project_remote"), rec.get("project_path"))
+
     def place(self, working_dir: str, remote: str | None, inner: str | None) -> str:
         """The local directory of a session or memory from another machine."""
         if remote:

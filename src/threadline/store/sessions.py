@@ -81,26 +81,27 @@ def create_session(
     session_id = uuid7(now)
     stamp = fmt_ts(now)
     title = one_line(title)
-    remote, inner = project or (None, None)
-    conn.execute(
-        "INSERT INTO sessions (id, working_dir, dir_tokens, title, provider, model, system_prompt,"
-        " created_at, updated_at, metadata, project_remote, project_path)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            session_id,
-            working_dir,
-            scopes.dir_tokens(working_dir),
-            title,
-            provider,
-            model,
-            system_prompt,
-            stamp,
-            stamp,
-            dump_json(metadata or {}),
-            remote,
-            inner,
-        ),
+    values = [
+        session_id,
+        working_dir,
+        scopes.dir_tokens(working_dir),
+        title,
+        provider,
+        model,
+        system_prompt,
+        stamp,
+        stamp,
+        dump_json(metadata or {}),
+    ]
+    cols = (
+        "id, working_dir, dir_tokens, title, provider, model, system_prompt, created_at,"
+        " updated_at, metadata"
     )
+    if project is not None:  # the project's identity (sync): git remote, path inside it
+        cols += ", project_remote, project_path"
+        values += list(project)
+    marks = ", ".join("?" for _ in values)
+    conn.execute(f"INSERT INTO sessions ({cols}) VALUES ({marks})", values)
     return require_session(conn, now, session_id)
 
 
