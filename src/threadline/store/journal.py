@@ -110,12 +110,22 @@ def machine_id(conn: sqlite3.Connection) -> str:
     return str(conn.execute("SELECT machine_id FROM sync_state WHERE id = 1").fetchone()[0])
 
 
+def _new_snapshot(conn: sqlite3.Connection) -> str:
+    """A cursor over what is stored now; what changes later reaches the outbox instead."""
+    upto = {
+        phase: conn.execute(
+            f"SELECT coalesce(max(rowid), 0) FROM {'messages' if phase == 'messages' else phase}"
+        ).fetchone()[0]
+        for phase in SNAPSHOT_PHASES
+    }
+    return json.dumps({"phase": SNAPSHOT_PHASES[0], "after": 0, "upto": upto})
+
+
 def enable(conn: sqlite3.Connection, repo_dir: str, remote: str) -> SyncState:
     """Start journalling: everything stored so far is published first (a snapshot)."""
-    snapshot = json.dumps({"phase": SNAPSHOT_PHASES[0], "after": ""})
     conn.execute(
         "UPDATE sync_state SET capture = 1, repo_dir = ?, remote = ?, snapshot = ? WHERE id = 1",
-        (repo_dir, remote, snapshot),
+        (repo_dir, remote, _new_snapshot(conn)),
     )
     # The snapshot covers what the outbox holds; files written for another repository are moot.
     conn.execute("DELETE FROM sync_outbox")
@@ -145,10 +155,7 @@ def record_result(conn: sqlite3.Connection, now: datetime, error: str | None) ->
 
 def restart_snapshot(conn: sqlite3.Connection) -> None:
     """Publish everything again (this machine's journal files were lost)."""
-    conn.execute(
-        "UPDATE sync_state SET snapshot = ? WHERE id = 1",
-        (json.dumps({"phase": SNAPSHOT_PHASES[0], "after": ""}),),
-    )
+    conn.execute("UPDATE sync_state SET snapshot = ? WHERE id = 1", (_new_snapshot(conn),))
 
 
 # ---------------------------------------------------------------------- ids
@@ -344,47 +351,38 @@ def _snapshot_records(
     conn: sqlite3.Connection, me: str, snapshot: dict[str, Any], limit: int
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """The next records of the initial snapshot, and the cursor after them (None: done)."""
-    phase, after = snapshot["phase"], snapshot["after"]
+    phase, after, upto = snapshot["phase"], int(snapshot["after"] or 0), snapshot["upto"]
+    bound = int(upto[phase])
     records: list[dict[str, Any]] = []
-    if phase == "sessions":
-        ids = [
-            r[0]
-            for r in conn.execute(
-                "SELECT id FROM sessions WHERE id > ? ORDER BY id LIMIT ?", (after, limit)
-            )
-        ]
-        for session_id in ids:
-            record = _session_record(conn, session_id)
-            if record is not None:
-                records.append(record)
-        last: Any = ids[-1] if ids else None
-    elif phase == "messages":
+    if phase == "messages":
         rows = conn.execute(
-            f"{_MESSAGE_SELECT} WHERE id > ? AND (complete OR stop_reason IS NOT NULL)"
+            f"{_MESSAGE_SELECT} WHERE id > ? AND id <= ? AND (complete OR stop_reason IS NOT NULL)"
             " ORDER BY id LIMIT ?",
-            (int(after or 0), limit),
+            (after, bound, limit),
         ).fetchall()
         records = [_message_record(conn, me, row) for row in rows]
         last = rows[-1][0] if rows else None
     else:
-        table = "summaries" if phase == "summaries" else "memories"
-        ids = [
-            r[0]
-            for r in conn.execute(
-                f"SELECT id FROM {table} WHERE id > ? ORDER BY id LIMIT ?", (int(after or 0), limit)
-            )
-        ]
-        make = _summary_record if phase == "summaries" else _memory_record
-        for local in ids:
-            record = make(conn, me, local)
+        keys = conn.execute(
+            f"SELECT rowid, {'id' if phase == 'sessions' else 'rowid'} FROM {phase}"
+            " WHERE rowid > ? AND rowid <= ? ORDER BY rowid LIMIT ?",
+            (after, bound, limit),
+        ).fetchall()
+        for _rowid, key in keys:
+            if phase == "sessions":
+                record = _session_record(conn, key)
+            elif phase == "summaries":
+                record = _summary_record(conn, me, key)
+            else:
+                record = _memory_record(conn, me, key)
             if record is not None:
                 records.append(record)
-        last = ids[-1] if ids else None
+        last = keys[-1][0] if keys else None
     if last is not None:
-        return records, {"phase": phase, "after": last}
+        return records, {"phase": phase, "after": last, "upto": upto}
     index = SNAPSHOT_PHASES.index(phase)
     if index + 1 < len(SNAPSHOT_PHASES):
-        return records, {"phase": SNAPSHOT_PHASES[index + 1], "after": ""}
+        return records, {"phase": SNAPSHOT_PHASES[index + 1], "after": 0, "upto": upto}
     return records, None
 
 
