@@ -44,6 +44,7 @@ class SyncOptions:
     recipients: list[str] = field(default_factory=list)
     identity: str | None = None
     interactive: bool = True  # False in the app: git never prompts
+    here: str | None = None  # the directory whose project re-attaches (default: the cwd)
 
 
 @dataclass
@@ -205,7 +206,7 @@ async def sync(store: Store, options: SyncOptions, progress: Progress = _noop) -
             _checkpoint("pushed")
             await _apply_others(store, repo, me, identities, progress, report)
             _checkpoint("applied")
-            report.attached = await _attach(store)
+            report.attached = await _attach(store, options.here)
             _tighten(repo)
     except SyncError as exc:
         await journal.record_result(str(exc))
@@ -379,7 +380,7 @@ async def _apply_others(
     report.applied = done
 
 
-async def _attach(store: Store) -> int:
+async def _attach(store: Store, here_dir: str | None) -> int:
     """Re-attach sessions of projects whose folder moved (or that came from elsewhere)."""
     from threadline.store.journal import strip_root
     from threadline.store.project import project_of
@@ -388,7 +389,7 @@ async def _attach(store: Store) -> int:
     moved = 0
     roots: dict[str, str] = {}
     try:
-        here = project_of(os.getcwd())
+        here = project_of(here_dir or os.getcwd())
     except OSError:
         here = None
     if here is not None:
