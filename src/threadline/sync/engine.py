@@ -303,10 +303,19 @@ class _Head:
 
 
 def _stream(
-    machine: str, peer_files: list[journal_files.PeerFile], identities: list[Any] | None
+    machine: str,
+    peer_files: list[tuple[journal_files.PeerFile, list[journal_files.Item] | None]],
+    identities: list[Any] | None,
 ) -> Iterator[_Head]:
-    for file in peer_files:
-        for item in journal_files.read_items(file, identities):
+    for file, kept in peer_files:
+        if kept is None:
+            kept_size = file.size
+            items: Any = journal_files.read_items(file, identities, check=False)
+            if file.path.stat().st_size < kept_size:
+                raise SyncError(f"{file.rel}: changed while it was applied; sync again")
+        else:
+            items = kept
+        for item in items:
             yield _Head(machine, file, item)
 
 
@@ -318,8 +327,6 @@ async def _apply_others(
     progress: Progress,
     report: SyncReport,
 ) -> None:
-    from threadline.store.journal import Batch, FileMark
-
     journal = store.journal
     marks = await journal.file_marks()
     seqs = await journal.peer_seqs()
@@ -337,29 +344,55 @@ async def _apply_others(
         after = seqs.get(machine, 0)
         for file in peer_files:
             try:
-                count, after = journal_files.validate(file, identities, after)
+                count, after, kept = journal_files.validate(file, identities, after)
             except JournalFileError as exc:
                 failed.append((machine, str(exc)))
                 break
-            good.append(file)
+            good.append((file, kept))
             total += count
         if good:
             streams.append(_stream(machine, good, identities))
     merged = heapq.merge(*streams, key=lambda h: (h.item.record["at"], h.machine))
-    done = 0
+    state = _BatchState(seqs, total)
+    if total > APPLY_BATCH:
+        await journal.catching_up(True)
+    try:
+        await _apply_merged(journal, merged, state, progress)
+    finally:
+        if total > APPLY_BATCH:
+            await journal.catching_up(False)
+    done = state.done
+    for machine, message in failed:
+        await journal.set_peer_error(machine, message)
+        report.errors.append(message)
+    report.applied = done
+
+
+class _BatchState:
+    def __init__(self, seqs: dict[str, int], total: int) -> None:
+        self.applied_seq = dict(seqs)
+        self.total = total
+        self.done = 0
+
+
+async def _apply_merged(
+    journal: Any, merged: Iterator[_Head], state: _BatchState, progress: Progress
+) -> None:
+    from threadline.store.journal import Batch, FileMark
+
     batch = Batch(records=[], retry_waiting=True)
     marks_now: dict[str, FileMark] = {}
     size = 0
-    applied_seq = dict(seqs)
+    applied_seq = state.applied_seq
 
     async def flush() -> None:
-        nonlocal batch, marks_now, size, done
+        nonlocal batch, marks_now, size
         if not batch.records and not marks_now:
             return
         batch.marks = list(marks_now.values())
-        done += await journal.apply(batch)
+        state.done += await journal.apply(batch)
         _checkpoint("batch")
-        progress("applying", done, total)
+        progress("applying", state.done, state.total)
         batch, marks_now, size = Batch(records=[]), {}, 0
 
     for head in merged:
@@ -374,10 +407,6 @@ async def _apply_others(
         if len(batch.records) >= APPLY_BATCH or size >= APPLY_BATCH_BYTES:
             await flush()
     await flush()
-    for machine, message in failed:
-        await journal.set_peer_error(machine, message)
-        report.errors.append(message)
-    report.applied = done
 
 
 async def _attach(store: Store, here_dir: str | None) -> int:

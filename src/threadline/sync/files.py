@@ -195,8 +195,13 @@ class Item:
     whole: bool  # the last record of its line (the mark may move past the line)
 
 
-def read_items(file: PeerFile, identities: list[Any] | None) -> Iterator[Item]:
-    """The records after the file's offset, checked. Raises JournalFileError naming the file."""
+def read_items(
+    file: PeerFile, identities: list[Any] | None, *, check: bool = True
+) -> Iterator[Item]:
+    """The records after the file's offset, checked (unless already checked: check=False).
+
+    Raises JournalFileError naming the file."""
+    checked = check_record if check else _as_is
     try:
         with open(file.path, "rb") as fh:
             fh.seek(file.offset)
@@ -216,10 +221,10 @@ def read_items(file: PeerFile, identities: list[Any] | None) -> Iterator[Item]:
                     block = _decrypt(obj, identities)
                     lines = block.splitlines()
                     for i, inner in enumerate(lines):
-                        record = check_record(parse_object(inner))
+                        record = checked(parse_object(inner))
                         yield Item(record, position, i == len(lines) - 1)
                 else:
-                    yield Item(check_record(obj), position, True)
+                    yield Item(checked(obj), position, True)
     except RecordError as exc:
         where = f" (line {number} after the applied part)" if number else ""
         raise JournalFileError(
@@ -228,6 +233,10 @@ def read_items(file: PeerFile, identities: list[Any] | None) -> Iterator[Item]:
         ) from None
     except OSError as exc:
         raise JournalFileError(file.rel, f"cannot be read ({exc.strerror})") from None
+
+
+def _as_is(obj: dict[str, Any]) -> dict[str, Any]:
+    return obj
 
 
 def _decrypt(obj: dict[str, Any], identities: list[Any] | None) -> bytes:
@@ -243,18 +252,31 @@ def _decrypt(obj: dict[str, Any], identities: list[Any] | None) -> bytes:
         raise RecordError(str(exc)) from None
 
 
-def validate(file: PeerFile, identities: list[Any] | None, after_seq: int) -> tuple[int, int]:
-    """Read the file's new part to the end: (records to apply, last seq). Raises on any fault."""
+# A file's new part up to this size is kept in memory between checking and applying it; a
+# larger one is read again when it is applied (parsed only: it was checked), so memory stays
+# bounded however much a machine has to catch up.
+KEEP_BYTES = 4 << 20
+
+
+def validate(
+    file: PeerFile, identities: list[Any] | None, after_seq: int
+) -> tuple[int, int, list[Item] | None]:
+    """Read the file's new part to the end: (records to apply, last seq, the items when small
+    enough to keep). Raises JournalFileError on any fault, before anything is applied."""
     count, last = 0, after_seq
+    keep = file.size - file.offset <= KEEP_BYTES
+    items: list[Item] = []
     for item in read_items(file, identities):
         seq = item.record["seq"]
+        if keep:
+            items.append(item)
         if seq <= after_seq:
             continue
         if seq <= last:
             raise JournalFileError(file.rel, f"not a valid journal: record {seq} is out of order")
         last = seq
         count += 1
-    return count, last
+    return count, last, items if keep else None
 
 
 def tighten(repo: Path) -> None:
