@@ -33,7 +33,7 @@ from typing import Any
 
 from threadline.store import scope as scopes
 from threadline.store.project import join, project_of
-from threadline.store.sessions import one_line
+from threadline.store.sessions import _title as one_line
 from threadline.store.util import fmt_ts
 
 FORMAT_VERSION = 1

@@ -26,8 +26,7 @@ from threadline.sync.errors import JournalFileError, SyncError
 from threadline.sync.git import Git, git_path, redact
 
 if TYPE_CHECKING:
-    from threadline.store import Store
-    from threadline.store.journal import FileMark
+    from threadline.store import FileMark, Store
 
 # phase ("writing", "applying"), done, total (None when unknown)
 Progress = Callable[[str, int, int | None], None]
@@ -132,9 +131,7 @@ async def init(
 
 
 def _now_text() -> str:
-    from threadline.store.util import fmt_ts
-
-    return fmt_ts(datetime.now(UTC))
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 # ---------------------------------------------------------------------- sync
@@ -378,7 +375,7 @@ class _BatchState:
 async def _apply_merged(
     journal: Any, merged: Iterator[_Head], state: _BatchState, progress: Progress
 ) -> None:
-    from threadline.store.journal import Batch, FileMark
+    from threadline.store import Batch, FileMark
 
     batch = Batch(records=[], retry_waiting=True)
     marks_now: dict[str, FileMark] = {}
@@ -411,8 +408,7 @@ async def _apply_merged(
 
 async def _attach(store: Store, here_dir: str | None) -> int:
     """Re-attach sessions of projects whose folder moved (or that came from elsewhere)."""
-    from threadline.store.journal import strip_root
-    from threadline.store.project import project_of
+    from threadline.store import project_of, strip_root
 
     journal = store.journal
     moved = 0
@@ -495,9 +491,9 @@ async def status(store: Store) -> StatusReport:
         names = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
         for name in names:
             peer = peers.get(name, {})
-            count = 0
+            to_apply = 0
             for file in waiting.get(name, []):
-                count += _count_after(file, peer.get("seq", 0))
+                to_apply += _count_after(file, peer.get("seq", 0))
             machines.append(
                 MachineStatus(
                     machine=name,
@@ -505,7 +501,7 @@ async def status(store: Store) -> StatusReport:
                     this=name == state.machine_id,
                     records_applied=int(peer.get("records", 0)),
                     last_record_at=peer.get("last_at"),
-                    pending=count,
+                    pending=to_apply,
                     error=peer.get("error"),
                 )
             )
@@ -539,7 +535,7 @@ def _last_pushed(git: Git, ref: str, own: journal_files.OwnJournal, repo: Path) 
         return 0
     if not isinstance(obj, dict):
         return 0
-    return int(obj.get("last") if "enc" in obj else obj.get("seq") or 0)
+    return int((obj.get("last") if "enc" in obj else obj.get("seq")) or 0)
 
 
 def _count_after(file: journal_files.PeerFile, seq: int) -> int:

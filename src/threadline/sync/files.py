@@ -143,7 +143,7 @@ def _last_seq_of(path: Path) -> int:
                 return 0
             if not isinstance(obj, dict):
                 return 0
-            return int(obj.get("last") if "enc" in obj else obj.get("seq") or 0)
+            return int((obj.get("last") if "enc" in obj else obj.get("seq")) or 0)
 
 
 # ---------------------------------------------------------------------- others' files
