@@ -47,7 +47,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _options(args: argparse.Namespace) -> SyncOptions:
-    from threadline.cli.shared import settings_of
+    from threadline.cli.common import settings_of
     from threadline.sync.engine import SyncOptions
 
     cfg = settings_of(args).sync
@@ -76,7 +76,7 @@ class _Progress:
 
 
 def _run(args: argparse.Namespace, body: Any) -> Any:
-    from threadline.cli.shared import with_store
+    from threadline.cli.common import with_store
 
     return with_store(args, body)
 
