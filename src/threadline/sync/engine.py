@@ -169,15 +169,30 @@ async def _repo_of(store: Store) -> tuple[Path, str]:
 
 
 def _repair(git: Git) -> None:
-    """Undo what a killed sync may have left: a rebase in progress, a stale index lock."""
+    """Undo what a killed sync may have left: a stale index lock, a rebase in progress.
+
+    The branch itself only moves when a rebase completes, so going back to it is safe: this
+    machine's own records were committed before the rebase began.
+    """
     gitdir = git.repo / ".git"
-    if (gitdir / "rebase-merge").exists() or (gitdir / "rebase-apply").exists():
-        git.run("rebase", "--abort", check=False)
-        for leftover in ("rebase-merge", "rebase-apply"):
-            shutil.rmtree(gitdir / leftover, ignore_errors=True)
     lock = gitdir / "index.lock"
     if lock.exists():  # we hold the sync lock: no git of ours is running here
         lock.unlink(missing_ok=True)
+    leftovers = [gitdir / name for name in ("rebase-merge", "rebase-apply")]
+    if any(p.exists() for p in leftovers):
+        branch = "main"
+        for p in leftovers:
+            try:
+                branch = (p / "head-name").read_text().strip().removeprefix("refs/heads/")
+                break
+            except OSError:
+                continue
+        if not git.ok("rebase", "--abort"):
+            for p in leftovers:
+                shutil.rmtree(p, ignore_errors=True)
+            git.run("checkout", "--quiet", "--force", branch)
+    if not git.ok("symbolic-ref", "--quiet", "HEAD"):  # detached by an interrupted checkout
+        git.run("checkout", "--quiet", "--force", "main")
 
 
 async def sync(store: Store, options: SyncOptions, progress: Progress = _noop) -> SyncReport:

@@ -235,6 +235,24 @@ def read_items(
         raise JournalFileError(file.rel, f"cannot be read ({exc.strerror})") from None
 
 
+def _at_line_start(file: PeerFile) -> bool:
+    """Whether the file's offset still falls just after a line that is a whole JSON object."""
+    try:
+        with open(file.path, "rb") as fh:
+            start = max(0, file.offset - (1 << 16))
+            fh.seek(start)
+            before = fh.read(file.offset - start)
+    except OSError:
+        return False
+    if not before.endswith(b"\n"):
+        return False
+    line = before[:-1].rsplit(b"\n", 1)[-1]
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:
+        return False
+
+
 def _as_is(obj: dict[str, Any]) -> dict[str, Any]:
     return obj
 
@@ -263,6 +281,10 @@ def validate(
 ) -> tuple[int, int, list[Item] | None]:
     """Read the file's new part to the end: (records to apply, last seq, the items when small
     enough to keep). Raises JournalFileError on any fault, before anything is applied."""
+    if file.offset and not _at_line_start(file):
+        # The part already applied changed (history rewritten): read it all again; records
+        # are recognised by their sequence numbers, so nothing is applied twice.
+        file.offset = 0
     count, last = 0, after_seq
     keep = file.size - file.offset <= KEEP_BYTES
     items: list[Item] = []
