@@ -94,8 +94,14 @@ async def _random_op(m: Machine, rng: random.Random, log: dict[str, set[str]], n
         pass  # e.g. writing to a session another machine's sync just put in the trash
 
 
-@pytest.mark.parametrize("seed", [1, 2])
-async def test_three_machines_converge(tmp_path: Path, seed: int) -> None:
+@pytest.mark.parametrize(("seed", "bulk"), [(1, False), (2, False), (3, True), (4, True)])
+async def test_three_machines_converge(
+    tmp_path: Path, seed: int, bulk: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`bulk`: every batch takes the fast path (triggers off, index and counters per batch)."""
+    from threadline.store import journal
+
+    monkeypatch.setattr(journal, "BULK_MIN", 0 if bulk else 10**9)
     rng = random.Random(seed)
     ms = await machines(tmp_path)
     log: dict[str, set[str]] = {"messages": set(), "purged": set(), "compacted": set()}

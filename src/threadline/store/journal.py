@@ -274,6 +274,11 @@ def _session_record(conn: sqlite3.Connection, session_id: str) -> dict[str, Any]
     return {"op": "session", **record}
 
 
+_INSERT_MESSAGE = (
+    f"INSERT INTO messages (session_id, {', '.join(MESSAGE_FIELDS)})"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
 _MESSAGE_SELECT = (
     "SELECT id, session_id, role, content, payload, created_at, input_tokens, output_tokens,"
     " model, stop_reason, response_ms, complete FROM messages"
@@ -638,7 +643,10 @@ class _Applier:
         self.current: dict[str, Any] = {}
         self.bulk = False  # the insert triggers are dropped: flush() does their work
         self.unindexed: list[tuple[int, str, list[Any]]] = []  # (id, session, values)
-        self.newest: dict[str, str] = {}  # the newest of them per session
+        self.queue: list[tuple[str, str, list[Any]]] = []  # (session, uid, values) to insert
+        self.queued_uids: set[str] = set()
+        # Sessions seen in this batch: the time of their newest message (existence cache).
+        self.newest: dict[str, str] = {}
         # Which kinds have tombstones (most batches: none), and each session's last message
         # (id, created_at, uid) as this batch appended it.
         self.tombstone_kinds = {
@@ -649,7 +657,7 @@ class _Applier:
                 (f"{kind}:", f"{kind};"),
             ).fetchone()
         }
-        self.last: dict[str, tuple[int, str, str]] = {}
+        self.last: dict[str, tuple[int | None, str, str]] = {}
         self.roots: dict[str, str | None] = {}
         self.handlers: dict[str, Callable[[dict[str, Any]], None]] = {
             "session": self.session,
@@ -668,12 +676,13 @@ class _Applier:
     def apply(self, machine: str, record: dict[str, Any]) -> None:
         self.machine = machine
         self.current = record
-        if self.unindexed and record["op"] not in ("message", "session", "memory"):
+        if (self.queue or self.unindexed) and record["op"] not in ("message", "session"):
             self.flush()
         self.handlers[record["op"]](record)
 
     def flush(self) -> None:
-        """Do what the dropped triggers would have done for the messages inserted since."""
+        """Insert the queued messages and do what the dropped triggers would have done."""
+        self._insert_queue()
         if not self.unindexed:
             return
         conn = self.conn
@@ -709,7 +718,6 @@ class _Applier:
                 (count, tokens_in, tokens_out, newest, first_user, sid),
             )
         self.unindexed.clear()
-        self.newest.clear()
 
     def retry_waiting(self) -> None:
         """Records held back while a reply streamed into their session: try them again."""
@@ -734,6 +742,7 @@ class _Applier:
         _tombstone(self.conn, key, at, self.machine)
         self.tombstone_kinds.add(key[0])
         self.last.pop(key[2:], None)
+        self.newest.pop(key[2:], None)
 
     def newer(self, record: dict[str, Any], *keys: str) -> bool:
         """Whether the record's (time, machine) is later than every clock under `keys`."""
@@ -881,6 +890,8 @@ class _Applier:
         conn = self.conn
         values = [rec.get(f) for f in MESSAGE_FIELDS]
         values[MESSAGE_FIELDS.index("complete")] = int(bool(rec.get("complete", True)))
+        if uid in self.queued_uids:
+            self.flush()
         local = local_of(conn, self.me, "m", uid)
         if local is not None:
             self.flush()
@@ -896,15 +907,18 @@ class _Applier:
                     conn.execute(f"UPDATE messages SET {sets} WHERE id = ?", (*kept, local))
                     self.clock(rec, f"m:{uid}")
                 return
-        session = conn.execute("SELECT updated_at FROM sessions WHERE id = ?", (sid,)).fetchone()
-        if session is None:
-            self.park(f"s:{sid}", rec)
-            return
+        newest = self.newest.get(sid)
+        if newest is None:
+            session = conn.execute(
+                "SELECT updated_at FROM sessions WHERE id = ?", (sid,)
+            ).fetchone()
+            if session is None:
+                self.park(f"s:{sid}", rec)
+                return
+            newest = self.newest[sid] = session[0]
         created_at = rec["created_at"]
-        newest = session[0]
-        if sid in self.newest:  # updated_at moves at flush(): count the messages waiting for it
-            newest = max(newest, self.newest[sid])
         if created_at <= newest:
+            self.flush()
             same = conn.execute(
                 "SELECT id FROM messages WHERE session_id = ? AND created_at = ? AND role = ?"
                 " AND content = ? LIMIT 1",
@@ -918,21 +932,41 @@ class _Applier:
                 return
         self._insert_in_order(sid, uid, values)
 
-    def _insert_message(self, sid: str, uid: str, values: list[Any]) -> int:
-        cur = self.conn.execute(
-            f"INSERT INTO messages (session_id, {', '.join(MESSAGE_FIELDS)})"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (sid, *values),
-        )
+    def _insert_message(self, sid: str, uid: str, values: list[Any]) -> int | None:
+        """Insert a message; in bulk mode it is queued (id None) and inserted by flush()."""
+        created_at = values[MESSAGE_FIELDS.index("created_at")]
+        if sid in self.newest:
+            self.newest[sid] = max(self.newest[sid], created_at)
+        if self.bulk:
+            self.queue.append((sid, uid, values))
+            self.queued_uids.add(uid)
+            return None
+        cur = self.conn.execute(_INSERT_MESSAGE, (sid, *values))
         local = int(cur.lastrowid or 0)
         self.conn.execute(
             "INSERT OR REPLACE INTO sync_ids (kind, uid, local) VALUES ('m', ?, ?)", (uid, local)
         )
-        if self.bulk:
-            self.unindexed.append((local, sid, values))
-            created_at = values[MESSAGE_FIELDS.index("created_at")]
-            self.newest[sid] = max(self.newest.get(sid, created_at), created_at)
         return local
+
+    def _insert_queue(self) -> None:
+        """The queued messages in two executemany calls; their ids follow one another."""
+        if not self.queue:
+            return
+        conn = self.conn
+        conn.executemany(_INSERT_MESSAGE, [(sid, *values) for sid, _uid, values in self.queue])
+        last = int(
+            conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'messages'").fetchone()[0]
+        )
+        first = last - len(self.queue) + 1
+        conn.executemany(
+            "INSERT OR REPLACE INTO sync_ids (kind, uid, local) VALUES ('m', ?, ?)",
+            [(uid, first + i) for i, (_sid, uid, _values) in enumerate(self.queue)],
+        )
+        self.unindexed.extend(
+            (first + i, sid, values) for i, (sid, _uid, values) in enumerate(self.queue)
+        )
+        self.queue.clear()
+        self.queued_uids.clear()
 
     def _insert_in_order(self, sid: str, uid: str, values: list[Any]) -> None:
         conn = self.conn
@@ -945,7 +979,7 @@ class _Applier:
                 (sid,),
             ).fetchone()
             if row is not None:
-                last = (row[0], row[1], uid_of(conn, self.me, "m", row[0]))
+                last = (int(row[0]), str(row[1]), uid_of(conn, self.me, "m", row[0]))
         if last is None or mine > (last[1], uid_key(last[2])):
             local = self._insert_message(sid, uid, values)
             self.last[sid] = (local, created_at, uid)
@@ -970,13 +1004,17 @@ class _Applier:
             if (r[1], uid_key(uid_of(conn, self.me, "m", r[0]))) > mine
         ]
         self._insert_message(sid, uid, values)
+        self._insert_queue()  # its id comes before those of the messages that move after it
         moved: dict[int, int] = {}
-        cols = ", ".join(("session_id", *MESSAGE_FIELDS))
         for old in later:
-            cur = conn.execute(
-                f"INSERT INTO messages ({cols}) SELECT {cols} FROM messages WHERE id = ?", (old,)
+            kept = list(
+                conn.execute(
+                    f"SELECT {', '.join(MESSAGE_FIELDS)} FROM messages WHERE id = ?", (old,)
+                ).fetchone()
             )
-            new = int(cur.lastrowid or 0)
+            new = int(conn.execute(_INSERT_MESSAGE, (sid, *kept)).lastrowid or 0)
+            if self.bulk:  # the insert triggers are off: flush() indexes and counts the copy
+                self.unindexed.append((new, sid, kept))
             moved[old] = new
             aliases = conn.execute(
                 "SELECT count(*) FROM sync_ids WHERE kind = 'm' AND local = ?", (old,)
