@@ -18,7 +18,13 @@ from threadline.sync.git import redact
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 
-async def test_a_session_imported_on_two_machines_is_kept_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("bulk", [False, True])
+async def test_a_session_imported_on_two_machines_is_kept_once(
+    tmp_path: Path, bulk: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from threadline.store import journal
+
+    monkeypatch.setattr(journal, "BULK_MIN", 0 if bulk else 10**9)
     a, b, c = await machines(tmp_path)
     try:
         # What an importer does on each machine: the same session id (the loader derives it
