@@ -191,7 +191,8 @@ def _repair(git: Git) -> None:
             for p in leftovers:
                 shutil.rmtree(p, ignore_errors=True)
             git.run("checkout", "--quiet", "--force", branch)
-    if not git.ok("symbolic-ref", "--quiet", "HEAD"):  # detached by an interrupted checkout
+    head = (gitdir / "HEAD").read_text(encoding="utf-8").strip()
+    if not head.startswith("ref: "):  # detached by an interrupted checkout
         git.run("checkout", "--quiet", "--force", "main")
 
 
@@ -218,7 +219,7 @@ async def sync(store: Store, options: SyncOptions, progress: Progress = _noop) -
             _checkpoint("pushed")
             await _apply_others(store, repo, me, identities, progress, report)
             _checkpoint("applied")
-            report.attached = await _attach(store, options.here)
+            report.attached = await _attach(store, options.here, everywhere=report.applied > 0)
             _tighten(repo)
     except SyncError as exc:
         await journal.record_result(str(exc))
@@ -266,22 +267,34 @@ def _commit(git: Git, me: str) -> None:
     path = f"{journal_files.MACHINES}/{me}"
     if not (git.repo / path).exists():
         return
+    if not git.out("status", "--porcelain", "--", path):
+        return  # nothing new (one git call when there is nothing to send)
     git.run("add", "--", path)
-    if git.ok("diff", "--cached", "--quiet"):
-        return
     git.run("commit", "--quiet", "-m", f"threadline: journal of {me}")
+
+
+def _branch(git: Git) -> str:
+    """The checked-out branch, read from .git/HEAD (no process to start)."""
+    head = (git.repo / ".git" / "HEAD").read_text(encoding="utf-8").strip()
+    if head.startswith("ref: refs/heads/"):
+        return head.removeprefix("ref: refs/heads/")
+    return git.out("symbolic-ref", "--short", "HEAD")  # not on a branch: git says why
 
 
 def _exchange(git: Git) -> bool:
     """Pull --rebase and push, retrying a rejected push. True when something was pushed."""
-    branch = git.out("symbolic-ref", "--short", "HEAD")
+    from threadline.sync.git import describe
+
+    branch = _branch(git)
     remote_ref = f"refs/remotes/origin/{branch}"
     for _attempt in range(PUSH_ATTEMPTS):
         fetched = git.run("fetch", "--quiet", "origin", check=False)
         if fetched.returncode != 0:
-            from threadline.sync.git import describe
-
             raise SyncError(f"cannot fetch from the sync repository: {describe(fetched.stderr)}")
+        heads = git.run("rev-parse", "--verify", "--quiet", "HEAD", remote_ref, check=False)
+        found = heads.stdout.split()
+        if heads.returncode == 0 and len(found) == 2 and found[0] == found[1]:
+            return False  # in step with the remote: nothing to pull or push
         has_remote = git.ok("rev-parse", "--verify", "--quiet", remote_ref)
         has_head = git.ok("rev-parse", "--verify", "--quiet", "HEAD")
         if has_remote and not has_head:
@@ -301,8 +314,6 @@ def _exchange(git: Git) -> bool:
             return True
         text = pushed.stderr
         if not any(s in text for s in ("rejected", "fetch first", "non-fast-forward", "stale")):
-            from threadline.sync.git import describe
-
             raise SyncError(f"cannot push to the sync repository: {describe(text)}")
     raise SyncError(f"the push was rejected {PUSH_ATTEMPTS} times (others kept pushing); try again")
 
@@ -421,7 +432,7 @@ async def _apply_merged(
     await flush()
 
 
-async def _attach(store: Store, here_dir: str | None) -> int:
+async def _attach(store: Store, here_dir: str | None, *, everywhere: bool) -> int:
     """Re-attach sessions of projects whose folder moved (or that came from elsewhere)."""
     from threadline.store import project_of, strip_root
 
@@ -434,7 +445,7 @@ async def _attach(store: Store, here_dir: str | None) -> int:
         here = None
     if here is not None:
         roots[here.remote] = here.root
-    for remote in await journal.remotes():
+    for remote in await journal.remotes() if everywhere else []:
         if remote in roots:
             continue
         for working_dir, inner in await journal.project_roots(remote):
