@@ -9,6 +9,7 @@ aborted, and records are applied in transactions that move their progress marks 
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import heapq
 import json
@@ -408,28 +409,42 @@ async def _apply_merged(
     size = 0
     applied_seq = state.applied_seq
 
+    # One batch is applied on the store's thread while the next is read here: reading is
+    # Python, applying mostly SQLite (which lets go of the GIL), so the two overlap.
+    running: asyncio.Future[int] | None = None
+
+    async def wait() -> None:
+        nonlocal running
+        if running is not None:
+            state.done += await running
+            running = None
+            _checkpoint("batch")
+            progress("applying", state.done, state.total)
+
     async def flush() -> None:
-        nonlocal batch, marks_now, size
+        nonlocal batch, marks_now, size, running
         if not batch.records and not marks_now:
             return
         batch.marks = list(marks_now.values())
-        state.done += await journal.apply(batch)
-        _checkpoint("batch")
-        progress("applying", state.done, state.total)
+        await wait()
+        running = asyncio.ensure_future(journal.apply(batch))
         batch, marks_now, size = Batch(records=[]), {}, 0
 
-    for head in merged:
-        record, file = head.item.record, head.file
-        if record["seq"] > applied_seq.get(head.machine, 0):
-            batch.records.append((head.machine, record))
-            applied_seq[head.machine] = record["seq"]
-            size += len(record.get("content") or "") + 200
-        if head.item.whole:
-            end = head.item.end
-            marks_now[file.rel] = FileMark(file.rel, head.machine, end, file.size)
-        if len(batch.records) >= APPLY_BATCH or size >= APPLY_BATCH_BYTES:
-            await flush()
-    await flush()
+    try:
+        for head in merged:
+            record, file = head.item.record, head.file
+            if record["seq"] > applied_seq.get(head.machine, 0):
+                batch.records.append((head.machine, record))
+                applied_seq[head.machine] = record["seq"]
+                size += len(record.get("content") or "") + 200
+            if head.item.whole:
+                end = head.item.end
+                marks_now[file.rel] = FileMark(file.rel, head.machine, end, file.size)
+            if len(batch.records) >= APPLY_BATCH or size >= APPLY_BATCH_BYTES:
+                await flush()
+        await flush()
+    finally:
+        await wait()
 
 
 async def _attach(store: Store, here_dir: str | None, *, everywhere: bool) -> int:
