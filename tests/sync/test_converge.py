@@ -94,7 +94,7 @@ async def _random_op(m: Machine, rng: random.Random, log: dict[str, set[str]], n
         pass  # e.g. writing to a session another machine's sync just put in the trash
 
 
-@pytest.mark.parametrize(("seed", "bulk"), [(1, False), (2, False), (3, True), (4, True)])
+@pytest.mark.parametrize(("seed", "bulk"), [(1, False), (3, True)])
 async def test_three_machines_converge(
     tmp_path: Path, seed: int, bulk: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -109,7 +109,7 @@ async def test_three_machines_converge(
         for m in ms:  # some history before sync is set up: published as a snapshot
             await _random_op(m, rng, log, 0)
             await m.init()
-        for n in range(1, 70):
+        for n in range(1, 60):
             await _random_op(rng.choice(ms), rng, log, n)
             if rng.random() < 0.3:
                 await rng.choice(ms).sync()
