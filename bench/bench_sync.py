@@ -289,13 +289,19 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=10_000)
     parser.add_argument("--messages", type=int, default=20, help="per session")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=0, help="records per apply transaction")
     args = parser.parse_args()
+    if args.batch:
+        from threadline.sync import engine
+
+        engine.APPLY_BATCH = args.batch
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         os.environ["HOME"] = str(tmp)
         os.environ["XDG_CONFIG_HOME"] = str(tmp / "cfg")
         os.environ["XDG_DATA_HOME"] = str(tmp / "data")
-        capture_cost(tmp, args.runs)
+        if not args.batch:
+            capture_cost(tmp, args.runs)
         remote, total = build_repository(tmp, args.sessions, args.messages)
         catch_up(tmp, remote, total, args.runs)
         incremental(tmp, remote, max(5, args.runs))

@@ -33,8 +33,8 @@ if TYPE_CHECKING:
 Progress = Callable[[str, int, int | None], None]
 
 PUSH_ATTEMPTS = 5
-APPLY_BATCH = 2000  # records per transaction (well under a second of work)
-APPLY_BATCH_BYTES = 4 << 20
+APPLY_BATCH = 5000  # records per transaction: about half a second of work on a busy machine
+APPLY_BATCH_BYTES = 8 << 20
 
 
 @dataclass
