@@ -148,6 +148,17 @@ class UIConfig(_Section):
         return value
 
 
+class SyncConfig(_Section):
+    """[sync]: sync between machines (set up with `threadline sync init`)."""
+
+    # The app syncs at start-up and then every this many minutes (0: only by `threadline sync`).
+    interval_minutes: float = Field(default=5.0, ge=0)
+    # age public keys (age1... or ssh-ed25519 ...): journal files are encrypted to them.
+    recipients: list[str] = Field(default_factory=list)
+    # A local age identity file that decrypts other machines' encrypted journal files.
+    identity: str | None = None
+
+
 class Settings(_Section):
     """The whole configuration file."""
 
@@ -156,6 +167,7 @@ class Settings(_Section):
     context: ContextConfig = Field(default_factory=ContextConfig)
     memory: MemoryConfig = Field(default_factory=MemoryConfig)
     ui: UIConfig = Field(default_factory=UIConfig)
+    sync: SyncConfig = Field(default_factory=SyncConfig)
 
     _source: Path | None = PrivateAttr(default=None)
 

@@ -681,3 +681,24 @@ async def test_a_backup_restored_elsewhere_still_knows_what_it_holds(tmp_path, c
         changed = session("s1", [message(i) for i in range(5)] + [message(5, "grown")])
         report = await b.load_history([changed])
         assert (report.updated, report.replaced, report.messages) == (1, 1, 0)
+
+
+async def test_an_imported_session_carries_its_project_identity(store, db_path, tmp_path):
+    """A session imported from a directory of a git repository gets the project identity
+    sessions made here get (sync places it by that on every machine)."""
+    repo = tmp_path / "api"
+    (repo / ".git").mkdir(parents=True)
+    (repo / ".git" / "config").write_text(
+        '[remote "origin"]\n\turl = git@github.com:Me/api.git\n\tfetch = +refs/heads/*\n'
+    )
+    (repo / "src").mkdir()
+    await store.load_history(
+        [session("in-repo", working_dir=str(repo / "src")), session("elsewhere")]
+    )
+    with sqlite3.connect(db_path) as conn:
+        rows = dict(
+            conn.execute(
+                "SELECT source_id, project_remote || ' ' || project_path FROM sessions"
+            ).fetchall()
+        )
+    assert rows == {"in-repo": "github.com/Me/api src", "elsewhere": None}

@@ -21,10 +21,6 @@ from threadline.store.util import fmt_ts, uuid7
 
 ALL = list(range(1, latest_version() + 1))
 
-ALL = list(range(1, latest_version() + 1))
-
-ALL = list(range(1, latest_version() + 1))
-
 
 def versions(path: Path) -> list[int]:
     conn = sqlite3.connect(path)

@@ -27,6 +27,7 @@ COMMAND_MODULES: list[str] = [
     "cleanup",
     "db",
     "config_command",
+    "sync",
 ]
 
 

@@ -159,11 +159,15 @@ SESSION = Table(
         _col("total_input_tokens", "count", default=0),
         _col("total_output_tokens", "count", default=0),
         _col("metadata", "object", default={}),
-        # Imported history: where it came from, and when threadline first received it
-        # (NULL for sessions threadline wrote itself, received when they were created).
+        # Imported history: where it came from, and when threadline first received it (NULL
+        # for sessions threadline wrote itself, received when they were created). Version 2
+        # of the export format added these and the project columns.
         _col("source", "text", null=True),
         _col("source_id", "text", null=True),
         _col("received_at", "ts", null=True),
+        # The project's identity (sync): its git remote, normalised, and the path inside it.
+        _col("project_remote", "text", null=True),
+        _col("project_path", "text", null=True),
     ),
 )
 

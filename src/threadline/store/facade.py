@@ -43,13 +43,21 @@ from threadline.store.connection import (
 )
 from threadline.store.errors import DatabaseDamaged, StoreError
 from threadline.store.migrate import MigrationReport, backup_database, open_and_migrate
+from threadline.store.project import project_of
 from threadline.store.util import Clock, fmt_ts, system_clock
 
 if TYPE_CHECKING:
     from threadline.records import FileMark, IncomingSession
+    from threadline.store import journal as journal_ops
     from threadline.store import transfer
 
 UNSET: Any = message_ops.UNSET
+
+
+def _project_key(directory: str) -> tuple[str, str] | None:
+    """(normalised git remote, path inside the repository) of a session's directory."""
+    project = project_of(directory)
+    return None if project is None else (project.remote, project.path)
 
 
 def _given(**kwargs: Any) -> dict[str, Any]:
@@ -169,6 +177,13 @@ class Store:
     def path(self) -> Path:
         return self._db.path
 
+    @property
+    def journal(self) -> journal_ops.Journal:
+        """The sync tables: this machine's journal, other machines' records (store/journal.py)."""
+        from threadline.store import journal as ops
+
+        return ops.Journal(self._db, self._clock)
+
     def now(self) -> datetime:
         return self._clock()
 
@@ -193,6 +208,7 @@ class Store:
             model,
             system_prompt,
             metadata,
+            _project_key(directory),
         )
 
     async def get_session(self, session_id: str) -> Session | None:
@@ -250,11 +266,17 @@ class Store:
         system_prompt: str | None = None,
     ) -> tuple[Session, bool]:
         """Like get_or_create_session, also saying whether the session was created."""
-        create = {"provider": provider, "model": model, "system_prompt": system_prompt}
+        directory = paths.resolve_dir(working_dir)
+        create = {
+            "provider": provider,
+            "model": model,
+            "system_prompt": system_prompt,
+            "project": _project_key(directory),
+        }
         return await self._db.write(
             session_ops.get_or_create_session,
             self._clock(),
-            paths.resolve_dir(working_dir),
+            directory,
             timedelta(hours=continue_window_hours),
             create,
         )

@@ -88,26 +88,32 @@ def create_session(
     model: str | None = None,
     system_prompt: str | None = None,
     metadata: dict[str, Any] | None = None,
+    project: tuple[str, str] | None = None,
 ) -> Session:
     session_id = uuid7(now)
     stamp = fmt_ts(now)
     title = _title(title)
-    conn.execute(
-        "INSERT INTO sessions (id, working_dir, dir_tokens, title, provider, model, system_prompt,"
-        " created_at, updated_at, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            session_id,
-            working_dir,
-            scopes.dir_tokens(working_dir),
-            title,
-            provider,
-            model,
-            system_prompt,
-            stamp,
-            stamp,
-            dump_json(metadata or {}),
-        ),
+    values = [
+        session_id,
+        working_dir,
+        scopes.dir_tokens(working_dir),
+        title,
+        provider,
+        model,
+        system_prompt,
+        stamp,
+        stamp,
+        dump_json(metadata or {}),
+    ]
+    cols = (
+        "id, working_dir, dir_tokens, title, provider, model, system_prompt, created_at,"
+        " updated_at, metadata"
     )
+    if project is not None:  # the project's identity (sync): git remote, path inside it
+        cols += ", project_remote, project_path"
+        values += list(project)
+    marks = ", ".join("?" for _ in values)
+    conn.execute(f"INSERT INTO sessions ({cols}) VALUES ({marks})", values)
     return require_session(conn, now, session_id)
 
 

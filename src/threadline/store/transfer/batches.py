@@ -23,6 +23,7 @@ from threadline.models import ROLES
 from threadline.records import FileMark, IncomingMessage, IncomingSession
 from threadline.store.columns import MAX_COUNT, MAX_TOKENS, MESSAGE
 from threadline.store.errors import StoreError
+from threadline.store.project import project_of
 from threadline.store.transfer.bulk import ROW_COST
 from threadline.store.util import dump_json, fmt_ts, uuid7_seeded
 from threadline.text import collapse_whitespace
@@ -214,11 +215,16 @@ def _mark(mark: FileMark, label: str) -> tuple[Any, ...]:
 
 
 def prepare(
-    batch: IncomingSession, index: int, pace: Callable[[], None] | None = None
+    batch: IncomingSession,
+    index: int,
+    pace: Callable[[], None] | None = None,
+    projects: dict[str, tuple[str, str] | None] | None = None,
 ) -> list[Part]:
     """Check a batch and turn it into parts ready to write (raises StoreError, naming it).
 
     `pace` is called every few messages (the reading thread waits there for the writer).
+    `projects` caches each directory's project identity for the load (store/project.py reads
+    the repository's files to find it).
     """
     if not isinstance(batch, IncomingSession):
         raise StoreError(f"batch {index + 1} is a {type(batch).__name__}, not an IncomingSession")
@@ -238,6 +244,7 @@ def prepare(
     if title is not None:  # kept as sessions keep titles: on one line, blank is none
         title = collapse_whitespace(title) or None
     head = {
+        "project": None if batch.title_only else _project(working_dir, projects),
         "working_dir": working_dir,
         "created_at": created,
         "title": title,
@@ -300,6 +307,20 @@ def prepare(
             )
         )
     return parts
+
+
+def _project(directory: str, cache: dict[str, tuple[str, str] | None] | None) -> Any:
+    """(normalised git remote, path inside the repository) of a directory, or None."""
+    if cache is not None and directory in cache:
+        return cache[directory]
+    try:
+        found = project_of(directory)
+    except (OSError, ValueError):  # a directory of another machine, unreadable here
+        found = None
+    key = None if found is None else (found.remote, found.path)
+    if cache is not None:
+        cache[directory] = key
+    return key
 
 
 def _cost(msg: Msg) -> int:

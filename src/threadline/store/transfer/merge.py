@@ -275,25 +275,27 @@ def _create(
         dry.sessions[(part.batch.source, part.batch.source_id)] = (sid, head["title"], metadata)
         dry.keys[sid] = {}
         return sid
+    project = head["project"] or (None, None)
+    values = {
+        "id": sid,
+        "working_dir": head["working_dir"],
+        "dir_tokens": scopes.dir_tokens(head["working_dir"]),
+        "title": head["title"],
+        "model": head["model"],
+        "system_prompt": head["system_prompt"],
+        "created_at": head["created_at"],
+        "updated_at": head["created_at"],  # the counters move it to the last message
+        "metadata": dump_json(metadata, "metadata"),
+        "source": part.batch.source,
+        "source_id": part.batch.source_id,
+        "received_at": now,
+        "project_remote": project[0],
+        "project_path": project[1],
+    }
     pending = bulk.get()
     cur = conn.execute(
-        "INSERT INTO sessions (id, working_dir, dir_tokens, title, model, system_prompt,"
-        " created_at, updated_at, metadata, source, source_id, received_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            sid,
-            head["working_dir"],
-            scopes.dir_tokens(head["working_dir"]),
-            head["title"],
-            head["model"],
-            head["system_prompt"],
-            head["created_at"],
-            head["created_at"],
-            dump_json(metadata, "metadata"),
-            part.batch.source,
-            part.batch.source_id,
-            now,
-        ),
+        f"INSERT INTO sessions ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
+        list(values.values()),
     )
     assert cur.lastrowid is not None
     pending.added_rowid("sessions", cur.lastrowid)

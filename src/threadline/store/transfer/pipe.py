@@ -137,10 +137,11 @@ def produce(batches: Iterable[IncomingSession], pipe: Pipe, gate: Gate) -> None:
     try:
         iterator: Iterator[IncomingSession] = iter(batches)
         index = 0
+        projects: dict[str, tuple[str, str] | None] = {}  # a directory's project, once a load
         for batch in iterator:
             gate.wait()
             try:
-                parts: list[Any] = prepare(batch, index, gate.wait)
+                parts: list[Any] = prepare(batch, index, gate.wait, projects)
             except StoreError as exc:
                 parts = [Refused(batch, exc)]
             index += 1

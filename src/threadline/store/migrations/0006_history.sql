@@ -1,4 +1,4 @@
--- threadline schema, version 5: history imported from other tools (threadline.records) and
+-- threadline schema, version 6: history imported from other tools (threadline.records) and
 -- imports that survive a crash. Everything here is cheap on a large database: columns are added
 -- without rewriting rows, and the one index over an existing table covers sessions only.
 
