@@ -76,7 +76,7 @@ def test_jsonl_round_trip_is_byte_identical(cli, history, tmp_path):
     assert first.read_bytes() == second.read_bytes()
     # Everything is in the file: payloads, ranges, memory links, trash, pins.
     lines = [json.loads(x) for x in first.read_text().splitlines()]
-    assert lines[0] == {"type": "header", "format": "threadline", "version": 1}
+    assert lines[0] == {"type": "header", "format": "threadline", "version": 2}
     kinds = [x["type"] for x in lines]
     assert kinds.count("session") == 3 and kinds.count("memory") == 2
     message = next(x for x in lines if x["type"] == "message" and x["payload"])
@@ -165,7 +165,7 @@ def _dump_lines(cli, tmp_path) -> list[str]:
         ("bad-json", lambda ls: ls[:3] + ["{not json"] + ls[3:], "line 4: not valid JSON"),
         (
             "wrong-version",
-            lambda ls: [ls[0].replace('"version":1', '"version":9')] + ls[1:],
+            lambda ls: [ls[0].replace('"version":2', '"version":9')] + ls[1:],
             "version 9 is not supported",
         ),
         (
@@ -256,17 +256,65 @@ def test_import_from_stdin(cli, history, tmp_path, monkeypatch):
     assert r.status == 0 and "Imported 3 sessions" in r.out
 
 
-def test_markdown_export(cli, history):
+def test_markdown_export(cli, history, tmp_path):
     r = cli("export", history["a"])
     assert r.status == 0
     md = r.out
-    assert md.startswith("# Alpha \x1b]0;t\x07\n")  # verbatim to a pipe or file
+    # Control characters are shown, in a pipe as on a terminal: `cat` of the file is harmless.
+    assert md.startswith("# Alpha ^[]0;t^G\n") and no_controls(md)
+    target = tmp_path / "a.md"
+    assert cli("export", history["a"], "-o", str(target)).status == 0
+    assert target.read_text() == md
+    md_b = cli("export", history["b"]).out
+    assert "other session <U+009B>31m" in md_b and no_controls(md_b)
     assert "- Directory: `" in md and "- Model: m (p)" in md
     assert "## User · " in md and "## Assistant · " in md
     assert md.index("hello é 漢字") < md.index("reply")
     assert "```py\nx = 1\n```" in md
     assert "> **Summary** of messages" in md and "> Greetings were exchanged." in md
     assert "> Be brief." in md
+
+
+def test_a_title_that_is_a_heading_is_not_headed_twice(cli, with_db, workdir):
+    async def make(store: Store) -> list[str]:
+        ids = []
+        for title in ("# Plan for the parser", "## Notes", "#hashtag first", "#"):
+            ids.append((await store.create_session(workdir, title=title)).id)
+        return ids
+
+    ids = with_db(make)
+    heads = [cli("export", i).out.splitlines()[0] for i in ids]
+    assert heads == ["# Plan for the parser", "# Notes", "# #hashtag first", "# #"]
+
+
+def test_an_out_of_range_number_is_a_one_line_error(cli, history, tmp_path):
+    lines = _dump_lines(cli, tmp_path)
+    at = next(i for i, x in enumerate(lines) if '"input_tokens":4' in x)
+    for bad in ("1e30", "1000000000000000000000000000000", "-5"):
+        lines_bad = [*lines]
+        lines_bad[at] = lines[at].replace('"input_tokens":4', f'"input_tokens":{bad}')
+        path = tmp_path / "big.jsonl"
+        path.write_text("".join(x + "\n" for x in lines_bad))
+        r = cli("import", "threadline", str(path), db=tmp_path / "fresh.db")
+        assert r.status == 1 and r.err.count("\n") == 1 and "Traceback" not in r.err
+        assert r.err.startswith(f"threadline: error: {path}: line {at + 1}: message.input_tokens")
+        assert "nothing was imported" in r.err
+    assert (
+        json.loads(cli("sessions", "list", "--all", "--json", db=tmp_path / "fresh.db").out) == []
+    )
+
+
+def test_import_json_counts(cli, history, tmp_path):
+    dump = tmp_path / "all.jsonl"
+    cli("export", "--all", "-o", str(dump))
+    r = cli("import", "threadline", str(dump), "--json", db=tmp_path / "fresh.db")
+    data = json.loads(r.out)
+    assert (data["sessions"], data["updated"], data["messages"], data["skipped"]) == (3, 0, 5, 0)
+    assert data["resumed"] is False and data["timings"]["transactions"] >= 2
+    again = json.loads(
+        cli("import", "threadline", str(dump), "--json", db=tmp_path / "fresh.db").out
+    )
+    assert (again["sessions"], again["messages"], again["skipped"]) == (0, 0, 3)
 
 
 def test_markdown_to_a_terminal_is_sanitised(cli, history, monkeypatch):
@@ -318,8 +366,7 @@ def test_progress_on_a_terminal_only(cli, history, tmp_path, monkeypatch):
     r = cli("export", "--all", "-o", str(tmp_path / "again.jsonl"))
     assert "exporting [" in r.err and "\r" in r.err
     r = cli("import", "threadline", str(dump), db=tmp_path / "fresh.db")
-    assert "importing: reading [" in r.err and "importing: indexing [" in r.err
-    assert "importing: loading [" in r.err
+    assert "importing: reading [" in r.err and "importing: loading [" in r.err
     # Then where the time went, the load and the indexing apart.
     assert "loaded 5 messages in " in r.err and "; indexed in " in r.err and " in all (" in r.err
     assert r.status == 0

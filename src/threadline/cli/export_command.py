@@ -2,14 +2,17 @@
 
 Files are written to a temporary name beside the target and renamed when complete, so a failed
 or interrupted export never leaves half a file; they are created private (0600), since they
-hold conversations. Markdown goes out verbatim to files and pipes; on a terminal, control
-characters are shown as ^[ and the like instead of being interpreted.
+hold conversations. Markdown is for people, and is read with `cat` and `less` as often as in an
+editor: control characters in it are shown (`^[`, `^G`, ...) wherever it goes, so an escape
+sequence in a conversation can never act on the terminal that shows the file. JSON and JSONL
+are data and stay exact (their escapes, `\u001b`, act on nothing).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -24,6 +27,7 @@ if TYPE_CHECKING:
     from threadline.store import Store
 
 PAGE = 1000
+_HEADING = re.compile(r"^#{1,6}(?:\s+|$)")
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -68,11 +72,6 @@ def cmd_export(args: argparse.Namespace) -> int:
     if target is not None:
         _check_target(target)
 
-    # Markdown is verbatim in files and pipes; on a terminal nothing in it may act as an escape.
-    from threadline.cli.output import stdout_is_tty
-
-    to_terminal = target is None and stdout_is_tty()
-
     async def body(store: Store) -> str:
         ids = None
         if not args.all:
@@ -91,7 +90,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             for n, session_id in enumerate(ids):
                 if n:
                     out.write("\n---\n\n")
-                await write_markdown(store, session_id, out, sanitise=to_terminal)
+                await write_markdown(store, session_id, out)
             return f"{len(ids)} session{'s' if len(ids) != 1 else ''}"
 
     what = with_store(args, body)
@@ -169,11 +168,13 @@ async def _export_jsonl(
 # ---------------------------------------------------------------------------- markdown
 
 
-async def write_markdown(store: Store, session_id: str, out: IO[str], *, sanitise: bool) -> None:
-    """A session for people: title, directory, model, then each turn; summaries quoted."""
-    from threadline.text import sanitize_terminal
+async def write_markdown(store: Store, session_id: str, out: IO[str]) -> None:
+    """A session for people: title, directory, model, then each turn; summaries quoted.
 
-    clean = sanitize_terminal if sanitise else (lambda text: text)
+    Control characters are made visible (see the module docstring).
+    """
+    from threadline.text import sanitize_terminal as clean
+
     session = await get_session(store, session_id)
     out.write(clean(_markdown_header(session)))
     position: tuple[int, int] = (0, 1)
@@ -196,6 +197,8 @@ def _markdown_header(session: Session) -> str:
     from threadline import paths
 
     title = " ".join(session.display_title.split())
+    # A title that is itself a Markdown heading ("# Plan") is not headed twice ("# # Plan").
+    title = _HEADING.sub("", title) or title
     lines = [f"# {title}", ""]
     lines.append(f"- Directory: `{paths.home_short(session.working_dir)}`")
     if session.model or session.provider:

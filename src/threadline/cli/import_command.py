@@ -25,7 +25,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         help="import history from a file",
         description="Import history. Sessions that are already in the database are skipped, "
         "so importing the same file twice adds nothing; a file with any invalid line imports "
-        "nothing.",
+        "nothing. Imports write in short steps, so the app and other commands keep working.",
     )
     sources = add_subcommands(parser, "import_source")
     register_source(sources, common)
@@ -36,8 +36,10 @@ def register_source(sources: Any, common: argparse.ArgumentParser) -> None:
         "threadline",
         parents=[common],
         help="a threadline export (export --format json or jsonl)",
-        description="Read a file written by `threadline export` (JSON or JSONL) back in, in one "
-        "transaction. Message ids are kept when they are free and renumbered when not.",
+        description="Read a file written by `threadline export` (JSON or JSONL) back in. The "
+        "whole file is checked first (an invalid line imports nothing); then it is loaded in "
+        "short transactions. If that is interrupted, run the same command again to finish it. "
+        "Message ids are kept when they are free and renumbered when not.",
     )
     p.add_argument("file", metavar="FILE", help="the export file ('-' for stdin)")
     p.add_argument("--json", action="store_true", help="print what was imported as JSON")
@@ -71,13 +73,9 @@ def cmd_import_threadline(args: argparse.Namespace) -> int:
     check_config(args)
     source, _size = _open(args.file)
     bar = Progress("importing")
-    # Reading and checking the file takes no lock; loading and indexing are one transaction.
-    labels = {
-        "reading": "importing: reading",
-        "loading": "importing: loading",
-        "indexing": "importing: indexing",
-    }
-    units = {"loading": "messages", "indexing": "rows"}
+    # Reading and checking the file takes no lock; loading is many short transactions.
+    labels = {"reading": "importing: reading", "loading": "importing: loading"}
+    units = {"loading": "messages"}
 
     def progress(phase: str, done: int, total: int | None) -> None:
         label = labels.get(phase, phase)
@@ -129,6 +127,8 @@ def timings_line(result: ImportResult) -> str:
 def report(result: ImportResult, name: str) -> None:
     from threadline.cli.output import plural
 
+    if result.resumed:
+        print(f"Finished the import of {name} that was interrupted before.")
     print(
         f"Imported {plural(result.sessions, 'session')} from {name}: "
         f"{plural(result.messages, 'message')}, {plural(result.summaries, 'summary', 'summaries')}"

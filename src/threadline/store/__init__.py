@@ -24,7 +24,12 @@ from threadline.store.util import Clock, system_clock
 if TYPE_CHECKING:
     from threadline.store.journal import Batch, FileMark, strip_root
     from threadline.store.project import Project, project_of
-    from threadline.store.transfer import ImportResult
+    from threadline.store.transfer import (
+        ImportFormatError,
+        ImportResult,
+        LoadReport,
+        imported_session_id,
+    )
 
 __all__ = [
     "Batch",
@@ -38,23 +43,28 @@ __all__ = [
     "Clock",
     "DatabaseDamaged",
     "DatabaseReadOnly",
+    "ImportFormatError",
     "LockTimeout",
     "ImportResult",
+    "LoadReport",
     "NotFoundError",
     "SearchQueryError",
     "Store",
     "StoreError",
+    "imported_session_id",
     "scope_root",
     "system_clock",
 ]
 
+# What loads only when asked for: the import/export models (start-up of the quick commands).
+_TRANSFER = ("ImportFormatError", "ImportResult", "LoadReport", "imported_session_id")
+
 
 def __getattr__(name: str) -> Any:
-    # The import/export models load only when asked for (start-up of the quick commands).
-    if name == "ImportResult":
-        from threadline.store.transfer import ImportResult
+    if name in _TRANSFER:
+        from threadline.store import transfer
 
-        return ImportResult
+        return getattr(transfer, name)
     if name in ("Batch", "FileMark", "strip_root"):  # sync's side of the store (lazily)
         from threadline.store import journal
 

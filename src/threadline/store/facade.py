@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -47,6 +47,7 @@ from threadline.store.project import project_of
 from threadline.store.util import Clock, fmt_ts, system_clock
 
 if TYPE_CHECKING:
+    from threadline.records import FileMark, IncomingSession
     from threadline.store import journal as journal_ops
     from threadline.store import transfer
 
@@ -965,18 +966,18 @@ class Store:
         One read snapshot; rows go from SQLite to `out` without being gathered in memory.
         `progress(messages_written, messages_total)` is called from the store's thread.
         """
-        from threadline.store import transfer  # pydantic format models: loaded when used
+        from threadline.store.transfer import export  # loaded when used
 
         stale = fmt_ts(self._clock() - session_ops.STALE_STREAM)
         ids = None if session_ids is None else list(session_ids)
-        return await self._db.read(transfer.export_jsonl, out, stale, ids, progress)
+        return await self._db.read(export.export_jsonl, out, stale, ids, progress)
 
     async def export_json(self, session_id: str) -> str:
         """One session, with its messages, summaries and memories, as a JSON document."""
-        from threadline.store import transfer
+        from threadline.store.transfer import export
 
         stale = fmt_ts(self._clock() - session_ops.STALE_STREAM)
-        return await self._db.read(transfer.export_document, stale, session_id)
+        return await self._db.read(export.export_document, stale, session_id)
 
     async def import_export(
         self,
@@ -985,27 +986,67 @@ class Store:
         *,
         progress: Callable[[str, int, int | None], None] | None = None,
     ) -> transfer.ImportResult:
-        """Import a threadline export (JSONL or JSON) in one transaction: all or nothing.
+        """Import a threadline export (JSONL or JSON): checked whole, then loaded in short steps.
 
-        The file is read and validated to the end before the database is locked; then it goes
-        in with one write transaction. Sessions already present are skipped and listed; see
-        store/transfer.py for the rules. `progress(phase, done, total)` is called from the
-        store's thread: phase "reading" counts bytes of the file (total None for a pipe),
-        then "loading" counts messages inserted and "indexing" rows indexed for search.
+        The file is read and checked to the end first, holding no lock and writing nothing (a
+        bad line imports nothing); then it is loaded in transactions that each hold the write
+        lock about a third of a second, so other writers keep going. Sessions already present
+        are skipped and listed; an import cut short (a crash) is finished by importing the same
+        file again. See store/transfer/importer.py for the rules. `progress(phase, done,
+        total)`: phase "reading" counts bytes of the file (total None for a pipe; called from
+        a worker thread), then "loading" counts messages (called on the event loop).
 
         Raises:
             ImportFormatError: the file is not a valid export (nothing was imported).
         """
-        from threadline.store import transfer
+        import asyncio
+        import time
 
+        from threadline.store.transfer import importer, reader
+
+        started = time.perf_counter()
+        spool_dir = str(self.path.parent)
+        checked = await asyncio.to_thread(reader.check, source, name, spool_dir, progress)
         try:
-            return await self._db.write_outside_transaction(
-                transfer.import_stream, source, name, progress
+            return await importer.import_export(
+                self._db, self._clock, checked, progress, time.perf_counter() - started
             )
-        except UnicodeEncodeError as exc:  # a lone surrogate in the file's text
-            raise transfer.ImportFormatError(
-                f"{name}: holds text that is not valid Unicode ({exc.reason}); nothing was imported"
-            ) from None
+        finally:
+            checked.close()
+
+    async def load_history(
+        self,
+        batches: Iterable[IncomingSession],
+        *,
+        dry_run: bool = False,
+        progress: Callable[[transfer.LoadReport], None] | None = None,
+        on_error: Callable[[IncomingSession, StoreError], None] | None = None,
+    ) -> transfer.LoadReport:
+        """Write history read from another tool (threadline.records) in short transactions.
+
+        `batches` is a plain iterator, consumed on a thread of its own (never the event loop
+        or the store's writer), so a source may read files there; each batch is checked and
+        written atomically with its file mark. Sessions are matched by (source, source_id)
+        and messages by key: loading the same history twice adds nothing, and a grown file
+        adds only what is new. `dry_run` reports the same counts and writes nothing.
+        `progress(report)` is called on the event loop after each transaction, with the
+        counts so far. A batch that fails its checks (a 1e30 token count, a naive timestamp)
+        raises StoreError naming it, after the batches before it are in; with `on_error`, it
+        is reported there instead (and counted in `failed`), and the load goes on. An error
+        raised by the iterator itself ends the load the same way, once what came before it
+        is written. See store/transfer/history.py.
+        """
+        from threadline.store.transfer import history
+
+        return await history.load(
+            self._db, self._clock, batches, dry_run=dry_run, progress=progress, on_error=on_error
+        )
+
+    async def source_file_marks(self, source: str) -> dict[str, FileMark]:
+        """Every saved FileMark of a source, by path: how far each file has been read."""
+        from threadline.store.transfer import history
+
+        return await self._db.read(history.read_marks, source)
 
     async def timeline_around(
         self, session_id: str, message_id: int, radius: int = 50

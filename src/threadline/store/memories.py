@@ -10,14 +10,12 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from threadline.models import CATEGORIES, WATERMARK_KEY, Memory, PendingExtraction
+from threadline.store.columns import MEMORY
 from threadline.store.errors import NotFoundError, StoreError
 from threadline.store.util import fmt_ts
 
-COLS = (
-    "id, working_dir, session_id, source_message_id, fact, category, importance, superseded_by,"
-    " is_manual, created_at"
-)
-_FIELDS = [c.strip() for c in COLS.split(",")]
+COLS = MEMORY.select()
+_FIELDS = MEMORY.stored
 PENDING_COLS = (
     "id, session_id, from_message_id, to_message_id, attempt_count, last_attempt_at,"
     " next_attempt_at, error_message, created_at"

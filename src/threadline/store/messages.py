@@ -11,15 +11,12 @@ from pydantic import TypeAdapter
 
 from threadline.models import ROLES, Message
 from threadline.store import sessions as session_ops
+from threadline.store.columns import MESSAGE
 from threadline.store.errors import NotFoundError, StoreError
 from threadline.store.util import dump_json, fmt_ts, load_json
 
-COLS = (
-    "id, session_id, role, content, payload, created_at, input_tokens, output_tokens, model,"
-    " stop_reason, response_ms, complete"
-)
-
-_FIELDS = [c.strip() for c in COLS.split(",")]
+COLS = MESSAGE.select()
+_FIELDS = MESSAGE.stored
 
 
 @cache

@@ -10,13 +10,14 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from threadline.models import Message, Summary, SummarySpan, TimelineItem
+from threadline.store.columns import SUMMARY
 from threadline.store.errors import NotFoundError, StoreError
 from threadline.store.messages import COLS as MESSAGE_COLS
 from threadline.store.messages import messages_from_rows
 from threadline.store.util import fmt_ts
 
-COLS = "id, session_id, content, first_message_id, last_message_id, token_count, model, created_at"
-_FIELDS = [c.strip() for c in COLS.split(",")]
+COLS = SUMMARY.select()
+_FIELDS = SUMMARY.stored
 
 
 @cache

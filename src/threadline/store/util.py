@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
@@ -59,6 +60,22 @@ def uuid7(when: datetime) -> str:
         seq = _uuid_seq
     rand_b = int.from_bytes(random_bytes(8), "big") & ((1 << 62) - 1)
     value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | seq << 64 | 0b10 << 62 | rand_b
+    hexed = f"{value:032x}"
+    return f"{hexed[:8]}-{hexed[8:12]}-{hexed[12:16]}-{hexed[16:20]}-{hexed[20:]}"
+
+
+def uuid7_seeded(when: datetime, seed: bytes) -> str:
+    """A UUIDv7 whose timestamp is `when` and whose other 74 bits are a hash of `seed`.
+
+    The same inputs give the same id on every machine: an imported session gets the same id
+    wherever the same history is imported (sync relies on ids being global), while its
+    timestamp still orders it among the others by when it began.
+    """
+    ms = min(max(int(when.timestamp() * 1000), 0), (1 << 48) - 1)
+    digest = hashlib.sha256(seed).digest()
+    rand_a = int.from_bytes(digest[:2], "big") & 0xFFF
+    rand_b = int.from_bytes(digest[2:10], "big") & ((1 << 62) - 1)
+    value = ms << 80 | 0x7 << 76 | rand_a << 64 | 0b10 << 62 | rand_b
     hexed = f"{value:032x}"
     return f"{hexed[:8]}-{hexed[8:12]}-{hexed[12:16]}-{hexed[16:20]}-{hexed[20:]}"
 
