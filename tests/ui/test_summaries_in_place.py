@@ -64,9 +64,10 @@ async def test_labels_count_positions_and_short_ranges_are_faded(plain_db: Sampl
         assert not view.folded
         assert "You are a careful database engineer." in text
         assert "faded = summarised (f folds)" in text
-        covered = [i for i, item in enumerate(view.items) if view._facts.covers(item)]
+        covered = [i for i, item in enumerate(view.items) if view.window.facts.covers(item)]
         assert [view.items[i].role for i in covered] == ["system", "user", "assistant"]
-        assert view._state(covered[0]).covered and not view._state(len(view.items) - 1).covered
+        assert view.item_state(covered[0]).covered
+        assert not view.item_state(len(view.items) - 1).covered
 
 
 def _colour(app, text: str):
@@ -112,7 +113,7 @@ async def test_a_long_range_is_folded_and_f_shows_it(plain_db: Sample):
         await settle(pilot)
         assert not view.folded and view.has_older
         assert any(isinstance(i, Message) and i.content == "Message 280" for i in view.items)
-        assert view._state(0).covered
+        assert view.item_state(0).covered
         # home now goes to the very start.
         await pilot.press("home")
         await settle(pilot)

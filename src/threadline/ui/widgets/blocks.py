@@ -22,6 +22,9 @@ from textual.strip import Strip
 from threadline.models import Message, Summary, SummarySpan, TimelineItem
 from threadline.ui.format import duration_ms, local_time, plural, tokens
 from threadline.ui.safe import clean, one_line, safe_markdown
+from threadline.ui.timeline import BlockState, item_key
+
+__all__ = ["BlockState", "BlockStyles", "item_key", "render_block", "estimate_height"]
 
 ROLE_LABELS = {"user": "You", "assistant": "Assistant", "system": "System", "tool": "Tool"}
 COLLAPSED_LINES = 3
@@ -42,23 +45,6 @@ class BlockStyles:
     summary_body: Style
     more: Style
     code_theme: str
-
-
-@dataclass(frozen=True)
-class BlockState:
-    """What changes how one item is drawn (part of the render cache key)."""
-
-    expanded: bool = False
-    show_meta: bool = False
-    mark: str | None = None  # "interrupted" | "streaming" | "error" | "cancelled" | None
-    # The latest summary stands for this item: drawn faded.
-    covered: bool = False
-    # For a summary: where its range sits in the session (None: not known).
-    span: SummarySpan | None = None
-
-
-def item_key(item: TimelineItem) -> tuple[str, int]:
-    return ("m", item.id) if isinstance(item, Message) else ("s", item.id)
 
 
 def render_block(
