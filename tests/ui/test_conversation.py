@@ -3,7 +3,6 @@ the message cursor and copying, and paging through a long session."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from apphelpers import find_on_screen, make_app, screen_text, settle, widget_lines
@@ -243,37 +242,3 @@ async def test_an_empty_session_says_how_to_write_to_it(plain_db: Sample):
         text = screen_text(app)
         assert "No messages yet." in text
         assert "threadline chat --session" in text  # no provider in these settings
-
-
-async def test_a_tail_read_for_the_old_session_never_lands_in_the_new_one(plain_db: Sample):
-    # The poller's refresh_tail can start while another session is being opened (after the
-    # open began, before it drew): what it read belongs to the old window and is dropped.
-    app = make_app(plain_db)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot)
-        view = app.main_screen.conversation
-        old = view.session
-        assert old is not None and view.items
-        new = await app.store.create_session(old.working_dir)
-        gates = {old.id: asyncio.Event(), new.id: asyncio.Event()}
-        real = app.store.timeline
-
-        async def gated(session_id, *args, **kwargs):
-            await gates[session_id].wait()
-            return await real(session_id, *args, **kwargs)
-
-        app.store.timeline = gated
-
-        async def source(before, after, limit):
-            return await app.store.timeline(new.id, before, limit, after=after)
-
-        opening = asyncio.create_task(view.open(new, source))
-        await asyncio.sleep(0.05)  # the open has begun: it waits for its page
-        tail = asyncio.create_task(view.refresh_tail())  # reads the old session's tail
-        await asyncio.sleep(0.05)
-        gates[new.id].set()
-        await opening
-        gates[old.id].set()
-        await tail
-        assert view.session is not None and view.session.id == new.id
-        assert view.items == [] and view.cursor is None
