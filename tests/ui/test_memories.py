@@ -368,12 +368,12 @@ async def test_the_list_draws_only_what_is_on_screen(plain_db: Sample):
         memory_list = screen.memory_list
         assert len(memory_list.rows) == 3000
         assert memory_list.virtual_size.height == 6000
-        assert len(memory_list._cache) < 60  # the screenful drawn, not 3,000 rows
+        assert memory_list.drawn_lines < 60  # the screenful drawn, not 3,000 rows
         await pilot.press("end")
         await settle(pilot)
         assert memory_list.cursor == 2999
         assert "Fact number" in list_text(screen)
-        assert len(memory_list._cache) < 120
+        assert memory_list.drawn_lines < 120
 
 
 def test_importance_stars():

@@ -82,6 +82,9 @@ class RowList(ScrollView, can_focus=True):
 
     PREFIX = "row-list"
     EMPTY_INDENT = 2  # the empty-state words start this many cells in
+    # Lines past the last row: drawn as an empty placeholder (True) or as blank lines. The
+    # two look the same; the sidebar's pictures were taken with the former.
+    PLACEHOLDER_PAST_END = False
 
     cursor: var[int] = var(0, init=False)
     """Index of the highlighted row."""
@@ -129,6 +132,11 @@ class RowList(ScrollView, can_focus=True):
         count = self.row_count()
         if count:
             self.cursor = max(0, min(index, count - 1))
+
+    @property
+    def drawn_lines(self) -> int:
+        """How many drawn lines are kept (what was on screen lately, not the whole list)."""
+        return len(self._line_cache)
 
     def redraw(self) -> None:
         """Forget the drawn lines (rows or what they depend on changed) and repaint."""
@@ -231,7 +239,11 @@ class RowList(ScrollView, can_focus=True):
             )
         index, sub = divmod(int(self.scroll_y) + y, ROW_HEIGHT)
         if index >= count:
-            return Strip.blank(width, base)
+            return (
+                self._text_line("", width)
+                if self.PLACEHOLDER_PAST_END
+                else Strip.blank(width, base)
+            )
         row = self.row_at(index)
         if row is None:
             return self._text_line("  …" if sub == 0 else "", width)
