@@ -61,8 +61,7 @@ async def settle(pilot: Pilot) -> None:
         await pilot.pause()
         await app.workers.wait_for_complete()
         await pilot.pause()
-        screen = app._main_screen
-        ready = app.fatal_error or (screen is not None and screen.total is not None)
+        ready = app.fatal_error or (app.started and app.main_screen.total is not None)
         if ready and not any(worker.is_running for worker in app.workers):
             quiet += 1
             if quiet >= 3:

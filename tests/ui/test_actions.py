@@ -199,9 +199,7 @@ async def test_question_mark_shows_every_key(plain_db: Sample):
             await pilot.pause()
             text += "\n" + screen_text(app)
         flat = " ".join(text.replace("│", " ").split())
-        from threadline.ui.keys import key_sections
-
-        for section in key_sections(app):
+        for section in app.main_screen.key_sections():
             assert section.title in text
             for entry in section.entries:
                 assert f"{entry.keys} {entry.description}" in flat, entry

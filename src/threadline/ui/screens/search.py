@@ -26,7 +26,7 @@ from textual.widgets import Footer, Input, OptionList, Static
 from threadline.errors import ThreadlineError
 from threadline.models import Scope, SearchHit
 from threadline.paths import home_short, workspace_root
-from threadline.store.errors import SearchQueryError
+from threadline.store import SearchQueryError
 from threadline.store.search import MAX_QUERY_CHARS
 from threadline.ui.format import plural
 from threadline.ui.safe import one_line

@@ -622,7 +622,7 @@ class ConversationView(ScrollView, can_focus=True):
         key = event.style.meta.get("conversation_entry")
         if key is None:
             return
-        index = self.window.index_of(tuple(key))  # type: ignore[arg-type]
+        index = self.window.index_of(tuple(key))
         if index is not None:
             self._set_cursor(index, scroll=False)
             if isinstance(self.window.entries[index].item, Summary):

@@ -13,7 +13,7 @@ from collections.abc import Hashable
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.cache import LRUCache
 from textual.content import Content
 from textual.geometry import Region, Size
@@ -56,8 +56,8 @@ def message_line(
 
 
 def row_bindings(
-    noun: str, nouns: str, first: str, last: str, extra: list[Binding] | None = None
-) -> list[Binding]:
+    noun: str, nouns: str, first: str, last: str, extra: list[BindingType] | None = None
+) -> list[BindingType]:
     """The keys of a list of `nouns`: ↑/k ↓/j, page up/down, home/end (and `extra`)."""
     return [
         Binding("up,k", "cursor_up", "Up", show=False, tooltip=f"Previous {noun}"),
