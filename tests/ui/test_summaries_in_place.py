@@ -12,6 +12,7 @@ from apphelpers import (
     screen_text,
     settle,
     terminal_output,
+    until,
     widget_lines,
 )
 from memory_data import add_summarised_session, record_notifications, said
@@ -279,10 +280,7 @@ async def test_a_summary_written_elsewhere_appears_in_place(plain_db: Sample):
             await store.save_summary(
                 session_id, "Written elsewhere.", messages[0].id, messages[24].id, token_count=5
             )
-        for _ in range(30):
-            await pilot.pause(0.1)
-            if view.latest_summary is not None:
-                break
+        await until(pilot, lambda: view.latest_summary is not None, "the poll to see it")
         await settle(pilot)
         assert view.latest_summary is not None and view.folded
         assert isinstance(view.items[0], Summary) and view.items[0].content == "Written elsewhere."

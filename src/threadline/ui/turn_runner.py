@@ -195,7 +195,8 @@ class TurnRunner:
             note = "ctrl+r answers your last message again"
         composer.show(ComposerState("idle", model=self.model_label(), note=note))
 
-    def _busy(self, label: str | None = None, tokens: int | None = None) -> None:
+    def show_progress(self, label: str | None = None, tokens: int | None = None) -> None:
+        """What the running turn is doing (the composer shows it at its next tick)."""
         running = self.running
         if running is None:
             return
@@ -442,9 +443,9 @@ class TurnRunner:
                 screen.sessions.update_row(session)  # already on top: new count and age
             else:
                 self._refresh_sidebar(session.id)  # it moves up (or appears)
-            self._busy("waiting for the model")
+            self.show_progress("waiting for the model")
         elif isinstance(event, SummaryStarted):
-            self._busy("summarising earlier messages")
+            self.show_progress("summarising earlier messages")
         elif isinstance(event, SummarySaved):
             if self._shown(running.session_id):
                 await view.refresh_tail()  # the summary takes its place, as Z's does
@@ -452,7 +453,7 @@ class TurnRunner:
             screen.notify(clean(event.text), severity="warning", markup=False, timeout=10)
         elif isinstance(event, ReplyStarted):
             running.reply = event.message
-            self._busy("generating")
+            self.show_progress("generating")
             if self._shown(running.session_id):
                 await view.stream_begin(event.message)
         elif isinstance(event, ReplyFinished | TurnFailed | TurnCancelled):
