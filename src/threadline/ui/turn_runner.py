@@ -357,14 +357,24 @@ class TurnRunner:
             self._failed.discard(session.id)
             self.update()
             outcome = "error"
+            from threadline.chat.turns import ReplyDelta
+
+            running = self.running
+            assert running is not None
             try:
                 async with aclosing(aiter(turn)) as events:
                     yielded = time.monotonic()
                     async for event in events:
-                        await self._show(event)
+                        if type(event) is ReplyDelta:  # the hot path: once per token
+                            running.tokens += 1
+                            if self.screen.open_session_id == running.session_id:
+                                running.view.stream_append(event.text)
+                        else:
+                            await self._show(event)
                         # A fast stream can arrive already buffered, and then reading it never
                         # waits: let keys and repaints in every few milliseconds.
-                        if time.monotonic() - yielded > YIELD_SECONDS:
+                        now = time.monotonic()
+                        if now - yielded > YIELD_SECONDS:
                             await asyncio.sleep(0)
                             yielded = time.monotonic()
                 if turn.result is not None:

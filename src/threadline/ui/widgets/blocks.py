@@ -68,22 +68,26 @@ def render_block(
     return lines
 
 
+def fade_style(style: Style | None, base: Style, amount: float = 0.5) -> Style:
+    """`style` (over `base`) with its foreground blended `amount` of the way to its
+    background: hues kept, contrast halved (dim when the colours are not known)."""
+    full = base + style if style is not None else base
+    fg, bg = full.color, full.bgcolor
+    if fg is None or bg is None:
+        return full + Style(dim=True)
+    mixed = blend_rgb(fg.get_truecolor(), bg.get_truecolor(), amount)
+    return full + Style(color=Color.from_triplet(mixed))
+
+
 def fade(lines: list[Strip], base: Style, amount: float = 0.5) -> list[Strip]:
-    """The lines with every foreground colour blended `amount` of the way to its background
-    (hues kept, contrast halved): how an item the latest summary stands for is drawn."""
+    """The lines with every foreground colour faded (`fade_style`): how an item the latest
+    summary stands for is drawn."""
     faded: dict[Style | None, Style] = {}
 
     def faded_style(style: Style | None) -> Style:
         result = faded.get(style)
         if result is None:
-            full = base + style if style is not None else base
-            fg, bg = full.color, full.bgcolor
-            if fg is None or bg is None:
-                result = full + Style(dim=True)
-            else:
-                mixed = blend_rgb(fg.get_truecolor(), bg.get_truecolor(), amount)
-                result = full + Style(color=Color.from_triplet(mixed))
-            faded[style] = result
+            result = faded[style] = fade_style(style, base, amount)
         return result
 
     return [

@@ -45,7 +45,7 @@ from threadline.ui.widgets.blocks import (
     BlockStyles,
     code_blocks,
     estimate_height,
-    fade,
+    fade_style,
     render_block,
 )
 from threadline.ui.widgets.live import LiveReply
@@ -185,6 +185,7 @@ class ConversationView(ScrollView, can_focus=True):
             DRAWN_LINES
         )
         self._styles: BlockStyles | None = None
+        self._part_styles: dict[tuple[str, bool], Style] = {}
         self._empty: tuple[str, str] = ("", "")
         self._width = 0
         self._live: LiveReply | None = None
@@ -340,9 +341,10 @@ class ConversationView(ScrollView, can_focus=True):
     def set_session(self, session: Session) -> None:
         """Update the session record (status, title) without reloading the timeline."""
         if self.window.set_session(session):
-            self._changed()
             self.refresh_lines(0, BANNER)  # "start of the session · N messages"
-            self.refresh()
+            if any(entry.height is None for entry in self.window.entries):
+                self._changed()  # an unfinished reply's mark depends on the status
+                self.refresh()
 
     async def refresh_tail(self) -> None:
         """Merge what changed at the end of the session (new or still-streaming messages, and
@@ -670,14 +672,32 @@ class ConversationView(ScrollView, can_focus=True):
         cached = self._line_cache.get(line_key)
         if cached is not None and cached[0] is strips:
             return cached[1]
+        drawn = self._screen_line(index, strips, offset, width, base, is_cursor, is_found)
+        self._line_cache[line_key] = (strips, drawn)
+        return drawn
+
+    def _screen_line(
+        self,
+        index: int,
+        strips: list[Strip],
+        offset: int,
+        width: int,
+        base: Style,
+        is_cursor: bool,
+        is_found: bool,
+    ) -> Strip:
+        """A line of an entry as the screen shows it: gutter, text, padding, and the entry's
+        key as meta (for clicks), made as one Strip (each costs a few caches of its own)."""
+        entry = self.window.entries[index]
         strip = strips[offset]
+        segments: list[Segment]
         if offset == len(strips) - 1:  # the spacer
-            gutter = Strip.blank(GUTTER, base)
+            segments = [Segment(" " * GUTTER, base)]
         elif is_cursor or is_found:
             kind = "found" if is_found else "cursor"
-            gutter = Strip([Segment("▌ ", self._style(f"conversation--{kind}-gutter"))], GUTTER)
+            segments = [Segment("▌ ", self._part_style(f"conversation--{kind}-gutter"))]
             if offset == 0:
-                header = self._style(f"conversation--{kind}-header")
+                header = self._part_style(f"conversation--{kind}-header")
                 strip = Strip(
                     list(
                         Segment.apply_style(iter(strip), post_style=Style(bgcolor=header.bgcolor))
@@ -686,13 +706,30 @@ class ConversationView(ScrollView, can_focus=True):
                 )
         else:
             role = "summary" if isinstance(entry.item, Summary) else entry.item.role
-            gutter = Strip([Segment("▎ ", self._style(f"conversation--gutter-{role}"))], GUTTER)
+            style = self._part_style(f"conversation--gutter-{role}")
             if self.window.covered(index):
-                gutter = fade([gutter], base)[0]
-        joined = Strip.join([gutter, strip]).adjust_cell_length(width, base)
-        drawn = joined.apply_meta({"conversation_entry": entry.key})
-        self._line_cache[line_key] = (strips, drawn)
-        return drawn
+                style = self._part_style(f"conversation--gutter-{role}", faded=True)
+            segments = [Segment("▎ ", style)]
+        pad = width - GUTTER - strip.cell_length
+        if pad < 0:  # narrower than drawn (a resize under way): cut
+            strip = strip.crop(0, max(0, width - GUTTER))
+            pad = width - GUTTER - strip.cell_length
+        segments += list(strip)
+        if pad:
+            segments.append(Segment(" " * pad, base))
+        meta = Style.from_meta({"conversation_entry": entry.key})
+        return Strip(Segment.apply_style(segments, meta), width)
+
+    def _part_style(self, component: str, faded: bool = False) -> Style:
+        """A component's style (cached until the styles change), or its faded form."""
+        key = (component, faded)
+        style = self._part_styles.get(key)
+        if style is None:
+            style = self._style(component)
+            if faded:
+                style = fade_style(style, self._style())
+            self._part_styles[key] = style
+        return style
 
     def _banner_line(self, line: int, width: int, base: Style) -> Strip:
         if line != 0:
@@ -958,6 +995,7 @@ class ConversationView(ScrollView, can_focus=True):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._styles = None
+        self._part_styles = {}
         self._cache.clear()
         self._line_cache.clear()
         if self.window.entries:
