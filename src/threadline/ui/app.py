@@ -9,6 +9,7 @@ store refuses before writing).
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -149,6 +150,10 @@ class ThreadlineApp(App[int]):
         await screen.mounted.wait()
         await screen.load(store)
         await self._start_engine(store)
+        # What start-up made (Textual, the modules, the screen) lives as long as the app: keep
+        # it out of the collector's way, or each full collection walks it all again (hundreds
+        # of milliseconds: a key press that waits for one is felt).
+        self.call_after_refresh(gc.freeze)
         self.set_interval(self.poll_seconds, self._poll, name="data-version poll")
         self.memory_tasks.start()
         if self.settings.session.auto_cleanup:

@@ -45,7 +45,7 @@ TAIL_SIZE = 40  # items re-read from the end when another process changed the se
 AROUND_RADIUS = 50  # items each side of a message opened from a search hit
 # The window never holds more: a page added at one end drops entries from the other end
 # (read again when scrolled back to), so memory stays flat however far one scrolls.
-MAX_ITEMS = 300
+MAX_ITEMS = 200
 # The messages the latest summary stands for are folded away (the summary shows in their
 # place) when there are more than this many of them; fewer are shown, faded.
 FOLD_MIN = 10

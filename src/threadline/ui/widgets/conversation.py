@@ -57,8 +57,8 @@ LIVE_FPS = 12  # at most this many repaints a second of a reply being streamed
 FOUND_CONTEXT = 2  # lines shown above a message opened from a search hit
 GUTTER = 2
 BANNER = 2
-DRAWN_ITEMS = 200  # items whose drawing is kept (a few screens' worth, whatever their size)
-DRAWN_LINES = 600  # screen lines kept (gutter and meta joined)
+DRAWN_ITEMS = 100  # items whose drawing is kept (a few screens' worth, whatever their size)
+DRAWN_LINES = 300  # screen lines kept (gutter and meta joined): a few screens
 
 # (entry key, line offset in it) at the top of the screen (negative: the banner above it);
 # a None key: the first entry.
