@@ -40,6 +40,21 @@ def system_clock() -> datetime:
     return datetime.now(UTC)
 
 
+_frozen = False
+
+
+def _freeze_start_up() -> None:
+    """What start-up made (Textual, the modules, the screen) lives as long as the app: keep it
+    out of the collector's way, or every full collection walks it all again (on a busy
+    machine, hundreds of milliseconds that a key press waits for). Once per process, after
+    one collection (so no garbage is frozen with it)."""
+    global _frozen
+    if not _frozen:
+        _frozen = True
+        gc.collect()
+        gc.freeze()
+
+
 class ThreadlineApp(App[int]):
     """Browse the sessions of a directory (or workspace, or everything) and read them."""
 
@@ -150,10 +165,7 @@ class ThreadlineApp(App[int]):
         await screen.mounted.wait()
         await screen.load(store)
         await self._start_engine(store)
-        # What start-up made (Textual, the modules, the screen) lives as long as the app: keep
-        # it out of the collector's way, or each full collection walks it all again (hundreds
-        # of milliseconds: a key press that waits for one is felt).
-        self.call_after_refresh(gc.freeze)
+        self.call_after_refresh(_freeze_start_up)
         self.set_interval(self.poll_seconds, self._poll, name="data-version poll")
         self.memory_tasks.start()
         if self.settings.session.auto_cleanup:
