@@ -3,26 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from fakes.clock import FakeClock
 from threadline.store import Store
-
-
-class FakeClock:
-    """A clock tests can move: call it for the time, `advance()` to move it on."""
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self.current = start or datetime(2026, 11, 23, 9, 0, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.current
-
-    def advance(self, delta: timedelta | None = None, **kwargs: float) -> datetime:
-        self.current += delta or timedelta(**kwargs)
-        return self.current
 
 
 @pytest.fixture(autouse=True)
@@ -37,6 +23,7 @@ def private_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mo
         "THREADLINE_BASE_URL",
         "THREADLINE_MODEL",
         "THREADLINE_API_KEY",
+        "NO_COLOR",  # colours and highlights are on unless a test turns them off
     ):
         monkeypatch.delenv(var, raising=False)
     return root

@@ -166,3 +166,19 @@ def test_provider_env_overrides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
 def test_unconfigured_provider() -> None:
     assert not Settings().effective_provider().configured
+
+
+def test_auto_summarize_is_read_under_its_documented_key(tmp_path: Path) -> None:
+    path = write(tmp_path, "[context]\nauto_summarize = false\n")
+    assert load_settings(path).context.auto_summarise is False
+    assert ContextConfig().auto_summarise is True
+    with pytest.raises(ConfigError, match=r"\[context\] auto_summarise: unknown key"):
+        load_settings(write(tmp_path, "[context]\nauto_summarise = false\n"))
+
+
+def test_a_provider_with_a_url_is_configured_whatever_the_model(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("THREADLINE_BASE_URL", "http://localhost:11434/v1")
+    provider = Settings().effective_provider()
+    assert provider.configured and provider.model is None

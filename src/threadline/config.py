@@ -50,7 +50,8 @@ class ContextConfig(_Section):
     max_context_tokens: int = Field(default=16000, ge=256)
     keep_recent_messages: int = Field(default=20, ge=1)
     # Summarise older messages when a request would not fit (off: only trim the oldest).
-    auto_summarize: bool = True
+    # The file's key keeps the spelling it was documented with.
+    auto_summarise: bool = Field(default=True, alias="auto_summarize")
     # The model that writes summaries (None: the session's model).
     summary_model: str | None = None
 
@@ -113,7 +114,8 @@ class ProviderSettings(BaseModel):
 
     @property
     def configured(self) -> bool:
-        return bool(self.base_url and self.model)
+        """A provider can be reached (its URL is known); the model may come from a session."""
+        return bool(self.base_url)
 
     @classmethod
     def from_config(cls, cfg: ProviderConfig) -> ProviderSettings:

@@ -13,8 +13,11 @@ Status = Literal["active", "completed", "crashed"]
 Category = Literal["preference", "fact", "decision", "context", "correction"]
 
 ROLES: tuple[str, ...] = ("system", "user", "assistant", "tool")
-STATUSES: tuple[str, ...] = ("active", "completed", "crashed")
 CATEGORIES: tuple[str, ...] = ("preference", "fact", "decision", "context", "correction")
+# The session metadata key of its memory-extraction watermark: messages with ids up to it have
+# been queued for extraction. Its presence marks a session for automatic extraction (the turn
+# engine sets it to 0 at a session's first turn; the store's extraction queue reads it).
+WATERMARK_KEY = "memory_watermark"
 
 
 class Scope(StrEnum):

@@ -9,14 +9,13 @@ from typing import Any
 import pytest
 
 from fakes.openai_server import FakeOpenAIServer
-from threadline.chat.openai_compat import OpenAICompatProvider
+from threadline.chat.openai_compat import OpenAICompatProvider, make_provider
 from threadline.chat.provider import (
     ChatMessage,
     ProviderError,
     ProviderNotConfigured,
     StreamEnd,
     TextDelta,
-    make_provider,
     not_configured_message,
 )
 from threadline.config import ProviderSettings, Settings

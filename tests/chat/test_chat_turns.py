@@ -68,15 +68,23 @@ async def session(store: Store, workdir: str) -> Session:
 
 
 class WriteSpy:
-    """Counts the store's write transactions by the function they run."""
+    """Counts the store's write transactions by the function they run; `wait(n)` waits until
+    n of them have been done (since the last reset)."""
 
     def __init__(self, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
         self.calls: list[tuple[float, str]] = []
+        self.done = 0
+        self._changed = asyncio.Condition()
         real = store._db.write
 
         async def write(fn: Any, *args: Any) -> Any:
             self.calls.append((time.monotonic(), getattr(fn, "__name__", repr(fn))))
-            return await real(fn, *args)
+            try:
+                return await real(fn, *args)
+            finally:
+                async with self._changed:
+                    self.done += 1
+                    self._changed.notify_all()
 
         monkeypatch.setattr(store._db, "write", write)
 
@@ -85,6 +93,11 @@ class WriteSpy:
 
     def reset(self) -> None:
         self.calls.clear()
+        self.done = 0
+
+    async def wait(self, count: int) -> None:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.done >= count)
 
 
 async def events_of(turn: Turn) -> list[Any]:
@@ -176,35 +189,37 @@ async def test_empty_text_is_refused(engine: TurnEngine, session: Session) -> No
 async def test_reply_row_appears_at_the_first_token_and_is_checkpointed_on_a_timer(
     store: Store, server: FakeOpenAIServer, session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    engine = TurnEngine(store, provider_for(server), checkpoint_interval=0.25)
+    """The reply row is written at the first token, then from a timer: while the model is
+    silent (the server holds the stream after 10 and after 20 tokens) what arrived is saved."""
+    engine = TurnEngine(store, provider_for(server), checkpoint_interval=0.05)
     spy = WriteSpy(store, monkeypatch)
     seen_at_start = None
     reply_id = 0
-    contents: list[str] = []
-    turn = engine.start(session, "hi", model="x?tokens=30&delay=0.05")
+    saved: list[str] = []
+    turn = engine.start(session, "hi", model="x?tokens=30&hold_after=10,20")
     async for event in turn:
         if isinstance(event, ReplyStarted):
             reply_id = event.message.id
             seen_at_start = await store.get_message(reply_id)
             spy.reset()
-        elif isinstance(event, ReplyDelta):
-            row = await store.get_message(reply_id)
-            assert row is not None
-            contents.append(row.content)
+        elif isinstance(event, ReplyDelta) and turn.text_so_far.count(" ") in (10, 20):
+            # The stream is held: a timer checkpoint saves all that arrived (waited for write
+            # by write; a few writes at most, so a missing checkpoint fails, not hangs).
+            for _ in range(20):
+                row = await store.get_message(reply_id)
+                assert row is not None
+                if row.content == turn.text_so_far:
+                    break
+                await spy.wait(spy.done + 1)
+            saved.append(row.content)
+            server.release()
     await engine.aclose()
     assert seen_at_start is not None
     assert (seen_at_start.content, seen_at_start.complete) == ("t0 ", False)
-    full = "".join(f"t{i} " for i in range(30))
-    # While streaming, the saved text grew in steps (timer checkpoints), never ahead of the stream.
-    assert all(full.startswith(c) for c in contents)
-    assert len(set(contents)) >= 3
-    # 30 tokens over ~1.5 s at 0.25 s: a handful of checkpoints, never one per token.
-    names = [n for n in spy.names() if n.endswith("_message")]
-    assert names[-1] == "update_message"  # the final write
-    checkpoints = len(names) - 1
-    assert 3 <= checkpoints <= 9, names
+    assert saved == ["".join(f"t{i} " for i in range(n)) for n in (10, 20)]
     final = (await store.get_messages(session.id))[-1]
-    assert final.content == full and final.complete
+    assert final.content == "".join(f"t{i} " for i in range(30)) and final.complete
+    assert [n for n in spy.names() if n.endswith("_message")][-1] == "update_message"  # final
 
 
 async def test_a_fast_long_reply_costs_two_writes_plus_one_per_second(
@@ -228,12 +243,17 @@ async def test_a_fast_long_reply_costs_two_writes_plus_one_per_second(
 
 
 async def test_heartbeat_keeps_a_silent_stream_from_looking_crashed(
-    store: Store, server: FakeOpenAIServer, session: Session, clock: Any
+    store: Store,
+    server: FakeOpenAIServer,
+    session: Session,
+    clock: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     engine = TurnEngine(
         store, provider_for(server), checkpoint_interval=0.05, heartbeat_interval=0.1
     )
-    turn = engine.start(session, "think hard", model="x?tokens=3&pause_after=1&pause=1.5")
+    spy = WriteSpy(store, monkeypatch)
+    turn = engine.start(session, "think hard", model="x?tokens=3&hold_after=1")
     statuses: list[str] = []
     async with aclosing(aiter(turn)) as events:
         async for event in events:
@@ -242,10 +262,12 @@ async def test_heartbeat_keeps_a_silent_stream_from_looking_crashed(
                 clock.advance(seconds=31)
                 s = await store.get_session(session.id)
                 statuses.append(s.status)
-                # ... then a heartbeat arrives while no token does.
-                await asyncio.sleep(0.4)
+                # ... then heartbeats arrive while no token does (the server holds the stream).
+                while turn.heartbeat_writes < 2:
+                    await spy.wait(spy.done + 1)
                 s = await store.get_session(session.id)
                 statuses.append(s.status)
+                server.release()
     await engine.aclose()
     assert statuses == ["crashed", "active"]
     assert turn.heartbeat_writes >= 2
@@ -372,14 +394,13 @@ async def test_turn_cancel_keeps_the_partial_reply(
 async def test_turn_cancel_while_waiting_for_the_model(
     store: Store, engine: TurnEngine, session: Session
 ) -> None:
-    turn = engine.start(session, "hi", model="x?tokens=5&pause_after=2&pause=5")
+    # The model goes silent after two tokens until released: only the cancel can end the turn.
+    turn = engine.start(session, "hi", model="x?tokens=5&hold_after=2")
     events = []
-    started = time.monotonic()
     async for event in turn:
         events.append(event)
         if isinstance(event, ReplyDelta) and turn.text_so_far == "t0 t1 ":
-            asyncio.get_running_loop().call_later(0.2, turn.cancel)
-    assert time.monotonic() - started < 3
+            turn.cancel()
     assert isinstance(events[-1], TurnCancelled)
     assert events[-1].message.content == "t0 t1 "
     assert events[-1].message.stop_reason == "cancelled"
@@ -388,14 +409,12 @@ async def test_turn_cancel_while_waiting_for_the_model(
 async def test_turn_cancel_before_the_request_is_sent(
     store: Store, engine: TurnEngine, session: Session, server: FakeOpenAIServer
 ) -> None:
-    turn = engine.start(session, "hi", model="x?first_delay=5")
-    started = time.monotonic()
+    turn = engine.start(session, "hi", model="x?hold_after=0")
     events = []
     async for event in turn:
         events.append(event)
         if isinstance(event, UserMessageSaved):
             turn.cancel()
-    assert time.monotonic() - started < 2
     assert [type(e) for e in events] == [UserMessageSaved, TurnCancelled]
     assert (events[-1].message.content, events[-1].message.stop_reason) == ("", "cancelled")
     assert server.requests == []
@@ -404,17 +423,19 @@ async def test_turn_cancel_before_the_request_is_sent(
 async def test_cancelling_the_task_saves_the_partial_reply_and_propagates(
     store: Store, engine: TurnEngine, session: Session
 ) -> None:
-    turn = engine.start(session, "hi", model="x?tokens=200&delay=0.02")
+    turn = engine.start(session, "hi", model="x?tokens=200&hold_after=5")
     got: list[str] = []
+    five = asyncio.Event()
 
     async def consume() -> None:
         async for event in turn:
             if isinstance(event, ReplyDelta):
                 got.append(event.text)
+                if len(got) == 5:
+                    five.set()
 
     task = asyncio.create_task(consume())
-    while len(got) < 5:
-        await asyncio.sleep(0.01)
+    await five.wait()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -425,15 +446,15 @@ async def test_cancelling_the_task_saves_the_partial_reply_and_propagates(
 
 
 async def test_cancelling_before_the_first_token_records_an_empty_cancelled_reply(
-    store: Store, engine: TurnEngine, session: Session
+    store: Store, engine: TurnEngine, session: Session, server: FakeOpenAIServer
 ) -> None:
-    turn = engine.start(session, "hi", model="x?first_delay=5")
+    turn = engine.start(session, "hi", model="x?hold_after=0")
 
     async def consume() -> list[Any]:
         return [event async for event in turn]
 
     task = asyncio.create_task(consume())
-    await asyncio.sleep(0.3)
+    await asyncio.to_thread(server.wait_until, lambda: len(server.requests) == 1)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

@@ -393,13 +393,14 @@ async def test_a_queued_extraction_survives_a_crash_and_a_new_process_finishes_i
 
 
 async def test_cancelling_mid_extraction_hands_it_back_untouched(
-    store: Store, provider: OpenAICompatProvider, session: Session
+    store: Store, provider: OpenAICompatProvider, session: Session, server: FakeOpenAIServer
 ) -> None:
-    extractor = MemoryExtractor(store, provider, MemoryConfig(model="fake?first_delay=5"))
+    extractor = MemoryExtractor(store, provider, MemoryConfig(model="fake?hold_after=0"))
     await talk(store, session, "hello")
     await extractor.queue_session(session.id)
     task = asyncio.create_task(extractor.process_due())
-    await asyncio.sleep(0.5)
+    # The request is with the model (held before its first token) when the task is cancelled.
+    await asyncio.to_thread(server.wait_until, lambda: "extraction" in server.kinds)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

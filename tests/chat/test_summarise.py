@@ -192,11 +192,11 @@ async def test_nothing_older_than_the_kept_messages_means_trimming_only(
     assert request_tokens(server.requests_of("chat")[0]) <= 400
 
 
-async def test_auto_summarize_off_only_trims(
+async def test_auto_summarise_off_only_trims(
     store: Store, server: FakeOpenAIServer, session: Session
 ) -> None:
     await fill(store, session, 30)
-    engine = make_engine(store, server, max_context_tokens=1000, auto_summarize=False)
+    engine = make_engine(store, server, max_context_tokens=1000, auto_summarise=False)
     await run(engine, session, "hi")
     await engine.aclose()
     assert server.kinds == ["chat"]

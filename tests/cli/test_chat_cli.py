@@ -18,7 +18,6 @@ import pytest
 
 from fakes.openai_server import FakeOpenAIServer
 from threadline.cli import main
-from threadline.cli.chat import terminal_safe
 from threadline.models import Message, Session
 from threadline.store import Store
 from threadline.store.connection import Database
@@ -357,13 +356,6 @@ def test_retries_then_success(env: Path, capsys: pytest.CaptureFixture[str]) -> 
         assert code == 0 and out == "You said: hi\n"
 
 
-def test_terminal_safe_neutralises_escapes() -> None:
-    hostile = "ok\x1b[31mred\x1b]0;title\x07\x1b]8;;http://x\x1b\\link\rback\x9b2J\ttab\nnext"
-    safe = terminal_safe(hostile)
-    assert not any(c in safe for c in "\x1b\x07\r\x9b")
-    assert "\ttab\nnext" in safe and "red" in safe
-
-
 # ---------------------------------------------------------------------- writes per reply
 
 
@@ -407,20 +399,33 @@ def _spawn(args: list[str], **kw: Any) -> subprocess.Popen[str]:
 
 
 def _wait_for_tokens(server: FakeOpenAIServer, proc: subprocess.Popen[str], n: int) -> None:
-    deadline = time.monotonic() + 30
-    while len(server.sent) < n:
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "the reply never streamed"
-        time.sleep(0.01)
+    server.wait_until(lambda: len(server.sent) >= n or proc.poll() is not None)
+    assert proc.poll() is None, proc.communicate()
 
 
-def test_sigkill_mid_reply_loses_at_most_the_last_second(
-    env: Path, server: FakeOpenAIServer
-) -> None:
-    proc = _spawn(["chat", "--model", "x?tokens=600&delay=0.01", "tell me everything"])
-    _wait_for_tokens(server, proc, 1)
-    time.sleep(2.5)
-    killed_at = time.monotonic()
+def _wait_for_reply(db: Path, text: str) -> None:
+    """Wait until the database holds a streaming reply whose text is `text` (a checkpoint)."""
+
+    async def go() -> None:
+        async with await Store.open(db) as store:
+            while True:
+                rows = await store.list_sessions("all", limit=None)
+                messages = await store.get_messages(rows[0].id) if rows else []
+                if messages and messages[-1].role == "assistant":
+                    if messages[-1].content == text:
+                        return
+                await asyncio.sleep(0.02)  # polling the file: a write from another process
+
+    asyncio.run(go())
+
+
+def test_sigkill_mid_reply_keeps_what_was_checkpointed(env: Path, server: FakeOpenAIServer) -> None:
+    """A reply is checkpointed from a timer, not only as tokens arrive: with the stream silent
+    after 40 tokens, all 40 reach the database; a SIGKILL then loses none of them, and the
+    session reads as crashed once its heartbeat is stale."""
+    proc = _spawn(["chat", "--model", "x?tokens=600&hold_after=40", "tell me everything"])
+    _wait_for_tokens(server, proc, 40)
+    _wait_for_reply(env, server.sent_text())
     proc.kill()
     proc.communicate()
     assert proc.returncode == -signal.SIGKILL
@@ -430,11 +435,7 @@ def test_sigkill_mid_reply_loses_at_most_the_last_second(
     user, reply = messages[session.id]
     assert user.content == "tell me everything"
     assert reply.role == "assistant" and reply.complete is False and reply.stop_reason is None
-    streamed = server.sent_text(before=killed_at)
-    assert streamed.startswith(reply.content)
-    # Checkpoints come once a second; 0.3 s more allows for a busy machine's scheduling.
-    assert len(reply.content) >= len(server.sent_text(before=killed_at - 1.3))
-    assert len(reply.content) > 0
+    assert reply.content == "".join(f"t{i} " for i in range(40)) == server.sent_text()
     assert session.status == "active"
 
     # Once the heartbeat is stale (a store opened 31 s later), the session reads as crashed.
@@ -480,7 +481,13 @@ def test_escapes_are_neutralised_on_a_terminal(env: Path) -> None:
 
     primary, secondary = pty.openpty()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "threadline", "chat", "\x1b]0;pwned\x07 \x1b[31mred"],
+        [
+            sys.executable,
+            "-m",
+            "threadline",
+            "chat",
+            "\x1b]0;pwned\x07 \x1b[31mred \u202eevil\u200b",
+        ],
         stdin=subprocess.DEVNULL,
         stdout=secondary,
         stderr=subprocess.PIPE,
@@ -499,8 +506,8 @@ def test_escapes_are_neutralised_on_a_terminal(env: Path) -> None:
     os.close(primary)
     assert proc.returncode == 0
     shown = chunks.decode()
-    assert "You said:" in shown and "red" in shown
-    assert "\x1b" not in shown and "\x07" not in shown
+    assert "You said: ^[]0;pwned^G ^[[31mred <U+202E>evil<U+200B>" in shown
+    assert not any(c in shown for c in "\x1b\x07\u202e\u200b")
     # Piped (not a terminal), the reply is passed on exactly, for scripts.
     piped = subprocess.run(
         [sys.executable, "-m", "threadline", "chat", "\x1b[31mred"], capture_output=True

@@ -142,6 +142,17 @@ def test_search_highlights_on_a_terminal(cli, corpus, monkeypatch):
         assert len(plain) <= 50
 
 
+@pytest.mark.parametrize("value", ["1", "yes"])
+def test_no_color_turns_the_highlight_off(cli, corpus, monkeypatch, value):
+    fake_tty(monkeypatch, columns=80)
+    monkeypatch.setenv("NO_COLOR", value)
+    r = cli("search", "injection")
+    assert "\x1b" not in r.out
+    assert "**injection**" in r.lines[1]
+    monkeypatch.setenv("NO_COLOR", "")  # empty: as if unset (no-color.org)
+    assert "\x1b[1;7minjection\x1b[0m" in cli("search", "injection").out
+
+
 def test_no_matches(cli, corpus):
     r = cli("search", "zebra")
     assert r.status == 0 and r.out == "" and "No matches" in r.err

@@ -24,7 +24,9 @@ Modes:
 
 Parameters for replies: tokens=N (reply is "t0 t1 ... "; default: echo the last user
 message), delay=S between tokens, first_delay=S before the first token, pause_after=K and
-pause=S (a silence after token K), finish=REASON.
+pause=S (a silence after token K), hold_after=K[,K2...] (after K tokens, 0 for before the first,
+the stream waits until the test calls `server.release()`: a silence as long as the test needs,
+with no clock involved), finish=REASON.
 
 Summary and memory-extraction requests (recognised by the first words of threadline's
 instructions in their system message) are answered from per-kind scripts after the model-name
@@ -38,7 +40,8 @@ request gets "[]"; `Cut(text)` sends the text and then drops the connection.
 A server-wide `api_key` makes every request without `Authorization: Bearer <key>` a 401.
 `server.requests` holds every request body received (`on_request` sees each as it comes);
 `server.sent` holds (monotonic time, text) for every token written, for tests that kill a
-client mid-reply.
+client mid-reply; `server.wait_until(lambda: len(server.sent) >= 5)` waits for what the server
+has seen (from async code: `await asyncio.to_thread(server.wait_until, ...)`).
 """
 
 from __future__ import annotations
@@ -153,6 +156,8 @@ class FakeOpenAIServer:
         self.sent: list[tuple[float, str]] = []
         self._failures: dict[str, int] = {}
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)  # a request or a token came or went
+        self._holds = threading.Semaphore(0)
         handler = type("Handler", (_Handler,), {"fake": self})
         self._httpd = _QuietServer((host, port), handler)
         self._httpd.daemon_threads = True
@@ -174,6 +179,7 @@ class FakeOpenAIServer:
         return self
 
     def stop(self) -> None:
+        self._holds.release(1000)  # no handler stays held past the test
         self._httpd.shutdown()
         self._httpd.server_close()
 
@@ -217,6 +223,20 @@ class FakeOpenAIServer:
     def record_sent(self, text: str) -> None:
         with self._lock:
             self.sent.append((time.monotonic(), text))
+            self._changed.notify_all()
+
+    def release(self) -> None:
+        """Let one held stream (`hold_after=`) go on."""
+        self._holds.release()
+
+    def wait_until(self, condition: Callable[[], bool], timeout: float = 120) -> None:
+        """Block until `condition()` holds (checked whenever a request or token arrives).
+
+        The timeout only keeps a broken test from hanging the suite.
+        """
+        with self._changed:
+            if not self._changed.wait_for(condition, timeout):
+                raise AssertionError("the fake server never saw what the test waited for")
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -281,6 +301,7 @@ class _Handler(BaseHTTPRequestHandler):
             fake.requests.append(body)
             fake.kinds.append(kind)
             fake.headers.append({k.lower(): v for k, v in self.headers.items()})
+            fake._changed.notify_all()
         if not self.path.rstrip("/").endswith("/chat/completions"):
             self._error(404, f"no route {self.path}")
             return
@@ -371,6 +392,7 @@ class _Handler(BaseHTTPRequestHandler):
         delay = mode.num("delay", default_delay)
         pause_after = mode.integer("pause_after", -1)
         pause = mode.num("pause", 0.0)
+        holds = {int(k) for k in mode.params.get("hold_after", "").split(",") if k}
         cut = {"disconnect": 3, "truncate": 3, "malformed": 1, "streamerror": 1}
         stop_after = mode.integer("after", cut[name]) if name in cut else None
 
@@ -390,6 +412,8 @@ class _Handler(BaseHTTPRequestHandler):
                 time.sleep(delay)
             if i == pause_after:
                 time.sleep(pause)
+            if i in holds:
+                fake._holds.acquire()
             self._event(
                 {**base, "choices": [{"index": 0, "delta": {"content": token}}]},
             )

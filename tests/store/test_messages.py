@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FakeClock
+from fakes.clock import FakeClock
 from threadline.store import NotFoundError, Store, StoreError
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FakeClock
+from fakes.clock import FakeClock
 from threadline.store import Store, StoreError
 from threadline.store import messages as message_ops
 from threadline.store import sessions as session_ops

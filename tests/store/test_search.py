@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FakeClock
+from fakes.clock import FakeClock
 from threadline.models import HIGHLIGHT_END, HIGHLIGHT_START, split_highlights
 from threadline.store import SearchQueryError, Store
 from threadline.store import scope as scopes

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FakeClock
+from fakes.clock import FakeClock
 from threadline.models import Scope, SessionSummary
 from threadline.store import AmbiguousIdError, NotFoundError, Store, StoreError
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import FakeClock
+from fakes.clock import FakeClock
 from threadline.models import Message, Summary
 from threadline.store import NotFoundError, Store, StoreError
 

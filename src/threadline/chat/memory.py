@@ -42,12 +42,11 @@ from threadline.chat.provider import (
     ProviderError,
     ProviderNotConfigured,
     complete,
-    one_line,
 )
 from threadline.chat.summarise import render_message
 from threadline.errors import ThreadlineError
-from threadline.models import Category
-from threadline.store.memories import WATERMARK_KEY
+from threadline.models import WATERMARK_KEY, Category
+from threadline.text import one_line
 
 if TYPE_CHECKING:
     from threadline.chat.provider import Provider

@@ -18,15 +18,20 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 from threadline.chat.provider import (
+    ERROR_TEXT_WIDTH,
     ChatMessage,
     ProviderError,
+    ProviderNotConfigured,
     StreamEnd,
     StreamEvent,
     TextDelta,
-    one_line,
+    not_configured_message,
 )
+from threadline.text import one_line
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import httpx
 
     from threadline.config import ProviderSettings
@@ -212,9 +217,9 @@ class OpenAICompatProvider:
                 if choice.get("finish_reason"):
                     finish = str(choice["finish_reason"])
         except SSEError:
-            kind = response.headers.get("content-type", "no content type")
+            kind = one_line(response.headers.get("content-type", "no content type"), 80)
             raise ProviderError(
-                f"{self._url} did not answer with an event stream (content type {one_line(kind)})",
+                f"{self._url} did not answer with an event stream (content type {kind})",
                 "malformed",
             ) from None
         if not done and finish is None:
@@ -298,6 +303,8 @@ class OpenAICompatProvider:
 
         base = self._base_url
         s = self._settings
+        detail = one_line(str(exc), ERROR_TEXT_WIDTH)
+        name = type(exc).__name__
         if isinstance(exc, httpx.ConnectTimeout):
             return ProviderError(
                 f"timed out connecting to {base} after {s.connect_timeout:g} s (connect_timeout)",
@@ -305,14 +312,13 @@ class OpenAICompatProvider:
                 retryable=True,
             )
         if isinstance(exc, httpx.ConnectError):
-            text = str(exc)
             causes = _causes(exc)
             if any(isinstance(c, ConnectionRefusedError) for c in causes):
                 msg = f"connection refused by {base}: is the server running?"
-            elif any(isinstance(c, socket.gaierror) for c in causes) or "not known" in text:
-                msg = f"cannot resolve the host of {base}: {one_line(text)}"
+            elif any(isinstance(c, socket.gaierror) for c in causes) or "not known" in str(exc):
+                msg = f"cannot resolve the host of {base}: {detail}"
             else:
-                msg = f"cannot connect to {base}: {one_line(text) or type(exc).__name__}"
+                msg = f"cannot connect to {base}: {detail or name}"
             return ProviderError(msg, "connection", retryable=True)
         if isinstance(exc, httpx.ReadTimeout):
             return ProviderError(
@@ -326,16 +332,15 @@ class OpenAICompatProvider:
             # Connection reset, or the peer closed the connection mid-response.
             if started:
                 return ProviderError(
-                    f"the connection to {base} broke off mid-reply (truncated): "
-                    f"{one_line(str(exc)) or type(exc).__name__}",
+                    f"the connection to {base} broke off mid-reply (truncated): {detail or name}",
                     "truncated",
                 )
             return ProviderError(
-                f"the connection to {base} was reset: {one_line(str(exc)) or type(exc).__name__}",
+                f"the connection to {base} was reset: {detail or name}",
                 "connection",
                 retryable=True,
             )
-        return ProviderError(f"request to {base} failed: {one_line(str(exc))}", "connection")
+        return ProviderError(f"request to {base} failed: {detail}", "connection")
 
     def _final(self, err: ProviderError, attempts: int) -> ProviderError:
         """The error to report, saying how many tries it took when it was retried."""
@@ -423,7 +428,7 @@ def _response_detail(response: httpx.Response) -> str:
         detail = _error_text(json.loads(text))
     except ValueError:
         detail = text
-    return one_line(detail)
+    return one_line(detail, ERROR_TEXT_WIDTH)
 
 
 def _int(usage: dict[str, Any] | None, key: str) -> int | None:
@@ -431,3 +436,17 @@ def _int(usage: dict[str, Any] | None, key: str) -> int | None:
         return None
     value = usage.get(key)
     return value if isinstance(value, int) and value >= 0 else None
+
+
+def make_provider(
+    settings: ProviderSettings, config_path: Path | str | None = None, **options: Any
+) -> OpenAICompatProvider:
+    """The provider for these settings (every `[provider] name` speaks the OpenAI API).
+
+    Raises:
+        ProviderNotConfigured: no base URL (the model may still come from a session or a flag).
+    """
+    problem = not_configured_message(settings, config_path, model_required=False)
+    if problem is not None:
+        raise ProviderNotConfigured(problem)
+    return OpenAICompatProvider(settings, **options)

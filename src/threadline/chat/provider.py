@@ -9,11 +9,10 @@ and OpenRouter alike.
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 from threadline.errors import ThreadlineError
 
@@ -21,6 +20,8 @@ if TYPE_CHECKING:
     from threadline.config import ProviderSettings
 
 ChatRole = Literal["system", "user", "assistant"]
+# Server-supplied text in an error message is cut to this many cells (threadline.text.one_line).
+ERROR_TEXT_WIDTH = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,34 +159,39 @@ async def complete(provider: Provider, messages: Sequence[ChatMessage], model: s
 
 
 def not_configured_message(
-    settings: ProviderSettings, config_path: Path | str | None, *, model: str | None = None
+    settings: ProviderSettings,
+    config_path: Path | str | None,
+    *,
+    model: str | None = None,
+    model_required: bool = True,
 ) -> str | None:
     """Why no request can be made with these settings, with how to fix it; None when ready.
 
-    `model` is a model chosen elsewhere (a flag, the session), which makes the settings' own
-    model optional.
+    The one "is a provider configured" check. `model` is a model chosen elsewhere (a flag, the
+    session), which makes the settings' own model optional; with model_required=False only the
+    provider's URL must be known (the session being continued will name the model).
     """
     from threadline.config import API_KEY_ENV, BASE_URL_ENV, MODEL_ENV
 
+    has_model = bool(model or settings.model)
+    if settings.configured and (has_model or not model_required):
+        return None
     where = f"[provider] in {config_path}" if config_path else "[provider] in config.toml"
     key_hint = (
         f"an API key, if the server needs one, goes in {API_KEY_ENV} or in the variable "
         "named by [provider] api_key_env"
     )
-    has_model = bool(model or settings.model)
-    if not settings.base_url and not has_model:
+    if not settings.configured and not has_model:
         return (
             f"no model provider configured: set base_url and model under {where}, or "
             f"{BASE_URL_ENV} and {MODEL_ENV} (for Ollama: http://localhost:11434/v1); {key_hint}"
         )
-    if not settings.base_url:
+    if not settings.configured:
         return (
             f"no provider URL configured: set base_url under {where} or {BASE_URL_ENV} "
             f"(for Ollama: http://localhost:11434/v1); {key_hint}"
         )
-    if not has_model:
-        return missing_model_message(config_path)
-    return None
+    return missing_model_message(config_path)
 
 
 def missing_model_message(config_path: Path | str | None) -> str:
@@ -194,33 +200,3 @@ def missing_model_message(config_path: Path | str | None) -> str:
 
     where = f"[provider] in {config_path}" if config_path else "[provider] in config.toml"
     return f"no model configured: set model under {where} or {MODEL_ENV}"
-
-
-def make_provider(
-    settings: ProviderSettings,
-    config_path: Path | str | None = None,
-    **options: Any,
-) -> Provider:
-    """The provider for these settings (every `[provider] name` speaks the OpenAI API).
-
-    Raises:
-        ProviderNotConfigured: no base URL (the model may still come from a session or a flag).
-    """
-    if not settings.base_url:
-        message = not_configured_message(settings, config_path)
-        assert message is not None
-        raise ProviderNotConfigured(message)
-    from threadline.chat.openai_compat import OpenAICompatProvider
-
-    return OpenAICompatProvider(settings, **options)
-
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
-
-
-def one_line(text: str, limit: int = 200) -> str:
-    """Server-supplied text made safe for a one-line error: no control characters, bounded."""
-    flat = " ".join(_CONTROL.sub(" ", text).split())
-    if len(flat) > limit:
-        flat = flat[: limit - 1].rstrip() + "…"
-    return flat

@@ -33,15 +33,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from threadline.chat.context import load_context
 from threadline.chat.memory import memory_context
+from threadline.chat.openai_compat import make_provider
 from threadline.chat.provider import (
+    ERROR_TEXT_WIDTH,
     Provider,
     ProviderError,
     ProviderNotConfigured,
     StreamEnd,
     TextDelta,
-    make_provider,
     missing_model_message,
-    one_line,
 )
 from threadline.chat.summarise import (
     TURN_MAX_ROUNDS,
@@ -50,7 +50,8 @@ from threadline.chat.summarise import (
     summarise_session,
 )
 from threadline.errors import ThreadlineError
-from threadline.store.memories import WATERMARK_KEY
+from threadline.models import WATERMARK_KEY
+from threadline.text import one_line
 
 if TYPE_CHECKING:
     from threadline.chat.memory import MemoryExtractor
@@ -214,7 +215,7 @@ class TurnEngine:
         heartbeat_interval: seconds between heartbeat writes while no text arrives.
         config_path: named in "no model configured" messages.
         keep_recent_messages: messages never summarised ([context] keep_recent_messages).
-        auto_summarize: summarise older messages when a request would not fit.
+        auto_summarise: summarise older messages when a request would not fit.
         summary_model: the model that writes summaries (None: the turn's).
         memory: the [memory] settings (None: the defaults).
     """
@@ -230,7 +231,7 @@ class TurnEngine:
         config_path: Path | str | None = None,
         owns_provider: bool = False,
         keep_recent_messages: int = 20,
-        auto_summarize: bool = True,
+        auto_summarise: bool = True,
         summary_model: str | None = None,
         memory: MemoryConfig | None = None,
     ) -> None:
@@ -240,7 +241,7 @@ class TurnEngine:
         self.provider = provider
         self.max_context_tokens = max_context_tokens
         self.keep_recent_messages = keep_recent_messages
-        self.auto_summarize = auto_summarize
+        self.auto_summarise = auto_summarise
         self.summary_model = summary_model
         self.memory = memory or MemoryConfig()
         self.checkpoint_interval = checkpoint_interval
@@ -267,7 +268,7 @@ class TurnEngine:
             config_path=config_path,
             owns_provider=True,
             keep_recent_messages=ctx.keep_recent_messages,
-            auto_summarize=ctx.auto_summarize,
+            auto_summarise=ctx.auto_summarise,
             summary_model=ctx.summary_model,
             memory=settings.memory,
             **options,
@@ -380,7 +381,6 @@ class Turn:
         self._stop = asyncio.Event()
         self._keeper: asyncio.Task[None] | None = None
         self._first_row: Message | None = None
-        self.checkpoint_writes = 0
         self.heartbeat_writes = 0
 
     def __aiter__(self) -> AsyncGenerator[TurnEvent, None]:
@@ -438,7 +438,7 @@ class Turn:
                 max_tokens=engine.max_context_tokens,
                 extra_system=extra,
             )
-            summarising = window.truncated and engine.auto_summarize
+            summarising = window.truncated and engine.auto_summarise
             if summarising:
                 # Something older than the kept messages must be uncovered to be worth it.
                 summarising = None is not await next_range(
@@ -549,7 +549,9 @@ class Turn:
         except Exception as exc:
             # Not a provider failure (a store error, a bug): record it if the store still can.
             with suppress(Exception):
-                await self._save_error(user, reply, started, one_line(str(exc)) or repr(exc), "")
+                await self._save_error(
+                    user, reply, started, one_line(str(exc), ERROR_TEXT_WIDTH) or repr(exc), ""
+                )
             raise
         finally:
             await self._stop_keeper()
@@ -635,7 +637,6 @@ class Turn:
                 await store.update_message(reply_id, content="".join(self._parts[:count]))
                 self._saved_parts = count
                 self._last_write = now
-                self.checkpoint_writes += 1
             elif now - self._last_write >= self.engine.heartbeat_interval:
                 await store.update_message(reply_id)
                 self._last_write = now

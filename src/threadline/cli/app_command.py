@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from threadline.cli.common import load_settings
+from threadline.cli.common import settings_of
 
 
 def run_app_command(args: argparse.Namespace) -> int:
     from threadline import paths
 
-    settings = load_settings(args)
+    settings = settings_of(args)
     db_file = paths.db_path(args.db)
     directory = paths.resolve_dir(args.dir)
     from threadline.ui.app import run_app

@@ -8,11 +8,10 @@ error exits 1 with the user's message saved; Ctrl-C saves the partial reply (sto
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from typing import TYPE_CHECKING, TextIO
 
-from threadline.cli.common import CommandFailed, load_settings, open_store, run
+from threadline.cli.common import CommandFailed, require_provider, settings_of, with_store
 from threadline.errors import UsageError
 
 if TYPE_CHECKING:
@@ -25,14 +24,6 @@ EXIT_PROVIDER_ERROR = 1
 EXIT_INTERRUPTED = 130
 # Lifetimes are never this long: `--continue` continues whatever the age.
 _FOREVER_HOURS = 24 * 365 * 1000
-
-_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def terminal_safe(text: str) -> str:
-    """Reply text made inert for a terminal: control characters other than newline and tab
-    (ESC of colour codes, OSC title and link sequences, BEL, CR) become U+FFFD."""
-    return _UNSAFE.sub("\ufffd", text)
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -90,25 +81,16 @@ def _read_message(args: argparse.Namespace) -> str:
 
 def chat_command(args: argparse.Namespace) -> int:
     text = _read_message(args)
-    settings = load_settings(args)
-
-    from threadline import paths
-    from threadline.chat.provider import not_configured_message
-
-    provider_settings = settings.effective_provider()
-    config_path = settings.source or paths.config_path()
+    settings = settings_of(args)
     # Fail before touching the database when nothing can be sent. A model may still come from
     # the session named by --session; any other way, it must be known now.
-    if args.session is None or not provider_settings.base_url:
-        problem = not_configured_message(provider_settings, config_path, model=args.model)
-        if problem:
-            if not provider_settings.model and provider_settings.base_url:
-                problem += ", or pass --model"
-            raise CommandFailed(problem, 1)
-    return run(lambda: _chat(args, settings, text))
+    require_provider(
+        settings, args.model, model_required=args.session is None, hint=", or pass --model"
+    )
+    return with_store(args, lambda store: _chat(store, args, settings, text), readers=2)
 
 
-async def _chat(args: argparse.Namespace, settings: Settings, text: str) -> int:
+async def _chat(store: Store, args: argparse.Namespace, settings: Settings, text: str) -> int:
     import asyncio
     from contextlib import aclosing
 
@@ -123,52 +105,48 @@ async def _chat(args: argparse.Namespace, settings: Settings, text: str) -> int:
         TurnFailed,
     )
 
-    store = await open_store(args)
+    session, created = await _find_session(store, args, settings)
+    engine = TurnEngine.from_settings(store, settings)
     try:
-        session, created = await _find_session(store, args, settings)
-        engine = TurnEngine.from_settings(store, settings)
+        turn = engine.start(session, text, model=args.model, system_prompt=args.system)
+        short = (await store.short_ids([session.id]))[session.id]
+        print(f"session {short}{' (new)' if created else ''}", file=sys.stderr, flush=True)
+        out = _Output(sys.stdout)
+        events = aiter(turn)
         try:
-            turn = engine.start(session, text, model=args.model, system_prompt=args.system)
-            short = (await store.short_ids([session.id]))[session.id]
-            print(f"session {short}{' (new)' if created else ''}", file=sys.stderr, flush=True)
-            out = _Output(sys.stdout)
-            events = aiter(turn)
-            try:
-                # aclosing: if writing to stdout fails, the engine still saves what arrived.
-                async with aclosing(events):
-                    async for event in events:
-                        if isinstance(event, ReplyDelta):
-                            out.write(event.text)
-                        elif isinstance(event, ReplyFinished):
-                            out.end()
-                        elif isinstance(event, SummaryStarted):
-                            _note("summarising the earlier messages…")
-                        elif isinstance(event, SummarySaved):
-                            summary = event.summary
-                            _note(
-                                f"summarised messages #{summary.first_message_id}–"
-                                f"#{summary.last_message_id}: requests send the summary "
-                                "in their place"
-                            )
-                        elif isinstance(event, ContextNotice):
-                            _note(f"threadline: warning: {event.text}")
-                        elif isinstance(event, TurnFailed):
-                            out.end()
-                            raise CommandFailed(event.error, EXIT_PROVIDER_ERROR)
-                        elif isinstance(event, TurnCancelled):
-                            out.end()
-                            raise CommandFailed("cancelled; the partial reply was saved", 130)
-            except asyncio.CancelledError:
-                # Ctrl-C: the engine has saved the partial reply as cancelled.
-                out.end()
-                raise CommandFailed(
-                    "interrupted; the partial reply was saved", EXIT_INTERRUPTED
-                ) from None
-            await _after_turn(args, settings, engine)
-        finally:
-            await engine.aclose()
+            # aclosing: if writing to stdout fails, the engine still saves what arrived.
+            async with aclosing(events):
+                async for event in events:
+                    if isinstance(event, ReplyDelta):
+                        out.write(event.text)
+                    elif isinstance(event, ReplyFinished):
+                        out.end()
+                    elif isinstance(event, SummaryStarted):
+                        _note("summarising the earlier messages…")
+                    elif isinstance(event, SummarySaved):
+                        summary = event.summary
+                        _note(
+                            f"summarised messages #{summary.first_message_id}–"
+                            f"#{summary.last_message_id}: requests send the summary "
+                            "in their place"
+                        )
+                    elif isinstance(event, ContextNotice):
+                        _note(f"threadline: warning: {event.text}")
+                    elif isinstance(event, TurnFailed):
+                        out.end()
+                        raise CommandFailed(event.error, EXIT_PROVIDER_ERROR)
+                    elif isinstance(event, TurnCancelled):
+                        out.end()
+                        raise CommandFailed("cancelled; the partial reply was saved", 130)
+        except asyncio.CancelledError:
+            # Ctrl-C: the engine has saved the partial reply as cancelled.
+            out.end()
+            raise CommandFailed(
+                "interrupted; the partial reply was saved", EXIT_INTERRUPTED
+            ) from None
+        await _after_turn(args, settings, engine)
     finally:
-        await store.close()
+        await engine.aclose()
     return 0
 
 
@@ -208,11 +186,7 @@ async def _find_session(
     provider = settings.effective_provider()
     # The session remembers --model once that model has answered (the turn engine does it),
     # so a mistyped model does not stick to a new session.
-    create = {
-        "provider": provider.name,
-        "model": provider.model,
-        "system_prompt": args.system or None,
-    }
+    model, system_prompt = provider.model, args.system or None
     directory = paths.resolve_dir()
     if args.session is not None:
         session_id = await store.resolve_session_id(args.session)
@@ -227,33 +201,48 @@ async def _find_session(
             )
         return session, False
     if args.new:
-        return await store.create_session(directory, **create), True
+        session = await store.create_session(
+            directory, provider=provider.name, model=model, system_prompt=system_prompt
+        )
+        return session, True
     hours = _FOREVER_HOURS if args.continue_ else settings.session.continue_window_hours
-    return await store.get_or_create_session_ex(directory, hours, **create)
+    return await store.get_or_create_session_ex(
+        directory, hours, provider=provider.name, model=model, system_prompt=system_prompt
+    )
 
 
 class _Output:
-    """The reply on stdout: flushed per delta, made terminal-safe when stdout is a terminal."""
+    """The reply on stdout, flushed per delta. On a terminal it is sanitised (escape sequences,
+    bidi overrides and zero-width characters drawn as placeholders, as everywhere else); piped,
+    it is passed on exactly, for scripts."""
 
     def __init__(self, stream: TextIO) -> None:
+        from threadline.text import StreamSanitizer
+
         self.stream = stream
         try:
-            self.tty = stream.isatty()
+            tty = stream.isatty()
         except (AttributeError, ValueError):
-            self.tty = False
+            tty = False
+        self.sanitizer = StreamSanitizer() if tty else None
         self.written = False
         self.last = ""
 
     def write(self, text: str) -> None:
+        self._emit(self.sanitizer.feed(text) if self.sanitizer is not None else text)
+
+    def _emit(self, text: str) -> None:
         if not text:
             return
-        self.stream.write(terminal_safe(text) if self.tty else text)
+        self.stream.write(text)
         self.stream.flush()
         self.written = True
         self.last = text[-1]
 
     def end(self) -> None:
         """Finish the reply's line, so the prompt (or an error) starts on a new one."""
+        if self.sanitizer is not None:
+            self._emit(self.sanitizer.end())
         if self.written and self.last != "\n":
             self.stream.write("\n")
             self.last = "\n"

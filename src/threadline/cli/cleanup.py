@@ -13,7 +13,7 @@ import sys
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from threadline.cli.shared import settings_of, with_store
+from threadline.cli.common import settings_of, with_store
 
 if TYPE_CHECKING:
     from threadline.models import CleanupResult, SessionSummary

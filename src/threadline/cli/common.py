@@ -1,14 +1,20 @@
-"""Helpers shared by the subcommands: errors, settings and store access, output."""
+"""What the subcommands share: errors, the parser, settings, the store, scopes, ids and labels.
+
+Kept light at import time (argparse only): the store, pydantic and the chat engine load when a
+command runs.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 if TYPE_CHECKING:
     from threadline.config import Settings
+    from threadline.models import Scope, Session, SessionSummary
     from threadline.store import Store
 
 T = TypeVar("T")
@@ -32,35 +38,219 @@ class ThreadlineArgumentParser(argparse.ArgumentParser):
 
 
 def report_error(message: str) -> None:
-    text = " ".join(str(message).split())
-    print(f"threadline: error: {text}", file=sys.stderr)
+    """`threadline: error: <message>` on stderr, on one line and sanitised."""
+    from threadline.text import one_line
+
+    print(f"threadline: error: {one_line(str(message))}", file=sys.stderr)
 
 
-def load_settings(args: argparse.Namespace) -> Settings:
-    from threadline.config import load_settings as load
-
-    return load(getattr(args, "config", None))
-
-
-async def open_store(args: argparse.Namespace) -> Store:
-    from threadline.store import Store
-
-    return await Store.open(getattr(args, "db", None))
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more, not {value}")
+    return value
 
 
-def run(coro_fn: Callable[[], Awaitable[T]]) -> T:
-    """Run an async command body on a fresh event loop."""
+def add_subcommands(parser: argparse.ArgumentParser, dest: str) -> Any:
+    return parser.add_subparsers(
+        dest=dest, metavar="ACTION", parser_class=ThreadlineArgumentParser, required=True
+    )
+
+
+def add_scope_options(parser: argparse.ArgumentParser, default: str) -> None:
+    """--dir DIR | --workspace | --all, with `default` ("directory" or "all") when none is given."""
+    group = parser.add_mutually_exclusive_group()
+    here = " (the default)" if default == "directory" else ""
+    group.add_argument(
+        "--dir",
+        dest="scope_dir",
+        metavar="DIR",
+        default=None,
+        help=f"sessions of this directory{here}; the current directory when no scope is given"
+        if default == "directory"
+        else "only sessions of this directory",
+    )
+    group.add_argument(
+        "--workspace",
+        action="store_true",
+        help="sessions of the current git repository (its root and every directory below)",
+    )
+    group.add_argument(
+        "--all",
+        dest="all_dirs",
+        action="store_true",
+        help="sessions of every directory" + (" (the default)" if default == "all" else ""),
+    )
+    parser.set_defaults(scope_default=default)
+
+
+@dataclass(frozen=True)
+class ScopeChoice:
+    scope: Scope
+    directory: str | None  # the directory the scope is taken from (None: all)
+
+    @property
+    def single_directory(self) -> bool:
+        return self.scope.value == "directory"
+
+    @property
+    def root(self) -> str | None:
+        """The directory the scope is anchored at (store.scope_root; None for all)."""
+        from threadline.store import scope_root
+
+        return scope_root(self.scope, self.directory)
+
+    def describe(self) -> str:
+        from threadline import paths
+
+        root = self.root
+        if root is None:
+            return "all directories"
+        if self.scope.value == "workspace":
+            return f"workspace {paths.home_short(root)}"
+        return paths.home_short(root)
+
+
+def scope_from_args(args: argparse.Namespace) -> ScopeChoice:
+    from threadline import paths
+    from threadline.errors import UsageError
+    from threadline.models import Scope
+
+    if getattr(args, "all_dirs", False):
+        return ScopeChoice(Scope.ALL, None)
+    try:
+        if getattr(args, "workspace", False):
+            return ScopeChoice(Scope.WORKSPACE, paths.resolve_dir(None))
+        if args.scope_dir is not None:
+            # A directory that no longer exists can still have sessions: no existence check.
+            return ScopeChoice(Scope.DIRECTORY, paths.resolve_dir(args.scope_dir))
+        if args.scope_default == "all":
+            return ScopeChoice(Scope.ALL, None)
+        return ScopeChoice(Scope.DIRECTORY, paths.resolve_dir(None))
+    except FileNotFoundError:
+        raise UsageError("the current directory no longer exists; give --dir or --all") from None
+
+
+def settings_of(args: argparse.Namespace) -> Settings:
+    """The settings named by --config (or the default file): for commands that use them."""
+    from threadline.config import load_settings
+
+    return load_settings(getattr(args, "config", None))
+
+
+def require_provider(
+    settings: Settings, model: str | None = None, *, model_required: bool = False, hint: str = ""
+) -> None:
+    """Fail before the database is touched when no request to a model could be made.
+
+    A model may come from `model` (a flag), else from the settings; with model_required=False
+    (the session may name one) only the provider's URL must be known. `hint` is added to a
+    missing-model message (`, or pass --model`).
+    """
+    from threadline import paths
+    from threadline.chat.provider import not_configured_message
+
+    provider = settings.effective_provider()
+    config_path = settings.source or paths.config_path()
+    problem = not_configured_message(
+        provider, config_path, model=model, model_required=model_required
+    )
+    if problem:
+        if provider.configured and hint:
+            problem += hint
+        raise CommandFailed(problem)
+
+
+def check_config(args: argparse.Namespace) -> None:
+    """For commands that need no settings: still reject a bad --config given explicitly.
+
+    Without --config nothing is read, which keeps `sessions list` and `search` quick to start.
+    """
+    if getattr(args, "config", None):
+        settings_of(args)
+
+
+def with_store(
+    args: argparse.Namespace, body: Callable[[Store], Awaitable[T]], *, readers: int = 1
+) -> T:
+    """Open the store named by --db (or the default), run `body` on a fresh event loop, always
+    close it."""
+
+    async def main() -> T:
+        from threadline.store import Store
+
+        store = await Store.open(getattr(args, "db", None), readers=readers)
+        try:
+            return await body(store)
+        finally:
+            await store.close()
+
     import asyncio  # loaded by the commands that run, not by the parser
 
-    return asyncio.run(_wrap(coro_fn))
+    return asyncio.run(main())
 
 
-async def _wrap(coro_fn: Callable[[], Awaitable[T]]) -> T:
-    return await coro_fn()
+@dataclass
+class Resolved:
+    """A session id given on the command line, resolved (or the reason it was not)."""
+
+    given: str
+    session_id: str | None = None
+    error: str | None = None
 
 
-def print_json(value: Any) -> None:
-    """Pretty JSON on stdout, every control character escaped (safe on a terminal)."""
-    from threadline.cli.output import print_json as write
+async def get_session(store: Store, session_id: str) -> Session:
+    """The session, or a clear error if it vanished since its id was resolved."""
+    from threadline.store import NotFoundError
 
-    write(value)
+    session = await store.get_session(session_id)
+    if session is None:
+        raise NotFoundError(f"session {session_id} no longer exists")
+    return session
+
+
+async def resolve_all(store: Store, given: list[str]) -> list[Resolved]:
+    """Resolve each prefix; failures are kept with their message instead of raising."""
+    from threadline.store import StoreError
+
+    out = []
+    for prefix in given:
+        try:
+            out.append(Resolved(prefix, await store.resolve_session_id(prefix)))
+        except StoreError as exc:
+            out.append(Resolved(prefix, error=str(exc)))
+    return out
+
+
+def label(short: str, session: SessionSummary, width: int = 60) -> str:
+    """`0190abcd  "Title"` for reports: sanitised, one line, cut to `width`."""
+    from threadline.text import one_line, truncate
+
+    return f"{short}  {truncate(one_line(session.display_title), width)}"
+
+
+def marks(session: SessionSummary) -> str:
+    """`*` for pinned, `!` for crashed (the column legend is printed under the table)."""
+    return ("*" if session.pinned else "") + ("!" if session.status == "crashed" else "")
+
+
+def summary_json(session: SessionSummary) -> dict[str, Any]:
+    """The stable `sessions list --json` object (keys in the documented order)."""
+    from threadline.cli.output import iso
+
+    return {
+        "id": session.id,
+        "title": session.title,
+        "preview": session.preview,
+        "working_dir": session.working_dir,
+        "created_at": iso(session.created_at),
+        "updated_at": iso(session.updated_at),
+        "message_count": session.message_count,
+        "provider": session.provider,
+        "model": session.model,
+        "pinned": session.pinned,
+        "status": session.status,
+    }

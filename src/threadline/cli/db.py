@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from threadline.cli.shared import add_subcommands, check_config, with_store
+from threadline.cli.common import add_subcommands, check_config, with_store
 
 if TYPE_CHECKING:
     from threadline.models import DatabaseInfo

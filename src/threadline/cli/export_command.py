@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from threadline.cli.shared import check_config, get_session, with_store
+from threadline.cli.common import check_config, get_session, with_store
 
 if TYPE_CHECKING:
     from threadline.models import Session, TimelineItem

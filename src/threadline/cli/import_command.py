@@ -1,28 +1,21 @@
 """`threadline import SOURCE FILE`: bring history in. Sources register here.
 
-`threadline` reads threadline's own JSON/JSONL export back. Importers for other tools add a
-module name to SOURCE_MODULES with a `register_source(sources, common)` function, the way
-subcommands do in cli/__init__.py.
+`threadline` reads threadline's own JSON/JSONL export back.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import stat
 import sys
 import time
 from typing import IO, TYPE_CHECKING, Any
 
-from threadline.cli.shared import add_subcommands, check_config, with_store
+from threadline.cli.common import add_subcommands, check_config, with_store
 
 if TYPE_CHECKING:
-    from threadline.store import Store
-    from threadline.store.transfer import ImportResult
-
-# Modules (under threadline.cli) adding more `import` sources.
-SOURCE_MODULES: list[str] = []
+    from threadline.store import ImportResult, Store
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -36,8 +29,6 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     )
     sources = add_subcommands(parser, "import_source")
     register_source(sources, common)
-    for name in SOURCE_MODULES:
-        importlib.import_module(f"threadline.cli.{name}").register_source(sources, common)
 
 
 def register_source(sources: Any, common: argparse.ArgumentParser) -> None:

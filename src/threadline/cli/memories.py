@@ -11,14 +11,21 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-from threadline.cli.common import CommandFailed, report_error
-from threadline.cli.shared import add_subcommands, check_config, positive_int, with_store
+from threadline.cli.common import (
+    CommandFailed,
+    add_subcommands,
+    check_config,
+    positive_int,
+    report_error,
+    require_provider,
+    settings_of,
+    with_store,
+)
 
 if TYPE_CHECKING:
     import subprocess
 
     from threadline.chat.memory import ExtractionOutcome, ExtractionStatus, ProcessReport
-    from threadline.config import Settings
     from threadline.models import Memory
     from threadline.store import Store
 
@@ -332,22 +339,6 @@ def cmd_clear(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------- the queue
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    from threadline.cli.shared import settings_of
-
-    return settings_of(args)
-
-
-def _require_provider(settings: Settings) -> None:
-    from threadline import paths
-    from threadline.chat.provider import not_configured_message
-
-    provider = settings.effective_provider()
-    if not provider.base_url:
-        problem = not_configured_message(provider, settings.source or paths.config_path())
-        raise CommandFailed(problem or "no model provider configured")
-
-
 def status_json(item: ExtractionStatus) -> dict[str, Any]:
     from threadline.cli.output import iso
 
@@ -481,8 +472,8 @@ def _report(args: argparse.Namespace, report: ProcessReport, shorts: dict[str, s
 
 
 def cmd_process(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    _require_provider(settings)
+    settings = settings_of(args)
+    require_provider(settings)
 
     async def body(store: Store) -> tuple[ProcessReport, dict[str, str]]:
         from threadline.chat.turns import TurnEngine
@@ -504,8 +495,8 @@ def cmd_process(args: argparse.Namespace) -> int:
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    _require_provider(settings)
+    settings = settings_of(args)
+    require_provider(settings)
 
     async def body(store: Store) -> tuple[ProcessReport, dict[str, str]]:
         from threadline.chat.turns import TurnEngine

@@ -8,7 +8,7 @@ full so `grep` sees whole titles; use `--json` for machine-readable output.
 from __future__ import annotations
 
 import json
-import re
+import os
 import shutil
 import sys
 import time
@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from threadline.text import display_width, pad, truncate
+from threadline.text import UNSAFE, display_width, pad, plural, truncate
+
+__all__ = ["plural"]  # re-exported: the subcommands' counts are the app's (threadline.text)
 
 # ---------------------------------------------------------------------------- terminal
 
@@ -41,6 +43,14 @@ def stdin_is_tty() -> bool:
         return sys.stdin is not None and sys.stdin.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+def styled() -> bool:
+    """Whether stdout gets text attributes (highlights): a terminal, and NO_COLOR not set.
+
+    NO_COLOR (https://no-color.org) set to anything but "" turns them off.
+    """
+    return stdout_is_tty() and not os.environ.get("NO_COLOR")
 
 
 def terminal_width() -> int | None:
@@ -171,10 +181,6 @@ def relative_time(when: datetime, now: datetime | None = None) -> str:
     return to_utc(when).astimezone().strftime("%Y-%m-%d")
 
 
-def plural(n: int, word: str, words: str | None = None) -> str:
-    return f"{n:,} {word if n == 1 else (words or word + 's')}"
-
-
 def human_size(n: int) -> str:
     size = float(n)
     for unit in ("B", "KB", "MB", "GB"):
@@ -186,17 +192,24 @@ def human_size(n: int) -> str:
 
 # ---------------------------------------------------------------------------- JSON
 
-_C1_OR_DEL = re.compile(r"[\x7f-\x9f]")
+
+def _json_escape(match: Any) -> str:
+    code = ord(match.group())
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    code -= 0x10000  # a surrogate pair, as JSON writes characters beyond the BMP
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
 
 
 def dumps_json(value: Any, *, indent: int | None = 2) -> str:
-    """JSON with non-ASCII text kept readable but every control character escaped.
+    """JSON with non-ASCII text kept readable but every unsafe character escaped.
 
-    json.dumps escapes C0 controls itself; DEL and the C1 range (0x9b is a CSI on some
-    terminals) are escaped here, so printing the JSON to a terminal is safe too.
+    json.dumps escapes C0 controls itself; DEL, the C1 range (0x9b is a CSI on some terminals),
+    bidi controls and zero-width characters (threadline.text.UNSAFE) are escaped here as
+    `\\u202e` and the like: the same data, and safe (and visible) on a terminal.
     """
     text = json.dumps(value, ensure_ascii=False, indent=indent, default=str)
-    return _C1_OR_DEL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return UNSAFE.sub(_json_escape, text)
 
 
 def print_json(value: Any) -> None:

@@ -5,7 +5,7 @@ which directory it is from); --dir DIR or --workspace narrow it. Newest matches 
 --rank for relevance among the newest matches (search.RANK_CANDIDATES).
 
 Snippets: matched words are shown in bold reverse video on a terminal, and between `**` when
-the output is piped (so they survive `grep` and `less`).
+the output is piped (so they survive `grep` and `less`) or NO_COLOR is set.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
-from threadline.cli.shared import (
+from threadline.cli.common import (
     add_scope_options,
     check_config,
     scope_from_args,
@@ -170,11 +170,11 @@ def render_snippet(hit: SearchHit, width: int | None, tty: bool) -> str:
 def print_hits(hits: list[SearchHit], shorts: dict[str, str], *, show_dir: bool) -> None:
     """Two lines per match: where it is (id, time, role, directory, title), then the snippet."""
     from threadline import paths
-    from threadline.cli.output import local_time, stdout_is_tty, terminal_width
+    from threadline.cli.output import local_time, styled, terminal_width
     from threadline.text import one_line, truncate
 
     width = terminal_width()
-    tty = stdout_is_tty()
+    tty = styled()  # highlights on a terminal, unless NO_COLOR (then `**` as when piped)
     out = sys.stdout
     for hit in hits:
         role = hit.role or "summary"

@@ -8,13 +8,14 @@ import sys
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from threadline.cli.common import CommandFailed, report_error
-from threadline.cli.shared import (
+from threadline.cli.common import (
+    CommandFailed,
     add_scope_options,
     add_subcommands,
     check_config,
     get_session,
     positive_int,
+    report_error,
     resolve_all,
     scope_from_args,
     settings_of,
@@ -142,8 +143,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     rows, shorts, total = with_store(args, body)
     if args.json:
+        from threadline.cli.common import summary_json
         from threadline.cli.output import print_json
-        from threadline.cli.shared import summary_json
 
         print_json([summary_json(r) for r in rows])
         return 0
@@ -189,7 +190,7 @@ def print_session_table(
     for r in rows:
         cells = [shorts.get(r.id, r.id)]
         if with_marks:
-            from threadline.cli.shared import marks
+            from threadline.cli.common import marks
 
             cells.append(marks(r))
         cells += [
@@ -297,8 +298,8 @@ def _transcript_item(item: TimelineItem) -> str:
 
 
 def session_json(session: Session) -> dict[str, Any]:
+    from threadline.cli.common import summary_json
     from threadline.cli.output import iso
-    from threadline.cli.shared import summary_json
 
     data = summary_json(session)
     data.update(
@@ -376,7 +377,7 @@ def cmd_delete(args: argparse.Namespace) -> int:
     check_config(args)
 
     async def body(store: Store) -> int:
-        from threadline.cli.shared import label
+        from threadline.cli.common import label
 
         resolved = await resolve_all(store, args.ids)
         failed = 0
@@ -403,8 +404,8 @@ def cmd_delete(args: argparse.Namespace) -> int:
                 args.yes,
                 "purge sessions",
             )
-        for session_id, session in targets.items():
-            name = label(shorts[session_id], session)
+        for session_id, target in targets.items():
+            name = label(shorts[session_id], target)
             if args.purge:
                 if await store.purge_session(session_id):
                     print(f"purged for good: {name}")
@@ -427,7 +428,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     check_config(args)
 
     async def body(store: Store) -> int:
-        from threadline.cli.shared import label
+        from threadline.cli.common import label
 
         failed = 0
         for r in await resolve_all(store, args.ids):
@@ -464,14 +465,15 @@ def cmd_trash(args: argparse.Namespace) -> int:
     from threadline.cli.output import iso
 
     if args.json:
+        from threadline.cli.common import summary_json
         from threadline.cli.output import print_json
-        from threadline.cli.shared import summary_json
 
         out = []
         for r in rows:
             data = summary_json(r)
             data["deleted_at"] = iso(r.deleted_at)
-            data["purge_after"] = iso(r.deleted_at + timedelta(days=keep_days))
+            purge_after = r.deleted_at + timedelta(days=keep_days) if r.deleted_at else None
+            data["purge_after"] = iso(purge_after)
             out.append(data)
         print_json(out)
         return 0
@@ -521,7 +523,7 @@ def cmd_empty_trash(args: argparse.Namespace) -> int:
     check_config(args)
 
     async def body(store: Store) -> None:
-        from threadline.cli.shared import label
+        from threadline.cli.common import label
         from threadline.models import Scope
 
         rows = await store.list_sessions(Scope.ALL, None, limit=None, trashed=True)
@@ -555,7 +557,7 @@ def cmd_rename(args: argparse.Namespace) -> int:
     title = " ".join(" ".join(args.title).split()) or None
 
     async def body(store: Store) -> None:
-        from threadline.cli.shared import label
+        from threadline.cli.common import label
 
         session_id = await store.resolve_session_id(args.id)
         session = await store.update_session(session_id, title=title)
@@ -571,7 +573,7 @@ def cmd_pin(args: argparse.Namespace) -> int:
     check_config(args)
 
     async def body(store: Store) -> int:
-        from threadline.cli.shared import label
+        from threadline.cli.common import label
 
         failed = 0
         for r in await resolve_all(store, args.ids):

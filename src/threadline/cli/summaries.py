@@ -9,8 +9,14 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
-from threadline.cli.common import CommandFailed
-from threadline.cli.shared import get_session, positive_int, settings_of, with_store
+from threadline.cli.common import (
+    CommandFailed,
+    get_session,
+    positive_int,
+    require_provider,
+    settings_of,
+    with_store,
+)
 
 
 def at_least_one(text: str) -> int:
@@ -44,7 +50,7 @@ def register_actions(actions: Any, common: argparse.ArgumentParser) -> None:
         help="leave the newest N messages out of the summary (default: keep_recent_messages)",
     )
     p.add_argument("--model", metavar="MODEL", help="the model that writes the summary")
-    p.set_defaults(handler=cmd_summarize)
+    p.set_defaults(handler=cmd_summarise)
 
     p = actions.add_parser(
         "compact",
@@ -73,18 +79,12 @@ def _range(summary: Summary) -> str:
     return f"#{summary.first_message_id}–#{summary.last_message_id}"
 
 
-# ---------------------------------------------------------------------------- summarize
+# ---------------------------------------------------------------------------- summarise
 
 
-def cmd_summarize(args: argparse.Namespace) -> int:
+def cmd_summarise(args: argparse.Namespace) -> int:
     settings = settings_of(args)
-    from threadline import paths
-    from threadline.chat.provider import not_configured_message
-
-    provider = settings.effective_provider()
-    if not provider.base_url:
-        problem = not_configured_message(provider, settings.source or paths.config_path())
-        raise CommandFailed(problem or "no model provider configured")
+    require_provider(settings)
 
     async def body(store: Store) -> None:
         from threadline.chat.turns import TurnEngine

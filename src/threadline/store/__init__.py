@@ -1,4 +1,10 @@
-"""The store: the only code that speaks SQL. Async (aiosqlite), returns pydantic models."""
+"""The store: the only code that speaks SQL. Async (aiosqlite), returns pydantic models.
+
+This package is the store's public surface (with threadline.models): code outside store/
+imports from here, never from its modules (tests/test_layering.py checks it).
+"""
+
+from typing import TYPE_CHECKING, Any
 
 from threadline.store.errors import (
     AmbiguousIdError,
@@ -7,12 +13,32 @@ from threadline.store.errors import (
     StoreError,
 )
 from threadline.store.facade import UNSET, Store
+from threadline.store.scope import scope_root
+from threadline.store.search import MAX_QUERY_CHARS
+from threadline.store.util import Clock, system_clock
+
+if TYPE_CHECKING:
+    from threadline.store.transfer import ImportResult
 
 __all__ = [
+    "MAX_QUERY_CHARS",
     "UNSET",
     "AmbiguousIdError",
+    "Clock",
+    "ImportResult",
     "NotFoundError",
     "SearchQueryError",
     "Store",
     "StoreError",
+    "scope_root",
+    "system_clock",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The import/export models load only when asked for (start-up of the quick commands).
+    if name == "ImportResult":
+        from threadline.store.transfer import ImportResult
+
+        return ImportResult
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from threadline.models import CATEGORIES, Memory, PendingExtraction
+from threadline.models import CATEGORIES, WATERMARK_KEY, Memory, PendingExtraction
 from threadline.store.errors import NotFoundError, StoreError
 from threadline.store.util import fmt_ts
 
@@ -245,7 +245,6 @@ def delete_pending_extraction(conn: sqlite3.Connection, pending_id: int) -> bool
 # turn engine sets it to 0 at a session's first turn, so imported history is never extracted
 # (and never costs a request) unless someone asks for it.
 
-WATERMARK_KEY = "memory_watermark"
 _WATERMARK = f"json_extract(metadata, '$.{WATERMARK_KEY}')"
 
 

@@ -13,6 +13,7 @@ from threadline.models import Scope, Session, SessionCursor, SessionSummary
 from threadline.store import scope as scopes
 from threadline.store.errors import AmbiguousIdError, NotFoundError, StoreError
 from threadline.store.util import dump_json, fmt_ts, load_json, uuid7
+from threadline.text import collapse_whitespace
 
 # A reply whose writer has not checkpointed for this long is taken to have died with its process.
 STALE_STREAM = timedelta(seconds=30)
@@ -56,11 +57,9 @@ def session_from_row(row: tuple[Any, ...]) -> Session:
     return Session.model_validate(data)
 
 
-def one_line(title: str | None) -> str | None:
-    """A title as shown in lists: whitespace runs (newlines included) become one space."""
-    if title is None:
-        return None
-    return " ".join(str(title).split()) or None
+def _title(title: str | None) -> str | None:
+    """A title as kept: on one line (text.collapse_whitespace); blank is no title."""
+    return None if title is None else collapse_whitespace(str(title)) or None
 
 
 def _stale_before(now: datetime) -> str:
@@ -79,7 +78,7 @@ def create_session(
 ) -> Session:
     session_id = uuid7(now)
     stamp = fmt_ts(now)
-    title = one_line(title)
+    title = _title(title)
     conn.execute(
         "INSERT INTO sessions (id, working_dir, dir_tokens, title, provider, model, system_prompt,"
         " created_at, updated_at, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -326,7 +325,7 @@ def update_session(
         if key == "metadata":
             value = dump_json(value or {})
         if key == "title":
-            value = one_line(value)
+            value = _title(value)
         if key == "status":
             sets.append("heartbeat_at = NULL")
         sets.append(f"{key} = ?")

@@ -24,10 +24,6 @@ def fmt_ts(when: datetime) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
 
 
-def parse_ts(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text)
-
-
 _uuid_lock = threading.Lock()
 _uuid_last_ms = -1
 _uuid_seq = 0

@@ -1,8 +1,15 @@
-"""Small display formats shared by the widgets: relative ages, counts, token figures."""
+"""The app's display formats: relative ages, token figures, durations, message times.
+
+Counts (`plural`) are shared with the CLI and live in threadline.text.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
+
+from threadline.text import plural
+
+__all__ = ["clock_time", "duration_ms", "plural", "relative_age", "tokens"]
 
 
 def relative_age(when: datetime, now: datetime) -> str:
@@ -26,11 +33,6 @@ def relative_age(when: datetime, now: datetime) -> str:
     return f"{round(days / 365.25)} y"
 
 
-def plural(count: int, word: str, words: str | None = None) -> str:
-    """`1 message`, `2 messages`, `1,024 messages`."""
-    return f"{count:,} {word if count == 1 else (words or word + 's')}"
-
-
 def tokens(count: int | None) -> str:
     if count is None:
         return "?"
@@ -47,8 +49,8 @@ def duration_ms(ms: int | None) -> str:
     return f"{ms / 1000:.1f} s"
 
 
-def local_time(when: datetime, now: datetime) -> str:
-    """Clock time for today, else date and time, in the local time zone."""
+def clock_time(when: datetime, now: datetime) -> str:
+    """Clock time for today, else date and time, in the local time zone (message headers)."""
     local = when.astimezone()
     if local.date() == now.astimezone().date():
         return local.strftime("%H:%M")

@@ -20,7 +20,7 @@ from rich.text import Text
 from textual.strip import Strip
 
 from threadline.models import Message, Summary, SummarySpan, TimelineItem
-from threadline.ui.format import duration_ms, local_time, plural, tokens
+from threadline.ui.format import clock_time, duration_ms, plural, tokens
 from threadline.ui.safe import clean, one_line, safe_markdown
 from threadline.ui.timeline import BlockState, item_key
 
@@ -143,7 +143,7 @@ def _body(
 
 
 def _meta_line(item: TimelineItem, styles: BlockStyles, width: int, now: datetime) -> Strip:
-    parts = [local_time(item.created_at, now)]
+    parts = [clock_time(item.created_at, now)]
     if item.model:
         parts.append(one_line(item.model))
     if isinstance(item, Message):
