@@ -1,6 +1,7 @@
 """How ui/ is put together, checked on its source: no import cycle among its modules (imports
-inside functions and for type checking count too), no import of the CLI, no reaching into
-another object's private members, and the window and paging rules free of Textual."""
+inside functions and for type checking count too; tests/test_layering.py checks the layers
+and the cycles between packages), no reaching into another object's private members, and the
+window and paging rules free of Textual."""
 
 from __future__ import annotations
 
@@ -67,11 +68,6 @@ def test_ui_modules_import_each_other_without_a_cycle():
     graph = ui_graph()
     assert "threadline.ui.app" in graph and graph["threadline.ui.screens.main"]
     assert find_cycle(graph) is None
-
-
-def test_ui_does_not_import_the_cli():
-    for path in UI.rglob("*.py"):
-        assert not any(m.startswith("threadline.cli") for m in imports(path)), path
 
 
 def test_no_ui_module_reaches_into_another_objects_private_members():

@@ -28,7 +28,6 @@ from threadline.errors import ThreadlineError
 from threadline.paths import home_short
 from threadline.ui.notices import Notifier, notify_error
 from threadline.ui.safe import clean, one_line
-from threadline.ui.screens.new_session import NewSession
 from threadline.ui.widgets.composer import Composer, ComposerState
 
 if TYPE_CHECKING:
@@ -41,6 +40,15 @@ if TYPE_CHECKING:
 
 
 YIELD_SECONDS = 0.005
+
+
+@dataclass(frozen=True)
+class NewSession:
+    """What the new-session form chose for the next message's new session (None: the
+    configured default / no system prompt)."""
+
+    model: str | None = None
+    system_prompt: str | None = None
 
 
 class RunnerScreen(Notifier, Protocol):

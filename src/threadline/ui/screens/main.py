@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from threadline.store import Store
     from threadline.ui.memory_tasks import MemoryStatus
     from threadline.ui.screens.memories import JumpTo
-    from threadline.ui.screens.new_session import NewSession
+    from threadline.ui.turn_runner import NewSession
 
 UNDO_SECONDS = 10.0
 FILTER_DELAY = 0.15

@@ -26,8 +26,7 @@ from textual.widgets import Footer, Input, OptionList, Static
 from threadline.errors import ThreadlineError
 from threadline.models import Scope, SearchHit
 from threadline.paths import home_short, workspace_root
-from threadline.store import SearchQueryError
-from threadline.store.search import MAX_QUERY_CHARS
+from threadline.store import MAX_QUERY_CHARS, SearchQueryError
 from threadline.ui.format import plural
 from threadline.ui.safe import one_line
 from threadline.ui.widgets.bars import SCOPE_LABELS
