@@ -275,11 +275,11 @@ def test_a_real_terminal_receives_no_injected_sequence(tmp_path: Path):
     async def last_message_time() -> str:
         from datetime import UTC, datetime
 
-        from threadline.ui.format import local_time
+        from threadline.ui.format import clock_time
 
         async with await Store.open(db) as store:
             last = (await store.get_messages(ids["all"]))[-1]
-        return local_time(last.created_at, datetime.now(UTC))
+        return clock_time(last.created_at, datetime.now(UTC))
 
     # The metadata line of the session's last message (on screen once `m` is pressed).
     meta = asyncio.run(last_message_time()).encode()
