@@ -36,6 +36,8 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
+    # Only the default location gets its directory made on demand (issue 11): make this one.
+    (tmp_path / "data").mkdir(exist_ok=True)
     return tmp_path / "data" / "threadline.db"
 
 

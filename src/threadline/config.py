@@ -22,6 +22,13 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, defer_build=True)
 
 
+# Upper bounds: every number read from the config must fit the dates and SQLite integers it
+# becomes (a larger one would be an OverflowError traceback at first use, not a clear error).
+_DAY = 86400.0
+_CENTURY_DAYS = 36525
+_MAX_COUNT = 1_000_000_000
+
+
 class ProviderConfig(_Section):
     """[provider]: an OpenAI-compatible chat completions endpoint."""
 
@@ -29,26 +36,26 @@ class ProviderConfig(_Section):
     base_url: str | None = None
     model: str | None = None
     api_key_env: str | None = None
-    connect_timeout: float = Field(default=10.0, gt=0)
-    read_timeout: float = Field(default=120.0, gt=0)
+    connect_timeout: float = Field(default=10.0, gt=0, le=_DAY)
+    read_timeout: float = Field(default=120.0, gt=0, le=_DAY)
     max_retries: int = Field(default=3, ge=0, le=10)
 
 
 class SessionConfig(_Section):
     """[session]: continuity window, retention and the trash."""
 
-    continue_window_hours: float = Field(default=4.0, ge=0)
-    retention_days: int = Field(default=90, ge=1)
-    max_sessions: int = Field(default=1000, ge=1)
+    continue_window_hours: float = Field(default=4.0, ge=0, le=_CENTURY_DAYS * 24)
+    retention_days: int = Field(default=90, ge=1, le=_CENTURY_DAYS)
+    max_sessions: int = Field(default=1000, ge=1, le=_MAX_COUNT)
     auto_cleanup: bool = True
-    trash_days: int = Field(default=30, ge=0)
+    trash_days: int = Field(default=30, ge=0, le=_CENTURY_DAYS)
 
 
 class ContextConfig(_Section):
     """[context]: how much of a session is sent to the model."""
 
-    max_context_tokens: int = Field(default=16000, ge=256)
-    keep_recent_messages: int = Field(default=20, ge=1)
+    max_context_tokens: int = Field(default=16000, ge=256, le=_MAX_COUNT)
+    keep_recent_messages: int = Field(default=20, ge=1, le=_MAX_COUNT)
     # Summarise older messages when a request would not fit (off: only trim the oldest).
     # The file's key keeps the spelling it was documented with.
     auto_summarise: bool = Field(default=True, alias="auto_summarize")
@@ -64,10 +71,10 @@ class MemoryConfig(_Section):
     # Extract automatically from idle and closed sessions (on demand works either way).
     extraction: bool = True
     # A session counts as idle this long after its last message.
-    idle_minutes: float = Field(default=30.0, gt=0)
+    idle_minutes: float = Field(default=30.0, gt=0, le=_CENTURY_DAYS * 24 * 60)
     # At most this many memories, within this many tokens, open a new session's context.
     max_in_context: int = Field(default=30, ge=0, le=1000)
-    context_tokens: int = Field(default=800, ge=0)
+    context_tokens: int = Field(default=800, ge=0, le=_MAX_COUNT)
     # The model that extracts memories (None: the session's model).
     model: str | None = None
     # After `threadline chat`, process due extractions in a detached background process.

@@ -62,6 +62,16 @@ class SessionSummary(_Record):
     updated_at: datetime
     message_count: int
     deleted_at: datetime | None = None
+    # A turn is under way (its writer keeps a heartbeat); `status` says crashed if it died.
+    writing: bool = False
+    # The role of the session's last message (None: no message).
+    last_role: Role | None = None
+
+    @property
+    def unanswered(self) -> bool:
+        """The last message is the user's and no reply is being written for it: its turn broke
+        off before the model answered (crashed), or it was never sent."""
+        return self.last_role == "user" and (not self.writing or self.status == "crashed")
 
     @property
     def display_title(self) -> str:
@@ -248,3 +258,12 @@ class DatabaseInfo(_Record):
     memories: int
     pending_extractions: int
     size_bytes: int
+    read_only: bool = False  # the file cannot be written by this process
+
+
+class IntegrityReport(_Record):
+    """What `db check` found: problems (empty when healthy) and checks it could not run."""
+
+    problems: list[str]
+    skipped: list[str] = Field(default_factory=list)
+    read_only: bool = False

@@ -24,6 +24,11 @@ def config_dir() -> Path:
     return Path(user_config_dir(APP_NAME, appauthor=False))
 
 
+def default_db_path() -> Path:
+    """The database when neither `--db` nor `THREADLINE_DB` names one."""
+    return data_dir() / "threadline.db"
+
+
 def db_path(override: str | os.PathLike[str] | None = None) -> Path:
     """The database: `--db PATH`, else `THREADLINE_DB`, else data_dir()/threadline.db."""
     if override:
@@ -31,7 +36,46 @@ def db_path(override: str | os.PathLike[str] | None = None) -> Path:
     env = os.environ.get(DB_ENV)
     if env:
         return Path(env).expanduser()
-    return data_dir() / "threadline.db"
+    return default_db_path()
+
+
+def may_create_parent(db_file: Path) -> bool:
+    """Only the default location has its directory made on demand: a mistyped `--db` or
+    `THREADLINE_DB` whose directory does not exist is an error, not a new database."""
+    try:
+        return db_file.absolute() == default_db_path().absolute()
+    except OSError:
+        return False
+
+
+def missing_directory(db_file: Path) -> str | None:
+    """Why `db_file` cannot be opened or created where it is (None: its directory is there, or
+    it is the default location, whose directory is made on demand)."""
+    parent = db_file.parent
+    if parent.is_dir() or may_create_parent(db_file):
+        return None
+    if parent.exists():
+        return f"{parent}: not a directory"
+    return f"{parent}: no such directory (create it first, or fix the path)"
+
+
+def make_private_dirs(directory: str | os.PathLike[str]) -> None:
+    """Create `directory` and any missing parents, each private to the user (0700), whatever
+    the umask (Path.mkdir(parents=True) would leave the parents to the umask)."""
+    target = Path(directory).absolute()
+    missing = []
+    for level in (target, *target.parents):
+        if level.exists():
+            break
+        missing.append(level)
+    for level in reversed(missing):
+        try:
+            os.mkdir(level, 0o700)
+        except FileExistsError:
+            if not level.is_dir():
+                raise
+            continue  # made meanwhile by another process: leave its mode alone
+        os.chmod(level, 0o700)  # mkdir's mode is masked by the umask
 
 
 def config_path(override: str | os.PathLike[str] | None = None) -> Path:

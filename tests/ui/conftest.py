@@ -40,5 +40,6 @@ def plain_db(tmp_path: Path) -> sample_data.Sample:
 
 @pytest.fixture
 def empty_db(tmp_path: Path) -> Path:
-    """A path where no database exists yet (the app creates it)."""
+    """A path where no database exists yet (the app creates it, in a directory that exists)."""
+    (tmp_path / "data").mkdir(exist_ok=True)
     return tmp_path / "data" / "empty.db"

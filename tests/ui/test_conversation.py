@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from apphelpers import find_on_screen, make_app, screen_text, settle, widget_lines
+from internals import notifications
 from sample_data import FIX_ANSWER, Sample, add_long_session
 
 from threadline.models import Message, Summary
@@ -123,18 +124,18 @@ async def test_message_cursor_moves_and_copies(plain_db: Sample):
         assert "▌ Assistant" in pane_text(app)  # the cursor's mark
         await pilot.press("c")
         assert app.clipboard == FIX_ANSWER
-        assert any("Copied the message" in n.message for n in app._notifications)
+        assert any("Copied the message" in n for n in notifications(app))
         await pilot.press("y")
         assert app.clipboard.startswith("import time\n\ndef retry(")
         assert app.clipboard.endswith("pytest -p no:randomly tests/test_retry.py")
-        assert any("Copied 2 code blocks" in n.message for n in app._notifications)
+        assert any("Copied 2 code blocks" in n for n in notifications(app))
         await pilot.press("k")
         assert view.cursor == 0
         assert "▌ You" in pane_text(app)
         await pilot.press("c")
         assert app.clipboard == "tests/test_retry.py fails one run in ten on CI.\nWhy?"
         await pilot.press("y")
-        assert any("no code blocks" in n.message for n in app._notifications)
+        assert any("no code blocks" in n for n in notifications(app))
         await pilot.press("j", "j")
         assert view.cursor == 1
 

@@ -132,7 +132,8 @@ def test_hostile_text_is_shown_literally(snap_compare, sample_db):
 def test_all_directories_scope(snap_compare, sample_db):
     """After pressing s twice, at 160x48: the header says "all directories · 7 sessions"; each
     sidebar entry's second line ends with its directory (~/src/api, ~/src/web, and the strange
-    one shown literally as ~/src/[bold]x[/bold]^[]0;pwned^G)."""
+    one shown literally as ~/src/[bold]x[/bold]^[]0;pwned^G); the two sessions whose only
+    message is the user's say "no reply" before it."""
     app = make_app(sample_db)
     assert snap_compare(app, terminal_size=LARGE, run_before=keys("s", "s"))
 

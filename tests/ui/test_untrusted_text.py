@@ -298,7 +298,8 @@ def test_a_real_terminal_receives_no_injected_sequence(tmp_path: Path):
     if pid == 0:  # the child: the app, in the hostile directory's scope
         os.execvpe(
             sys.executable,
-            [sys.executable, "-m", "threadline", "--dir", ROOT],
+            # --dir must exist (issue 11): start in one, then `s s` widens to all directories.
+            [sys.executable, "-m", "threadline", "--dir", str(tmp_path)],
             env,
         )
     import fcntl
@@ -324,6 +325,8 @@ def test_a_real_terminal_receives_no_injected_sequence(tmp_path: Path):
     try:
         read_until(b"Everything")  # the sidebar
         read_until(b"L0 ")  # the open session
+        os.write(fd, b"ss")  # the workspace scope, then every directory's sessions
+        read_until(b"all directories")
         os.write(fd, b"\t")  # into the conversation, then the metadata lines
         os.write(fd, b"m")
         read_until(meta)

@@ -60,8 +60,12 @@ class OpenAICompatProvider:
     ) -> None:
         if not settings.base_url:
             raise ValueError("OpenAICompatProvider needs a base_url")
+        from threadline.redact import split_credentials
+
         self._settings = settings
-        self._base_url = settings.base_url.rstrip("/")
+        # Credentials in the URL go in a header, never into a URL that an error could show.
+        base_url, self._url_credentials = split_credentials(settings.base_url)
+        self._base_url = base_url.rstrip("/")
         self._url = self._base_url + "/chat/completions"
         self._backoff_base = backoff_base
         self._sleep = sleep
@@ -103,6 +107,8 @@ class OpenAICompatProvider:
                 import ssl
 
                 options["verify"] = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            if self._url_credentials is not None:
+                options["auth"] = httpx.BasicAuth(*self._url_credentials)
             self._client = httpx.AsyncClient(timeout=timeout, headers=headers, **options)
         return self._client
 
@@ -364,6 +370,10 @@ class OpenAICompatProvider:
         key = self._settings.api_key
         if key and len(key) >= 4:
             text = text.replace(key, "***")
+        if self._url_credentials is not None:
+            for secret in self._url_credentials:
+                if len(secret) >= 4:
+                    text = text.replace(secret, "***")
         return text
 
 

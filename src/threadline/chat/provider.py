@@ -84,6 +84,9 @@ class ProviderError(ThreadlineError):
         retryable: bool = False,
         retry_after: float | None = None,
     ) -> None:
+        from threadline.redact import redact_urls
+
+        message = redact_urls(message)  # no URL credentials in anything stored or shown
         super().__init__(message)
         self.message = message
         self.kind: ErrorKind = kind

@@ -4,12 +4,16 @@ One behaviour for both faces: the CLI prints the events of a turn, the app rende
 
     engine = TurnEngine.from_settings(store, settings)      # once; engine.aclose() at exit
     turn = engine.start(session, "hello")                   # raises ProviderNotConfigured
+    # or engine.start(SessionRequest(directory), "hello"): the session is made with the message
     async with aclosing(aiter(turn)) as events:             # aclosing: a listener that stops
         async for event in events:                          # early still gets the partial saved
             ...    # UserMessageSaved, ReplyStarted, ReplyDelta..., then exactly one of
                    # ReplyFinished / TurnFailed / TurnCancelled
 Rules kept here:
-- the user message is committed before the request is sent;
+- the user message is committed before the request is sent, in one transaction with the turn's
+  heartbeat and, for a new session, with the session itself (no empty session survives a crash);
+- from then on the session counts as writing: the heartbeat is kept while the request waits
+  and the reply streams, so a dead writer shows crashed (at once when provably gone);
 - the reply is written (complete=False) at its first token, checkpointed from a timer at most
   once a second while text arrives (never per token), and every `heartbeat_interval` seconds
   when none does, so the store can tell a live stream from a dead process (30 s);
@@ -18,7 +22,10 @@ Rules kept here:
 - a provider error keeps the user message and records the reply with stop_reason 'error' and
   the error text; the session stays usable (`engine.retry(session)` answers it again);
 - cancelling keeps the partial reply with stop_reason 'cancelled': `turn.cancel()` ends the
-  turn with a TurnCancelled event; cancelling the consuming task saves the same and re-raises.
+  turn with a TurnCancelled event; cancelling the consuming task saves the same and re-raises;
+- a checkpoint that cannot be written (disk full) is reported at once (SaveProblem) and tried
+  again; the final text is retried for `final_save_seconds` before the turn fails with
+  StoreError: a reply is never reported finished unless all of it was saved.
 """
 
 from __future__ import annotations
@@ -62,6 +69,21 @@ if TYPE_CHECKING:
 TITLE_LENGTH = 60
 CHECKPOINT_INTERVAL = 1.0
 HEARTBEAT_INTERVAL = 5.0
+# How long the end of a reply keeps trying to save its full text when writes fail (disk full).
+FINAL_SAVE_SECONDS = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRequest:
+    """Where a turn goes when no session is chosen yet: a new session of `working_dir`, made in
+    the same transaction as the turn's first message, or (with `continue_window_hours`) the
+    directory's newest session when its last message is younger than that."""
+
+    working_dir: str
+    continue_window_hours: float | None = None
+    provider: str | None = None
+    model: str | None = None
+    system_prompt: str | None = None
 
 
 # ---------------------------------------------------------------------- events
@@ -71,11 +93,13 @@ HEARTBEAT_INTERVAL = 5.0
 class UserMessageSaved:
     """The user's message is committed (for a retry: the message being answered again).
 
-    `session` is the session after this turn's changes (title, model, system prompt).
+    `session` is the session after this turn's changes (title, model, system prompt);
+    `created` says it was made for this message (a SessionRequest that did not continue one).
     """
 
     message: Message
     session: Session
+    created: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +125,16 @@ class ReplyFinished:
     """The reply is finalised (complete=True, usage, stop_reason, response_ms)."""
 
     message: Message
+
+
+@dataclass(frozen=True, slots=True)
+class SaveProblem:
+    """The reply could not be written (disk full, a damaged file...): said at once, while it
+    streams on; the engine keeps trying, and the turn fails if the end cannot be saved."""
+
+    error: str
+    saved_chars: int
+    total_chars: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +190,7 @@ TurnEvent = (
     | ContextNotice
     | ReplyStarted
     | ReplyDelta
+    | SaveProblem
     | ReplyFinished
     | TurnFailed
     | TurnCancelled
@@ -234,6 +269,7 @@ class TurnEngine:
         auto_summarise: bool = True,
         summary_model: str | None = None,
         memory: MemoryConfig | None = None,
+        final_save_seconds: float = FINAL_SAVE_SECONDS,
     ) -> None:
         from threadline.config import MemoryConfig
 
@@ -246,6 +282,7 @@ class TurnEngine:
         self.memory = memory or MemoryConfig()
         self.checkpoint_interval = checkpoint_interval
         self.heartbeat_interval = heartbeat_interval
+        self.final_save_seconds = final_save_seconds
         self.config_path = config_path
         self._owns_provider = owns_provider
 
@@ -292,7 +329,7 @@ class TurnEngine:
 
     def start(
         self,
-        session: Session,
+        session: Session | SessionRequest,
         text: str,
         *,
         model: str | None = None,
@@ -300,14 +337,20 @@ class TurnEngine:
     ) -> Turn:
         """A turn sending `text` in `session`; nothing happens until it is iterated.
 
-        `model` and `system_prompt` override the session's and are remembered on it
-        (`system_prompt=""` clears it).
+        Given a SessionRequest, the session is made (or continued) when the message is saved,
+        in the same transaction. `model` and `system_prompt` override the session's and are
+        remembered on it (`system_prompt=""` clears it).
 
         Raises:
             ProviderNotConfigured: no model is known. ThreadlineError: empty text.
         """
         if not text.strip():
             raise ThreadlineError("the message is empty")
+        if isinstance(session, SessionRequest):
+            chosen = self.resolve_model(None, model or session.model)
+            turn = Turn(self, session, text, chosen, system_prompt)
+            turn.model_override = model
+            return turn
         return Turn(self, session, text, self.resolve_model(session, model), system_prompt)
 
     def retry(self, session: Session, *, model: str | None = None) -> Turn:
@@ -358,13 +401,16 @@ class Turn:
     def __init__(
         self,
         engine: TurnEngine,
-        session: Session,
+        session: Session | SessionRequest,
         text: str | None,
         model: str,
         system_prompt: str | None,
     ) -> None:
         self.engine = engine
-        self.session = session
+        self.request = session if isinstance(session, SessionRequest) else None
+        # Until the message is saved, a requested session is not known (see session_id).
+        self.session: Session = session  # type: ignore[assignment]
+        self.model_override: str | None = None
         self.text = text
         self.model = model
         self.system_prompt = system_prompt
@@ -381,6 +427,11 @@ class Turn:
         self._stop = asyncio.Event()
         self._keeper: asyncio.Task[None] | None = None
         self._first_row: Message | None = None
+        self._reply_id: int | None = None
+        self._begun = False
+        self._saved_chars = 0
+        self._problem: str | None = None  # the last write that failed, until one succeeds
+        self._problem_told: str | None = None
         self.heartbeat_writes = 0
 
     def __aiter__(self) -> AsyncGenerator[TurnEvent, None]:
@@ -410,21 +461,45 @@ class Turn:
     def text_so_far(self) -> str:
         return "".join(self._parts)
 
+    @property
+    def session_id(self) -> str | None:
+        """The turn's session: None until a requested session is made with the message."""
+        if self.request is not None and not self._begun:
+            return None
+        return self.session.id
+
+    def _take_problem(self) -> SaveProblem | None:
+        """A write failure not yet reported (reported once per kind of failure)."""
+        problem = self._problem
+        if problem is None or problem == self._problem_told:
+            return None
+        self._problem_told = problem
+        return SaveProblem(problem, self._saved_chars, len(self.text_so_far))
+
     # ------------------------------------------------------------------ the run
 
     async def _run(self) -> AsyncGenerator[TurnEvent, None]:
         engine = self.engine
         store = engine.store
         self._task = asyncio.current_task()
-        session = self.session
 
-        if self.text is not None:
-            user = await store.add_message(session.id, "user", self.text)
-        else:
-            user = await self._last_user_message()
-        session = await self._remember_settings(session, user)
+        session, user, created = await self._begin()
+        self.session, self._begun = session, True
+        # From here the session counts as writing: keep its heartbeat while the request waits.
+        self._keeper = asyncio.create_task(self._keep())
+        try:
+            session = await self._remember_settings(session, user, created)
+        except BaseException:
+            await self._stop_keeper()
+            raise
         self.session = session
-        yield UserMessageSaved(user, session)
+        try:
+            yield UserMessageSaved(user, session, created)
+        except BaseException:  # the listener stopped here: the turn ends with no reply
+            await self._stop_keeper()
+            with suppress(Exception):
+                await store.end_turn(session.id)
+            raise
 
         reply: Message | None = None
         end: StreamEnd | None = None
@@ -512,11 +587,13 @@ class Turn:
                         if reply is None:
                             reply = await self._first_write(event.text)
                             self._last_write = time.monotonic()
-                            self._keeper = asyncio.create_task(self._keep(reply.id))
                             yield ReplyStarted(reply)
                             if self._cancel_requested:
                                 raise _Cancelled
                         yield ReplyDelta(event.text)
+                        problem = self._take_problem()
+                        if problem is not None:
+                            yield problem
                         if self._cancel_requested:
                             raise _Cancelled
                     else:
@@ -556,8 +633,60 @@ class Turn:
         finally:
             await self._stop_keeper()
 
-        message = await self._save_reply(user, reply, started, end)
-        yield ReplyFinished(message)
+        final: Message | None = None
+        deadline = time.monotonic() + engine.final_save_seconds
+        while final is None:
+            try:
+                final = await self._save_reply(user, reply, started, end)
+            except ThreadlineError as err:
+                # Disk full, say: the text is still here; keep trying, and tell them at once.
+                self._problem = one_line(str(err)) or type(err).__name__
+                problem = self._take_problem()
+                if problem is not None:
+                    yield problem
+                if time.monotonic() >= deadline or not _retryable(err):
+                    raise ThreadlineError(
+                        f"the reply could not be saved ({self._problem}): "
+                        f"{self._saved_chars:,} of {len(self.text_so_far):,} characters are "
+                        "in the database"
+                    ) from None
+                await asyncio.sleep(min(1.0, max(0.05, engine.checkpoint_interval)))
+        yield ReplyFinished(final)
+
+    async def _begin(self) -> tuple[Session, Message, bool]:
+        """Save the user's message (and make the session of a SessionRequest) with the turn's
+        heartbeat, in one transaction; a retry finds the message it answers."""
+        store = self.engine.store
+        request = self.request
+        if request is not None:
+            assert self.text is not None
+            watermark = {WATERMARK_KEY: 0} if self.engine.memory.enabled else None
+            session, user, created = await store.begin_turn(
+                None,
+                self.text,
+                working_dir=request.working_dir,
+                continue_window_hours=request.continue_window_hours,
+                title=derive_title(self.text),
+                provider=request.provider or self.engine.provider.name,
+                model=request.model,
+                system_prompt=request.system_prompt,
+                metadata=watermark,
+            )
+            if not created and self.model_override is None:
+                # A continued session answers with its own model, as a chosen session does.
+                self.model = self.engine.resolve_model(session)
+            assert user is not None
+            return session, user, created
+        session, saved, _ = await store.begin_turn(self.session.id, self.text)
+        if saved is not None:
+            return session, saved, False
+        self.session = session
+        try:
+            return session, await self._last_user_message(), False
+        except BaseException:
+            with suppress(Exception):
+                await store.end_turn(session.id)
+            raise
 
     async def _first_write(self, text: str) -> Message:
         """Create the reply's row. A cancel arriving meanwhile waits for it, so the row is known."""
@@ -567,10 +696,15 @@ class Turn:
             )
         )
         try:
-            return await asyncio.shield(write)
+            row = await asyncio.shield(write)
         except asyncio.CancelledError:
             self._first_row = await write
+            self._reply_id = self._first_row.id
+            self._saved_chars = len(text)
             raise
+        self._reply_id = row.id
+        self._saved_chars = len(text)
+        return row
 
     async def _last_user_message(self) -> Message:
         store = self.engine.store
@@ -584,7 +718,7 @@ class Turn:
                 raise ThreadlineError("nothing to retry: the session has no user message")
             before = page[0].id
 
-    async def _remember_settings(self, session: Session, user: Message) -> Session:
+    async def _remember_settings(self, session: Session, user: Message, created: bool) -> Session:
         """Record the system prompt and (on the first turn) the title.
 
         The model is remembered only once it has answered (see _remember_model), so a
@@ -595,7 +729,8 @@ class Turn:
             changes["provider"] = self.engine.provider.name
         if self.system_prompt is not None and (self.system_prompt or None) != session.system_prompt:
             changes["system_prompt"] = self.system_prompt or None
-        if self.text is not None and session.title is None and session.message_count == 0:
+        first = session.message_count == 1  # the message just saved is the session's first
+        if self.text is not None and session.title is None and first and not created:
             title = derive_title(self.text)
             if title:
                 changes["title"] = title
@@ -619,11 +754,17 @@ class Turn:
 
     # ------------------------------------------------------------------ checkpoints
 
-    async def _keep(self, reply_id: int) -> None:
-        """Checkpoint the reply once per interval while text arrives; heartbeat when none does."""
+    async def _keep(self) -> None:
+        """Checkpoint the reply once per interval while text arrives; heartbeat when none does
+        (also before the reply's first token, while the request waits).
+
+        A write that fails (disk full) is recorded for the turn to report, and tried again at
+        the next interval: the stream goes on, and the end tries to save everything.
+        """
         store = self.engine.store
         interval = self.engine.checkpoint_interval
         due = time.monotonic() + interval
+        self._last_write = time.monotonic()
         while True:
             try:
                 await asyncio.wait_for(self._stop.wait(), max(0.0, due - time.monotonic()))
@@ -632,15 +773,28 @@ class Turn:
                 pass
             now = time.monotonic()
             due = max(due + interval, now + interval / 2)
+            reply_id = self._reply_id
             count = len(self._parts)
-            if count != self._saved_parts:
-                await store.update_message(reply_id, content="".join(self._parts[:count]))
-                self._saved_parts = count
-                self._last_write = now
-            elif now - self._last_write >= self.engine.heartbeat_interval:
-                await store.update_message(reply_id)
-                self._last_write = now
-                self.heartbeat_writes += 1
+            try:
+                if reply_id is not None and count != self._saved_parts:
+                    content = "".join(self._parts[:count])
+                    await store.update_message(reply_id, content=content)
+                    self._saved_parts = count
+                    self._saved_chars = len(content)
+                    self._last_write = now
+                elif now - self._last_write >= self.engine.heartbeat_interval:
+                    if reply_id is not None:
+                        await store.update_message(reply_id)
+                    else:
+                        await store.heartbeat(self.session.id)
+                    self._last_write = now
+                    self.heartbeat_writes += 1
+                else:
+                    continue
+            except ThreadlineError as err:
+                self._problem = one_line(str(err)) or type(err).__name__
+                continue
+            self._problem = None
 
     async def _stop_keeper(self) -> None:
         keeper, self._keeper = self._keeper, None
@@ -675,14 +829,17 @@ class Turn:
             )
         else:
             message = await store.update_message(reply.id, content=content, complete=True, **fields)
-        await self._remember_model()
+        self._saved_chars = len(content)
         self.result = TurnResult(self.session.id, user, message, "complete")
+        with suppress(ThreadlineError):  # the reply is saved; the model is remembered next time
+            await self._remember_model()
         return message
 
     async def _save_error(
         self, user: Message, reply: Message | None, started: float, error: str, kind: str
     ) -> Message:
         await self._stop_keeper()
+        reply = reply or self._first_row
         store = self.engine.store
         partial = "".join(self._parts)
         fields: dict[str, Any] = {
@@ -734,11 +891,22 @@ async def run_turn(
     return await engine.start(session, text, model=model, system_prompt=system_prompt).run()
 
 
+def _retryable(err: ThreadlineError) -> bool:
+    """A failed final save worth trying again: not a damaged, read-only or closed store."""
+    from threadline.store import DatabaseDamaged, DatabaseReadOnly, NotFoundError
+
+    if isinstance(err, DatabaseDamaged | DatabaseReadOnly | NotFoundError):
+        return False
+    return "closed" not in str(err)
+
+
 __all__: Sequence[str] = (
     "ContextNotice",
     "ReplyDelta",
     "ReplyFinished",
     "ReplyStarted",
+    "SaveProblem",
+    "SessionRequest",
     "SummarySaved",
     "SummaryStarted",
     "Turn",

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from threadline.cli.common import settings_of
 
 
 def run_app_command(args: argparse.Namespace) -> int:
     from threadline import paths
+    from threadline.errors import ThreadlineError
 
     settings = settings_of(args)
     db_file = paths.db_path(args.db)
+    # Refused before the app draws anything: a mistyped path is an error, not a new database.
+    problem = paths.missing_directory(db_file)
+    if problem is not None:
+        raise ThreadlineError(problem)
+    if args.dir is not None and not os.path.isdir(os.path.expanduser(args.dir)):
+        raise ThreadlineError(f"{args.dir}: no such directory (--dir)")
     directory = paths.resolve_dir(args.dir)
     from threadline.ui.app import run_app
 

@@ -15,7 +15,7 @@ from threadline.cli.common import CommandFailed, require_provider, settings_of, 
 from threadline.errors import UsageError
 
 if TYPE_CHECKING:
-    from threadline.chat.turns import TurnEngine
+    from threadline.chat.turns import SessionRequest, TurnEngine
     from threadline.config import Settings
     from threadline.models import Session
     from threadline.store import Store
@@ -98,27 +98,44 @@ async def _chat(store: Store, args: argparse.Namespace, settings: Settings, text
         ContextNotice,
         ReplyDelta,
         ReplyFinished,
+        SaveProblem,
         SummarySaved,
         SummaryStarted,
         TurnCancelled,
         TurnEngine,
         TurnFailed,
+        UserMessageSaved,
     )
 
-    session, created = await _find_session(store, args, settings)
+    # Another process writing (an import, a vacuum) never loses what was typed: the message
+    # waits for the lock as long as it takes, saying why, until it is saved or ctrl-c.
+    store.wait_for_lock(None, _LockNotice())
+    target = await _find_session(store, args, settings)
     engine = TurnEngine.from_settings(store, settings)
     try:
-        turn = engine.start(session, text, model=args.model, system_prompt=args.system)
-        short = (await store.short_ids([session.id]))[session.id]
-        print(f"session {short}{' (new)' if created else ''}", file=sys.stderr, flush=True)
+        turn = engine.start(target, text, model=args.model, system_prompt=args.system)
         out = _Output(sys.stdout)
         events = aiter(turn)
+        saved = False
         try:
             # aclosing: if writing to stdout fails, the engine still saves what arrived.
             async with aclosing(events):
                 async for event in events:
                     if isinstance(event, ReplyDelta):
                         out.write(event.text)
+                    elif isinstance(event, UserMessageSaved):
+                        saved = True
+                        session = event.session
+                        short = (await store.short_ids([session.id]))[session.id]
+                        new = " (new)" if event.created else ""
+                        print(f"session {short}{new}", file=sys.stderr, flush=True)
+                    elif isinstance(event, SaveProblem):
+                        _note(
+                            f"threadline: warning: the reply is not being saved "
+                            f"({event.error}); {event.saved_chars:,} of "
+                            f"{event.total_chars:,} characters are in the database so "
+                            "far; still trying"
+                        )
                     elif isinstance(event, ReplyFinished):
                         out.end()
                     elif isinstance(event, SummaryStarted):
@@ -141,6 +158,11 @@ async def _chat(store: Store, args: argparse.Namespace, settings: Settings, text
         except asyncio.CancelledError:
             # Ctrl-C: the engine has saved the partial reply as cancelled.
             out.end()
+            if not saved:
+                raise CommandFailed(
+                    "interrupted before the message was saved; nothing was written",
+                    EXIT_INTERRUPTED,
+                ) from None
             raise CommandFailed(
                 "interrupted; the partial reply was saved", EXIT_INTERRUPTED
             ) from None
@@ -148,6 +170,25 @@ async def _chat(store: Store, args: argparse.Namespace, settings: Settings, text
     finally:
         await engine.aclose()
     return 0
+
+
+class _LockNotice:
+    """Says on stderr why nothing happens while another process holds the write lock."""
+
+    EVERY = 30.0
+
+    def __init__(self) -> None:
+        self.told: float | None = None
+
+    def __call__(self, seconds: float) -> None:
+        if self.told is not None and seconds - self.told < self.EVERY and seconds >= self.told:
+            return
+        self.told = seconds
+        _note(
+            f"threadline: waiting for the database: another process is writing to it "
+            f"({seconds:.0f} s so far); your message will be saved as soon as it is free "
+            "(ctrl-c gives up)"
+        )
 
 
 def _note(text: str) -> None:
@@ -178,15 +219,13 @@ async def _after_turn(args: argparse.Namespace, settings: Settings, engine: Turn
 
 async def _find_session(
     store: Store, args: argparse.Namespace, settings: Settings
-) -> tuple[Session, bool]:
-    """The session this turn goes to, and whether it was created for it."""
+) -> Session | SessionRequest:
+    """The session this turn goes to, or where to make (or continue) one with its message."""
     from threadline import paths
+    from threadline.chat.turns import SessionRequest
     from threadline.store import NotFoundError
 
     provider = settings.effective_provider()
-    # The session remembers --model once that model has answered (the turn engine does it),
-    # so a mistyped model does not stick to a new session.
-    model, system_prompt = provider.model, args.system or None
     directory = paths.resolve_dir()
     if args.session is not None:
         session_id = await store.resolve_session_id(args.session)
@@ -199,15 +238,17 @@ async def _find_session(
                 "(threadline sessions restore ID)",
                 1,
             )
-        return session, False
-    if args.new:
-        session = await store.create_session(
-            directory, provider=provider.name, model=model, system_prompt=system_prompt
-        )
-        return session, True
+        return session
     hours = _FOREVER_HOURS if args.continue_ else settings.session.continue_window_hours
-    return await store.get_or_create_session_ex(
-        directory, hours, provider=provider.name, model=model, system_prompt=system_prompt
+    # Made (or continued) in the transaction that saves the message: a crash before it leaves
+    # no empty session. The session remembers --model once that model has answered (the turn
+    # engine does it), so a mistyped model does not stick to a new session.
+    return SessionRequest(
+        directory,
+        continue_window_hours=None if args.new else hours,
+        provider=provider.name,
+        model=provider.model,
+        system_prompt=args.system or None,
     )
 
 

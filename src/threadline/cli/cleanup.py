@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from threadline.models import CleanupResult, SessionSummary
     from threadline.store import Store
 
-_DURATION = re.compile(r"^\s*(\d+)\s*([a-z]*)\s*$")
+_DURATION = re.compile(r"^\s*(\d{1,15})\s*([a-z]*)\s*$")
 _UNITS = {
     "": "days",
     "d": "days",
@@ -37,6 +37,9 @@ _UNITS = {
 }
 
 
+_MAX_AGE = timedelta(days=36525)  # older than any history; dates before year 1 overflow
+
+
 def parse_age(text: str) -> timedelta:
     """`30d`, `2w`, `12h`, `90m` or a bare number of days."""
     match = _DURATION.match(text.lower())
@@ -45,7 +48,13 @@ def parse_age(text: str) -> timedelta:
     value = int(match[1])
     if value <= 0:
         raise argparse.ArgumentTypeError("the age must be more than zero")
-    return timedelta(**{_UNITS[match[2]]: value})
+    try:
+        age = timedelta(**{_UNITS[match[2]]: value})
+    except OverflowError:
+        age = _MAX_AGE + _MAX_AGE
+    if age > _MAX_AGE:
+        raise argparse.ArgumentTypeError(f"expected an age of at most 100 years, not {text!r}")
+    return age
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:

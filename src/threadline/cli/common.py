@@ -44,6 +44,11 @@ def report_error(message: str) -> None:
     print(f"threadline: error: {one_line(str(message))}", file=sys.stderr)
 
 
+# Counts given on the command line stop here: far beyond any history, and well inside what
+# SQLite can bind (a larger Python int would raise OverflowError deep in the store).
+MAX_COUNT = 1_000_000_000
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -51,6 +56,8 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected 0 or more, not {value}")
+    if value > MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"expected at most {MAX_COUNT:,}, not {text}")
     return value
 
 
@@ -233,8 +240,12 @@ def label(short: str, session: SessionSummary, width: int = 60) -> str:
 
 
 def marks(session: SessionSummary) -> str:
-    """`*` for pinned, `!` for crashed (the column legend is printed under the table)."""
-    return ("*" if session.pinned else "") + ("!" if session.status == "crashed" else "")
+    """`*` pinned, `!` crashed, `?` its last message has no reply (legend under the table)."""
+    return (
+        ("*" if session.pinned else "")
+        + ("!" if session.status == "crashed" else "")
+        + ("?" if session.unanswered else "")
+    )
 
 
 def summary_json(session: SessionSummary) -> dict[str, Any]:

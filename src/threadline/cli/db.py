@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from threadline.cli.common import add_subcommands, check_config, with_store
 
 if TYPE_CHECKING:
-    from threadline.models import DatabaseInfo
+    from threadline.models import DatabaseInfo, IntegrityReport
     from threadline.store import Store
 
 
@@ -75,23 +75,25 @@ def cmd_check(args: argparse.Namespace) -> int:
     check_config(args)
     _require_existing(args)
 
-    async def body(store: Store) -> tuple[list[str], DatabaseInfo]:
-        problems = await store.integrity_check()
-        return problems, await store.info()
+    async def body(store: Store) -> tuple[IntegrityReport, DatabaseInfo]:
+        report = await store.integrity_report()
+        return report, await store.info()
 
-    problems, info = with_store(args, body)
+    report, info = with_store(args, body)
+    problems = report.problems
     if args.json:
         from threadline.cli.output import print_json
 
         data = info.model_dump()
         data["ok"] = not problems
         data["problems"] = problems
+        data["skipped"] = report.skipped
         print_json(data)
     else:
         from threadline.cli.output import human_size
         from threadline.text import one_line
 
-        print(f"database        {info.path}")
+        print(f"database        {info.path}" + ("  (read-only)" if info.read_only else ""))
         print(f"size            {human_size(info.size_bytes)}")
         print(f"schema version  {info.schema_version}")
         print(f"sessions        {info.sessions:,} (+ {info.trashed_sessions:,} in the trash)")
@@ -105,6 +107,8 @@ def cmd_check(args: argparse.Namespace) -> int:
                 print(f"  {one_line(problem)}")
         else:
             print("integrity       ok")
+        for note in report.skipped:
+            print(f"not checked     {one_line(note)}")
     if problems:
         raise CommandFailed(
             f"{info.path}: the integrity check found {len(problems)} problem(s); "

@@ -47,8 +47,8 @@ def memory_id(text: str) -> int:
         value = int(text.lstrip("#"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"a memory id is a number, not {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"a memory id is a number from 1, not {value}")
+    if not 1 <= value < 2**63:  # SQLite's integers end there
+        raise argparse.ArgumentTypeError(f"no memory has the id {text!r}")
     return value
 
 

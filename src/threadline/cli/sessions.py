@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 LIST_LIMIT = 50
 SHOW_PAGE = 500
 
-MARKS_HELP = "marks: * pinned, ! crashed (its last reply broke off)"
+MARKS_HELP = "marks: * pinned, ! crashed (its last turn broke off), ? no reply to the last message"
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -173,7 +173,7 @@ def print_session_table(
     )
     from threadline.text import one_line
 
-    with_marks = any(r.pinned or r.status == "crashed" for r in rows)
+    with_marks = any(r.pinned or r.status == "crashed" or r.unanswered for r in rows)
     columns = [Column("ID")]
     if with_marks:
         columns.append(Column("", minimum=1))
@@ -223,15 +223,19 @@ def cmd_show(args: argparse.Namespace) -> int:
         out = sys.stdout
         out.write(_transcript_header(session, shorts[session_id]))
         position: tuple[int, int] = (0, 1)  # before every message and summary
+        last: TimelineItem | None = None
         while True:
             items = await store.timeline(session_id, after=position, limit=SHOW_PAGE)
             for item in items:
                 out.write(_transcript_item(item))
+                last = item
             if len(items) < SHOW_PAGE:
                 break
             position = items[-1].position
         if session.message_count == 0:
             out.write("(no messages yet)\n")
+        elif last is not None and last.kind == "message" and session.unanswered:
+            out.write(_unanswered_note(session))
 
     with_store(args, body)
     return 0
@@ -246,7 +250,7 @@ def _transcript_header(session: Session, short: str) -> str:
     if session.pinned:
         flags.append("pinned")
     if session.status == "crashed":
-        flags.append("crashed: the last reply broke off")
+        flags.append("crashed: the last turn broke off")
     elif session.status == "completed":
         flags.append("completed")
     if session.deleted_at is not None:
@@ -269,6 +273,16 @@ def _transcript_header(session: Session, short: str) -> str:
     if session.system_prompt:
         lines.append(f"  system     {one_line(session.system_prompt)}")
     return "\n".join(lines) + "\n\n"
+
+
+def _unanswered_note(session: Session) -> str:
+    """Said after a last user message that no reply follows."""
+    if session.status == "crashed":
+        return (
+            "[no reply: the turn broke off before the model answered; `threadline chat "
+            "--session ID` continues]\n"
+        )
+    return "[no reply to this message]\n"
 
 
 def _transcript_item(item: TimelineItem) -> str:

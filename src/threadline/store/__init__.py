@@ -1,4 +1,5 @@
-"""The store: the only code that speaks SQL. Async (aiosqlite), returns pydantic models.
+"""The store: the only code that speaks SQL. Async (a thread per sqlite3 connection), returns
+pydantic models.
 
 This package is the store's public surface (with threadline.models): code outside store/
 imports from here, never from its modules (tests/test_layering.py checks it).
@@ -8,6 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 from threadline.store.errors import (
     AmbiguousIdError,
+    DatabaseDamaged,
+    DatabaseReadOnly,
+    LockTimeout,
     NotFoundError,
     SearchQueryError,
     StoreError,
@@ -25,6 +29,9 @@ __all__ = [
     "UNSET",
     "AmbiguousIdError",
     "Clock",
+    "DatabaseDamaged",
+    "DatabaseReadOnly",
+    "LockTimeout",
     "ImportResult",
     "NotFoundError",
     "SearchQueryError",

@@ -26,3 +26,15 @@ class AmbiguousIdError(StoreError):
 
 class SearchQueryError(StoreError):
     """A search query that cannot be searched (for example, nothing but punctuation)."""
+
+
+class DatabaseDamaged(StoreError):
+    """SQLite reported the file corrupt (or not a database): nothing more is written to it."""
+
+
+class DatabaseReadOnly(StoreError):
+    """The database file cannot be written (permissions, an immutable file, read-only media)."""
+
+
+class LockTimeout(StoreError):
+    """Another process held the write lock for longer than this store waits; nothing was written."""

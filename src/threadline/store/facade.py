@@ -14,6 +14,7 @@ from threadline import paths
 from threadline.models import (
     CleanupResult,
     DatabaseInfo,
+    IntegrityReport,
     Memory,
     Message,
     PendingExtraction,
@@ -27,19 +28,20 @@ from threadline.models import (
     TimelineItem,
 )
 from threadline.store import cleanup as cleanup_ops
+from threadline.store import liveness
 from threadline.store import memories as memory_ops
 from threadline.store import messages as message_ops
 from threadline.store import scope as scopes
 from threadline.store import search as search_ops
 from threadline.store import sessions as session_ops
 from threadline.store import summaries as summary_ops
+from threadline.store import turns as turn_ops
 from threadline.store.connection import (
     Database,
     prepare_file,
     read_pragmas,
-    run_transaction,
 )
-from threadline.store.errors import StoreError
+from threadline.store.errors import DatabaseDamaged, StoreError
 from threadline.store.migrate import MigrationReport, backup_database, open_and_migrate
 from threadline.store.util import Clock, fmt_ts, system_clock
 
@@ -64,6 +66,7 @@ class Store:
         self._db = db
         self._clock = clock
         self.migration = report
+        self._tag: str | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -74,15 +77,26 @@ class Store:
         clock: Clock | None = None,
         readers: int = 2,
     ) -> Store:
-        """Open (creating if needed) and migrate the database; `path=None` uses paths.db_path()."""
+        """Open (creating if needed) and migrate the database; `path=None` uses paths.db_path().
+
+        Opening never waits for the write lock unless a migration must run: a database another
+        process is writing to (an import, a vacuum) opens and reads at once. The directory is
+        created (0700) only for the default location; a path whose directory does not exist
+        is an error. A file this process cannot write opens read-only (writes are refused).
+
+        Raises:
+            StoreError: not a database, another program's database, newer than this code,
+                corrupt at its first page, or a directory that does not exist.
+        """
         db_file = paths.db_path(path)
         clock = clock or system_clock
-        created = prepare_file(db_file)
+        created = prepare_file(db_file, create_dirs=paths.may_create_parent(db_file))
         holder: dict[str, MigrationReport] = {}
 
-        def setup(conn: sqlite3.Connection) -> None:
-            holder["report"] = open_and_migrate(conn, db_file, clock)
-            run_transaction(conn, session_ops.mark_stale_streams, clock())
+        def setup(conn: sqlite3.Connection, read_only: bool) -> None:
+            holder["report"] = open_and_migrate(conn, db_file, clock, read_only=read_only)
+            if not read_only:
+                session_ops.try_settle_streams(conn, clock())
 
         try:
             db = await Database.connect(db_file, setup, readers=readers)
@@ -90,9 +104,53 @@ class Store:
             if created and db_file.exists() and db_file.stat().st_size == 0:
                 db_file.unlink()
             raise
-        return cls(db, clock, holder["report"])
+        store = cls(db, clock, holder["report"])
+        store._tag = liveness.new_tag()
+        liveness.register(store._tag, db.writer_connection)
+        db.prelude = store._settle
+        return store
+
+    def _settle(self, conn: sqlite3.Connection) -> None:
+        session_ops.settle_streams(conn, self._clock())
+
+    @property
+    def read_only(self) -> bool:
+        """The file cannot be written by this process: reads work, writes are refused."""
+        return self._db.read_only
+
+    @property
+    def damaged(self) -> str | None:
+        """Why the database is taken to be damaged (SQLite reported corruption), else None.
+
+        Once set, every write is refused with DatabaseDamaged; reads are still tried.
+        """
+        return self._db.damaged
+
+    def on_damage(self, listener: Callable[[str], None]) -> None:
+        """Call `listener(message)` (on the event loop) the first time SQLite reports the file
+        corrupt, whichever operation saw it."""
+        self._db.damage_listeners.append(listener)
+
+    def wait_for_lock(
+        self,
+        patience: float | None,
+        listener: Callable[[float], None] | None = None,
+    ) -> None:
+        """How writes wait while another process holds the write lock.
+
+        Args:
+            patience: seconds a write keeps trying before it fails with LockTimeout (nothing
+                written); None: until it gets the lock or the store is closed.
+            listener: called on the event loop with the seconds waited so far, every few
+                seconds while a write waits (to tell the person why nothing happens).
+        """
+        self._db.lock_patience = patience
+        self._db.lock_listener = listener
 
     async def close(self) -> None:
+        if self._tag is not None:
+            liveness.unregister(self._tag, self._db.writer_connection)
+            self._tag = None
         await self._db.close()
 
     async def __aenter__(self) -> Store:
@@ -328,8 +386,64 @@ class Store:
             return rolled_back.result
 
     async def recover_interrupted(self) -> list[str]:
-        """Mark sessions whose reply writer died as crashed; returns their ids."""
+        """Mark sessions whose reply writer is gone or 30 s silent as crashed; returns their ids."""
         return await self._db.write(session_ops.mark_stale_streams, self._clock())
+
+    async def begin_turn(
+        self,
+        session_id: str | None,
+        content: str | None,
+        *,
+        working_dir: str | None = None,
+        continue_window_hours: float | None = None,
+        title: str | None = None,
+        provider: str | None = None,
+        model: str | None = None,
+        system_prompt: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> tuple[Session, Message | None, bool]:
+        """Start a turn: the user's message and the turn's heartbeat, in one transaction with
+        the session when it is new, so a crash never leaves an empty session behind.
+
+        Args:
+            session_id: the session to write in; None: continue the newest session of
+                `working_dir` when its last message is younger than `continue_window_hours`
+                (None: never), else create one with the given fields.
+            content: the user's message; None answers the last one again (a retry).
+
+        Returns (session, the saved message or None, whether the session was created). Until
+        the turn's reply ends (update_message with complete or a stop_reason, or an assistant
+        message added complete), the session counts as writing; keep it alive with
+        `heartbeat()` while no reply row exists yet.
+        """
+        window = None
+        if continue_window_hours is not None:
+            window = timedelta(hours=continue_window_hours)
+        directory = paths.resolve_dir(working_dir) if session_id is None else None
+        create = {
+            "title": title,
+            "provider": provider,
+            "model": model,
+            "system_prompt": system_prompt,
+            "metadata": metadata,
+        }
+        return await self._db.write(
+            turn_ops.begin_turn,
+            self._clock(),
+            session_id,
+            content,
+            directory,
+            window,
+            create,
+        )
+
+    async def heartbeat(self, session_id: str) -> None:
+        """The turn in this session is still alive (before its reply's first checkpoint)."""
+        await self._db.write(session_ops.beat, self._clock(), session_id)
+
+    async def end_turn(self, session_id: str) -> None:
+        """The turn this store was writing in the session ended without a reply row."""
+        await self._db.write(session_ops.end_beat, session_id)
 
     # ------------------------------------------------------------------ messages
 
@@ -727,12 +841,25 @@ class Store:
                 size_bytes=one(
                     "SELECT page_count * page_size FROM pragma_page_count, pragma_page_size"
                 ),
+                read_only=self.read_only,
             )
 
         return await self._db.read(run)
 
     async def integrity_check(self) -> list[str]:
-        """Problems found by PRAGMA integrity_check and the FTS index checks ([] when healthy)."""
+        """Problems found by PRAGMA integrity_check and the FTS index checks ([] when healthy).
+
+        See integrity_report for the checks that could not run (read-only file, busy lock).
+        """
+        return (await self.integrity_report()).problems
+
+    async def integrity_report(self) -> IntegrityReport:
+        """PRAGMA integrity_check, foreign keys and the FTS index checks, without waiting.
+
+        The FTS checks are INSERT commands in form, so they need the write lock: on a read-only
+        file they are skipped as such, and while another process holds the lock they are tried
+        once and skipped with a note instead of waiting (the rest is checked on a reader).
+        """
 
         def run(conn: sqlite3.Connection) -> list[str]:
             problems = [r[0] for r in conn.execute("PRAGMA integrity_check") if r[0] != "ok"]
@@ -742,21 +869,42 @@ class Store:
             ]
             return problems
 
-        def fts(conn: sqlite3.Connection) -> list[str]:
+        def fts(conn: sqlite3.Connection) -> tuple[list[str], str | None]:
+            timeout = conn.execute("PRAGMA busy_timeout").fetchone()[0]
+            conn.execute("PRAGMA busy_timeout = 0")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError:
+                return [], "another process is writing to the database"
+            finally:
+                conn.execute(f"PRAGMA busy_timeout = {int(timeout)}")
             problems = []
-            for table in ("messages_fts", "summaries_fts"):
-                try:
-                    # rank = 1: also compare the index with the rows it was built from.
-                    conn.execute(
-                        f"INSERT INTO {table} ({table}, rank) VALUES ('integrity-check', 1)"
-                    )
-                except sqlite3.DatabaseError as exc:
-                    problems.append(f"{table}: {exc}")
-            return problems
+            try:
+                for table in ("messages_fts", "summaries_fts"):
+                    try:
+                        # rank = 1: also compare the index with the rows it was built from.
+                        conn.execute(
+                            f"INSERT INTO {table} ({table}, rank) VALUES ('integrity-check', 1)"
+                        )
+                    except sqlite3.DatabaseError as exc:
+                        problems.append(f"{table}: {exc}")
+            finally:
+                conn.execute("ROLLBACK")
+            return problems, None
 
-        problems = await self._db.read(run)
-        # The FTS check is a write statement in form only; it runs on the writer.
-        return problems + await self._db.write(fts)
+        try:
+            problems = await self._db.read(run)
+        except DatabaseDamaged:  # too damaged for the check itself to finish
+            problems = [f"the check could not finish: {self._db.damage_reason}"]
+        skipped: list[str] = []
+        if self.read_only:
+            skipped.append("search index: needs write access (the database is read-only)")
+        elif self.damaged is None:
+            fts_problems, busy = await self._db.on_writer(fts)
+            problems += fts_problems
+            if busy:
+                skipped.append(f"search index: {busy}; run the check again later")
+        return IntegrityReport(problems=problems, skipped=skipped, read_only=self.read_only)
 
     async def backup(self, dest: str | os.PathLike[str]) -> Path:
         """Copy the database to `dest` with SQLite's online backup API (safe while in use)."""

@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from threadline.models import ROLES, Message
+from threadline.store import sessions as session_ops
 from threadline.store.errors import NotFoundError, StoreError
 from threadline.store.util import dump_json, fmt_ts, load_json
 
@@ -46,7 +47,7 @@ def message_from_row(row: tuple[Any, ...]) -> Message:
     return messages_from_rows([row])[0]
 
 
-def _check_session_writable(conn: sqlite3.Connection, session_id: str) -> None:
+def check_session_writable(conn: sqlite3.Connection, session_id: str) -> None:
     row = conn.execute("SELECT deleted_at FROM sessions WHERE id = ?", (session_id,)).fetchone()
     if row is None:
         raise NotFoundError(f"no session with id {session_id}")
@@ -73,7 +74,7 @@ def add_message(
         raise StoreError(f"invalid role {role!r} (expected one of {', '.join(ROLES)})")
     if not isinstance(content, str):
         raise StoreError("message content must be text")
-    _check_session_writable(conn, session_id)
+    check_session_writable(conn, session_id)
     stamp = fmt_ts(created_at or now)
     cur = conn.execute(
         "INSERT INTO messages (session_id, role, content, payload, created_at, input_tokens,"
@@ -93,17 +94,17 @@ def add_message(
             int(bool(complete)),
         ),
     )
-    # A reply still streaming keeps a heartbeat on its session; a new message revives a crashed one.
+    # A reply still streaming keeps a heartbeat on its session; a new message revives a crashed
+    # one; a reply that ends at once (finished, failed, cancelled) ends its writer's turn.
     if not complete and stop_reason is None:
-        conn.execute(
-            "UPDATE sessions SET heartbeat_at = ?, status = 'active' WHERE id = ?",
-            (fmt_ts(now), session_id),
-        )
+        session_ops.beat(conn, now, session_id)
     else:
         conn.execute(
             "UPDATE sessions SET status = 'active' WHERE id = ? AND status = 'crashed'",
             (session_id,),
         )
+        if role == "assistant":
+            session_ops.end_beat(conn, session_id, own_only=True)
     message_id = cur.lastrowid
     assert message_id is not None
     return Message(
@@ -164,15 +165,9 @@ def update_message(
     assert message is not None
     if not message.complete and message.stop_reason is None:
         # Still streaming: this checkpoint is the session's heartbeat.
-        conn.execute(
-            "UPDATE sessions SET heartbeat_at = ?, status = 'active' WHERE id = ?",
-            (fmt_ts(now), session_id),
-        )
+        session_ops.beat(conn, now, session_id)
     else:
-        conn.execute(
-            "UPDATE sessions SET heartbeat_at = NULL WHERE id = ? AND heartbeat_at IS NOT NULL",
-            (session_id,),
-        )
+        session_ops.end_beat(conn, session_id)
     return message
 
 

@@ -112,16 +112,25 @@ def _backup_name(path: Path, version: int, clock: Clock) -> Path:
     return candidate
 
 
+def _is_empty(conn: sqlite3.Connection) -> bool:
+    """No table, index, view or trigger: a new file (or one SQLite made but never used)."""
+    return conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
+
+
 def open_and_migrate(
     conn: sqlite3.Connection,
     path: Path,
     clock: Clock,
     migrations: list[Migration] | None = None,
+    *,
+    read_only: bool = False,
 ) -> MigrationReport:
     """Check the version, set the pragmas, back up if needed and apply pending migrations.
 
     Runs on the writer connection before any other use. Nothing is written to a database that
-    is newer than the code, not a database, or corrupt.
+    is newer than the code, another program's database, not a database, or corrupt; a
+    read-only one is opened as it is, or refused when it would need upgrading. Taking the
+    write lock happens only when there is a migration to apply.
     """
     migrations = load_migrations() if migrations is None else migrations
     latest = migrations[-1].version if migrations else 0
@@ -132,12 +141,28 @@ def open_and_migrate(
             f"{path}: the database is at schema version {version}, but this threadline only "
             f"knows up to {latest}; upgrade threadline (the database was left untouched)"
         )
-    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    if version == 0 and not _is_empty(conn):
+        raise StoreError(
+            f"{path}: a SQLite database that is not threadline's (it has tables but no "
+            "schema_version); choose another file with --db (this one was left untouched)"
+        )
+    pending = [m for m in migrations if m.version > version]
+    if read_only:
+        if pending:
+            what = "is empty" if version == 0 else f"is at schema version {version}"
+            raise StoreError(
+                f"{path}: the database is read-only and {what}; threadline needs to write it "
+                f"to bring it to version {latest} (left untouched)"
+            )
+        apply_pragmas(conn, reader=True)
+        return MigrationReport(from_version=version, to_version=version)
+    mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
     if str(mode).lower() != "wal":
-        raise StoreError(f"{path}: cannot switch the database to WAL mode (got {mode})")
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise StoreError(f"{path}: cannot switch the database to WAL mode (got {mode})")
     apply_pragmas(conn, reader=False)
     report = MigrationReport(from_version=version, to_version=version)
-    pending = [m for m in migrations if m.version > version]
     if pending and version > 0 and _has_sessions(conn):
         report.backup_path = _backup_name(path, version, clock)
         backup_database(conn, report.backup_path)
@@ -170,6 +195,7 @@ def open_and_migrate(
             raise
         report.applied.append(migration.version)
         report.to_version = migration.version
-    report.to_version = max(report.to_version, current_version(conn))
+    if pending:
+        report.to_version = max(report.to_version, current_version(conn))
     tighten_permissions(path)
     return report

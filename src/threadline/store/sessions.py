@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from threadline.models import Scope, Session, SessionCursor, SessionSummary
+from threadline.store import liveness
 from threadline.store import scope as scopes
 from threadline.store.errors import AmbiguousIdError, NotFoundError, StoreError
 from threadline.store.util import dump_json, fmt_ts, load_json, uuid7
@@ -18,17 +19,29 @@ from threadline.text import collapse_whitespace
 # A reply whose writer has not checkpointed for this long is taken to have died with its process.
 STALE_STREAM = timedelta(seconds=30)
 
-_STATUS = "CASE WHEN heartbeat_at IS NOT NULL AND heartbeat_at < ? THEN 'crashed' ELSE status END"
+# A session's status as shown: crashed as soon as its reply's writer is provably gone (see
+# store/liveness.py), or once the heartbeat is 30 s old; computed at read time, so no reader
+# ever needs the write lock to show it. The one parameter is the stale-before timestamp.
+_STATUS = (
+    "CASE WHEN heartbeat_at IS NOT NULL"
+    " AND (heartbeat_at < ? OR threadline_writer_gone(stream_owner)) THEN 'crashed'"
+    " ELSE status END"
+)
+STATUS_SQL = _STATUS
+# The last two are the turn state: a turn under way (its heartbeat), and the role of the last
+# message (one index seek per listed row), so a user message nobody answered shows as such.
 SUMMARY_COLS = (
     "id, working_dir, title, preview, provider, model, {status}, pinned, created_at,"
-    " updated_at, message_count, deleted_at"
+    " updated_at, message_count, deleted_at, heartbeat_at IS NOT NULL,"
+    " (SELECT role FROM messages WHERE messages.session_id = sessions.id"
+    " ORDER BY messages.id DESC LIMIT 1)"
 )
 FULL_COLS = SUMMARY_COLS + (
     ", system_prompt, ended_at, total_input_tokens, total_output_tokens, metadata"
 )
 _SUMMARY_FIELDS = (
     "id working_dir title preview provider model status pinned created_at updated_at"
-    " message_count deleted_at"
+    " message_count deleted_at writing last_role"
 ).split()
 _FULL_FIELDS = _SUMMARY_FIELDS + (
     "system_prompt ended_at total_input_tokens total_output_tokens metadata".split()
@@ -327,7 +340,7 @@ def update_session(
         if key == "title":
             value = _title(value)
         if key == "status":
-            sets.append("heartbeat_at = NULL")
+            sets.append("heartbeat_at = NULL, stream_owner = NULL")
         sets.append(f"{key} = ?")
         values.append(value)
     conn.execute(f"UPDATE sessions SET {', '.join(sets)} WHERE id = ?", (*values, session_id))
@@ -381,24 +394,101 @@ def all_trash(conn: sqlite3.Connection) -> list[str]:
     return [r[0] for r in rows]
 
 
-def mark_stale_streams(conn: sqlite3.Connection, now: datetime) -> list[str]:
-    """Sessions whose reply writer stopped checkpointing: mark them crashed, close their replies."""
+def beat(conn: sqlite3.Connection, now: datetime, session_id: str) -> None:
+    """A turn is under way in this session: its heartbeat, and who is writing it."""
+    conn.execute(
+        "UPDATE sessions SET heartbeat_at = ?, stream_owner = ?, status = 'active' WHERE id = ?",
+        (fmt_ts(now), liveness.owner_of(conn), session_id),
+    )
+
+
+def end_beat(conn: sqlite3.Connection, session_id: str, *, own_only: bool = False) -> None:
+    """The turn in this session is over (its reply finalised, failed or cancelled).
+
+    With `own_only`, only a turn this connection's store was writing is ended (an assistant
+    message added by one writer does not end another writer's turn).
+    """
+    row = conn.execute("SELECT heartbeat_at FROM sessions WHERE id = ?", (session_id,)).fetchone()
+    if row is None or row[0] is None:
+        return  # no turn under way: nothing to write
+    sql = "UPDATE sessions SET heartbeat_at = NULL, stream_owner = NULL WHERE id = ?"
+    params: tuple[Any, ...] = (session_id,)
+    if own_only:
+        sql += " AND stream_owner = ?"
+        params += (liveness.owner_of(conn),)
+    conn.execute(sql, params)
+
+
+def dead_streams(conn: sqlite3.Connection, now: datetime, *, cautious: bool) -> list[str]:
+    """Sessions whose turn's writer died.
+
+    Cautious (what opening and ordinary writes use): the writer is provably gone, or its
+    heartbeat is stale and it cannot be proved alive. Otherwise (`recover_interrupted`): gone
+    or stale.
+    """
     rows = conn.execute(
-        "SELECT id FROM sessions WHERE heartbeat_at IS NOT NULL AND heartbeat_at < ?",
-        (_stale_before(now),),
+        "SELECT id, heartbeat_at, stream_owner FROM sessions WHERE heartbeat_at IS NOT NULL"
     ).fetchall()
-    ids = [r[0] for r in rows]
-    for session_id in ids:
+    stale = _stale_before(now)
+    dead = []
+    for session_id, heartbeat_at, owner in rows:
+        state = liveness.writer_state(owner)
+        if state == "gone" or (heartbeat_at < stale and not (cautious and state == "alive")):
+            dead.append(session_id)
+    return dead
+
+
+def mark_dead(conn: sqlite3.Connection, session_ids: list[str]) -> list[str]:
+    """Mark these sessions crashed and close their unfinished replies as interrupted."""
+    for session_id in session_ids:
         conn.execute(
             "UPDATE messages SET stop_reason = 'interrupted'"
             " WHERE session_id = ? AND complete = 0 AND stop_reason IS NULL",
             (session_id,),
         )
         conn.execute(
-            "UPDATE sessions SET status = 'crashed', heartbeat_at = NULL WHERE id = ?",
+            "UPDATE sessions SET status = 'crashed', heartbeat_at = NULL, stream_owner = NULL"
+            " WHERE id = ?",
             (session_id,),
         )
-    return ids
+    return session_ids
+
+
+def mark_stale_streams(conn: sqlite3.Connection, now: datetime) -> list[str]:
+    """Sessions whose reply writer is gone or stopped checkpointing: mark them crashed."""
+    return mark_dead(conn, dead_streams(conn, now, cautious=False))
+
+
+def settle_streams(conn: sqlite3.Connection, now: datetime) -> list[str]:
+    """Run inside every write: record as crashed the turns whose writers died (cautiously)."""
+    return mark_dead(conn, dead_streams(conn, now, cautious=True))
+
+
+def try_settle_streams(conn: sqlite3.Connection, now: datetime) -> list[str]:
+    """On open: settle dead turns only if the write lock is free this instant.
+
+    Looked for first without a transaction (usually there is none, and nothing is locked);
+    when there is one, one attempt at the lock with no waiting, given up at once if another
+    process holds it: the status is computed at read time anyway, and the next write settles it.
+    """
+    if not dead_streams(conn, now, cautious=True):
+        return []
+    timeout = conn.execute("PRAGMA busy_timeout").fetchone()[0]
+    conn.execute("PRAGMA busy_timeout = 0")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError:
+        return []
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {int(timeout)}")
+    try:
+        ids = settle_streams(conn, now)
+        conn.execute("COMMIT")
+        return ids
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 def patch_session_metadata(

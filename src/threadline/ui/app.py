@@ -34,6 +34,9 @@ if TYPE_CHECKING:
     from threadline.ui.screens.main import MainScreen
 
 POLL_SECONDS = 1.0
+# How long a write waits while another process holds the database (then the message stays in
+# the composer with a notice).
+WRITE_PATIENCE = 60.0
 
 
 def system_clock() -> datetime:
@@ -157,6 +160,11 @@ class ThreadlineApp(App[int]):
             self._fail(f"{self.db_path}: {exc.strerror or exc}")
             return
         self.store = store
+        # A damaged file stops everything at once with what to do; a write waiting for another
+        # process's lock says so in the composer (and gives up after WRITE_PATIENCE seconds,
+        # leaving the message in the composer).
+        store.on_damage(self._show_damage)
+        store.wait_for_lock(WRITE_PATIENCE, self._lock_wait)
         try:
             self._data_version = await store.outside_data_version()
         except ThreadlineError:
@@ -192,6 +200,16 @@ class ThreadlineApp(App[int]):
         self.engine_ready.set()
         if self._main_screen is not None and self._main_screen.is_attached:
             self._main_screen.runner.update()
+
+    def _show_damage(self, problem: str) -> None:
+        from threadline.ui.screens.damaged import DamagedScreen
+
+        if not isinstance(self.screen, DamagedScreen):
+            self.push_screen(DamagedScreen(self.db_path, problem))
+
+    def _lock_wait(self, seconds: float) -> None:
+        if self._main_screen is not None and self._main_screen.is_attached:
+            self._main_screen.runner.waiting_for_lock(seconds)
 
     def _fail(self, message: str) -> None:
         """End the app at once: `run_app` prints the message as one line, exit status 1."""
@@ -286,10 +304,13 @@ def run_app(
         ThreadlineError: the store could not be opened, or the install has no stylesheets
             (the caller prints it as one line; nothing was drawn to stay).
     """
+    from threadline.ui.paste import install
+
     try:
         app = ThreadlineApp(db_path, settings, working_dir, clock=clock)
     except FileNotFoundError as exc:  # a broken install without its stylesheets
         raise ThreadlineError(str(exc)) from None
+    install()  # pastes holding ESC arrive whole and in order (see ui/paste.py)
     app.run()
     if app.fatal_error is not None:
         raise ThreadlineError(app.fatal_error)

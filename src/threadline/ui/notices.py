@@ -25,7 +25,12 @@ class Notifier(Protocol):
 
 
 def notify_error(
-    target: Notifier, error: BaseException | str, prefix: str = "", *, timeout: float | None = None
+    target: Notifier,
+    error: BaseException | str,
+    prefix: str = "",
+    *,
+    title: str = "",
+    timeout: float | None = None,
 ) -> None:
     """Show `error` (an exception's message, or text) as an error notification, literally.
 
@@ -35,4 +40,4 @@ def notify_error(
     """
     text = str(error)
     message = f"{prefix}{one_line(text)}" if prefix else clean(text)
-    target.notify(message, severity="error", timeout=timeout, markup=False)
+    target.notify(message, title=title, severity="error", timeout=timeout, markup=False)

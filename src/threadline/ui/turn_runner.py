@@ -110,6 +110,8 @@ class Running:
     label: str = "waiting for the model"
     tokens: int = 0
     reply: Message | None = None
+    # A new session's choices (model, system prompt) until the message makes the session.
+    choice: NewSession | None = None
 
 
 class TurnRunner:
@@ -214,6 +216,10 @@ class TurnRunner:
             running.tokens = tokens
         # Shown by the composer's next tick (a tenth of a second at most): a repaint of its
         # own for each change would cost more than it shows.
+
+    def waiting_for_lock(self, seconds: float) -> None:
+        """Another process holds the database: say why the message is not saved yet."""
+        self.show_progress(f"waiting for the database ({seconds:.0f} s): another program is writing")
 
     # ------------------------------------------------------------------ actions
 
@@ -339,30 +345,39 @@ class TurnRunner:
             choice = draft or NewSession()
             try:
                 if session is None:
-                    # Checked before the row exists, so a refusal leaves no empty session.
-                    engine.resolve_model(None, choice.model)
-                    session = await store.create_session(app.working_dir)
-                    self._chosen[session.id] = choice
-                    self.draft = None
-                chosen = self._chosen.get(session.id, NewSession())
-                if retry:
-                    turn = engine.retry(session, model=chosen.model)
-                else:
+                    # The session is made with the message, in one transaction: a refusal or
+                    # a crash leaves no empty session.
+                    from threadline.chat.turns import SessionRequest
+
                     assert text is not None
                     turn = engine.start(
-                        session,
+                        SessionRequest(app.working_dir),
                         text,
-                        model=chosen.model,
-                        system_prompt=chosen.system_prompt,
+                        model=choice.model,
+                        system_prompt=choice.system_prompt,
                     )
-                    # Given once: the engine remembers it on the session.
-                    self._chosen[session.id] = NewSession(model=chosen.model)
+                else:
+                    chosen = self._chosen.get(session.id, NewSession())
+                    if retry:
+                        turn = engine.retry(session, model=chosen.model)
+                    else:
+                        assert text is not None
+                        turn = engine.start(
+                            session,
+                            text,
+                            model=chosen.model,
+                            system_prompt=chosen.system_prompt,
+                        )
+                        # Given once: the engine remembers it on the session.
+                        self._chosen[session.id] = NewSession(model=chosen.model)
             except ThreadlineError as exc:
                 notify_error(screen, exc, timeout=10)
                 self._restore(text)
                 return
-            self.running = Running(turn, session.id, app.clock(), screen.conversation)
-            self._failed.discard(session.id)
+            session_id = session.id if session is not None else ""
+            self.running = Running(turn, session_id, app.clock(), screen.conversation)
+            self.running.choice = choice if session is None else None
+            self._failed.discard(session_id)
             self.update()
             outcome = "error"
             from threadline.chat.turns import ReplyDelta
@@ -389,14 +404,28 @@ class TurnRunner:
                     outcome = turn.result.outcome
             except ThreadlineError as exc:
                 # Not the provider (that ends in TurnFailed): the store, or nothing to retry.
-                notify_error(screen, exc, timeout=10)
+                if turn.session_id is None or self._sent is not None:
+                    # The message was not saved (another process held the database, or it
+                    # is damaged): it stays in the composer.
+                    notify_error(
+                        screen,
+                        f"Not sent: {one_line(str(exc))}. Your message is still in the "
+                        "composer: press enter to send it again.",
+                        title="Not saved",
+                        timeout=15,
+                    )
+                else:
+                    notify_error(screen, exc, timeout=10)
             finally:
                 self.running = None
+            saved_id = turn.session_id
+            if saved_id is None:
+                return
             if outcome == "complete":
-                self._chosen.pop(session.id, None)
+                self._chosen.pop(saved_id, None)
             else:
-                self._failed.add(session.id)
-            await self._after(session.id)
+                self._failed.add(saved_id)
+            await self._after(saved_id)
         finally:
             self.running = None
             self._sent = None
@@ -450,6 +479,12 @@ class TurnRunner:
         if isinstance(event, UserMessageSaved):
             self._take_sent_text()
             session = event.session
+            if running.choice is not None:  # the session was made with this message
+                running.session_id = session.id
+                self._chosen[session.id] = NewSession(model=running.choice.model)
+                if self.draft is running.choice:
+                    self.draft = None
+                running.choice = None
             if screen.open_session_id is None and self.draft is None:
                 # The message made this session: open it (the pane was empty or a draft).
                 await screen.show_session(session)

@@ -271,6 +271,9 @@ class SessionList(RowList):
             if summary.status == "crashed":
                 detail.append((" · ", "session-list--detail"))
                 detail.append(("⚠ interrupted", "session-list--crashed"))
+            elif summary.unanswered:
+                detail.append((" · ", "session-list--detail"))
+                detail.append(("no reply", "session-list--crashed"))
             where = self._where(summary)
             if where:
                 detail.append((" · ", "session-list--detail"))
