@@ -323,10 +323,10 @@ def test_a_real_terminal_receives_no_injected_sequence(tmp_path: Path):
             output.extend(chunk)
 
     try:
-        read_until(b"Everything")  # the sidebar
-        read_until(b"L0 ")  # the open session
+        read_until(b"No sessions in")  # the empty directory it starts in
         os.write(fd, b"ss")  # the workspace scope, then every directory's sessions
-        read_until(b"all directories")
+        read_until(b"Everything")  # the sidebar
+        read_until(b"L0 ")  # the newest session, opened
         os.write(fd, b"\t")  # into the conversation, then the metadata lines
         os.write(fd, b"m")
         read_until(meta)

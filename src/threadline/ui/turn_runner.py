@@ -219,7 +219,9 @@ class TurnRunner:
 
     def waiting_for_lock(self, seconds: float) -> None:
         """Another process holds the database: say why the message is not saved yet."""
-        self.show_progress(f"waiting for the database ({seconds:.0f} s): another program is writing")
+        self.show_progress(
+            f"waiting for the database ({seconds:.0f} s): another program is writing"
+        )
 
     # ------------------------------------------------------------------ actions
 
