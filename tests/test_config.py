@@ -131,14 +131,14 @@ def test_config_env_and_default_location(
 ) -> None:
     default = private_env / "xdg_config_home" / "threadline" / "config.toml"
     default.parent.mkdir(parents=True)
-    default.write_text("[ui]\ntheme = 'from-default'\n")
-    assert load_settings().ui.theme == "from-default"
-    env_file = write(tmp_path, "[ui]\ntheme = 'from-env'\n")
+    default.write_text("[ui]\ntheme = 'nord'\n")
+    assert load_settings().ui.theme == "nord"
+    env_file = write(tmp_path, "[ui]\ntheme = 'dracula'\n")
     monkeypatch.setenv("THREADLINE_CONFIG", str(env_file))
-    assert load_settings().ui.theme == "from-env"
+    assert load_settings().ui.theme == "dracula"
     flag_file = tmp_path / "flag.toml"
-    flag_file.write_text("[ui]\ntheme = 'from-flag'\n")
-    assert load_settings(flag_file).ui.theme == "from-flag"  # --config beats the env
+    flag_file.write_text("[ui]\ntheme = 'gruvbox'\n")
+    assert load_settings(flag_file).ui.theme == "gruvbox"  # --config beats the env
 
 
 def test_provider_env_overrides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -182,3 +182,50 @@ def test_a_provider_with_a_url_is_configured_whatever_the_model(
     monkeypatch.setenv("THREADLINE_BASE_URL", "http://localhost:11434/v1")
     provider = Settings().effective_provider()
     assert provider.configured and provider.model is None
+
+
+# ---------------------------------------------------------------------- themes and key names
+
+
+def test_the_theme_list_is_textuals() -> None:
+    """config.THEMES is written out (checking a theme must not import Textual); it must stay
+    the list Textual ships."""
+    from textual.theme import BUILTIN_THEMES
+
+    from threadline.config import THEMES
+
+    assert set(THEMES) == set(BUILTIN_THEMES)
+
+
+def test_an_unknown_theme_is_refused_naming_the_key(tmp_path: Path) -> None:
+    assert load_settings(write(tmp_path, '[ui]\ntheme = "nord"\n')).ui.theme == "nord"
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, '[ui]\ntheme = "nope"\n'))
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(f"{tmp_path / 'config.toml'}: ")
+    assert "[ui] theme: unknown theme 'nope' (themes: ansi-dark, " in message
+    assert "Value error" not in message
+
+
+def test_api_key_env_must_be_a_variable_name_not_a_key(tmp_path: Path) -> None:
+    ok = load_settings(write(tmp_path, '[provider]\napi_key_env = "MY_KEY_2"\n'))
+    assert ok.provider.api_key_env == "MY_KEY_2"
+    for bad in ("sk-proj-abc123secret", "2FAST", "MY KEY", ""):
+        with pytest.raises(ConfigError) as info:
+            load_settings(write(tmp_path, f'[provider]\napi_key_env = "{bad}"\n'))
+        message = str(info.value)
+        assert "[provider] api_key_env: must be the name of the environment variable" in message
+        assert not bad or bad not in message  # a pasted key is not echoed
+
+
+def test_checking_the_config_does_not_import_textual() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, threadline.config as c; c.UIConfig(theme='nord'); "
+        "print('textual' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"

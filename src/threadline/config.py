@@ -7,7 +7,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from threadline import paths
 from threadline.errors import ConfigError
@@ -15,6 +15,55 @@ from threadline.errors import ConfigError
 BASE_URL_ENV = "THREADLINE_BASE_URL"
 MODEL_ENV = "THREADLINE_MODEL"
 API_KEY_ENV = "THREADLINE_API_KEY"
+
+# Textual's built-in themes (textual.theme.BUILTIN_THEMES; tests/test_config.py keeps the two
+# equal), written out so that checking [ui] theme never imports Textual.
+THEMES = frozenset(
+    {
+        "ansi-dark",
+        "ansi-light",
+        "atom-one-dark",
+        "atom-one-light",
+        "catppuccin-frappe",
+        "catppuccin-latte",
+        "catppuccin-macchiato",
+        "catppuccin-mocha",
+        "dracula",
+        "flexoki",
+        "gruvbox",
+        "monokai",
+        "nord",
+        "rose-pine",
+        "rose-pine-dawn",
+        "rose-pine-moon",
+        "solarized-dark",
+        "solarized-light",
+        "textual-dark",
+        "textual-light",
+        "tokyo-night",
+    }
+)
+
+
+def check_env_name(name: str) -> str:
+    """`name` if it can name an environment variable (letters, digits, _, not starting with a
+    digit); a ValueError saying so otherwise (a key pasted where its variable's name goes)."""
+    if not name or not (name[0].isascii() and (name[0].isalpha() or name[0] == "_")):
+        raise ValueError(_ENV_NAME_HINT)
+    if not all(c.isascii() and (c.isalnum() or c == "_") for c in name):
+        raise ValueError(_ENV_NAME_HINT)
+    return name
+
+
+_ENV_NAME_HINT = (
+    "must be the name of the environment variable that holds the key (letters, digits and _, "
+    "such as OPENAI_API_KEY), never the key itself"
+)
+
+
+def api_key_from_env(name: str | None) -> str | None:
+    """The API key held by the environment variable `name` (None: no name, unset or empty)."""
+    return (os.environ.get(name) or None) if name else None
 
 
 class _Section(BaseModel):
@@ -39,6 +88,11 @@ class ProviderConfig(_Section):
     connect_timeout: float = Field(default=10.0, gt=0, le=_DAY)
     read_timeout: float = Field(default=120.0, gt=0, le=_DAY)
     max_retries: int = Field(default=3, ge=0, le=10)
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        return None if value is None else check_env_name(value)
 
 
 class SessionConfig(_Section):
@@ -86,6 +140,24 @@ class UIConfig(_Section):
 
     theme: str = "textual-dark"
 
+    @field_validator("theme")
+    @classmethod
+    def _known_theme(cls, value: str) -> str:
+        if value not in THEMES:
+            raise ValueError(f"unknown theme {value!r} (themes: {', '.join(sorted(THEMES))})")
+        return value
+
+
+class SyncConfig(_Section):
+    """[sync]: sync between machines (set up with `threadline sync init`)."""
+
+    # The app syncs at start-up and then every this many minutes (0: only by `threadline sync`).
+    interval_minutes: float = Field(default=5.0, ge=0)
+    # age public keys (age1... or ssh-ed25519 ...): journal files are encrypted to them.
+    recipients: list[str] = Field(default_factory=list)
+    # A local age identity file that decrypts other machines' encrypted journal files.
+    identity: str | None = None
+
 
 class Settings(_Section):
     """The whole configuration file."""
@@ -95,6 +167,7 @@ class Settings(_Section):
     context: ContextConfig = Field(default_factory=ContextConfig)
     memory: MemoryConfig = Field(default_factory=MemoryConfig)
     ui: UIConfig = Field(default_factory=UIConfig)
+    sync: SyncConfig = Field(default_factory=SyncConfig)
 
     _source: Path | None = PrivateAttr(default=None)
 
@@ -127,7 +200,7 @@ class ProviderSettings(BaseModel):
     @classmethod
     def from_config(cls, cfg: ProviderConfig) -> ProviderSettings:
         env = os.environ
-        key = env.get(API_KEY_ENV) or (env.get(cfg.api_key_env) if cfg.api_key_env else None)
+        key = env.get(API_KEY_ENV) or api_key_from_env(cfg.api_key_env)
         return cls(
             name=cfg.name,
             base_url=env.get(BASE_URL_ENV) or cfg.base_url,
@@ -137,6 +210,24 @@ class ProviderSettings(BaseModel):
             read_timeout=cfg.read_timeout,
             max_retries=cfg.max_retries,
         )
+
+
+def provider_env_sources(cfg: ProviderConfig) -> dict[str, str]:
+    """The environment variables supplying [provider] settings now (setting -> variable), by
+    the rules of ProviderSettings.from_config: base_url and model when THREADLINE_BASE_URL /
+    THREADLINE_MODEL are set, api_key when a key is found (THREADLINE_API_KEY, else the
+    variable named by api_key_env). For `config show`; never the values themselves."""
+    env = os.environ
+    out = {}
+    if env.get(BASE_URL_ENV):
+        out["base_url"] = BASE_URL_ENV
+    if env.get(MODEL_ENV):
+        out["model"] = MODEL_ENV
+    if env.get(API_KEY_ENV):
+        out["api_key"] = API_KEY_ENV
+    elif cfg.api_key_env and env.get(cfg.api_key_env):
+        out["api_key"] = cfg.api_key_env
+    return out
 
 
 def _describe(err: ValidationError) -> str:
@@ -149,7 +240,9 @@ def _describe(err: ValidationError) -> str:
     else:
         where = "(top level)"
     msg = first["msg"]
-    if first["type"] == "extra_forbidden":
+    if first["type"] == "value_error" and first.get("ctx", {}).get("error") is not None:
+        msg = str(first["ctx"]["error"])  # our own validators' words, without "Value error, "
+    elif first["type"] == "extra_forbidden":
         msg = "unknown key"
     elif first["type"] in ("model_type", "dict_type") and len(loc) == 1:
         msg = "must be a table"

@@ -194,3 +194,31 @@ def pad(text: str, width: int, *, right: bool = False) -> str:
 def plural(count: int, word: str, words: str | None = None) -> str:
     """`1 message`, `2 messages`, `1,024 messages`."""
     return f"{count:,} {word if count == 1 else (words or word + 's')}"
+
+
+# Query parameters whose values are credentials (`?api_key=...`, `&token=...`).
+_SECRET_PARAMETER = re.compile(r"key|token|secret|passw|auth|sig", re.IGNORECASE)
+
+
+def redact_url(url: str) -> str:
+    """`url` fit to show: credentials in it (`https://user:pass@host`, `?api_key=...`) are
+    replaced by `***`; everything else is kept so the person can still tell which URL it is."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        # "user:password@" keeps the user; a lone "token@" is all secret.
+        netloc = f"{userinfo.split(':', 1)[0]}:***@{host}" if ":" in userinfo else f"***@{host}"
+    query = parts.query
+    if query:
+        fields = []
+        for item in query.split("&"):
+            name, eq, _value = item.partition("=")
+            fields.append(f"{name}=***" if eq and _SECRET_PARAMETER.search(name) else item)
+        query = "&".join(fields)
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))

@@ -60,6 +60,10 @@ def provider_for(server: FakeOpenAIServer, retries: int = 0) -> OpenAICompatProv
 
 @pytest.fixture
 async def session(store: Store, workdir: str) -> Session:
+    """A session whose message ids are not their positions: another session wrote first."""
+    other = await store.create_session(workdir)
+    for i in range(7):
+        await store.add_message(other.id, "user", f"elsewhere {i}")
     return await store.create_session(workdir)
 
 
@@ -110,12 +114,15 @@ async def test_the_request_carries_the_summary_and_only_the_messages_after_it(
     # 31 messages, the newest 20 kept: #1..#11 summarised in one round.
     summary = (await store.list_summaries(session.id))[-1]
     assert (summary.first_message_id, summary.last_message_id) == (history[0].id, history[10].id)
-    assert summary.content == f"Summary of messages #{history[0].id}-#{history[10].id}."
     assert summary.model == "fake" and summary.token_count and summary.token_count > 0
-    # The summary request carried exactly the messages it stands for.
+    # The summary request carried exactly the messages it stands for, numbered by their
+    # positions in the session (what people see), never by database ids, so no "#18" can
+    # leak into the summary's text.
     prompt = contents(server.requests_of("summary")[0])[1]
-    assert f"[user #{history[0].id}]" in prompt and f"#{history[10].id}]" in prompt
-    assert f"#{history[11].id}]" not in prompt
+    assert "[message 1, user]" in prompt and "[message 11, user]" in prompt
+    assert "[message 12," not in prompt and "#" not in prompt
+    assert history[0].id == 8  # (the ids are 8..18)
+    assert summary.content == "Summary of messages #1-#11."
     # The turn's request: the summary, then the 19 older messages after it and the new one.
     sent = contents(server.requests_of("chat")[0])
     assert sent[0] == SUMMARY_PREFIX + summary.content
@@ -142,8 +149,7 @@ async def test_summaries_build_on_the_previous_one_and_cover_everything_before_t
     requests = server.requests_of("summary")
     second = contents(requests[1])[1]
     assert "<summary>\nfirst part\n</summary>" in second
-    assert f"#{saved[0].last_message_id}]" not in second
-    assert f"#{saved[0].last_message_id + 1}]" in second
+    assert "[message 12," not in second and "[message 13, user]" in second
     assert "first and second parts" in contents(requests[2])[1]
     # No summary request exceeds the context budget.
     assert all(request_tokens(r) <= 2000 for r in requests)
@@ -267,8 +273,13 @@ async def test_errors_and_tool_messages_are_left_out_of_the_summary_request(
     assert stretch is not None
     assert bad.id not in [m.id for m in stretch.messages]
     assert stretch.first_message_id == bad.id - 1  # the range still starts at the first one
-    prompt = summary_request(None, stretch.messages, max_tokens=16000)[1].content
+    assert stretch.positions == [1, *range(3, 11)]  # the error (position 2) is left out
+    prompt = summary_request(None, stretch.messages, max_tokens=16000, positions=stretch.positions)[
+        1
+    ].content
     assert "keep me" in prompt and "boom" not in prompt
+    assert "[message 1, user]" in prompt and "[message 3, user]" in prompt
+    assert "[message 2," not in prompt
 
 
 async def test_a_huge_message_is_cut_to_fit_the_summary_request(

@@ -85,7 +85,8 @@ def test_streams_the_reply_to_stdout_and_the_session_to_stderr(
     (session,) = sessions
     assert err.startswith("session ") and err.endswith(" (new)\n")
     short = err.split()[1]
-    assert len(short) >= 8 and session.id.replace("-", "").startswith(short)
+    # The short id is the start of the id's random last group (see the next test).
+    assert len(short) == 8 and session.id.rsplit("-", 1)[1].startswith(short)
     assert session.working_dir == workdir
     assert session.title == "hello world"
     assert session.model == "fake" and session.provider == "openai-compatible"
@@ -147,6 +148,31 @@ def test_new_starts_another_session(env: Path, capsys: pytest.CaptureFixture[str
     assert len(sessions) == 2
 
 
+def test_the_printed_short_id_keeps_working_as_sessions_pile_up(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`chat --new` prints `session 1a2b3c4d (new)`; hundreds of sessions made in the same
+    second afterwards (their ids share the leading timestamp digits) leave it working."""
+    code, _, err = chat(capsys, "--new", "remember me")
+    assert code == 0
+    printed = err.split()[1]
+    (first,) = read_db(env)[0]
+    clock = FixedClock(first.created_at)
+
+    async def pile_up() -> None:
+        async with await Store.open(env, clock=clock) as store:
+            for i in range(300):
+                await store.create_session(str(env.parent), title=f"same second {i}")
+
+    asyncio.run(pile_up())
+    code = main(["sessions", "show", printed, "--no-pager"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert out.startswith("remember me") and first.id in out
+    code, _, err = chat(capsys, "--session", printed, "still here")
+    assert code == 0 and err == f"session {printed}\n"
+
+
 def test_session_prefix_continues_that_session(
     env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -168,8 +194,8 @@ def test_session_prefix_errors(env: Path, capsys: pytest.CaptureFixture[str]) ->
     code, out, err = chat(capsys, "--session", "0", "hi")
     assert code == 1 and out == ""
     assert err.startswith("threadline: error: session id prefix '0' is ambiguous")
-    code, _, err = chat(capsys, "--session", "ffff", "hi")
-    assert code == 1 and err == "threadline: error: no session matches 'ffff'\n"
+    code, _, err = chat(capsys, "--session", "ffffffffffff0", "hi")
+    assert code == 1 and err == "threadline: error: no session matches 'ffffffffffff0'\n"
     code, _, err = chat(capsys, "--session", "xyz!", "hi")
     assert code == 1 and "is not a session id" in err
     assert sum(len(m) for m in read_db(env)[1].values()) == 4

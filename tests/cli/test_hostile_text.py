@@ -85,6 +85,7 @@ def test_views_draw_hostile_text_as_placeholders(
 ) -> None:
     if terminal:
         fake_tty(monkeypatch, columns=400)  # wide: cells are not cut
+        monkeypatch.setenv("PAGER", "cat")  # what `sessions show` would give its pager
     r = cli(*(a.format(**hostile) for a in argv))
     assert r.status == 0, r.err
     out = r.out.replace("\x1b[1;7m", "").replace("\x1b[0m", "")  # search's own highlight

@@ -40,11 +40,15 @@ def provider_env(server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch, tmp_
 
 @pytest.fixture
 def memories(with_db: Callable[..., Any], clock: Any, workdir: str) -> dict[str, Any]:
-    """A session with two messages and four memories in `workdir` (one superseded), one
+    """A session with three messages and four memories in `workdir` (one superseded), one
     memory elsewhere."""
 
     async def fill(store: Store) -> dict[str, Any]:
+        before = await store.create_session("/")
+        for i in range(5):  # message ids and positions differ
+            await store.add_message(before.id, "user", f"earlier {i}")
         session = await store.create_session(workdir)
+        await store.add_message(session.id, "user", "hello")
         msg = await store.add_message(session.id, "user", "we use pytest")
         await store.add_message(session.id, "assistant", "ok")
         old = await store.save_memory(workdir, "Uses unittest", "fact", 2, session_id=session.id)
@@ -99,7 +103,9 @@ def test_list_by_importance_with_source(
         str(memories["hostile"].id),
     ]
     assert "manual" in rows[0]
-    assert f"{memories['short']} #{memories['msg'].id}" in rows[1]
+    # Its source: the session's short id and the message's position in it (not its id, 2).
+    assert memories["msg"].id == 7
+    assert f"{memories['short']} msg 2" in rows[1] and "#" not in rows[1]
     assert "Uses unittest" not in r.out and "Elsewhere" not in r.out
     # Text from models is shown inert.
     assert no_controls(r.out) and "^[]0;pwned^G" in r.out
@@ -115,7 +121,7 @@ def test_list_all_shows_superseded_and_json_has_provenance(
     assert [d["fact"] for d in data] == ["Deploys on Fridays", "Uses pytest", HOSTILE_FACT]
     new = data[1]
     assert new["session_id"] == memories["session"].id
-    assert new["source_message_id"] == memories["msg"].id
+    assert new["source_message_id"] == memories["msg"].id and new["source_position"] == 2
     assert (new["category"], new["importance"], new["is_manual"]) == ("correction", 4, False)
     assert data[0]["is_manual"] is True
     assert list(new) == [
@@ -126,6 +132,7 @@ def test_list_all_shows_superseded_and_json_has_provenance(
         "working_dir",
         "session_id",
         "source_message_id",
+        "source_position",
         "is_manual",
         "superseded_by",
         "created_at",
@@ -276,6 +283,10 @@ def test_status_shows_pending_and_failed_with_attempts_and_errors(
     assert "--retry-failed" in r.out
     data = json.loads(cli("memories", "status", "--json").out)
     assert sorted(d["state"] for d in data) == ["due", "failed"]
+    # Each row's messages by position in its session (as people see them), ids kept in JSON.
+    assert all(" 1–1 " in row for row in rows)
+    assert {(d["from_position"], d["to_position"]) for d in data} == {(1, 1)}
+    assert sorted(d["to_message_id"] for d in data) == [1, 2]
     assert {d["attempt_count"] for d in data} == {0, 3}
 
 
@@ -330,7 +341,7 @@ def test_process_failure_exits_1_and_is_kept_for_retry(
     with_db(fill)
     server.script("extraction", "no JSON here, sorry")
     r = cli("memories", "process")
-    assert r.status == 1 and "failed (retried at" in r.out and "not JSON" in r.out
+    assert r.status == 1 and "failed, retrying at " in r.out and "not JSON" in r.out
     assert "Traceback" not in r.err
     data = json.loads(cli("memories", "status", "--json").out)
     assert data[0]["state"] == "retrying" and data[0]["attempt_count"] == 1

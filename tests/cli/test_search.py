@@ -179,3 +179,18 @@ def test_hostile_queries_are_searched_or_rejected_cleanly(cli, corpus, query):
         assert "Traceback" not in r.err
     r = cli("search", "--", query)  # the table path too
     assert r.status in (0, 2) and "Traceback" not in r.err
+
+
+def test_piped_marks_do_not_double_the_texts_own_stars(cli, with_db, workdir):
+    """A match the text already wraps in `**` (Markdown bold) shows as `**retry**`, not as
+    `****retry****`; other matches in the same snippet are still marked."""
+
+    async def fill(store: Store) -> None:
+        s = await store.create_session(workdir, title="Bold")
+        await store.add_message(s.id, "user", "Then **retry** it, and retry once more.")
+
+    with_db(fill)
+    r = cli("search", "retry")
+    snippet = r.lines[1]
+    assert "****" not in snippet
+    assert "Then **retry** it, and **retry** once more." in snippet

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -138,6 +139,54 @@ def test_list_sanitises_titles_and_fits_the_terminal(cli, sample, workdir, monke
     assert no_controls(r.out)
 
 
+def test_list_all_at_80_columns_gives_the_width_to_titles_then_directories(
+    cli, with_db, tmp_path, monkeypatch, clock
+):
+    """The issue's case: at 80 columns `--all` kept both date columns at full width, dropped
+    DIRECTORY and cut titles to 11 characters. Dates go compact and CREATED and MODEL give way
+    before titles and directories do."""
+    title = "Why does my rebase keep conflicting with main after the squash?"
+    deep = tmp_path / "work" / "client-portal" / "services" / "backend"
+    deep.mkdir(parents=True)
+
+    async def fill(store: Store) -> None:
+        for i in range(3):
+            s = await store.create_session(
+                str(deep), title=f"{title} {i}", model="qwen2.5-coder:7b"
+            )
+            await store.add_message(s.id, "user", "hello")
+            clock.advance(hours=5)
+
+    with_db(fill)
+    fake_tty(monkeypatch, columns=80)
+    r = cli("sessions", "list", "--all")
+    header, *rows = r.lines
+    assert header.split() == ["ID", "ACTIVE", "MSGS", "DIRECTORY", "TITLE"]
+    assert all(len(line) <= 80 for line in r.lines), r.out
+    assert all("…/backend" in row or "backend" in row for row in rows)
+    title_at = header.index("TITLE")
+    assert all(len(row[title_at:]) >= 32 for row in rows)
+    assert title[:32] in rows[0]
+    assert " ago " not in r.out and "just now" not in r.out  # compact ages: 5h, 3d, Nov 23
+    # A wide terminal has room for everything, in full.
+    fake_tty(monkeypatch, columns=200)
+    header = cli("sessions", "list", "--all").lines[0]
+    assert header.split() == [
+        "ID",
+        "LAST",
+        "ACTIVE",
+        "CREATED",
+        "MSGS",
+        "MODEL",
+        "DIRECTORY",
+        "TITLE",
+    ]
+    # Even 40 columns keep a title.
+    fake_tty(monkeypatch, columns=40)
+    r = cli("sessions", "list", "--all")
+    assert r.lines[0].split() == ["ID", "ACTIVE", "TITLE"] and "Why does" in r.lines[1]
+
+
 def test_list_full_rows_when_piped(cli, with_db, workdir, monkeypatch):
     title = "word " * 60
 
@@ -164,17 +213,29 @@ def test_list_marks_crashed_sessions(cli, with_db, workdir, monkeypatch, clock):
     assert json.loads(cli("sessions", "list", "--json").out)[0]["status"] == "crashed"
 
 
-def test_show_prints_the_transcript(cli, with_db, workdir):
+@pytest.fixture
+def talk(with_db, workdir) -> str:
+    """A session whose message ids (4..6) are not their positions (1..3), with a summary of
+    the first two."""
+
     async def fill(store: Store) -> str:
+        other = await store.create_session(workdir, title="Other")
+        for i in range(3):
+            await store.add_message(other.id, "user", f"elsewhere {i}")
         s = await store.create_session(workdir, title="Talk", model="m1")
-        m1 = await store.add_message(s.id, "user", "first question")
-        m2 = await store.add_message(s.id, "assistant", "first answer", output_tokens=3)
-        await store.save_summary(s.id, "They discussed a question.", m1.id, m2.id)
+        m1 = await store.add_message(s.id, "user", "first question", payload={"parts": [1]})
+        m2 = await store.add_message(
+            s.id, "assistant", "first answer", output_tokens=3, model="m", response_ms=9
+        )
+        await store.save_summary(s.id, "They discussed a question.", m1.id, m2.id, token_count=4)
         await store.add_message(s.id, "user", "evil \x1b]0;pwned\x07 text\nsecond line")
         return s.id
 
-    sid = with_db(fill)
-    r = cli("sessions", "show", short(sid))
+    return with_db(fill)
+
+
+def test_show_prints_the_transcript(cli, talk):
+    r = cli("sessions", "show", talk)
     assert r.status == 0
     out = r.out
     assert out.startswith("Talk")
@@ -182,29 +243,24 @@ def test_show_prints_the_transcript(cli, with_db, workdir):
     assert out.index("first answer") < out.index("summary of messages")
     assert out.index("summary of messages") < out.index("evil")
     assert "│ They discussed a question." in out
-    assert "user" in out and "assistant" in out
     assert no_controls(out) and "^[]0;pwned^G text\nsecond line" in out
+    # Messages are numbered by position in the session, as the app numbers them; the
+    # summary names those positions, never database ids (#4–#5).
+    assert "── 1 · user · " in out and "── 2 · assistant · " in out and "── 3 · user · " in out
+    assert "── summary of messages 1–2 · " in out
+    assert "#" not in out
 
 
-def test_show_json_shape(cli, with_db, workdir):
-    async def fill(store: Store) -> str:
-        s = await store.create_session(workdir, title="Talk")
-        m1 = await store.add_message(s.id, "user", "q", payload={"parts": [1]})
-        m2 = await store.add_message(
-            s.id, "assistant", "a", input_tokens=1, output_tokens=2, model="m", response_ms=9
-        )
-        await store.save_summary(s.id, "sum", m1.id, m2.id, token_count=4)
-        return s.id
-
-    sid = with_db(fill)
-    data = json.loads(cli("sessions", "show", sid, "--json").out)
+def test_show_json_shape(cli, talk):
+    data = json.loads(cli("sessions", "show", talk, "--json").out)
     assert list(data) == ["session", "items"]
     assert list(data["session"])[: len(LIST_KEYS)] == LIST_KEYS
     kinds = [i["kind"] for i in data["items"]]
-    assert kinds == ["message", "message", "summary"]
+    assert kinds == ["message", "message", "summary", "message"]
     assert list(data["items"][1]) == [
         "kind",
         "id",
+        "position",
         "role",
         "content",
         "created_at",
@@ -216,15 +272,89 @@ def test_show_json_shape(cli, with_db, workdir):
         "complete",
     ]
     assert data["items"][1]["response_ms"] == 9
-    assert list(data["items"][2]) == [
+    # ids stay ids; positions are what people see.
+    assert [(i["id"], i["position"]) for i in data["items"] if i["kind"] == "message"] == [
+        (4, 1),
+        (5, 2),
+        (6, 3),
+    ]
+    summary = data["items"][2]
+    assert list(summary) == [
         "kind",
         "id",
         "content",
         "first_message_id",
         "last_message_id",
+        "first_position",
+        "last_position",
         "token_count",
         "created_at",
     ]
+    assert (summary["first_message_id"], summary["last_message_id"]) == (4, 5)
+    assert (summary["first_position"], summary["last_position"]) == (1, 2)
+
+
+def write_pager(tmp_path: Path) -> tuple[Path, Path]:
+    """A stand-in pager: records its LESS variable and everything it was given."""
+    record = tmp_path / "paged.txt"
+    script = tmp_path / "fakepager"
+    script.write_text(f'#!/bin/sh\necho "LESS=$LESS" > {record}\ncat >> {record}\n')
+    script.chmod(0o755)
+    return script, record
+
+
+def test_show_on_a_terminal_goes_through_the_pager(cli, talk, tmp_path, monkeypatch):
+    script, record = write_pager(tmp_path)
+    fake_tty(monkeypatch)
+    monkeypatch.setenv("PAGER", str(script))
+    monkeypatch.delenv("LESS", raising=False)
+    r = cli("sessions", "show", talk)
+    assert r.status == 0 and r.out == ""  # all of it went to the pager
+    paged = record.read_text()
+    assert paged.startswith("LESS=FRX\nTalk") and "│ They discussed a question." in paged
+    assert no_controls(paged)
+    # A LESS of one's own is kept; --no-pager prints directly.
+    monkeypatch.setenv("LESS", "-S")
+    assert cli("sessions", "show", talk).status == 0
+    assert record.read_text().startswith("LESS=-S\n")
+    record.unlink()
+    r = cli("sessions", "show", talk, "--no-pager")
+    assert r.out.startswith("Talk") and not record.exists()
+
+
+def test_less_is_the_default_pager(cli, talk, tmp_path, monkeypatch):
+    script, record = write_pager(tmp_path)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "less").symlink_to(script)
+    fake_tty(monkeypatch)
+    monkeypatch.delenv("PAGER", raising=False)
+    monkeypatch.delenv("LESS", raising=False)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ.get('PATH', '')}")
+    assert cli("sessions", "show", talk).status == 0
+    assert record.read_text().startswith("LESS=FRX\nTalk")
+
+
+def test_no_pager_when_piped_or_for_json_or_with_pager_cat(cli, talk, tmp_path, monkeypatch):
+    script, record = write_pager(tmp_path)
+    monkeypatch.setenv("PAGER", str(script))
+    r = cli("sessions", "show", talk)  # stdout is not a terminal here
+    assert r.out.startswith("Talk") and not record.exists()
+    fake_tty(monkeypatch)
+    r = cli("sessions", "show", talk, "--json")
+    assert json.loads(r.out)["session"]["title"] == "Talk" and not record.exists()
+    for value in ("cat", "", "no-such-pager-anywhere"):
+        monkeypatch.setenv("PAGER", value)
+        r = cli("sessions", "show", talk)
+        assert r.status == 0 and r.out.startswith("Talk")
+
+
+def test_an_unknown_id_is_an_error_before_any_pager(cli, talk, tmp_path, monkeypatch):
+    script, record = write_pager(tmp_path)
+    fake_tty(monkeypatch)
+    monkeypatch.setenv("PAGER", str(script))
+    r = cli("sessions", "show", "ffffffffffff0")
+    assert r.status == 1 and "no session matches" in r.err and not record.exists()
 
 
 def test_prefix_resolution(cli, with_db, workdir):
@@ -375,3 +505,19 @@ def test_delete_with_an_ambiguous_prefix_reports_and_continues(cli, with_db, wor
     assert "ambiguous" in r.err and "moved to the trash: " in r.out and "s2" in r.out
     trash = json.loads(cli("sessions", "trash", "--json").out)
     assert [s["id"] for s in trash] == [ids[2]]
+
+
+def test_compact_ages_and_dates():
+    from datetime import UTC, datetime, timedelta
+
+    from threadline.cli.output import compact_age, compact_date
+
+    now = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    assert compact_age(now - timedelta(seconds=30), now) == "now"
+    assert compact_age(now - timedelta(minutes=5), now) == "5m"
+    assert compact_age(now - timedelta(hours=3), now) == "3h"
+    assert compact_age(now - timedelta(days=12), now) == "12d"
+    month_ago = now - timedelta(days=40)
+    assert compact_age(month_ago, now) == compact_date(month_ago, now)
+    assert len(compact_date(month_ago, now)) == 6  # "Oct 14"
+    assert compact_date(now - timedelta(days=400), now)[-4:] == "2025"

@@ -32,12 +32,16 @@ Summary and memory-extraction requests (recognised by the first words of threadl
 instructions in their system message) are answered from per-kind scripts after the model-name
 error modes above: `server.script("summary", "the text", 500, ...)` queues replies (a string is
 the reply's text, an int an HTTP error with that status); with the script empty, a summary
-request gets "Summary of messages #FIRST-#LAST." (the ids of its transcript) and an extraction
+request gets "Summary of messages #FIRST-#LAST." (the numbers of its transcript's entries:
+positions in the session, `[message 12, user]`) and an extraction
 request gets "[]"; `Cut(text)` sends the text and then drops the connection.
 `server.kinds` holds the kind of every request ("chat", "summary", "extraction");
 `server.requests_of(kind)` their bodies.
 
-A server-wide `api_key` makes every request without `Authorization: Bearer <key>` a 401.
+`GET /v1/models` lists `server.models` (["fake"] unless a test sets it).
+
+A server-wide `api_key` makes every request (the model list too) without
+`Authorization: Bearer <key>` a 401.
 `server.requests` holds every request body received (`on_request` sees each as it comes);
 `server.sent` holds (monotonic time, text) for every token written, for tests that kill a
 client mid-reply; `server.wait_until(lambda: len(server.sent) >= 5)` waits for what the server
@@ -108,7 +112,8 @@ def default_reply(kind: str, body: dict[str, Any]) -> str:
     if kind == "extraction":
         return "[]"
     prompt = str((body.get("messages") or [{}])[-1].get("content", ""))
-    ids = [int(i) for i in re.findall(r"^\[\w+ #(\d+)\]$", prompt, re.MULTILINE)]
+    entry = r"^\[(?:message (\d+), \w+|\w+ #(\d+))\]$"
+    ids = [int(a or b) for a, b in re.findall(entry, prompt, re.MULTILINE)]
     if not ids:
         return "Summary of nothing."
     return f"Summary of messages #{min(ids)}-#{max(ids)}."
@@ -147,6 +152,8 @@ class FakeOpenAIServer:
         on_request: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.api_key = api_key
+        # What `GET /models` lists (it checks the api_key as chat requests do).
+        self.models: list[str] = ["fake"]
         # Called on the server's thread with each request body, before it is answered.
         self.on_request = on_request
         self.requests: list[dict[str, Any]] = []
@@ -282,10 +289,16 @@ class _Handler(BaseHTTPRequestHandler):
     # ------------------------------------------------------------------ requests
 
     def do_GET(self) -> None:  # noqa: N802 - http.server naming
-        if self.path.rstrip("/").endswith("/models"):
-            self._json(200, {"object": "list", "data": [{"id": "fake", "object": "model"}]})
-        else:
+        fake = self.fake
+        if not self.path.rstrip("/").endswith("/v1/models"):
             self._error(404, f"no route {self.path}")
+            return
+        given = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
+        if fake.api_key and given != fake.api_key:
+            self._error(401, f"Incorrect API key provided: {given}")
+            return
+        data = [{"id": name, "object": "model"} for name in fake.models]
+        self._json(200, {"object": "list", "data": data})
 
     def do_POST(self) -> None:  # noqa: N802 - http.server naming
         length = int(self.headers.get("Content-Length") or 0)

@@ -84,39 +84,117 @@ async def test_resolve_session_id(store: Store, clock: FakeClock) -> None:
     assert await store.resolve_session_id(compact[:12]) == a.id
 
 
-async def test_short_ids_unique_within_one_minute(store: Store, clock: FakeClock) -> None:
+def tail(session_id: str) -> str:
+    """The id's last group: the random digits short ids are drawn from."""
+    return session_id.rsplit("-", 1)[1]
+
+
+async def test_short_ids_come_from_the_random_part(store: Store, clock: FakeClock) -> None:
     ids = []
     for _ in range(12):
         ids.append((await store.create_session("/tmp")).id)
         clock.advance(timedelta(seconds=4))  # twelve sessions inside one minute
-    # They share their leading (timestamp) digits ...
+    # They share their leading (timestamp) digits: a prefix would need 9 or more of them ...
     assert len({i[:8] for i in ids}) == 1
     shorts = await store.short_ids(ids)
     assert len(set(shorts.values())) == len(ids)
     for session_id, short in shorts.items():
-        assert len(short) >= 8
-        assert session_id.replace("-", "").startswith(short)
-        # ... and each short form resolves back to its own session.
+        # ... the short id is the start of the random last group instead, and resolves.
+        assert len(short) == 8 and tail(session_id).startswith(short)
         assert await store.resolve_session_id(short) == session_id
-        # One digit fewer (when longer than the minimum) would be ambiguous.
-        if len(short) > 8:
+        assert await store.resolve_session_id(short.upper()) == session_id
+        # A prefix of it resolves while nothing else starts so (like git's abbreviations).
+        assert await store.resolve_session_id(tail(session_id)) == session_id
+
+
+async def test_a_printed_short_id_survives_the_next_session(store: Store, clock: FakeClock) -> None:
+    """The case from the field: `chat --new` printed a short id, and a session made a minute
+    later made it ambiguous (both ids start with the same 8 timestamp digits)."""
+    a = await store.create_session("/tmp")
+    printed = (await store.short_ids([a.id]))[a.id]
+    clock.advance(timedelta(seconds=20))
+    b = await store.create_session("/tmp")
+    assert a.id[:8] == b.id[:8]
+    assert await store.resolve_session_id(printed) == a.id
+    assert (await store.short_ids([a.id]))[a.id] == printed  # and it is printed the same
+
+
+async def test_short_ids_keep_resolving_as_history_grows(store: Store) -> None:
+    """Hundreds of sessions made in the same second: every short id printed for the first ones
+    still names its session after hundreds more were made (which a prefix of the time-ordered
+    id cannot do: those all share their first 12 digits)."""
+    first = [(await store.create_session("/tmp")).id for _ in range(300)]  # the clock never moves
+    printed = await store.short_ids(first)
+    assert len(set(printed.values())) == len(first)
+    later = [(await store.create_session("/tmp")).id for _ in range(300)]
+    assert len({i.replace("-", "")[:12] for i in first + later}) == 1  # one millisecond
+    everyone = first + later
+    for session_id, short in printed.items():
+        clashes = [
+            other
+            for other in everyone
+            if other != session_id
+            and (tail(other).startswith(short) or other.replace("-", "").startswith(short))
+        ]
+        if clashes:  # only if a later random id really starts with those 8 digits (~1 in 10^5)
             with pytest.raises(AmbiguousIdError):
-                await store.resolve_session_id(short[:-1])
+                await store.resolve_session_id(short)
+        else:
+            assert await store.resolve_session_id(short) == session_id
+    # Nearly all of them are still printed with 8 digits, and all are still unique.
+    again = await store.short_ids(everyone)
+    assert len(set(again.values())) == len(everyone)
+    assert sum(len(s) == 8 for s in again.values()) >= len(everyone) - 2
+    for session_id, short in again.items():
+        assert await store.resolve_session_id(short) == session_id
 
 
-async def test_short_ids_same_millisecond(store: Store) -> None:
-    ids = [(await store.create_session("/tmp")).id for _ in range(5)]  # clock never moves
-    assert len(set(ids)) == 5 and ids == sorted(ids)
+async def test_whole_ids_and_their_prefixes_still_resolve(store: Store, clock: FakeClock) -> None:
+    a = await store.create_session("/tmp")
+    clock.advance(timedelta(days=3))
+    b = await store.create_session("/tmp")
+    for session in (a, b):
+        compact = session.id.replace("-", "")
+        assert await store.resolve_session_id(session.id) == session.id
+        assert await store.resolve_session_id(compact[:12]) == session.id
+        assert await store.resolve_session_id(session.id[:13]) == session.id
+
+
+async def test_a_short_id_that_would_clash_gets_longer(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ids chosen so that two last groups share 9 digits and a third id starts with the digits
+    of another's short id: the printed short ids grow until they name one session."""
+    from threadline.store import sessions as session_ops
+
+    chosen = iter(
+        [
+            "0190aaaa-0000-7000-8000-abcdef123456",
+            "0190aaaa-0001-7000-8000-abcdef123999",  # shares 9 digits of its last group
+            "0190bbbb-0000-7000-8000-777777770000",
+            "77777777-1000-7000-8000-111111111111",  # starts with the digits of the one above
+        ]
+    )
+    monkeypatch.setattr(session_ops, "uuid7", lambda now: next(chosen))
+    ids = [(await store.create_session("/tmp")).id for _ in range(4)]
     shorts = await store.short_ids(ids)
-    assert len(set(shorts.values())) == 5
+    assert shorts[ids[0]] == "abcdef1234" and shorts[ids[1]] == "abcdef1239"
+    assert shorts[ids[2]] == "777777770"
+    assert shorts[ids[3]] == "11111111"
     for session_id, short in shorts.items():
         assert await store.resolve_session_id(short) == session_id
+    with pytest.raises(AmbiguousIdError):
+        await store.resolve_session_id("abcdef123")
+    with pytest.raises(AmbiguousIdError):
+        await store.resolve_session_id("77777777")  # a prefix of one, a short id of the other
+    assert await store.resolve_session_id("777777770") == ids[2]
+    assert await store.resolve_session_id("77777777-1") == ids[3]
 
 
 async def test_short_ids_minimum(store: Store) -> None:
     s = await store.create_session("/tmp")
-    assert (await store.short_ids([s.id]))[s.id] == s.id.replace("-", "")[:8]
-    assert (await store.short_ids([s.id], minimum=12))[s.id] == s.id.replace("-", "")[:12]
+    assert (await store.short_ids([s.id]))[s.id] == tail(s.id)[:8]
+    assert (await store.short_ids([s.id], minimum=12))[s.id] == tail(s.id)
 
 
 # ---------------------------------------------------------------------------- continuity

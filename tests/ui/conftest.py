@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import sys
 import time
 from collections.abc import Iterator
@@ -24,6 +25,16 @@ def fixed_zone(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
     monkeypatch.undo()
     time.tzset()
+
+
+@pytest.fixture(autouse=True)
+def repeatable_ids(monkeypatch: pytest.MonkeyPatch) -> None:
+    """New ids take their random bits from a seeded generator: the short ids on screen (drawn
+    from those bits) are the same on every run, whatever ran before in this process."""
+    from threadline.store import util
+
+    monkeypatch.setattr(util, "random_bytes", random.Random(20261123).randbytes)
+    monkeypatch.setattr(util, "_uuid_last_ms", -1)
 
 
 @pytest.fixture

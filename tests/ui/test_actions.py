@@ -273,8 +273,12 @@ async def test_theme_from_config_and_switching(plain_db: Sample):
 async def test_an_unknown_theme_is_a_warning_not_a_crash(plain_db: Sample):
     from apphelpers import quiet_settings
 
+    from threadline.config import UIConfig
+
     settings = quiet_settings()
-    settings.ui.theme = "no-such-theme"
+    # config.toml refuses unknown themes (tests/test_config.py); the app still survives one
+    # it does not have (settings made in code, a Textual without that theme).
+    settings.ui = UIConfig.model_construct(theme="no-such-theme")
     app = make_app(plain_db, settings=settings)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)

@@ -173,6 +173,47 @@ class OpenAICompatProvider:
                 await self._sleep(self._backoff(attempts, None))
                 attempts += 1
 
+    async def list_models(self) -> list[str]:
+        """The model ids the server lists at `GET {base_url}/models`, sorted: the connection
+        test of `config init` and the app's setup form (no retries: it answers or it does not).
+
+        Raises:
+            ProviderError: one line saying what went wrong (refused, a rejected key, not an
+                OpenAI-compatible URL...), as for a chat request.
+        """
+        import httpx
+
+        url = self._base_url + "/models"
+        try:
+            response = await self._get_client().get(url, headers={"Accept": "application/json"})
+        except httpx.HTTPError as exc:
+            raise self._transport_error(exc, False) from None
+        if response.status_code == 404:
+            raise ProviderError(
+                f"{url} not found (HTTP 404): is {self._base_url} an OpenAI-compatible API? "
+                "(its URL usually ends in /v1)",
+                "not_found",
+                status=404,
+            )
+        if response.status_code != 200:
+            raise self._status_error(response, "")
+        try:
+            data = response.json()
+        except ValueError:
+            kind = one_line(response.headers.get("content-type", "no content type"), 80)
+            raise ProviderError(
+                f"{url} did not answer with a model list (content type {kind})", "malformed"
+            ) from None
+        items = data.get("data", data.get("models")) if isinstance(data, dict) else data
+        if not isinstance(items, list):
+            raise ProviderError(f"{url} did not answer with a model list", "malformed")
+        names = set()
+        for item in items:
+            name = item.get("id") or item.get("name") if isinstance(item, dict) else item
+            if isinstance(name, str) and name.strip():
+                names.add(name.strip())
+        return sorted(names, key=lambda name: (name.casefold(), name))
+
     # ------------------------------------------------------------------ the stream
 
     async def _events(

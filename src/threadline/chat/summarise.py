@@ -21,7 +21,7 @@ it, so an error or a cancel never leaves a partial summary behind.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from threadline.chat.context import MESSAGE_OVERHEAD, estimate_tokens, sendable
@@ -45,7 +45,8 @@ SUMMARY_INSTRUCTIONS = (
     "numbers that matter; questions still open and work still to do. Drop greetings, "
     "repetition and dead ends.\n"
     "Write in the conversation's language, as short paragraphs or bullet points, in at most "
-    "about {words} words. Reply with the summary only."
+    "about {words} words. Messages are labelled with their position in the conversation; do "
+    "not mention those numbers. Reply with the summary only."
 )
 # Messages read per page while looking for the range to summarise.
 PAGE_SIZE = 256
@@ -64,6 +65,8 @@ class SummaryRange:
     # The range the new summary row will stand for.
     first_message_id: int
     last_message_id: int
+    # Each message's 1-based position in the session (what people see), parallel to messages.
+    positions: list[int] = field(default_factory=list)
 
 
 def summary_budget(max_tokens: int) -> int:
@@ -71,22 +74,39 @@ def summary_budget(max_tokens: int) -> int:
     return max(200, min(2000, max_tokens // 8))
 
 
-def render_message(message: Message, limit_tokens: int | None = None) -> str:
-    """A message as a transcript entry (`[role #id]` then its text), cut to `limit_tokens`."""
+def render_message(
+    message: Message, limit_tokens: int | None = None, *, position: int | None = None
+) -> str:
+    """A message as a transcript entry, cut to `limit_tokens`: `[message 12, user]` (its
+    position in the session, the numbering people see) or, without a position, `[user #id]`
+    (memory extraction, whose answers name the database id of their source message)."""
     text = message.content.strip()
     if limit_tokens is not None and estimate_tokens(text) > limit_tokens:
         text = text[: max(0, limit_tokens * 4 - len(TRUNCATED_MARK))] + TRUNCATED_MARK
+    if position is not None:
+        return f"[message {position}, {message.role}]\n{text}"
     return f"[{message.role} #{message.id}]\n{text}"
 
 
 def summary_request(
-    previous: Summary | None, messages: Sequence[Message], *, max_tokens: int
+    previous: Summary | None,
+    messages: Sequence[Message],
+    *,
+    max_tokens: int,
+    positions: Sequence[int] | None = None,
 ) -> list[ChatMessage]:
-    """The request that folds `messages` into the `previous` summary (or starts one)."""
+    """The request that folds `messages` into the `previous` summary (or starts one).
+
+    `positions` are the messages' 1-based positions in the session (next_range gives them);
+    without them the messages are numbered from 1.
+    """
     words = summary_budget(max_tokens) * 3 // 4
     system = SUMMARY_INSTRUCTIONS.format(words=words)
     limit = _chunk_budget(previous, max_tokens)
-    transcript = "\n\n".join(render_message(m, limit) for m in messages)
+    numbers = list(positions) if positions is not None else list(range(1, len(messages) + 1))
+    transcript = "\n\n".join(
+        render_message(m, limit, position=n) for m, n in zip(messages, numbers, strict=True)
+    )
     if previous is not None:
         prompt = (
             "The summary so far, standing for the earlier messages:\n<summary>\n"
@@ -153,6 +173,8 @@ async def next_range(
     # A message longer than a whole request (a pasted log) goes in cut to fit.
     limit = budget
     chosen: list[Message] = []
+    positions: list[int] = []
+    position = await store.count_messages_before(session_id, after + 1)
     first_id: int | None = None
     last_id: int | None = None
     used = 0
@@ -164,12 +186,15 @@ async def next_range(
             if message.id >= cutoff:
                 done = True
                 break
+            position += 1
             if sendable(message):
-                cost = estimate_tokens(render_message(message, limit)) + MESSAGE_OVERHEAD
+                entry = render_message(message, limit, position=position)
+                cost = estimate_tokens(entry) + MESSAGE_OVERHEAD
                 if chosen and used + cost > budget:
                     done = True
                     break
                 chosen.append(message)
+                positions.append(position)
                 used += cost
             if first_id is None:
                 first_id = message.id
@@ -181,7 +206,7 @@ async def next_range(
         # Only messages that are never sent lie before the kept ones: nothing worth a request.
         return None
     first = previous.first_message_id if previous is not None else first_id
-    return SummaryRange(previous, chosen, first, last_id)
+    return SummaryRange(previous, chosen, first, last_id, positions)
 
 
 async def summarise_range(
@@ -198,7 +223,9 @@ async def summarise_range(
     Raises:
         ProviderError: the request failed or the reply was empty (nothing is saved).
     """
-    request = summary_request(stretch.previous, stretch.messages, max_tokens=max_tokens)
+    request = summary_request(
+        stretch.previous, stretch.messages, max_tokens=max_tokens, positions=stretch.positions
+    )
     result = await complete(provider, request, model)
     text = result.text.strip()
     if not text:

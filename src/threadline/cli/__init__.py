@@ -26,6 +26,8 @@ COMMAND_MODULES: list[str] = [
     "import_command",
     "cleanup",
     "db",
+    "config_command",
+    "sync",
 ]
 
 

@@ -141,10 +141,12 @@ async def _chat(store: Store, args: argparse.Namespace, settings: Settings, text
                     elif isinstance(event, SummaryStarted):
                         _note("summarising the earlier messages…")
                     elif isinstance(event, SummarySaved):
+                        from threadline.cli.common import summary_ranges
+
                         summary = event.summary
+                        ranges = await summary_ranges(store, session.id, [summary])
                         _note(
-                            f"summarised messages #{summary.first_message_id}–"
-                            f"#{summary.last_message_id}: requests send the summary "
+                            f"summarised {ranges[summary.id]}: requests send the summary "
                             "in their place"
                         )
                     elif isinstance(event, ContextNotice):

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 if TYPE_CHECKING:
     from threadline.config import Settings
-    from threadline.models import Scope, Session, SessionSummary
+    from threadline.models import Scope, Session, SessionSummary, Summary
     from threadline.store import Store
 
 T = TypeVar("T")
@@ -265,3 +265,32 @@ def summary_json(session: SessionSummary) -> dict[str, Any]:
         "pinned": session.pinned,
         "status": session.status,
     }
+
+
+# ---------------------------------------------------------------------------- message numbers
+# People see a message's position in its session (1, 2, 3 ...), as the app does, never its
+# database id: "summary of messages 1–8", not "#15–#22".
+
+
+async def summary_ranges(store: Store, session_id: str, summaries: list[Summary]) -> dict[int, str]:
+    """`messages 1–8` for each summary (by summary id): the positions of the messages it stands
+    for, or `the earlier messages (since compacted)` when they were removed."""
+    spans = await store.summary_spans(session_id, summaries)
+    out = {}
+    for summary in summaries:
+        span = spans.get(summary.id)
+        if span is None or span.compacted:
+            out[summary.id] = "the earlier messages (since compacted)"
+        elif span.covered == 1:
+            out[summary.id] = f"message {span.first_position:,}"
+        else:
+            out[summary.id] = f"messages {span.first_position:,}–{span.last_position:,}"
+    return out
+
+
+async def message_position(store: Store, session_id: str, message_id: int) -> int | None:
+    """The message's 1-based position among its session's messages (None: it is gone)."""
+    message = await store.get_message(message_id)
+    if message is None or message.session_id != session_id:
+        return None
+    return await store.count_messages_before(session_id, message_id) + 1

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     import subprocess
 
     from threadline.chat.memory import ExtractionOutcome, ExtractionStatus, ProcessReport
-    from threadline.models import Memory
+    from threadline.models import Memory, PendingExtraction
     from threadline.store import Store
 
 CATEGORY_CHOICES = ("preference", "fact", "decision", "context", "correction")
@@ -170,7 +170,11 @@ def _directory(args: argparse.Namespace) -> str:
         raise UsageError("the current directory no longer exists; give --dir") from None
 
 
-def memory_json(memory: Memory, short: str | None = None) -> dict[str, Any]:
+def memory_json(
+    memory: Memory, short: str | None = None, position: int | None = None
+) -> dict[str, Any]:
+    """A memory as JSON: `source_message_id` is the database id of the message it came from,
+    `source_position` that message's position in its session (null: not known or gone)."""
     from threadline.cli.output import iso
 
     return {
@@ -181,21 +185,35 @@ def memory_json(memory: Memory, short: str | None = None) -> dict[str, Any]:
         "working_dir": memory.working_dir,
         "session_id": memory.session_id,
         "source_message_id": memory.source_message_id,
+        "source_position": position,
         "is_manual": memory.is_manual,
         "superseded_by": memory.superseded_by,
         "created_at": iso(memory.created_at),
     }
 
 
-def _source(memory: Memory, shorts: dict[str, str]) -> str:
+def _source(memory: Memory, shorts: dict[str, str], positions: dict[int, int | None]) -> str:
+    """`1a2b3c4d msg 3`: the source session's short id and the message's position in it."""
     if memory.is_manual:
         return "manual"
     if memory.session_id is None:
         return "(session purged)"
-    where = shorts.get(memory.session_id, memory.session_id[:8])
-    if memory.source_message_id is not None:
-        where += f" #{memory.source_message_id}"
+    where = shorts.get(memory.session_id, memory.session_id)
+    position = positions.get(memory.id)
+    if position is not None:
+        where += f" msg {position}"
     return where
+
+
+async def _source_positions(store: Store, memories: list[Memory]) -> dict[int, int | None]:
+    """Each memory's source message's position in its session (by memory id)."""
+    from threadline.cli.common import message_position
+
+    out: dict[int, int | None] = {}
+    for m in memories:
+        if m.session_id is not None and m.source_message_id is not None and not m.is_manual:
+            out[m.id] = await message_position(store, m.session_id, m.source_message_id)
+    return out
 
 
 # ---------------------------------------------------------------------------- list / add / ...
@@ -205,18 +223,21 @@ def cmd_list(args: argparse.Namespace) -> int:
     check_config(args)
     directory = _directory(args)
 
-    async def body(store: Store) -> tuple[list[Memory], dict[str, str]]:
+    async def body(
+        store: Store,
+    ) -> tuple[list[Memory], dict[str, str], dict[int, int | None]]:
         memories = await store.get_memories(
             directory, args.limit or None, include_superseded=args.all
         )
         ids = sorted({m.session_id for m in memories if m.session_id})
-        return memories, ({} if args.json or not ids else await store.short_ids(ids))
+        shorts = {} if args.json or not ids else await store.short_ids(ids)
+        return memories, shorts, await _source_positions(store, memories)
 
-    memories, shorts = with_store(args, body)
+    memories, shorts, positions = with_store(args, body)
     if args.json:
         from threadline.cli.output import print_json
 
-        print_json([memory_json(m) for m in memories])
+        print_json([memory_json(m, position=positions.get(m.id)) for m in memories])
         return 0
     from threadline import paths
     from threadline.cli.output import Column, render_table, terminal_width, write_lines
@@ -238,7 +259,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         fact = one_line(m.fact)
         if m.superseded_by is not None:
             fact = f"[superseded by #{m.superseded_by}] {fact}"
-        rows.append([str(m.id), str(m.importance), m.category, _source(m, shorts), fact])
+        source = _source(m, shorts, positions)
+        rows.append([str(m.id), str(m.importance), m.category, source, fact])
     write_lines(render_table(columns, rows, terminal_width()))
     return 0
 
@@ -339,7 +361,20 @@ def cmd_clear(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------- the queue
 
 
-def status_json(item: ExtractionStatus) -> dict[str, Any]:
+async def _pending_span(store: Store, pending: PendingExtraction) -> tuple[int, int] | None:
+    """The positions in the session of the first and last message a queued extraction reads
+    (None when its messages are gone)."""
+    session_id = pending.session_id
+    first = pending.from_message_id or 1
+    last = pending.to_message_id
+    start = await store.count_messages_before(session_id, first) + 1
+    end = await store.count_messages_before(session_id, last + 1 if last is not None else 2**62)
+    return (start, end) if end >= start else None
+
+
+def status_json(item: ExtractionStatus, span: tuple[int, int] | None = None) -> dict[str, Any]:
+    """A queued extraction as JSON: the ids of its first and last message, and their positions
+    in the session (`from_position`, `to_position`; null when not known)."""
     from threadline.cli.output import iso
 
     p = item.pending
@@ -349,6 +384,8 @@ def status_json(item: ExtractionStatus) -> dict[str, Any]:
         "working_dir": item.working_dir,
         "from_message_id": p.from_message_id,
         "to_message_id": p.to_message_id,
+        "from_position": span[0] if span else None,
+        "to_position": span[1] if span else None,
         "state": item.state,
         "attempt_count": p.attempt_count,
         "last_attempt_at": iso(p.last_attempt_at),
@@ -361,18 +398,22 @@ def status_json(item: ExtractionStatus) -> dict[str, Any]:
 def cmd_status(args: argparse.Namespace) -> int:
     check_config(args)
 
-    async def body(store: Store) -> tuple[list[ExtractionStatus], dict[str, str]]:
+    async def body(
+        store: Store,
+    ) -> tuple[list[ExtractionStatus], dict[str, str], dict[int, tuple[int, int] | None]]:
         from threadline.chat.memory import extraction_status
 
         rows = await extraction_status(store)
         ids = sorted({r.pending.session_id for r in rows})
-        return rows, (await store.short_ids(ids) if ids and not args.json else {})
+        shorts = await store.short_ids(ids) if ids and not args.json else {}
+        spans = {r.pending.id: await _pending_span(store, r.pending) for r in rows}
+        return rows, shorts, spans
 
-    rows, shorts = with_store(args, body)
+    rows, shorts, spans = with_store(args, body)
     if args.json:
         from threadline.cli.output import print_json
 
-        print_json([status_json(r) for r in rows])
+        print_json([status_json(r, spans.get(r.pending.id)) for r in rows])
         return 0
     if not rows:
         print("no memory extractions queued")
@@ -398,11 +439,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     table = []
     for r in rows:
         p = r.pending
-        span = f"#{p.from_message_id}–#{p.to_message_id}"
+        positions = spans.get(p.id)
+        span = f"{positions[0]:,}–{positions[1]:,}" if positions else "-"
         nxt = local_time(p.next_attempt_at) if r.state == "retrying" else ""
         table.append(
             [
-                shorts.get(p.session_id, p.session_id[:8]),
+                shorts.get(p.session_id, p.session_id),
                 span,
                 r.state,
                 str(p.attempt_count),
@@ -423,13 +465,13 @@ def cmd_status(args: argparse.Namespace) -> int:
 def _describe(outcome: ExtractionOutcome, shorts: dict[str, str]) -> str:
     from threadline.cli.output import local_time, plural
 
-    who = shorts.get(outcome.pending.session_id, outcome.pending.session_id[:8])
+    who = shorts.get(outcome.pending.session_id, outcome.pending.session_id)
     if outcome.ok:
         return f"{who}: {plural(len(outcome.memories), 'memory', 'memories')}"
     if outcome.gave_up:
         return f"{who}: failed, given up after 3 attempts: {outcome.error}"
-    when = local_time(outcome.retry_at) if outcome.retry_at else "later"
-    return f"{who}: failed (retried at {when}): {outcome.error}"
+    when = f"at {local_time(outcome.retry_at)}" if outcome.retry_at else "later"
+    return f"{who}: failed, retrying {when}: {outcome.error}"
 
 
 def _report(args: argparse.Namespace, report: ProcessReport, shorts: dict[str, str]) -> int:

@@ -12,7 +12,8 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TextIO
@@ -60,6 +61,73 @@ def terminal_width() -> int | None:
     return max(40, shutil.get_terminal_size((100, 24)).columns)
 
 
+# ---------------------------------------------------------------------------- pager
+
+
+def pager_command() -> list[str] | None:
+    """The pager to show long output through: `$PAGER`, else `less`; None for none.
+
+    PAGER set to "" or "cat" means no pager, as for git; so does a pager that is not installed.
+    """
+    import shlex
+
+    value = os.environ.get("PAGER")
+    if value is None:
+        value = "less"
+    try:
+        argv = shlex.split(value)
+    except ValueError:
+        return None
+    if not argv or argv[0] == "cat" or shutil.which(argv[0]) is None:
+        return None
+    return argv
+
+
+@contextmanager
+def paged(enabled: bool = True) -> Iterator[TextIO]:
+    """A stream for long output: a pager's input on a terminal, else stdout itself.
+
+    Like git: only when stdout is a terminal (never when piped) and `enabled` (`--no-pager`),
+    with `LESS=FRX` unless LESS is set (quit if it fits on one screen, colours and the text
+    left on screen when less ends). Quitting the pager early ends the output quietly.
+    """
+    import subprocess
+
+    argv = pager_command() if enabled and stdout_is_tty() else None
+    if argv is None:
+        yield sys.stdout
+        return
+    env = dict(os.environ)
+    env.setdefault("LESS", "FRX")
+    env.setdefault("LV", "-c")
+    sys.stdout.flush()
+    try:
+        process = subprocess.Popen(argv, stdin=subprocess.PIPE, env=env)
+    except OSError:
+        yield sys.stdout
+        return
+    assert process.stdin is not None
+    import io
+
+    stream = io.TextIOWrapper(process.stdin, encoding="utf-8", errors="replace")
+    try:
+        yield stream
+        stream.close()
+    except BrokenPipeError:  # the person quit the pager before the end: not an error
+        pass
+    finally:
+        try:
+            stream.close()
+        except BrokenPipeError:
+            pass
+        while True:
+            try:
+                process.wait()
+                break
+            except KeyboardInterrupt:  # ctrl-c belongs to the pager while it runs
+                continue
+
+
 # ---------------------------------------------------------------------------- tables
 
 
@@ -75,37 +143,49 @@ class Column:
     drop: int = 0  # when even the minimum widths do not fit, higher numbers go first
 
 
+GAP = 2  # spaces between table columns
+
+
+def fit_widths(
+    columns: Sequence[Column], rows: Sequence[Sequence[str]], width: int | None
+) -> tuple[list[int], list[int]]:
+    """Which columns fit in `width` (their indexes) and the width each gets.
+
+    Columns give up width by `shrink` (highest first, down to their minimum); when even the
+    minimums do not fit, columns are dropped by `drop` (highest first) one at a time, and the
+    width a dropped column leaves goes back to those that shrank. `width` None: all in full.
+    """
+    natural = [display_width(c.header) for c in columns]
+    for row in rows:
+        for i, cell in enumerate(row):
+            natural[i] = max(natural[i], display_width(cell))
+    keep = list(range(len(columns)))
+    if width is None:
+        return keep, natural
+    droppable = sorted((i for i, c in enumerate(columns) if c.drop), key=lambda i: -columns[i].drop)
+    while True:
+        widths = {i: natural[i] for i in keep}
+        excess = sum(widths.values()) + GAP * (len(keep) - 1) - width
+        for level in sorted({columns[i].shrink for i in keep if columns[i].shrink}, reverse=True):
+            for i in keep:
+                column = columns[i]
+                if excess > 0 and column.shrink == level:
+                    floor = max(column.minimum, display_width(column.header))
+                    give = min(max(0, widths[i] - floor), excess)
+                    widths[i] -= give
+                    excess -= give
+        if excess <= 0 or not droppable:
+            return keep, [widths[i] for i in keep]
+        keep.remove(droppable.pop(0))
+
+
 def render_table(
     columns: Sequence[Column], rows: Sequence[Sequence[str]], width: int | None
 ) -> list[str]:
     """Lines of an aligned table; cells must already be sanitised one-line text."""
-    widths = [display_width(c.header) for c in columns]
-    for row in rows:
-        for i, cell in enumerate(row):
-            widths[i] = max(widths[i], display_width(cell))
-    gap = 2
-    if width is not None:
-        excess = sum(widths) + gap * (len(columns) - 1) - width
-        for level in sorted({c.shrink for c in columns if c.shrink}, reverse=True):
-            if excess <= 0:
-                break
-            for i, column in enumerate(columns):
-                if column.shrink == level and excess > 0:
-                    can_give = max(0, widths[i] - max(column.minimum, display_width(column.header)))
-                    give = min(can_give, excess)
-                    widths[i] -= give
-                    excess -= give
-    if width is not None and excess > 0:
-        keep = list(range(len(columns)))
-        for level in sorted({c.drop for c in columns if c.drop}, reverse=True):
-            for i in [i for i in keep if columns[i].drop == level]:
-                if excess <= 0:
-                    break
-                keep.remove(i)
-                excess -= widths[i] + gap
-        columns = [columns[i] for i in keep]
-        widths = [widths[i] for i in keep]
-        rows = [[row[i] for i in keep] for row in rows]
+    keep, widths = fit_widths(columns, rows, width)
+    columns = [columns[i] for i in keep]
+    rows = [[row[i] for i in keep] for row in rows]
     lines = []
     for cells in [[c.header for c in columns], *rows]:
         parts = []
@@ -117,7 +197,7 @@ def render_table(
                 parts.append(text)
             else:
                 parts.append(pad(text, widths[i], right=column.right))
-        line = (" " * gap).join(parts).rstrip()
+        line = (" " * GAP).join(parts).rstrip()
         if width is not None and display_width(line) > width:
             line = truncate(line, width)
         lines.append(line)
@@ -159,6 +239,29 @@ def short_time(when: datetime, now: datetime | None = None) -> str:
     if local.year == current.year:
         return local.strftime("%b %d %H:%M")
     return local.strftime("%Y-%m-%d")
+
+
+def compact_date(when: datetime, now: datetime | None = None) -> str:
+    """The local date in at most 8 cells: `Nov 23` this year, `Nov 2024` before."""
+    local = to_utc(when).astimezone()
+    current = to_utc(now or datetime.now(UTC)).astimezone()
+    return local.strftime("%b %d" if local.year == current.year else "%b %Y")
+
+
+def compact_age(when: datetime, now: datetime | None = None) -> str:
+    """How long ago, in at most 8 cells, for narrow tables: `now`, `5m`, `3h`, `12d`, then
+    the date (compact_date)."""
+    now = to_utc(now or datetime.now(UTC))
+    seconds = (now - to_utc(when)).total_seconds()
+    if seconds < 0 or seconds >= 30 * 86400:
+        return compact_date(when, now)
+    if seconds < 60:
+        return "now"
+    if seconds < 3600:
+        return f"{int(seconds // 60)}m"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)}h"
+    return f"{int(seconds // 86400)}d"
 
 
 def relative_time(when: datetime, now: datetime | None = None) -> str:
@@ -294,3 +397,20 @@ def confirm(question: str) -> bool:
         sys.stderr.write("\n")
         return False
     return answer.strip().lower() in ("y", "yes")
+
+
+def ask(question: str, default: str | None = None) -> str:
+    """Ask for a line of text on the terminal (stderr), `default` when the answer is blank.
+
+    Raises:
+        EOFError: stdin ended (the person pressed ctrl-d) before an answer.
+    """
+    shown = f" [{default}]" if default else ""
+    sys.stderr.write(f"{question}{shown}: ")
+    sys.stderr.flush()
+    line = sys.stdin.readline()
+    if not line:
+        sys.stderr.write("\n")
+        raise EOFError
+    answer = line.strip()
+    return answer or (default or "")

@@ -153,6 +153,8 @@ def render_snippet(hit: SearchHit, width: int | None, tty: bool) -> str:
             text += " "
         if not text:
             continue
+        if matched and not tty and _wrapped_in_stars(parts, i):
+            matched = False  # `**retry**` in the text: it shows already, not as `****retry****`
         w = display_width(text)
         if width is not None and used + w > width:
             room = width - used
@@ -165,6 +167,13 @@ def render_snippet(hit: SearchHit, width: int | None, tty: bool) -> str:
         out.append(f"{on}{text}{off}" if matched else text)
         used += w
     return "".join(out)
+
+
+def _wrapped_in_stars(parts: list[tuple[str, bool]], i: int) -> bool:
+    """The match at `i` already has `**` right before and after it in the text."""
+    before = parts[i - 1][0] if i > 0 else ""
+    after = parts[i + 1][0] if i + 1 < len(parts) else ""
+    return before.endswith(PLAIN_ON) and after.startswith(PLAIN_OFF)
 
 
 def print_hits(hits: list[SearchHit], shorts: dict[str, str], *, show_dir: bool) -> None:

@@ -23,7 +23,15 @@ from threadline.cli.common import (
 )
 
 if TYPE_CHECKING:
-    from threadline.models import Session, SessionSummary, TimelineItem
+    from threadline.cli.output import Column
+    from threadline.models import (
+        Message,
+        Session,
+        SessionSummary,
+        Summary,
+        SummarySpan,
+        TimelineItem,
+    )
     from threadline.store import Store
 
 LIST_LIMIT = 50
@@ -63,10 +71,15 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "show",
         parents=[common],
         help="print a session's transcript",
-        description="Print a session's messages and summaries in order, with roles and times.",
+        description="Print a session's messages and summaries in order, with roles and times; "
+        "messages are numbered by their position in the session. On a terminal the transcript "
+        "goes through a pager ($PAGER, else less with LESS=FRX), as git does.",
     )
     p.add_argument("id", metavar="ID", help="session id or unique prefix")
     p.add_argument("--json", action="store_true", help='print {"session": ..., "items": [...]}')
+    p.add_argument(
+        "--no-pager", action="store_true", help="print to the terminal directly, without a pager"
+    )
     p.set_defaults(handler=cmd_show)
 
     p = actions.add_parser(
@@ -159,17 +172,63 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+# A narrow terminal gives its width to titles, then directories: a layout is taken when they
+# keep at least this much (or all they need); dates go compact first, then columns go.
+GOOD_TITLE = 32
+GOOD_DIRECTORY = 16
+
+
 def print_session_table(
     rows: list[SessionSummary], shorts: dict[str, str], *, show_dir: bool
 ) -> None:
+    from threadline.cli.output import fit_widths, render_table, terminal_width, write_lines
+
+    width = terminal_width()
+    layouts = (
+        [(False, ())]
+        if width is None
+        else [
+            (False, ()),
+            (True, ()),
+            (True, ("CREATED",)),
+            (True, ("CREATED", "MODEL")),
+        ]
+    )
+    for n, (compact, without) in enumerate(layouts):
+        columns, table = _session_table(rows, shorts, show_dir, compact, without)
+        if n == len(layouts) - 1:
+            break
+        keep, widths = fit_widths(columns, table, width)
+        got = {columns[i].header: w for i, w in zip(keep, widths, strict=True)}
+        natural = fit_widths(columns, table, None)[1]
+        need = {c.header: w for c, w in zip(columns, natural, strict=True)}
+        if len(keep) == len(columns) and all(
+            got[name] >= min(need[name], good)
+            for name, good in (("TITLE", GOOD_TITLE), ("DIRECTORY", GOOD_DIRECTORY))
+            if name in need
+        ):
+            break
+    write_lines(render_table(columns, table, width))
+    if any(r.pinned or r.status == "crashed" for r in rows):
+        print(MARKS_HELP, file=sys.stderr)
+
+
+def _session_table(
+    rows: list[SessionSummary],
+    shorts: dict[str, str],
+    show_dir: bool,
+    compact: bool,
+    without: tuple[str, ...],
+) -> tuple[list[Column], list[list[str]]]:
+    """The columns and cells of `sessions list`: dates in full or `compact`, some left out."""
     from threadline import paths
+    from threadline.cli.common import marks
     from threadline.cli.output import (
         Column,
+        compact_age,
+        compact_date,
         relative_time,
-        render_table,
         short_time,
-        terminal_width,
-        write_lines,
     )
     from threadline.text import one_line
 
@@ -177,35 +236,31 @@ def print_session_table(
     columns = [Column("ID")]
     if with_marks:
         columns.append(Column("", minimum=1))
-    columns += [
-        Column("LAST ACTIVE"),
-        Column("CREATED", drop=3),
-        Column("MSGS", right=True, drop=1),
-        Column("MODEL", shrink=2, minimum=8, drop=2),
-    ]
+    columns.append(Column("ACTIVE" if compact else "LAST ACTIVE"))
+    if "CREATED" not in without:
+        columns.append(Column("CREATED", drop=4))
+    columns.append(Column("MSGS", right=True, drop=2))
+    if "MODEL" not in without:
+        columns.append(Column("MODEL", shrink=3, minimum=8, drop=3))
     if show_dir:
-        columns.append(Column("DIRECTORY", shrink=3, minimum=12, cut_left=True, drop=4))
+        columns.append(Column("DIRECTORY", shrink=2, minimum=GOOD_DIRECTORY, cut_left=True, drop=1))
     columns.append(Column("TITLE", shrink=1, minimum=12))
     table = []
     for r in rows:
         cells = [shorts.get(r.id, r.id)]
         if with_marks:
-            from threadline.cli.common import marks
-
             cells.append(marks(r))
-        cells += [
-            relative_time(r.updated_at),
-            short_time(r.created_at),
-            f"{r.message_count:,}",
-            one_line(r.model or "-"),
-        ]
+        cells.append(compact_age(r.updated_at) if compact else relative_time(r.updated_at))
+        if "CREATED" not in without:
+            cells.append(compact_date(r.created_at) if compact else short_time(r.created_at))
+        cells.append(f"{r.message_count:,}")
+        if "MODEL" not in without:
+            cells.append(one_line(r.model or "-"))
         if show_dir:
             cells.append(one_line(paths.home_short(r.working_dir)))
         cells.append(one_line(r.display_title))
         table.append(cells)
-    write_lines(render_table(columns, table, terminal_width()))
-    if with_marks:
-        print(MARKS_HELP, file=sys.stderr)
+    return columns, table
 
 
 # ---------------------------------------------------------------------------- show
@@ -217,25 +272,35 @@ def cmd_show(args: argparse.Namespace) -> int:
         return _show_json(args)
 
     async def body(store: Store) -> None:
+        from threadline.cli.common import summary_ranges
+        from threadline.cli.output import paged
+
         session_id = await store.resolve_session_id(args.id)
         session = await get_session(store, session_id)
         shorts = await store.short_ids([session_id])
-        out = sys.stdout
-        out.write(_transcript_header(session, shorts[session_id]))
-        position: tuple[int, int] = (0, 1)  # before every message and summary
-        last: TimelineItem | None = None
-        while True:
-            items = await store.timeline(session_id, after=position, limit=SHOW_PAGE)
-            for item in items:
-                out.write(_transcript_item(item))
-                last = item
-            if len(items) < SHOW_PAGE:
-                break
-            position = items[-1].position
-        if session.message_count == 0:
-            out.write("(no messages yet)\n")
-        elif last is not None and last.kind == "message" and session.unanswered:
-            out.write(_unanswered_note(session))
+        with paged(not args.no_pager) as out:
+            out.write(_transcript_header(session, shorts[session_id]))
+            position: tuple[int, int] = (0, 1)  # before every message and summary
+            count = 0  # messages so far: the next one's position in the session
+            last: TimelineItem | None = None
+            while True:
+                items = await store.timeline(session_id, after=position, limit=SHOW_PAGE)
+                summaries = [i for i in items if i.kind == "summary"]
+                ranges = await summary_ranges(store, session_id, summaries) if summaries else {}
+                for item in items:
+                    if item.kind == "summary":
+                        out.write(_transcript_summary(item, ranges[item.id]))
+                    else:
+                        count += 1
+                        out.write(_transcript_message(item, count))
+                    last = item
+                if len(items) < SHOW_PAGE:
+                    break
+                position = items[-1].position
+            if session.message_count == 0:
+                out.write("(no messages yet)\n")
+            elif last is not None and last.kind == "message" and session.unanswered:
+                out.write(_unanswered_note(session))
 
     with_store(args, body)
     return 0
@@ -285,25 +350,30 @@ def _unanswered_note(session: Session) -> str:
     return "[no reply to this message]\n"
 
 
-def _transcript_item(item: TimelineItem) -> str:
+def _transcript_summary(item: Summary, covers: str) -> str:
+    """`── summary of messages 1–8 · time ──` and the summary's text, each line behind a bar."""
     from threadline.cli.output import local_time
     from threadline.text import sanitize_terminal
 
     when = local_time(item.created_at, seconds=True)
-    if item.kind == "summary":
-        head = (
-            f"── summary of messages #{item.first_message_id}–#{item.last_message_id} · {when} ──"
-        )
-        body = "\n".join("│ " + line for line in sanitize_terminal(item.content).splitlines())
-        return f"{head}\n{body}\n\n"
-    parts = [item.role, when]
+    head = f"── summary of {covers} · {when} ──"
+    body = "\n".join("│ " + line for line in sanitize_terminal(item.content).splitlines())
+    return f"{head}\n{body}\n\n"
+
+
+def _transcript_message(item: Message, position: int) -> str:
+    """`── 3 · user · time · model · tokens ──` (3: its position in the session) and its text."""
+    from threadline.cli.output import local_time
+    from threadline.text import sanitize_terminal
+
+    parts = [str(position), item.role, local_time(item.created_at, seconds=True)]
     if item.model:
         parts.append(sanitize_terminal(item.model))
     if item.input_tokens is not None or item.output_tokens is not None:
         parts.append(f"{item.input_tokens or 0:,} in / {item.output_tokens or 0:,} out")
     if item.response_ms is not None:
         parts.append(f"{item.response_ms / 1000:.1f} s")
-    head = f"── #{item.id} {' · '.join(parts)} ──"
+    head = f"── {' · '.join(parts)} ──"
     text = sanitize_terminal(item.content).rstrip("\n")
     tail = ""
     if not item.complete:
@@ -329,22 +399,31 @@ def session_json(session: Session) -> dict[str, Any]:
     return data
 
 
-def item_json(item: TimelineItem) -> dict[str, Any]:
+def item_json(
+    item: TimelineItem, position: int | None = None, span: SummarySpan | None = None
+) -> dict[str, Any]:
+    """A `sessions show --json` item. Messages carry their database `id` and their `position`
+    in the session (1-based, what people see); summaries the ids of the first and last message
+    they stand for and those messages' positions (null once compacted away)."""
     from threadline.cli.output import iso
 
     if item.kind == "summary":
+        shown = span is not None and not span.compacted
         return {
             "kind": "summary",
             "id": item.id,
             "content": item.content,
             "first_message_id": item.first_message_id,
             "last_message_id": item.last_message_id,
+            "first_position": span.first_position if shown and span else None,
+            "last_position": span.last_position if shown and span else None,
             "token_count": item.token_count,
             "created_at": iso(item.created_at),
         }
     return {
         "kind": "message",
         "id": item.id,
+        "position": position,
         "role": item.role,
         "content": item.content,
         "created_at": iso(item.created_at),
@@ -364,7 +443,15 @@ def _show_json(args: argparse.Namespace) -> int:
         session_id = await store.resolve_session_id(args.id)
         session = await get_session(store, session_id)
         items = await store.timeline(session_id)
-        return {"session": session_json(session), "items": [item_json(i) for i in items]}
+        spans = await store.summary_spans(session_id, [i for i in items if i.kind == "summary"])
+        out, count = [], 0
+        for item in items:
+            if item.kind == "summary":
+                out.append(item_json(item, span=spans.get(item.id)))
+            else:
+                count += 1
+                out.append(item_json(item, count))
+        return {"session": session_json(session), "items": out}
 
     print_json(with_store(args, body))
     return 0

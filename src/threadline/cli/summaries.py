@@ -75,8 +75,11 @@ async def _session(store: Store, given: str) -> tuple[Session, str]:
     return session, short
 
 
-def _range(summary: Summary) -> str:
-    return f"#{summary.first_message_id}–#{summary.last_message_id}"
+async def _range(store: Store, summary: Summary) -> str:
+    """`messages 1–8`: positions in the session, as the app and `sessions show` number them."""
+    from threadline.cli.common import summary_ranges
+
+    return (await summary_ranges(store, summary.session_id, [summary]))[summary.id]
 
 
 # ---------------------------------------------------------------------------- summarise
@@ -102,7 +105,7 @@ def cmd_summarise(args: argparse.Namespace) -> int:
             await engine.aclose()
         if not saved:
             latest = await store.latest_summary(session.id)
-            covered = f"; its summary covers {_range(latest)}" if latest else ""
+            covered = f"; its summary covers {await _range(store, latest)}" if latest else ""
             print(
                 f"nothing to summarise in {short}: only the newest "
                 f"{plural(keep, 'message')} are left uncovered{covered}"
@@ -110,7 +113,7 @@ def cmd_summarise(args: argparse.Namespace) -> int:
             return
         last = saved[-1]
         rounds = f" (in {len(saved)} requests)" if len(saved) > 1 else ""
-        print(f"summarised messages {_range(last)} of {short}{rounds}")
+        print(f"summarised {await _range(store, last)} of {short}{rounds}")
 
     with_store(args, body)
     return 0
@@ -143,16 +146,18 @@ def cmd_compact(args: argparse.Namespace) -> int:
                     "refusing to compact without --yes: stdin is not a terminal, so nobody "
                     "can confirm"
                 )
+            covers = await _range(store, plan.summary)
             question = (
                 f"Remove {plural(plan.removable, 'message')} of {short} for good? The summary "
-                f"of {_range(plan.summary)} stays in their place."
+                f"of {covers} stays in their place."
             )
             if not confirm(question):
                 raise CommandFailed("cancelled: nothing was removed")
+        covers = await _range(store, plan.summary)
         removed = await compact_session(store, session.id, plan.summary)
         print(
             f"removed {plural(removed, 'message')} from {short}; "
-            f"the summary of {_range(plan.summary)} stands for them"
+            f"the summary of {covers} stands for them"
         )
 
     with_store(args, body)

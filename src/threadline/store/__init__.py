@@ -22,9 +22,16 @@ from threadline.store.search import MAX_QUERY_CHARS
 from threadline.store.util import Clock, system_clock
 
 if TYPE_CHECKING:
+    from threadline.store.journal import Batch, FileMark, strip_root
+    from threadline.store.project import Project, project_of
     from threadline.store.transfer import ImportResult
 
 __all__ = [
+    "Batch",
+    "FileMark",
+    "Project",
+    "project_of",
+    "strip_root",
     "MAX_QUERY_CHARS",
     "UNSET",
     "AmbiguousIdError",
@@ -48,4 +55,12 @@ def __getattr__(name: str) -> Any:
         from threadline.store.transfer import ImportResult
 
         return ImportResult
+    if name in ("Batch", "FileMark", "strip_root"):  # sync's side of the store (lazily)
+        from threadline.store import journal
+
+        return getattr(journal, name)
+    if name in ("Project", "project_of"):
+        from threadline.store import project
+
+        return getattr(project, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -43,12 +43,20 @@ from threadline.store.connection import (
 )
 from threadline.store.errors import DatabaseDamaged, StoreError
 from threadline.store.migrate import MigrationReport, backup_database, open_and_migrate
+from threadline.store.project import project_of
 from threadline.store.util import Clock, fmt_ts, system_clock
 
 if TYPE_CHECKING:
+    from threadline.store import journal as journal_ops
     from threadline.store import transfer
 
 UNSET: Any = message_ops.UNSET
+
+
+def _project_key(directory: str) -> tuple[str, str] | None:
+    """(normalised git remote, path inside the repository) of a session's directory."""
+    project = project_of(directory)
+    return None if project is None else (project.remote, project.path)
 
 
 def _given(**kwargs: Any) -> dict[str, Any]:
@@ -168,6 +176,13 @@ class Store:
     def path(self) -> Path:
         return self._db.path
 
+    @property
+    def journal(self) -> journal_ops.Journal:
+        """The sync tables: this machine's journal, other machines' records (store/journal.py)."""
+        from threadline.store import journal as ops
+
+        return ops.Journal(self._db, self._clock)
+
     def now(self) -> datetime:
         return self._clock()
 
@@ -192,6 +207,7 @@ class Store:
             model,
             system_prompt,
             metadata,
+            _project_key(directory),
         )
 
     async def get_session(self, session_id: str) -> Session | None:
@@ -206,7 +222,8 @@ class Store:
         return {row.id: row for row in rows}
 
     async def resolve_session_id(self, prefix: str) -> str:
-        """The id of the one session whose id starts with `prefix` (trash included).
+        """The id of the one session whose id, or whose short id, starts with `prefix` (trash
+        included): a whole id (dashes optional), a prefix of one, or a short id from short_ids().
 
         Raises:
             NotFoundError: nothing matches. AmbiguousIdError: several do.
@@ -214,7 +231,9 @@ class Store:
         return await self._db.read(session_ops.resolve_session_id, prefix)
 
     async def short_ids(self, ids: list[str], minimum: int = 8) -> dict[str, str]:
-        """The shortest unique prefix (>= `minimum` hex digits) for each id, for display."""
+        """The id to print for each session: the start of its id's random last group (at least
+        `minimum` hex digits), unique now and, unlike a prefix of the time-ordered id, still
+        unique as history grows. resolve_session_id() takes it back."""
         return await self._db.read(session_ops.short_ids, list(ids), minimum)
 
     async def get_or_create_session(
@@ -246,11 +265,17 @@ class Store:
         system_prompt: str | None = None,
     ) -> tuple[Session, bool]:
         """Like get_or_create_session, also saying whether the session was created."""
-        create = {"provider": provider, "model": model, "system_prompt": system_prompt}
+        directory = paths.resolve_dir(working_dir)
+        create = {
+            "provider": provider,
+            "model": model,
+            "system_prompt": system_prompt,
+            "project": _project_key(directory),
+        }
         return await self._db.write(
             session_ops.get_or_create_session,
             self._clock(),
-            paths.resolve_dir(working_dir),
+            directory,
             timedelta(hours=continue_window_hours),
             create,
         )

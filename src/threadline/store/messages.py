@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -76,6 +76,15 @@ def add_message(
         raise StoreError("message content must be text")
     check_session_writable(conn, session_id)
     stamp = fmt_ts(created_at or now)
+    if created_at is None:
+        # A message is never older than the one before it (which may come from another
+        # machine whose clock is ahead): timeline order stays time order on every machine.
+        last = conn.execute(
+            "SELECT created_at FROM messages WHERE session_id = ? ORDER BY id DESC LIMIT 1",
+            (session_id,),
+        ).fetchone()
+        if last is not None and last[0] > stamp:
+            stamp = fmt_ts(datetime.fromisoformat(last[0]) + timedelta(milliseconds=1))
     cur = conn.execute(
         "INSERT INTO messages (session_id, role, content, payload, created_at, input_tokens,"
         " output_tokens, model, stop_reason, response_ms, complete)"

@@ -88,26 +88,32 @@ def create_session(
     model: str | None = None,
     system_prompt: str | None = None,
     metadata: dict[str, Any] | None = None,
+    project: tuple[str, str] | None = None,
 ) -> Session:
     session_id = uuid7(now)
     stamp = fmt_ts(now)
     title = _title(title)
-    conn.execute(
-        "INSERT INTO sessions (id, working_dir, dir_tokens, title, provider, model, system_prompt,"
-        " created_at, updated_at, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            session_id,
-            working_dir,
-            scopes.dir_tokens(working_dir),
-            title,
-            provider,
-            model,
-            system_prompt,
-            stamp,
-            stamp,
-            dump_json(metadata or {}),
-        ),
+    values = [
+        session_id,
+        working_dir,
+        scopes.dir_tokens(working_dir),
+        title,
+        provider,
+        model,
+        system_prompt,
+        stamp,
+        stamp,
+        dump_json(metadata or {}),
+    ]
+    cols = (
+        "id, working_dir, dir_tokens, title, provider, model, system_prompt, created_at,"
+        " updated_at, metadata"
     )
+    if project is not None:  # the project's identity (sync): git remote, path inside it
+        cols += ", project_remote, project_path"
+        values += list(project)
+    marks = ", ".join("?" for _ in values)
+    conn.execute(f"INSERT INTO sessions ({cols}) VALUES ({marks})", values)
     return require_session(conn, now, session_id)
 
 
@@ -126,13 +132,20 @@ def require_session(conn: sqlite3.Connection, now: datetime, session_id: str) ->
     return session
 
 
-def _normalise_prefix(prefix: str) -> str:
-    compact = prefix.strip().lower().replace("-", "")
-    if not compact or any(c not in "0123456789abcdef" for c in compact):
-        raise NotFoundError(f"{prefix!r} is not a session id (ids are hexadecimal)")
-    if len(compact) > 32:
-        raise NotFoundError(f"{prefix!r} is not a session id (too long)")
-    # Re-insert the dashes of the canonical 8-4-4-4-12 form.
+# Short ids. A UUIDv7 starts with its timestamp: 8 hex digits span 65 seconds, so sessions made
+# in the same minute share them, and a prefix that is unique when printed stops being so as soon
+# as another session is made nearby. The id's last group (12 hex digits) is random: the short
+# id threadline prints is the start of that group, found through the sessions_id_tail index
+# (substr(id, 25)), and stays unique as history grows (a clash needs two of 4 billion values to
+# meet). Any prefix of a short id, of a whole id, or a whole id, resolves.
+TAIL_START = 24  # where the last group starts in the 36-character form
+TAIL_LENGTH = 12
+_HEX = frozenset("0123456789abcdef")
+_TAIL_IDS = "length(id) = 36 AND substr(id, 24, 1) = '-'"
+
+
+def _dashed(compact: str) -> str:
+    """Hex digits with the dashes of the canonical 8-4-4-4-12 form put back."""
     out = ""
     for i, ch in enumerate(compact):
         if i in (8, 12, 16, 20):
@@ -141,18 +154,57 @@ def _normalise_prefix(prefix: str) -> str:
     return out
 
 
-def resolve_session_id(conn: sqlite3.Connection, prefix: str) -> str:
-    """The one session id starting with `prefix` (dashes optional), trash included."""
-    canonical = _normalise_prefix(prefix)
+def _normalise_prefix(prefix: str) -> str:
+    compact = prefix.strip().lower().replace("-", "")
+    if not compact or any(c not in _HEX for c in compact):
+        raise NotFoundError(f"{prefix!r} is not a session id (ids are hexadecimal)")
+    if len(compact) > 32:
+        raise NotFoundError(f"{prefix!r} is not a session id (too long)")
+    return _dashed(compact)
+
+
+def _has_tail(session_id: str) -> bool:
+    """Whether the id has the canonical UUID form (ids made here do; imported ones may not)."""
+    return len(session_id) == 36 and session_id[TAIL_START - 1] == "-"
+
+
+def _by_prefix(conn: sqlite3.Connection, canonical: str, limit: int = 6) -> list[str]:
     rows = conn.execute(
-        "SELECT id FROM sessions WHERE id >= ? AND id < ? ORDER BY id LIMIT 6",
-        (canonical, canonical + "\uffff"),
+        "SELECT id FROM sessions WHERE id >= ? AND id < ? ORDER BY id LIMIT ?",
+        (canonical, canonical + "\uffff", limit),
     ).fetchall()
-    if not rows:
+    return [r[0] for r in rows]
+
+
+def _by_tail(conn: sqlite3.Connection, digits: str, limit: int = 6) -> list[str]:
+    """Sessions whose id's last group starts with `digits` (an index range on sessions_id_tail)."""
+    rows = conn.execute(
+        "SELECT id FROM sessions WHERE substr(id, 25) >= ? AND substr(id, 25) < ?"
+        f" AND {_TAIL_IDS} ORDER BY substr(id, 25) LIMIT ?",
+        (digits, digits + "\uffff", limit),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def resolve_session_id(conn: sqlite3.Connection, prefix: str) -> str:
+    """The one session whose id, or whose short id, starts with `prefix` (trash included).
+
+    `prefix` is a whole id (dashes optional), a prefix of one, or a short id (the start of the
+    id's last group, as short_ids() prints it) or a prefix of that.
+    """
+    canonical = _normalise_prefix(prefix)
+    by_prefix = _by_prefix(conn, canonical)
+    if by_prefix and by_prefix[0] == canonical:
+        return canonical  # a whole id
+    found = dict.fromkeys(by_prefix)
+    compact = canonical.replace("-", "")
+    if len(compact) <= TAIL_LENGTH:
+        found.update(dict.fromkeys(_by_tail(conn, compact)))
+    if not found:
         raise NotFoundError(f"no session matches {prefix!r}")
-    if len(rows) > 1 and rows[0][0] != canonical:
-        raise AmbiguousIdError(prefix, [short_form(r[0]) for r in rows])
-    return str(rows[0][0])
+    if len(found) > 1:
+        raise AmbiguousIdError(prefix, sorted(short_form(i) for i in found))
+    return next(iter(found))
 
 
 def short_form(session_id: str, length: int = 32) -> str:
@@ -169,22 +221,47 @@ def _common_prefix(a: str, b: str) -> int:
 
 
 def short_ids(conn: sqlite3.Connection, ids: list[str], minimum: int = 8) -> dict[str, str]:
-    """The shortest unique prefix (at least `minimum` hex digits, no dashes) of each id."""
+    """The short id to print for each session: the shortest start of the id's random last
+    group (at least `minimum` hex digits) that names no other session, whether as the start of
+    its last group or of its whole id. Ids not in the UUID form get their shortest unique
+    prefix; the whole id (without dashes) when nothing shorter is unique."""
     result: dict[str, str] = {}
     for session_id in ids:
-        compact = short_form(session_id)
-        longest = 0
-        before = conn.execute(
-            "SELECT id FROM sessions WHERE id < ? ORDER BY id DESC LIMIT 1", (session_id,)
-        ).fetchone()
-        after = conn.execute(
-            "SELECT id FROM sessions WHERE id > ? ORDER BY id LIMIT 1", (session_id,)
-        ).fetchone()
-        for neighbour in (before, after):
-            if neighbour is not None:
-                longest = max(longest, _common_prefix(compact, short_form(neighbour[0])))
-        result[session_id] = compact[: max(minimum, longest + 1)]
+        if _has_tail(session_id):
+            result[session_id] = _tail_short_id(conn, session_id, minimum)
+        else:
+            result[session_id] = _prefix_short_id(conn, session_id, minimum)
     return result
+
+
+def _tail_short_id(conn: sqlite3.Connection, session_id: str, minimum: int) -> str:
+    tail = session_id[TAIL_START:].lower()
+    if any(c not in _HEX for c in tail):
+        return _prefix_short_id(conn, session_id, minimum)
+    for length in range(max(1, min(minimum, TAIL_LENGTH)), TAIL_LENGTH + 1):
+        digits = tail[:length]
+        others = [i for i in _by_tail(conn, digits, 2) if i != session_id]
+        if not others:
+            others = [i for i in _by_prefix(conn, _dashed(digits), 2) if i != session_id]
+        if not others:
+            return digits
+    return short_form(session_id)
+
+
+def _prefix_short_id(conn: sqlite3.Connection, session_id: str, minimum: int) -> str:
+    """The shortest unique prefix of the id (at least `minimum` digits, no dashes)."""
+    compact = short_form(session_id)
+    longest = 0
+    before = conn.execute(
+        "SELECT id FROM sessions WHERE id < ? ORDER BY id DESC LIMIT 1", (session_id,)
+    ).fetchone()
+    after = conn.execute(
+        "SELECT id FROM sessions WHERE id > ? ORDER BY id LIMIT 1", (session_id,)
+    ).fetchone()
+    for neighbour in (before, after):
+        if neighbour is not None:
+            longest = max(longest, _common_prefix(compact, short_form(neighbour[0])))
+    return compact[: max(minimum, longest + 1)]
 
 
 def list_sessions(

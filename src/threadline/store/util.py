@@ -24,6 +24,10 @@ def fmt_ts(when: datetime) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
 
 
+# Where the random bits of new ids come from (the app's tests make it repeatable, so pictures
+# of the screen show the same short ids on every run).
+random_bytes: Callable[[int], bytes] = os.urandom
+
 _uuid_lock = threading.Lock()
 _uuid_last_ms = -1
 _uuid_seq = 0
@@ -50,10 +54,10 @@ def uuid7(when: datetime) -> str:
                 ms += 1
                 _uuid_seq = 0
         else:
-            _uuid_seq = int.from_bytes(os.urandom(2), "big") & 0x3FF
+            _uuid_seq = int.from_bytes(random_bytes(2), "big") & 0x3FF
         _uuid_last_ms = ms
         seq = _uuid_seq
-    rand_b = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
+    rand_b = int.from_bytes(random_bytes(8), "big") & ((1 << 62) - 1)
     value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | seq << 64 | 0b10 << 62 | rand_b
     hexed = f"{value:032x}"
     return f"{hexed[:8]}-{hexed[8:12]}-{hexed[12:16]}-{hexed[16:20]}-{hexed[20:]}"

@@ -176,6 +176,9 @@ class ThreadlineApp(App[int]):
         self.call_after_refresh(_freeze_start_up)
         self.set_interval(self.poll_seconds, self._poll, name="data-version poll")
         self.memory_tasks.start()
+        from threadline.sync.worker import start_background_sync  # sync: the one hook
+
+        self.background_sync = start_background_sync(self)
         if self.settings.session.auto_cleanup:
             await self._auto_cleanup(store)
 
