@@ -1,25 +1,34 @@
-"""How fast the app paints on a large database, next to a bare Textual app as the yardstick.
+"""How fast the app paints on a large database, and how much memory it holds, next to a bare
+Textual app as the yardstick (same run).
 
     python bench/bench_ui.py                          # on /work/benchdata/big.db, 5 runs each
     python bench/bench_ui.py --db /tmp/small.db --runs 3
 
 The database comes from bench/make_db.py (its `<db>.json` sidecar says where the largest
 directory and the long sessions are). The app may write (opening recovers stale replies), so it
-runs on a copy, deleted at the end; auto-cleanup is off. Every figure is a median of `--runs`
-fresh processes, run headless:
+runs on a copy, deleted at the end; auto-cleanup is off. Each figure is a median over `--runs`
+fresh processes, run headless, each started through the CLI's entry point (`threadline --db
+... --dir ...`, as the `threadline` script does: argument parsing and settings included), the
+bare app's runs interleaved with the app's:
 
-- start: process start to the first paint showing sidebar rows (10,000 sessions in the
-  directory scope), and a bare Textual app with one Static (process start to first paint);
-- all: process start to the first paint of the "all directories" sidebar (100,000 sessions),
-  and the in-app switch from the workspace to that scope (key press to paint);
+- start: process start to the first paint showing sidebar rows (the count and the first page
+  of rows, as many as the app reads: its PAGE_SIZE); a bare Textual app with one Static,
+  process start to first paint;
+- switch: the key press cycling the scope to the workspace and then to all directories, to
+  the paint of the new rows (the all scope is reached only by that key);
 - open: opening a 5,000-message session (what enter on its row calls) to the paint of its
   last screen;
-- older pages: each older page while scrolling back 1,000 messages (page wanted to page
-  painted), and each page-up key press to its paint;
-- RSS after all that, and the bare app's.
+- scrolling back: the long session opens folded (its older messages stand behind a summary);
+  `f` shows them, then page-up is pressed until --scroll-back messages were paged back in.
+  Each page-up key to its paint (median and worst), and each older page from wanted to painted;
+- RSS after opening, and after every 1,000 messages scrolled back (it must stay flat: the
+  window and every cache are bounded), and the bare app's.
 
-Targets (issue 3): start <= 1.5 x bare; all scope <= 1 s; last screen <= 300 ms; each older
-page <= 100 ms; RSS <= 120 MB.
+Each child prints its figures as it goes, so a failure at the end loses none of them.
+
+Targets (issues 3 and 12): start <= 1.5 x bare; switch to all <= 1 s; last screen <= 300 ms;
+each older page and each page-up <= 100 ms, worst included; RSS within ~10 MB of its size after
+opening, however far one scrolls.
 """
 
 from __future__ import annotations
@@ -38,7 +47,8 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_DB = "/work/benchdata/big.db"
-SCROLL_BACK = 1000
+SCROLL_BACK = 3000
+SIZE = (120, 36)
 
 
 # ---------------------------------------------------------------------- the child processes
@@ -50,6 +60,11 @@ def rss_mb() -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def emit(**figures: Any) -> None:
+    """Hand figures to the parent at once (a later crash cannot lose them)."""
+    print(json.dumps(figures), flush=True)
 
 
 class PaintClock:
@@ -67,13 +82,16 @@ class PaintClock:
         app._display = timed
 
     def after(self, moment: float) -> float | None:
-        for frame in self.frames:
-            if frame >= moment:
-                return frame
-        return None
+        """The first frame at or after `moment` (None: not painted yet)."""
+        found = None
+        for frame in reversed(self.frames):
+            if frame < moment:
+                break
+            found = frame
+        return found
 
 
-def child_bare() -> dict[str, float]:
+def child_bare() -> None:
     from textual.app import App, ComposeResult
     from textual.widgets import Static
 
@@ -83,171 +101,206 @@ def child_bare() -> dict[str, float]:
 
     app = Bare()
     clock = PaintClock(app)
-    result: dict[str, float] = {}
 
     async def pilot(p: Any) -> None:
         while not clock.frames:
             await asyncio.sleep(0.001)
-        result["first_paint"] = clock.frames[0]
-        result["rss_mb"] = rss_mb()
+        emit(first_paint=clock.frames[0], rss_mb=rss_mb())
         app.exit()
 
-    app.run(headless=True, size=(120, 36), auto_pilot=pilot)
-    return result
+    app.run(headless=True, size=SIZE, auto_pilot=pilot)
 
 
-def child_app(db: str, info: dict[str, Any], mode: str) -> dict[str, Any]:
-    from threadline.config import Settings
-    from threadline.models import Scope
+def run_through_cli(db: str, directory: str, pilot: Any) -> None:
+    """`threadline --db DB --dir DIRECTORY`, its app run headless with `pilot(app, p)`."""
+    from threadline.cli import main
     from threadline.ui.app import ThreadlineApp
-    from threadline.ui.widgets.conversation import ConversationView
+
+    run = ThreadlineApp.run
+
+    def headless(self: ThreadlineApp, *args: Any, **kwargs: Any) -> Any:
+        async def auto_pilot(p: Any) -> None:
+            await pilot(self, p)
+
+        return run(self, headless=True, size=SIZE, auto_pilot=auto_pilot)
+
+    ThreadlineApp.run = headless  # type: ignore[method-assign]
+    main(["--db", db, "--dir", directory])
+
+
+async def wait_for(condition: Any, limit: float = 120.0) -> None:
+    end = time.monotonic() + limit
+    while not condition():
+        if time.monotonic() > end:
+            raise TimeoutError("the app did not get there")
+        await asyncio.sleep(0.001)
+
+
+def child_start(db: str, info: dict[str, Any]) -> None:
     from threadline.ui.widgets.session_list import SessionList
 
-    settings = Settings()
-    settings.session.auto_cleanup = False
-    directory = info["largest_dir"]
-    scope = Scope.ALL if mode == "all" else Scope.DIRECTORY
-    if mode == "open":
-        directory = info["long_dir"]
-    app = ThreadlineApp(db, settings, directory, scope=scope)
-    clock = PaintClock(app)
-    result: dict[str, Any] = {}
+    loads: list[float] = []
+    real_load = SessionList.load
 
-    # When the sidebar first draws a real row, and when the pane draws its last entry.
-    rows_drawn: list[float] = []
-    drawn_by_generation: dict[int, float] = {}
-    list_render = SessionList.render_line
+    async def timed_load(self: SessionList, *args: Any, **kwargs: Any) -> None:
+        await real_load(self, *args, **kwargs)
+        loads.append(time.monotonic())  # the rows are in: the next frame shows them
 
-    def list_line(self: SessionList, y: int) -> Any:
-        strip = list_render(self, y)
-        if self.total and self._row(int(self.scroll_y) // 2, fetch=False) is not None:
-            now = time.monotonic()
-            if not rows_drawn:
-                rows_drawn.append(now)
-            drawn_by_generation.setdefault(self._generation, now)
-        return strip
+    SessionList.load = timed_load  # type: ignore[method-assign]
 
-    SessionList.render_line = list_line  # type: ignore[method-assign]
-
-    async def wait_for(condition: Any, limit: float = 60.0) -> None:
-        end = time.monotonic() + limit
-        while not condition():
-            if time.monotonic() > end:
-                raise TimeoutError("the app did not get there")
-            await asyncio.sleep(0.001)
-
-    async def painted_after(moment: float) -> float:
-        await wait_for(lambda: clock.after(moment) is not None)
-        return clock.after(moment) or moment
-
-    async def pilot(p: Any) -> None:
-        await wait_for(lambda: bool(rows_drawn))
-        first = await painted_after(rows_drawn[0])
-        result["first_sidebar_paint"] = first
+    async def pilot(app: Any, p: Any) -> None:
+        clock = PaintClock(app)
+        await wait_for(lambda: bool(loads))
+        await wait_for(lambda: clock.after(loads[0]) is not None)
         screen = app.main_screen
-        result["sessions"] = screen.total
-        if mode == "start":
-            # The in-app switch to "all directories".
-            await p.pause(0.3)
-            # Each press reloads the list once: directory -> workspace -> all.
-            for name in ("switch_to_workspace", "switch_to_all"):
-                target = screen.sessions._generation + 1
-                t0 = time.monotonic()
-                await p.press("s")
-                await wait_for(lambda target=target: target in drawn_by_generation)
-                result[name] = (await painted_after(drawn_by_generation[target])) - t0
-                await p.pause(0.2)
-            result["all_sessions"] = screen.total
-        if mode == "open":
-            await run_open(p, screen, result)
-        result["rss_mb"] = rss_mb()
+        emit(first_sidebar_paint=clock.after(loads[0]), sessions=screen.total)
+        await p.pause(0.3)
+        for name in ("switch_to_workspace", "switch_to_all"):
+            before = len(loads)
+            t0 = time.monotonic()
+            await p.press("s")
+            await wait_for(lambda before=before: len(loads) > before)
+            await wait_for(lambda before=before: clock.after(loads[before]) is not None)
+            emit(**{name: (clock.after(loads[before]) or t0) - t0})
+            await p.pause(0.2)
+        emit(all_sessions=screen.total)
         app.exit()
 
-    async def run_open(p: Any, screen: Any, result: dict[str, Any]) -> None:
-        view: ConversationView = screen.conversation
+    run_through_cli(db, info["largest_dir"], pilot)
+
+
+def time_older_pages(older: list[tuple[float, int]]) -> None:
+    """Record (wanted at, entries added) for each older page the conversation reads."""
+    try:
+        from threadline.ui.timeline import TimelineWindow
+    except ImportError:  # the view before the window had a module of its own
+        from threadline.ui.widgets.conversation import ConversationView
+
+        real_load = ConversationView._load_older  # type: ignore[attr-defined]
+
+        async def timed_load(self: Any) -> None:
+            wanted, before = time.monotonic(), len(self._entries)
+            await real_load(self)
+            if len(self._entries) > before:
+                older.append((wanted, len(self._entries) - before))
+
+        ConversationView._load_older = timed_load  # type: ignore[attr-defined]
+        return
+    real_older = TimelineWindow.load_older
+
+    def timed_older(self: TimelineWindow) -> Any:
+        read = real_older(self)
+        if read is None:
+            return None
+        wanted = time.monotonic()
+
+        async def timed() -> int | None:
+            added = await read
+            if added:
+                older.append((wanted, added))
+            return added
+
+        return timed()
+
+    TimelineWindow.load_older = timed_older  # type: ignore[method-assign]
+
+
+def child_open(db: str, info: dict[str, Any], scroll_back: int) -> None:
+    from threadline.ui.widgets.conversation import ConversationView
+
+    target = info["long_session"]
+    older: list[tuple[float, int]] = []  # (wanted at, entries added) for each older page
+    time_older_pages(older)
+
+    async def pilot(app: Any, p: Any) -> None:
+        clock = PaintClock(app)
+        screen = app.main_screen
         await wait_for(lambda: screen.open_session_id is not None)
         await p.pause(0.2)
         await app.workers.wait_for_complete()
-        # What enter on its row does (SessionList.Opened -> open_session), without hunting for
-        # the row among 10,000: the timing starts at the same point.
-        target = info["long_session"]
-        drawn_last: list[float] = []
-        pane_render = ConversationView.render_line
+        view: ConversationView = screen.conversation
+        loaded: list[float] = []
+        view_loaded = view.post_message
 
-        def pane_line(self: ConversationView, y: int) -> Any:
-            strip = pane_render(self, y)
-            if self.session is not None and self.session.id == target and self._entries:
-                self._recompute()
-                line = int(self.scroll_y) + y
-                if line >= self._tops[-2] and not drawn_last:
-                    drawn_last.append(time.monotonic())
-            return strip
+        def post(message: Any) -> bool:
+            if isinstance(message, ConversationView.Loaded) and view.session is not None:
+                if view.session.id == target:
+                    loaded.append(time.monotonic())
+            return view_loaded(message)
 
-        ConversationView.render_line = pane_line  # type: ignore[method-assign]
+        view.post_message = post  # type: ignore[method-assign]
         t0 = time.monotonic()
-        screen.open_session(target)
-        await wait_for(lambda: bool(drawn_last))
-        result["open_last_screen"] = (await painted_after(drawn_last[0])) - t0
-        result["messages_in_session"] = view.session.message_count if view.session else 0
+        screen.open_session(target)  # what enter on its row does
+        await wait_for(lambda: bool(loaded) and clock.after(loaded[0]) is not None)
+        emit(
+            open_last_screen=(clock.after(loaded[0]) or t0) - t0,
+            messages_in_session=view.session.message_count if view.session else 0,
+            folded=view.folded,
+        )
+        await p.pause(0.3)
+        await app.workers.wait_for_complete()
+        emit(rss_after_open=rss_mb())
 
-        # Scroll back SCROLL_BACK messages a page-up at a time; time each page-up's paint and
-        # each older page from "wanted" to "painted".
         view.focus()
         await p.pause(0.1)
-        page_loads: list[float] = []
-        key_paints: list[float] = []
-        wanted: list[float] = []
-        load_older = ConversationView._load_older
-
-        async def timed_load(self: ConversationView) -> None:
-            wanted.append(time.monotonic())
-            before = len(self._entries)
-            await load_older(self)
-            if len(self._entries) > before:
-                page_loads.append((await painted_after(time.monotonic())) - wanted[-1])
-
-        ConversationView._load_older = timed_load  # type: ignore[method-assign]
-        newest = view.items[-1].position
-        first_page = len(view.items)
-
-        def scrolled_back() -> int:
-            # Items above the first page's, counting from its top: what was loaded and shown.
-            y = int(view.scroll_y)
-            top = view._index_at(max(2, y)) if view._entries else 0
-            return len(view.items) - first_page - top
-
-        for _ in range(20000):
+        if view.folded:
+            await p.press("f")  # show the summarised messages: they load as one scrolls
+            await app.workers.wait_for_complete()
+        presses: list[float] = []
+        rss: list[tuple[int, float]] = []
+        back = 0
+        checkpoint = 1000
+        for _ in range(100_000):
             t = time.monotonic()
             await p.press("pageup")
-            key_paints.append((await painted_after(t)) - t)
-            if scrolled_back() >= SCROLL_BACK or (int(view.scroll_y) <= 0 and not view.has_older):
+            await wait_for(lambda t=t: clock.after(t) is not None)
+            presses.append((clock.after(t) or t) - t)
+            back = sum(added for _, added in older)
+            if back >= checkpoint:
+                rss.append((back, rss_mb()))
+                emit(rss_scrolled=rss, pageup_paints=presses)
+                checkpoint += 1000
+            if back >= scroll_back or (int(view.scroll_y) <= 0 and not view.has_older):
                 break
         await app.workers.wait_for_complete()
-        assert view.items[-1].position == newest
-        result["older_pages"] = page_loads
-        result["pageup_paints"] = key_paints
-        result["scrolled_back_messages"] = scrolled_back()
+        pages = []
+        for wanted, _ in older:
+            painted = clock.after(wanted)
+            if painted is not None:
+                pages.append(painted - wanted)
+        emit(
+            older_pages=pages,
+            pageup_paints=presses,
+            scrolled_back_messages=back,
+            rss_scrolled=rss,
+            rss_end=rss_mb(),
+            window=len(view.items),
+        )
+        app.exit()
 
-    app.run(headless=True, size=(120, 36), auto_pilot=pilot)
-    return result
+    run_through_cli(db, info["long_dir"], pilot)
 
 
 # ---------------------------------------------------------------------- the parent
 
 
 def run_child(args: list[str]) -> tuple[float, dict[str, Any]]:
+    """Run a child; returns its start time and every figure it printed (even if it failed)."""
     started = time.monotonic()
     proc = subprocess.run(
         [sys.executable, __file__, *args],
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=900,
         env={**os.environ, "TEXTUAL_ANIMATIONS": "none"},
     )
+    figures: dict[str, Any] = {}
+    for line in proc.stdout.splitlines():
+        if line.startswith("{"):
+            figures.update(json.loads(line))
     if proc.returncode != 0:
-        raise SystemExit(f"child {args} failed:\n{proc.stderr[-3000:]}")
-    line = proc.stdout.strip().splitlines()[-1]
-    return started, json.loads(line)
+        print(f"child {args[:2]} failed (figures so far kept):\n{proc.stderr[-2000:]}")
+    return started, figures
 
 
 def median(values: list[float]) -> float:
@@ -280,6 +333,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", default=DEFAULT_DB)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--scroll-back", type=int, default=SCROLL_BACK)
     parser.add_argument(
         "--scratch", default=None, help="where to copy the db (default: a temp dir)"
     )
@@ -293,10 +347,11 @@ def main() -> int:
     if args.child:
         info = json.loads(args.info) if args.info else {}
         if args.child == "bare":
-            result = child_bare()
+            child_bare()
+        elif args.child == "start":
+            child_start(args.db, info)
         else:
-            result = child_app(args.db, info, args.child)
-        print(json.dumps(result))
+            child_open(args.db, info, args.scroll_back)
         return 0
 
     source = Path(args.db)
@@ -311,71 +366,110 @@ def main() -> int:
         db = str(scratch / source.name)
         print(f"copying {source} to {db} …", flush=True)
         shutil.copyfile(source, db)
+    env_home = Path(tempfile.mkdtemp(prefix="bench_ui_home_"))
+    os.environ.update(
+        {
+            "HOME": str(env_home),
+            "XDG_CONFIG_HOME": str(env_home / "config"),
+            "XDG_DATA_HOME": str(env_home / "data"),
+            "XDG_STATE_HOME": str(env_home / "state"),
+            "XDG_CACHE_HOME": str(env_home / "cache"),
+        }
+    )
+    config = env_home / "config.toml"
+    config.write_text("[session]\nauto_cleanup = false\n")
+    os.environ["THREADLINE_CONFIG"] = str(config)
+    loads = [os.getloadavg()[0]]
     try:
         long_session, long_dir = find_long_session(db, info)
         info["long_session"], info["long_dir"] = long_session, long_dir
-        child_info = json.dumps(info)
-        common = ["--db", db, "--info", child_info]
+        common = ["--db", db, "--info", json.dumps(info), "--scroll-back", str(args.scroll_back)]
         figures: dict[str, list[float]] = {}
+        details: dict[str, Any] = {}
 
         def add(name: str, value: float | None) -> None:
             if value is not None:
                 figures.setdefault(name, []).append(value)
 
-        details: dict[str, Any] = {}
         for run in range(args.runs):
             started, bare = run_child(["--child", "bare"])
-            add("bare start", bare["first_paint"] - started)
-            add("bare rss", bare["rss_mb"])
+            if "first_paint" in bare:
+                add("bare start", bare["first_paint"] - started)
+            add("bare rss", bare.get("rss_mb"))
             started, start = run_child(["--child", "start", *common])
-            add("start", start["first_sidebar_paint"] - started)
+            if "first_sidebar_paint" in start:
+                add("start", start["first_sidebar_paint"] - started)
             add("switch to all", start.get("switch_to_all"))
             add("switch to workspace", start.get("switch_to_workspace"))
-            details["sessions"] = start["sessions"]
-            details["all_sessions"] = start.get("all_sessions")
-            started, all_ = run_child(["--child", "all", *common])
-            add("start in all", all_["first_sidebar_paint"] - started)
-            started, opened = run_child(["--child", "open", *common])
-            add("open last screen", opened["open_last_screen"])
-            add("older page median", median(opened["older_pages"]))
-            add("older page max", max(opened["older_pages"], default=float("nan")))
-            add("pageup paint median", median(opened["pageup_paints"]))
-            add("rss", opened["rss_mb"])
-            details["pages"] = len(opened["older_pages"])
-            details["scrolled_back"] = opened["scrolled_back_messages"]
-            details["messages_in_session"] = opened["messages_in_session"]
+            details.setdefault("sessions", start.get("sessions"))
+            details.setdefault("all_sessions", start.get("all_sessions"))
+            _, opened = run_child(["--child", "open", *common])
+            add("open last screen", opened.get("open_last_screen"))
+            pages = opened.get("older_pages") or []
+            presses = opened.get("pageup_paints") or []
+            add("older page median", median(pages) if pages else None)
+            add("older page max", max(pages) if pages else None)
+            add("pageup median", median(presses) if presses else None)
+            add("pageup max", max(presses) if presses else None)
+            add("rss after open", opened.get("rss_after_open"))
+            add("rss end", opened.get("rss_end"))
+            for back, value in opened.get("rss_scrolled") or []:
+                add(f"rss after {back // 1000 * 1000:,} back", value)
+            details.update(
+                pages=len(pages),
+                presses=len(presses),
+                scrolled_back=opened.get("scrolled_back_messages", 0),
+                messages_in_session=opened.get("messages_in_session", 0),
+                folded=opened.get("folded"),
+                window=opened.get("window"),
+            )
+            loads.append(os.getloadavg()[0])
             print(f"run {run + 1}/{args.runs} done", flush=True)
 
         m = {name: median(values) for name, values in figures.items()}
-        ratio = m["start"] / m["bare start"]
-        load = os.getloadavg()
+        nan = float("nan")
         print()
-        print(f"database: {source} · medians of {args.runs} runs · load {load[0]:.2f}")
-        print(f"  sessions in the directory scope: {details['sessions']:,}")
+        print(
+            f"database: {source} · medians of {args.runs} runs · load (1 min) "
+            f"{min(loads):.2f}–{max(loads):.2f}"
+        )
+        print(f"  sessions in the directory scope: {details.get('sessions') or 0:,}")
         print(f"  sessions in the all scope:       {details.get('all_sessions') or 0:,}")
-        print(f"bare Textual app, start to first paint {ms(m['bare start'])}")
+        bare_start = m.get("bare start", nan)
+        print(f"bare Textual app, start to first paint {ms(bare_start)}")
         print(
-            f"start to painted sidebar            {ms(m['start'])}   "
-            f"{ratio:.2f} x bare (target <= 1.5)"
+            f"start to painted sidebar            {ms(m.get('start', nan))}   "
+            f"{m.get('start', nan) / bare_start:.2f} x bare (target <= 1.5)"
         )
-        print(f"start in the all scope to sidebar   {ms(m['start in all'])}   (target <= 1 s)")
-        print(f"switch to all scope, key to paint   {ms(m['switch to all'])}   (target <= 1 s)")
-        print(f"(switch to workspace, key to paint  {ms(m['switch to workspace'])})")
+        print(f"switch to all scope, key to paint   {ms(m.get('switch to all', nan))}   (<= 1 s)")
+        print(f"(switch to workspace, key to paint  {ms(m.get('switch to workspace', nan))})")
         print(
-            f"open {details['messages_in_session']:,}-message session, "
-            f"enter to last screen {ms(m['open last screen'])}   (target <= 300 ms)"
+            f"open {details.get('messages_in_session', 0):,}-message session "
+            f"({'folded' if details.get('folded') else 'not folded'}), "
+            f"enter to last screen {ms(m.get('open last screen', nan))}   (target <= 300 ms)"
         )
         print(
-            f"older page, wanted to painted       {ms(m['older page median'])} median, "
-            f"{ms(m['older page max'])} worst   (target <= 100 ms; "
-            f"{details['pages']} pages, {details['scrolled_back']:,} messages back)"
+            f"older page, wanted to painted       {ms(m.get('older page median', nan))} median, "
+            f"{ms(m.get('older page max', nan))} worst   (target <= 100 ms; "
+            f"{details.get('pages', 0)} pages, {details.get('scrolled_back', 0):,} messages back)"
         )
-        print(f"page-up key to paint while scrolling {ms(m['pageup paint median'])}")
-        print(f"RSS after all that                  {m['rss']:7.0f} MB   (target <= 120 MB)")
-        print(f"RSS of the bare app                 {m['bare rss']:7.0f} MB")
+        print(
+            f"page-up key to paint                {ms(m.get('pageup median', nan))} median, "
+            f"{ms(m.get('pageup max', nan))} worst   (target <= 100 ms; "
+            f"{details.get('presses', 0):,} presses)"
+        )
+        print(f"RSS after opening                   {m.get('rss after open', nan):7.0f} MB")
+        for name in sorted((n for n in m if n.startswith("rss after ") and "back" in n), key=len):
+            print(f"RSS {name[4:]:<32}{m[name]:7.0f} MB")
+        print(
+            f"RSS at the end                      {m.get('rss end', nan):7.0f} MB   "
+            f"(window: {details.get('window')} items; target: within ~10 MB of after opening)"
+        )
+        print(f"RSS of the bare app                 {m.get('bare rss', nan):7.0f} MB")
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
+        shutil.rmtree(env_home, ignore_errors=True)
     return 0
 
 

@@ -1,12 +1,17 @@
-"""Helpers for driving the app in tests: build it on a sample database, wait for it, read it."""
+"""Helpers for driving the app in tests: build it on a sample database, wait for it, read it.
+
+Tests wait on events (the app painting a frame, its workers finishing), never on a sleep or a
+clock: a busy machine makes them slower, not wrong.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 import sample_data
-from rich.segment import Segment
+from internals import on_paint, screen_segments, screen_strips, terminal_output  # noqa: F401
 from sample_data import API, NOW
 from textual.pilot import Pilot
 from textual.widget import Widget
@@ -48,28 +53,55 @@ def make_app(
     )
 
 
+# Seconds with not a single frame painted: the app is stuck. Never reached on a busy machine
+# (an app that runs paints often); only there so that a broken app fails instead of hanging.
+HANG_GUARD = 120.0
+
+
+def _ready(app: ThreadlineApp) -> bool:
+    return bool(app.fatal_error) or (app.started and app.main_screen.total is not None)
+
+
+async def until(
+    pilot: Pilot,
+    condition: Callable[[], object],
+    what: str = "",
+    wake: asyncio.Event | None = None,
+) -> None:
+    """Let the app run until `condition()` holds, looking again after each frame it paints
+    (and each time `wake` is set, for what changes without painting)."""
+    app = pilot.app
+    if condition():
+        return
+    changed = wake or asyncio.Event()
+    undo = on_paint(app, changed.set)
+    try:
+        while not condition():
+            changed.clear()
+            try:
+                await asyncio.wait_for(changed.wait(), HANG_GUARD)
+            except TimeoutError:
+                raise AssertionError(f"stuck waiting for {what or condition}") from None
+            await pilot.pause()
+    finally:
+        undo()
+
+
 async def settle(pilot: Pilot) -> None:
-    """Wait until the store is open, the list counted and no worker has run for a while.
+    """Wait until the store is open, the list counted and no worker runs.
 
     Workers start from message handlers (a loaded list opens its first session), so one quiet
     moment is not enough: wait for three in a row.
     """
     app = pilot.app
     assert isinstance(app, ThreadlineApp)
+    await until(pilot, lambda: _ready(app), "the store to open and the list to load")
     quiet = 0
-    for _ in range(400):
+    while quiet < 3:
         await pilot.pause()
         await app.workers.wait_for_complete()
         await pilot.pause()
-        screen = app._main_screen
-        ready = app.fatal_error or (screen is not None and screen.total is not None)
-        if ready and not any(worker.is_running for worker in app.workers):
-            quiet += 1
-            if quiet >= 3:
-                break
-        else:
-            quiet = 0
-        await asyncio.sleep(0.005)
+        quiet = 0 if any(worker.is_running for worker in app.workers) else quiet + 1
     for widget in app.screen.query("Input"):
         widget.cursor_blink = False  # type: ignore[attr-defined]
     await pilot.pause()
@@ -77,24 +109,11 @@ async def settle(pilot: Pilot) -> None:
 
 def screen_lines(app: ThreadlineApp) -> list[str]:
     """The text of every line on screen, as the terminal would show it."""
-    update = app.screen._compositor.render_full_update()
-    return ["".join(strip.text for strip in line) for line in update.strips]
-
-
-def screen_segments(app: ThreadlineApp) -> list[Segment]:
-    """Every segment on screen (with its style, meta included)."""
-    update = app.screen._compositor.render_full_update()
-    return [segment for line in update.strips for strip in line for segment in strip]
+    return ["".join(strip.text for strip in line) for line in screen_strips(app)]
 
 
 def screen_text(app: ThreadlineApp) -> str:
     return "\n".join(screen_lines(app))
-
-
-def terminal_output(app: ThreadlineApp) -> str:
-    """The exact characters a full repaint would write to the terminal."""
-    update = app.screen._compositor.render_full_update()
-    return update.render_segments(app.console)
 
 
 def widget_lines(widget: Widget) -> list[str]:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from apphelpers import quiet_settings, widget_lines
+from apphelpers import quiet_settings, until, widget_lines
 
 from threadline.config import Settings
 
@@ -23,21 +22,15 @@ def chat_settings(server: FakeOpenAIServer, model: str = "fake") -> Settings:
     return settings
 
 
-async def wait_for(pilot, condition: Callable[[], object], seconds: float = 5.0) -> float:
-    """Let the app run until `condition()` holds; returns how long it took."""
-    start = time.monotonic()
-    while True:
-        if condition():
-            return time.monotonic() - start
-        if time.monotonic() - start > seconds:
-            raise AssertionError(f"not within {seconds} s")
-        await pilot.pause(0.02)
+async def wait_for(pilot, condition: Callable[[], object]) -> None:
+    """Let the app run until `condition()` holds (looked at after each frame it paints)."""
+    await until(pilot, condition)
 
 
-async def turn_done(pilot, seconds: float = 10.0) -> None:
+async def turn_done(pilot) -> None:
     """Wait until no turn runs (and the app has caught up with its end)."""
     runner = pilot.app.main_screen.runner
-    await wait_for(pilot, lambda: runner.idle.is_set(), seconds)
+    await runner.idle.wait()
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
 

@@ -175,7 +175,8 @@ def record_notifications(monkeypatch: pytest.MonkeyPatch) -> None:
 
 async def said(pilot, severity: str | None = None) -> str:
     """The notifications shown so far (with `record_notifications`), one per line."""
-    await pilot.pause(0.1)
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
     return "\n".join(
         text
         for text, level in pilot.app.__dict__.get("said", [])

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from apphelpers import make_app, screen_text, settle, widget_lines
+from apphelpers import make_app, screen_text, settle, until, widget_lines
+from internals import notifications
 from sample_data import API, Sample
 
 from threadline.models import Scope
@@ -19,7 +20,13 @@ def titles(app) -> list[str]:
 
 
 def notes(app) -> list[str]:
-    return [n.message for n in app._notifications]
+    return notifications(app)
+
+
+async def filtered(pilot, text: str) -> None:
+    """Wait until the filter (applied after a pause in typing) is `text`, and its rows shown."""
+    await until(pilot, lambda: pilot.app.main_screen.query_text == text, f"the filter {text!r}")
+    await settle(pilot)
 
 
 async def test_slash_filters_as_you_type_and_escape_clears(plain_db: Sample):
@@ -29,14 +36,12 @@ async def test_slash_filters_as_you_type_and_escape_clears(plain_db: Sample):
         await pilot.press("slash")
         assert app.focused is app.main_screen.filter_input
         await pilot.press(*"flaky")
-        await pilot.pause(0.3)
-        await settle(pilot)
+        await filtered(pilot, "flaky")
         assert titles(app) == ["Fix the flaky retry test"]
         assert "filter “flaky”" in screen_text(app)
         # Previews (the first user message) match too.
         await pilot.press(*["backspace"] * 5, *"keyset")
-        await pilot.pause(0.3)
-        await settle(pilot)
+        await filtered(pilot, "keyset")
         assert titles(app) == ["How do I page through a SQLite table by keyset instead of OFFSET?"]
         await pilot.press("enter")
         assert isinstance(app.focused, SessionList)
@@ -62,8 +67,7 @@ async def test_no_match_for_the_filter_says_so(plain_db: Sample):
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         await pilot.press("slash", *"zzz")
-        await pilot.pause(0.3)
-        await settle(pilot)
+        await filtered(pilot, "zzz")
         sidebar = "\n".join(widget_lines(app.main_screen.sessions))
         assert "No session matches “zzz”." in sidebar
         assert "esc clears the filter" in sidebar
@@ -199,9 +203,7 @@ async def test_question_mark_shows_every_key(plain_db: Sample):
             await pilot.pause()
             text += "\n" + screen_text(app)
         flat = " ".join(text.replace("│", " ").split())
-        from threadline.ui.keys import key_sections
-
-        for section in key_sections(app):
+        for section in app.main_screen.key_sections():
             assert section.title in text
             for entry in section.entries:
                 assert f"{entry.keys} {entry.description}" in flat, entry
@@ -229,7 +231,12 @@ async def test_every_key_is_in_the_command_palette(plain_db: Sample):
         await pilot.press("ctrl+p")
         await pilot.pause()
         await pilot.press(*"Pin or unpin")
-        await pilot.pause(0.5)
+
+        def offered() -> bool:
+            found = app.screen.query("CommandList")
+            return bool(found) and found.first().highlighted is not None
+
+        await until(pilot, offered, "the palette to offer the command")
         await pilot.press("enter")
         await settle(pilot)
         store = app.store
@@ -255,10 +262,10 @@ async def test_theme_from_config_and_switching(plain_db: Sample):
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         assert app.theme == "nord"
-        before = app.main_screen.conversation._block_styles().labels["assistant"]
+        before = app.main_screen.conversation.block_styles.labels["assistant"]
         app.theme = "textual-light"
         await pilot.pause()
-        after = app.main_screen.conversation._block_styles().labels["assistant"]
+        after = app.main_screen.conversation.block_styles.labels["assistant"]
         assert before != after  # the pane picked up the new theme's colours
         assert "Design: the session store" in screen_text(app)
 
@@ -287,8 +294,7 @@ async def test_auto_cleanup_on_start_says_what_it_moved(plain_db: Sample):
     settings.session.retention_days = 30  # the 40-day-old session goes to the trash
     app = make_app(plain_db, settings=settings)
     async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot)
-        await pilot.pause(0.3)
+        await until(pilot, lambda: any("Auto-cleanup" in n for n in notes(app)))
         await settle(pilot)
         message = next(n for n in notes(app) if "Auto-cleanup" in n)
         assert "moved 1 session to the trash" in message
@@ -333,16 +339,51 @@ async def test_the_ui_never_runs_sql_on_its_own_thread(plain_db: Sample, monkeyp
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         await pilot.press("j", "enter", "p", "s", "s", "slash", "x")
-        await pilot.pause(0.3)
-        await settle(pilot)
+        await filtered(pilot, "x")
     assert len(threads) > 10
     assert loop_thread not in threads
 
 
-async def test_store_is_written_by_other_processes_only_through_the_store(plain_db: Sample):
-    # (Sanity) the app's data came from the sample file.
-    store = await Store.open(plain_db.path)
+def database_rows(path) -> dict[str, list[tuple]]:
+    """Every row of every table (but the search index's own), read on a connection of its own."""
+    import sqlite3
+
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        assert await store.count_sessions("all") == 5
+        names = [
+            name
+            for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            if not name.startswith("sqlite_") and "_fts" not in name
+        ]
+        return {name: sorted(conn.execute(f'SELECT * FROM "{name}"'), key=repr) for name in names}
     finally:
-        await store.close()
+        conn.close()
+
+
+async def test_store_is_written_by_other_processes_only_through_the_store(plain_db: Sample):
+    """While the app is open, another process writes through the store and the app shows it;
+    the app's own browsing (opening, paging, search, memories, help, scopes, the filter) writes
+    nothing: after it quits, the database holds exactly what it held after that write."""
+    app = make_app(plain_db)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        async with await Store.open(plain_db.path) as other:
+            await other.add_message(plain_db.ids["design"], "user", "Written by a script")
+        await until(pilot, lambda: "Written by a script" in screen_text(app))
+        await settle(pilot)
+        before = database_rows(plain_db.path)
+        assert any("Written by a script" in row for row in before["messages"])
+        screen = app.main_screen
+        for session_id in (plain_db.ids["fix"], plain_db.ids["design"]):
+            screen.open_session(session_id)
+            await settle(pilot)
+        await pilot.press("tab", "home", "end", "m", "k", "c", "f", "question_mark", "escape")
+        await pilot.press("M")
+        await settle(pilot)
+        await pilot.press("escape", "ctrl+f", *"store", "escape", "s", "s", "s")
+        await settle(pilot)
+        await pilot.press("slash", *"flaky")
+        await filtered(pilot, "flaky")
+        await pilot.press("escape")
+        await settle(pilot)
+    assert database_rows(plain_db.path) == before

@@ -175,7 +175,7 @@ async def test_the_sidebar_pages_rows_in_as_it_scrolls(tmp_path: Path):
         rows = sessions.loaded_rows
         expected = [f"session {349 - i:03d}" for i in range(350)]
         by_index = {}
-        for page, page_rows in sessions._pages.items():
+        for page, page_rows in sessions.pages.loaded().items():
             for i, row in enumerate(page_rows):
                 by_index[page * 100 + i] = row.display_title
         assert all(expected[i] == title for i, title in by_index.items())

@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
-from apphelpers import make_app, screen_text, settle, widget_lines
+from apphelpers import make_app, screen_text, settle, until, widget_lines
 from sample_data import API, Sample
 
 from threadline.store import Store
 
 
-async def wait_for(pilot, condition, seconds: float = 2.0) -> float:
-    """Let the app run until `condition()` holds; returns how long it took."""
-    start = time.monotonic()
-    while time.monotonic() - start < seconds:
-        await pilot.pause(0.05)
-        if condition():
-            return time.monotonic() - start
-    raise AssertionError(f"not within {seconds} s")
+async def wait_for(pilot, condition) -> None:
+    await until(pilot, condition)
 
 
 async def test_a_session_written_elsewhere_appears_in_the_sidebar(plain_db: Sample):
@@ -36,8 +29,7 @@ async def test_a_session_written_elsewhere_appears_in_the_sidebar(plain_db: Samp
         def shown() -> bool:
             return "Written by a script" in "\n".join(widget_lines(sidebar))
 
-        await wait_for(pilot, shown, 2.0)
-        assert "5 sessions" in screen_text(app)
+        await wait_for(pilot, lambda: shown() and "5 sessions" in screen_text(app))
 
 
 async def test_the_open_conversation_follows_new_and_streaming_messages(plain_db: Sample):
@@ -96,7 +88,18 @@ async def test_an_idle_app_does_not_refresh(plain_db: Sample, monkeypatch):
             await original()
 
         monkeypatch.setattr(app.main_screen, "data_changed", counting)
-        await pilot.pause(1.0)
+        polls: list[int] = []
+        polled = asyncio.Event()
+        real_poll = app.store.outside_data_version
+
+        async def poll() -> int:
+            polls.append(1)
+            polled.set()
+            return await real_poll()
+
+        monkeypatch.setattr(app.store, "outside_data_version", poll)
+        await until(pilot, lambda: len(polls) >= 5, "five polls", wake=polled)
+        await settle(pilot)
         assert calls == []
         # ...but it does once something changes.
         other = await Store.open(plain_db.path)
@@ -105,4 +108,3 @@ async def test_an_idle_app_does_not_refresh(plain_db: Sample, monkeypatch):
         finally:
             await other.close()
         await wait_for(pilot, lambda: bool(calls))
-        await asyncio.sleep(0)

@@ -4,7 +4,7 @@ jumping to a memory's source message, hostile facts, and the extraction queue's 
 from __future__ import annotations
 
 import pytest
-from apphelpers import make_app, screen_text, settle, terminal_output, widget_lines
+from apphelpers import make_app, screen_text, settle, terminal_output, until, widget_lines
 from memory_data import (
     HOSTILE_FACT,
     add_failed_extraction,
@@ -289,8 +289,7 @@ async def test_hostile_facts_are_shown_literally_everywhere(plain_db: Sample):
         assert_inert(app)
         await pilot.press("y")
         await settle(pilot)
-        await pilot.pause(0.2)
-        assert "Forgot #" in screen_text(app)
+        await until(pilot, lambda: "Forgot #" in screen_text(app))  # its toast is shown
         assert "[@click=app.quit]x[/]" in screen_text(app)
         assert_no_control_bytes(terminal_output(app))
         assert app.is_running
@@ -368,12 +367,12 @@ async def test_the_list_draws_only_what_is_on_screen(plain_db: Sample):
         memory_list = screen.memory_list
         assert len(memory_list.rows) == 3000
         assert memory_list.virtual_size.height == 6000
-        assert len(memory_list._cache) < 60  # the screenful drawn, not 3,000 rows
+        assert memory_list.drawn_lines < 60  # the screenful drawn, not 3,000 rows
         await pilot.press("end")
         await settle(pilot)
         assert memory_list.cursor == 2999
         assert "Fact number" in list_text(screen)
-        assert len(memory_list._cache) < 120
+        assert memory_list.drawn_lines < 120
 
 
 def test_importance_stars():

@@ -4,13 +4,22 @@ their error, and sessions queued when the user leaves them or quits."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from apphelpers import make_app, quiet_settings, screen_text, settle, widget_lines
+from apphelpers import (
+    HANG_GUARD,
+    make_app,
+    quiet_settings,
+    screen_text,
+    settle,
+    until,
+    widget_lines,
+)
 from memory_data import add_failed_extraction, record_notifications, said
 from sample_data import API, NOW, Sample, _Clock
 
@@ -102,11 +111,11 @@ async def test_upkeep_runs_again_on_a_timer(plain_db: Sample, server: FakeOpenAI
         fix = plain_db.ids["fix"]
         messages = await in_store(plain_db, lambda s: s.get_messages(fix))
         server.script("extraction", facts(("Found on the second run.", messages[1].id)))
+        asked = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        server.on_request = lambda body: loop.call_soon_threadsafe(asked.set)
         await in_store(plain_db, lambda s: s.queue_extraction(fix))
-        for _ in range(50):
-            await pilot.pause(0.1)
-            if server.kinds:
-                break
+        await until(pilot, lambda: bool(server.kinds), "the next upkeep run", wake=asked)
         await settle(pilot)
         assert server.kinds == ["extraction"]
         memories = await in_store(plain_db, lambda s: s.get_memories(API))
@@ -254,7 +263,6 @@ async def test_quitting_queues_the_open_session(plain_db: Sample, server: FakeOp
         app.main_screen.open_session(chatted)
         await settle(pilot)
         await pilot.press("q")
-        await pilot.pause(0.2)
     (pending,) = await in_store(plain_db, lambda s: s.list_pending_extractions())
     assert pending.session_id == chatted
     # The next start picks it up.
@@ -290,25 +298,34 @@ async def test_quitting_mid_extraction_is_quick_and_hands_it_back(
 ):
     """An extraction still waiting for the model when the user quits goes back to the queue
     as it was (due, no attempt counted), and quitting does not wait for the model."""
-    import time
+    import threading
 
     fix = plain_db.ids["fix"]
     await in_store(plain_db, lambda s: s.queue_extraction(fix))
     settings = with_provider(server)
-    settings.memory.model = "fake?first_delay=8"  # the model takes 8 s to start answering
+    settings.memory.model = "fake"
+    # The model says nothing until the test lets it (after the app has quit); HANG_GUARD
+    # only keeps a broken app (one that waits for the model) from hanging the test.
+    answer = threading.Event()
+    asked = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def on_request(body) -> None:  # noqa: ANN001 - on the server's thread
+        loop.call_soon_threadsafe(asked.set)
+        answer.wait(HANG_GUARD)
+
+    server.on_request = on_request
     app = make_app(plain_db, settings=settings)
     async with app.run_test(size=(120, 40)) as pilot:
-        for _ in range(100):
-            await pilot.pause(0.05)
-            if server.kinds:
-                break
+        await until(pilot, lambda: bool(server.kinds), "the extraction request", wake=asked)
         assert server.kinds == ["extraction"]
         (pending,) = await in_store(plain_db, lambda s: s.list_pending_extractions())
         assert pending.next_attempt_at > NOW  # leased by the app
-        assert "extracting…" in screen_text(app).split("\n")[0]
-        started = time.monotonic()
+        await until(pilot, lambda: "extracting…" in screen_text(app).split("\n")[0])
         await pilot.press("q")
-    assert time.monotonic() - started < 3
+    # The app has closed and the model has not said a word: quitting did not wait for it.
+    assert server.sent == []
+    answer.set()
     (pending,) = await in_store(plain_db, lambda s: s.list_pending_extractions())
     assert pending.attempt_count == 0 and pending.error_message is None
     assert pending.next_attempt_at <= NOW  # due again: the next start takes it

@@ -52,7 +52,7 @@ async def test_a_search_hit_inside_the_folded_range_unfolds_it(folded_db: Sample
         item = view.cursor_item
         assert isinstance(item, Message) and item.content == "Message 121"
         assert view.found == ("m", item.id)
-        assert view._state(view.cursor).covered  # shown faded, among what the summary covers
+        assert view.item_state(view.cursor).covered  # shown faded, among what the summary covers
         assert "Message 121" in pane(app)
         assert view.has_older and view.has_newer
         # f folds the range away: the mark goes with it; f again shows it (faded).

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from apphelpers import HANG_GUARD
+
 from threadline.store import Store
 
 HEADLESS = "textual.drivers.headless_driver:HeadlessDriver"
@@ -94,7 +96,6 @@ def test_a_directory_that_cannot_be_created(tmp_path: Path):
 def test_in_a_real_terminal_the_screen_is_restored_then_the_error_printed(tmp_path: Path):
     import pty
     import select
-    import time
 
     db = tmp_path / "notes.txt"
     db.write_text("not a database")
@@ -104,17 +105,16 @@ def test_in_a_real_terminal_the_screen_is_restored_then_the_error_printed(tmp_pa
     if pid == 0:
         os.execvpe(sys.executable, [sys.executable, "-m", "threadline"], env)
     output = bytearray()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 0.2)
-        if ready:
-            try:
-                chunk = os.read(fd, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            output.extend(chunk)
+    while True:  # until the app ends
+        ready, _, _ = select.select([fd], [], [], HANG_GUARD)
+        assert ready, f"the app wrote nothing for {HANG_GUARD:.0f} s"
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        output.extend(chunk)
     _, status = os.waitpid(pid, 0)
     os.close(fd)
     assert os.waitstatus_to_exitcode(status) == 1

@@ -47,7 +47,7 @@ async def test_a_damaged_database_shows_what_to_do_and_nothing_is_written(tmp_pa
     before = _digest(db)
     app = make_app(db)
     async with app.run_test(size=(130, 36)) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, DamagedScreen), 30)
+        await wait_for(pilot, lambda: isinstance(app.screen, DamagedScreen))
         await pilot.pause()
         text = screen_text(app)
         assert "The database is damaged" in text
@@ -76,7 +76,7 @@ async def test_a_message_that_cannot_be_saved_stays_in_the_composer(
         await settle(pilot)
         with write_lock_held(db):  # another process is importing, say
             await type_and_send(pilot, "do not lose me")
-            await turn_done(pilot, 60)
+            await turn_done(pilot)
         assert "do not lose me" in composer_text(app)
         notes = [n.message for n in app._notifications]
         assert any(
@@ -85,7 +85,7 @@ async def test_a_message_that_cannot_be_saved_stays_in_the_composer(
         assert fake_server.requests == []
         # Once the lock is free, enter sends it.
         await pilot.press("enter")
-        await turn_done(pilot, 60)
+        await turn_done(pilot)
         assert "do not lose me" not in composer_text(app)
     async with await Store.open(db) as store:
         contents = [m.content for m in await store.get_messages(session_id)]

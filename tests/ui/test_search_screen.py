@@ -14,7 +14,9 @@ from apphelpers import (
     screen_text,
     settle,
     terminal_output,
+    until,
 )
+from internals import markup_enabled, send_raw
 from sample_data import HOSTILE_DIR, Sample
 
 from threadline.models import Message, Summary
@@ -25,20 +27,20 @@ from threadline.ui.widgets.search_results import SearchResults
 class Recorder:
     """Wraps the app's store.search: records each call and counts those that completed."""
 
-    def __init__(self, app, delay: dict[str, float] | None = None) -> None:
+    def __init__(self, app, held: dict[str, asyncio.Event] | None = None) -> None:
         self.store = app.store
         self.real = app.store.search
         self.calls: list[tuple[str, str, bool]] = []
         self.completed: list[str] = []
         self.cancelled: list[str] = []
-        self.delay = delay or {}
+        self.held = held or {}  # a search for one of these waits until its event is set
         app.store.search = self.search
 
     async def search(self, query, scope="all", working_dir=None, limit=50, *, rank=False):
         self.calls.append((query, str(scope), rank))
         try:
-            if query in self.delay:
-                await asyncio.sleep(self.delay[query])
+            if query in self.held:
+                await self.held[query].wait()
             hits = await self.real(query, scope, working_dir, limit, rank=rank)
         except asyncio.CancelledError:
             self.cancelled.append(query)
@@ -56,10 +58,21 @@ async def open_search(pilot) -> SearchScreen:
     return screen
 
 
+async def answered(pilot) -> None:
+    """Wait until the screen shows the answer to what the field holds (past the debounce)."""
+    screen = pilot.app.screen
+    assert isinstance(screen, SearchScreen)
+
+    def done() -> bool:
+        return not screen.searching and screen.answered == screen.input.value.strip()
+
+    await until(pilot, done, "the answer to the query")
+    await settle(pilot)
+
+
 async def type_and_wait(pilot, text: str) -> None:
     await pilot.press(*text)
-    await pilot.pause(0.25)  # past the debounce
-    await settle(pilot)
+    await answered(pilot)
 
 
 def hit_texts(screen: SearchScreen) -> list[str]:
@@ -140,7 +153,12 @@ async def test_search_is_in_the_palette_and_in_help(plain_db: Sample):
         await pilot.press("ctrl+p")
         await pilot.pause()
         await pilot.press(*"Search every")
-        await pilot.pause(0.5)
+
+        def offered() -> bool:
+            found = app.screen.query("CommandList")
+            return bool(found) and found.first().highlighted is not None
+
+        await until(pilot, offered, "the palette to offer the command")
         await pilot.press("enter")
         await settle(pilot)
         assert isinstance(app.screen, SearchScreen)
@@ -157,8 +175,7 @@ async def test_reopening_offers_the_last_query(plain_db: Sample):
         assert screen.input.value == "flaky"
         assert screen.results.hits  # searched again at once
         await pilot.press(*"dark")  # typing replaces the selected old query
-        await pilot.pause(0.25)
-        await settle(pilot)
+        await answered(pilot)
         assert screen.input.value == "dark"
 
 
@@ -220,20 +237,21 @@ async def test_a_newer_search_cancels_the_older_one_and_its_answer_is_dropped(pl
     app = make_app(plain_db)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await open_search(pilot)
-        recorder = Recorder(app, delay={"flaky*": 1.0})
+        slow = asyncio.Event()
+        recorder = Recorder(app, held={"flaky*": slow})
         await pilot.press(*"flaky")
-        await pilot.pause(0.3)  # the search for flaky* has started and is slow
+        # The search for flaky* has started and is slow.
+        await until(pilot, lambda: "searching…" in bar(screen))
         assert recorder.calls[-1][0] == "flaky*"
-        assert "searching…" in bar(screen)
         await pilot.press("ctrl+u", *"dark")
-        await pilot.pause(0.3)
-        await settle(pilot)
+        await answered(pilot)
         assert recorder.cancelled == ["flaky*"]
         assert "flaky*" not in recorder.completed
         assert screen.shown_query == "dark"
         assert {h.session_id for h in screen.results.hits} == set()  # ~/src/web, not here
         assert "No matches for “dark”" in message(screen)
-        await pilot.pause(1.0)
+        slow.set()
+        await settle(pilot)
         assert screen.shown_query == "dark"  # nothing stale arrived later
 
 
@@ -244,8 +262,7 @@ async def test_clearing_the_query_shows_the_help_again(plain_db: Sample):
         await type_and_wait(pilot, "store")
         assert screen.results.display
         await pilot.press("ctrl+u")
-        await pilot.pause(0.25)
-        await settle(pilot)
+        await answered(pilot)
         assert not screen.results.display
         assert "Type to search every message" in message(screen)
         assert "match" not in bar(screen)
@@ -351,7 +368,7 @@ async def test_enter_opens_the_session_scrolled_to_the_message_and_marks_it(long
         line = screen_text(app).splitlines()[y - 1]  # the header above the text
         assert "▌ You" in line
         # Marked with the found style (not only the cursor's).
-        found_style = view._style("conversation--found-header")
+        found_style = view.component_style("conversation--found-header")
         assert any(
             seg.style is not None and seg.style.bgcolor == found_style.bgcolor
             for seg in screen_segments(app)
@@ -403,9 +420,7 @@ async def test_keys_typed_ahead_in_a_burst_land_where_they_should(plain_db: Samp
         hits = screen.results.hits
         assert len(hits) == 2
         for key in ("down", "down", "enter"):
-            event = events.Key(key, "\r" if key == "enter" else None)
-            event.set_sender(app)
-            app._driver.send_message(event)
+            send_raw(app, events.Key(key, "\r" if key == "enter" else None))
         await settle(pilot)
         assert app.screen is app.main_screen
         assert app.main_screen.open_session_id == hits[1].session_id
@@ -460,8 +475,7 @@ async def test_hostile_queries_are_searched_or_refused_in_one_line(plain_db: Sam
                 await pilot.press(*query)
             else:
                 field.insert_text_at_cursor(query)  # as a paste would
-            await pilot.pause(0.25)
-            await settle(pilot)
+            await answered(pilot)
             assert app.is_running and app.screen is screen, query
             assert screen.shown_query is not None or "Type to search" in message(screen), query
             text = message(screen)
@@ -476,22 +490,19 @@ async def test_hostile_queries_are_searched_or_refused_in_one_line(plain_db: Sam
         field = screen.input
         field.value = ""
         await pilot.press(*"-store")
-        await pilot.pause(0.25)
-        await settle(pilot)
+        await answered(pilot)
         assert message(screen) == (
             "Cannot search for that: a search needs at least one word to find, "
             "not only words to exclude"
         )
         field.value = ""
         field.insert_text_at_cursor("x" * 1200)
-        await pilot.pause(0.25)
-        await settle(pilot)
+        await answered(pilot)
         assert "the search is too long (1,200 characters; at most 1,000)" in message(screen)
         # A query with markup is echoed literally.
         field.value = ""
         await pilot.press(*"[@click=app.quit]zebra[/]")
-        await pilot.pause(0.25)
-        await settle(pilot)
+        await answered(pilot)
         assert "No matches for “[@click=app.quit]zebra[/]”" in message(screen)
 
 
@@ -537,6 +548,6 @@ async def test_results_list_draws_only_literal_content(plain_db: Sample):
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await open_search(pilot)
         results = screen.query_one(SearchResults)
-        assert results._markup is False
+        assert not markup_enabled(results)
         await type_and_wait(pilot, "store")
         assert results.option_count == 2

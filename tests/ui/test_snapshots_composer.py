@@ -11,8 +11,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from apphelpers import make_app, settle
-from composer_helpers import ScriptedProvider, scripted_settings, use_provider, wait_for
+from apphelpers import make_app, settle, until
+from composer_helpers import (
+    ScriptedProvider,
+    composer_text,
+    pane_text,
+    scripted_settings,
+    use_provider,
+    wait_for,
+)
 from sample_data import Sample
 
 from threadline.chat.provider import ProviderError
@@ -99,7 +106,9 @@ def test_composer_generating(snap_compare, plain_db):
         view = pilot.app.main_screen.conversation
         await wait_for(pilot, lambda: view.live is not None and view.live.deltas == len(PARTIAL))
         pilot.app.clock.now += timedelta(seconds=2.4)
-        await pilot.pause(0.3)  # the paced repaint and a status tick
+        # The paced repaint (its last line drawn) and a status tick.
+        app = pilot.app
+        await until(pilot, lambda: "2**attempt" in pane_text(app) and "2.4 s" in composer_text(app))
         no_blink(pilot.app)
 
     assert snap_compare(app, terminal_size=LARGE, run_before=run)

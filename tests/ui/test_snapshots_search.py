@@ -11,6 +11,7 @@ import pytest
 import sample_data
 from apphelpers import make_app, settle
 from sample_data import Sample
+from test_search_screen import answered
 
 SMALL = (80, 24)
 LARGE = (160, 48)
@@ -24,8 +25,7 @@ def search(*keys: str, then: tuple[str, ...] = ()):
         await pilot.press("ctrl+f")
         await settle(pilot)
         await pilot.press(*keys)
-        await pilot.pause(0.25)
-        await settle(pilot)
+        await answered(pilot)
         for key in then:
             await pilot.press(key)
             await settle(pilot)

@@ -12,6 +12,7 @@ from apphelpers import (
     screen_text,
     settle,
     terminal_output,
+    until,
     widget_lines,
 )
 from memory_data import add_summarised_session, record_notifications, said
@@ -64,9 +65,10 @@ async def test_labels_count_positions_and_short_ranges_are_faded(plain_db: Sampl
         assert not view.folded
         assert "You are a careful database engineer." in text
         assert "faded = summarised (f folds)" in text
-        covered = [i for i, item in enumerate(view.items) if view._facts.covers(item)]
+        covered = [i for i, item in enumerate(view.items) if view.window.facts.covers(item)]
         assert [view.items[i].role for i in covered] == ["system", "user", "assistant"]
-        assert view._state(covered[0]).covered and not view._state(len(view.items) - 1).covered
+        assert view.item_state(covered[0]).covered
+        assert not view.item_state(len(view.items) - 1).covered
 
 
 def _colour(app, text: str):
@@ -112,7 +114,7 @@ async def test_a_long_range_is_folded_and_f_shows_it(plain_db: Sample):
         await settle(pilot)
         assert not view.folded and view.has_older
         assert any(isinstance(i, Message) and i.content == "Message 280" for i in view.items)
-        assert view._state(0).covered
+        assert view.item_state(0).covered
         # home now goes to the very start.
         await pilot.press("home")
         await settle(pilot)
@@ -278,10 +280,7 @@ async def test_a_summary_written_elsewhere_appears_in_place(plain_db: Sample):
             await store.save_summary(
                 session_id, "Written elsewhere.", messages[0].id, messages[24].id, token_count=5
             )
-        for _ in range(30):
-            await pilot.pause(0.1)
-            if view.latest_summary is not None:
-                break
+        await until(pilot, lambda: view.latest_summary is not None, "the poll to see it")
         await settle(pilot)
         assert view.latest_summary is not None and view.folded
         assert isinstance(view.items[0], Summary) and view.items[0].content == "Written elsewhere."

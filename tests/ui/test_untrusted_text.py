@@ -8,18 +8,19 @@ import os
 import re
 import select
 import sys
-import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from apphelpers import (
+    HANG_GUARD,
     make_app,
     screen_lines,
     screen_segments,
     screen_text,
     settle,
     terminal_output,
+    until,
     widget_lines,
 )
 from sample_data import HOSTILE, HOSTILE_DIR, HOSTILE_SHOWN, HOSTILE_STRINGS, NOW, Sample
@@ -151,13 +152,13 @@ async def test_titles_previews_and_directories_in_the_sidebar(hostile_db):
 async def click_everything(pilot, needles: list[str]) -> None:
     """Click on each needle's line (over the hostile text): nothing but selection may happen."""
     app = pilot.app
+    lines = screen_lines(app)  # the needles are in the sidebar: clicks do not move them
     for needle in needles:
-        for y, line in enumerate(screen_lines(app)):
+        for y, line in enumerate(lines):
             x = line.find(needle)
             if x >= 0:
                 for dx in (2, 14):
                     await pilot.click(offset=(min(x + dx, app.size.width - 3), y))
-                    await pilot.pause()
                     assert app.is_running
                 break
     await settle(pilot)
@@ -238,13 +239,14 @@ async def test_notifications_and_the_rename_dialog(hostile_db):
         assert_inert(app)
         await pilot.press("ctrl+u", *"[@click=app.quit]new[/]", "enter")
         await settle(pilot)
-        await pilot.pause(0.2)  # toasts are mounted after the notification is posted
+        # Toasts are mounted after the notification is posted.
+        await until(pilot, lambda: "Renamed to “[@click=app.quit]new[/]”." in screen_text(app))
         assert app.is_running
-        assert "Renamed to “[@click=app.quit]new[/]”." in screen_text(app)
         await pilot.press("d")
         await settle(pilot)
-        await pilot.pause(0.2)
-        assert "Moved “[@click=app.quit]new[/]” to the trash." in screen_text(app)
+        await until(
+            pilot, lambda: "Moved “[@click=app.quit]new[/]” to the trash." in screen_text(app)
+        )
         assert_no_control_bytes(terminal_output(app))
         assert_inert(app)
         await click_everything(pilot, ["Renamed to", "Moved “"])
@@ -269,6 +271,18 @@ def test_a_real_terminal_receives_no_injected_sequence(tmp_path: Path):
     db = tmp_path / "hostile.db"
     ids = asyncio.run(build_hostile(db))
     assert ids
+
+    async def last_message_time() -> str:
+        from datetime import UTC, datetime
+
+        from threadline.ui.format import clock_time
+
+        async with await Store.open(db) as store:
+            last = (await store.get_messages(ids["all"]))[-1]
+        return clock_time(last.created_at, datetime.now(UTC))
+
+    # The metadata line of the session's last message (on screen once `m` is pressed).
+    meta = asyncio.run(last_message_time()).encode()
     env = {
         **os.environ,
         "THREADLINE_DB": str(db),
@@ -295,29 +309,29 @@ def test_a_real_terminal_receives_no_injected_sequence(tmp_path: Path):
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 60, 200, 0, 0))
     output = bytearray()
 
-    def read_for(seconds: float) -> None:
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            ready, _, _ = select.select([fd], [], [], 0.1)
-            if ready:
-                try:
-                    chunk = os.read(fd, 65536)
-                except OSError:
-                    return
-                if not chunk:
-                    return
-                output.extend(chunk)
+    def read_until(marker: bytes | None) -> None:
+        """Read what the app writes until `marker` has come (None: until it ends)."""
+        while marker is None or marker not in output:
+            ready, _, _ = select.select([fd], [], [], HANG_GUARD)
+            assert ready, f"the app wrote nothing for {HANG_GUARD:.0f} s (waiting for {marker!r})"
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            output.extend(chunk)
 
     try:
-        read_for(6.0)
+        read_until(b"No sessions in")  # the empty directory it starts in
         os.write(fd, b"ss")  # the workspace scope, then every directory's sessions
-        read_for(2.0)
+        read_until(b"Everything")  # the sidebar
+        read_until(b"L0 ")  # the newest session, opened
         os.write(fd, b"\t")  # into the conversation, then the metadata lines
-        read_for(1.0)
         os.write(fd, b"m")
-        read_for(1.5)
+        read_until(meta)
         os.write(fd, b"q")
-        read_for(3.0)
+        read_until(None)
     finally:
         try:
             os.kill(pid, 9)

@@ -1,17 +1,19 @@
 """The threadline app: opens the store inside its event loop, then shows the main screen.
 
 `run_app` is what `threadline` (no subcommand) calls. A database that cannot be opened ends
-the app before anything is drawn to stay: exit status 1 and one `threadline: error: ...` line,
-the file untouched (the store refuses before writing).
+the app before anything is drawn to stay: `run_app` raises ThreadlineError, which the CLI
+prints as one `threadline: error: ...` line with exit status 1; the file is untouched (the
+store refuses before writing).
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 from collections.abc import Callable, Iterable
-from datetime import datetime
-from pathlib import Path
+from datetime import UTC, datetime
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING
 
 from textual.app import App, SystemCommand
@@ -20,8 +22,8 @@ from textual.screen import Screen
 
 from threadline.errors import ThreadlineError
 from threadline.models import Scope
-from threadline.store.util import system_clock
 from threadline.ui.memory_tasks import UPKEEP_SECONDS, MemoryTasks
+from threadline.ui.notices import notify_error
 from threadline.ui.resources import stylesheets
 from threadline.ui.safe import clean
 
@@ -35,6 +37,25 @@ POLL_SECONDS = 1.0
 # How long a write waits while another process holds the database (then the message stays in
 # the composer with a notice).
 WRITE_PATIENCE = 60.0
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+_frozen = False
+
+
+def _freeze_start_up() -> None:
+    """What start-up made (Textual, the modules, the screen) lives as long as the app: keep it
+    out of the collector's way, or every full collection walks it all again (on a busy
+    machine, hundreds of milliseconds that a key press waits for). Once per process, after
+    one collection (so no garbage is frozen with it)."""
+    global _frozen
+    if not _frozen:
+        _frozen = True
+        gc.collect()
+        gc.freeze()
 
 
 class ThreadlineApp(App[int]):
@@ -59,7 +80,8 @@ class ThreadlineApp(App[int]):
         scope: Scope = Scope.DIRECTORY,
         upkeep_seconds: float = UPKEEP_SECONDS,
     ) -> None:
-        super().__init__(css_path=stylesheets())
+        css: list[str | PurePath] = [*stylesheets()]
+        super().__init__(css_path=css)
         self.db_path = Path(db_path)
         self.settings = settings
         self.working_dir = working_dir
@@ -78,6 +100,7 @@ class ThreadlineApp(App[int]):
         self._polling = False
         # Summaries and project memory: the engine, the extraction upkeep, the queue's status.
         self.memory_tasks = MemoryTasks(self, upkeep_seconds)
+        self._bad_theme: str | None = None
         self._apply_theme(settings.ui.theme)
 
     def _apply_theme(self, name: str) -> None:
@@ -103,12 +126,17 @@ class ThreadlineApp(App[int]):
             raise RuntimeError("the app has not started")
         return self._main_screen
 
+    @property
+    def started(self) -> bool:
+        """The browsing screen exists (the app got as far as making it)."""
+        return self._main_screen is not None
+
     def on_load(self) -> None:
         # Open the database on its threads while Textual composes and mounts the screen.
         self.run_worker(self._start(), group="start", exit_on_error=False)
 
     def on_mount(self) -> None:
-        bad = getattr(self, "_bad_theme", None)
+        bad = self._bad_theme
         if bad:
             choices = ", ".join(sorted(self.available_themes))
             self.notify(
@@ -145,6 +173,7 @@ class ThreadlineApp(App[int]):
         await screen.mounted.wait()
         await screen.load(store)
         await self._start_engine(store)
+        self.call_after_refresh(_freeze_start_up)
         self.set_interval(self.poll_seconds, self._poll, name="data-version poll")
         self.memory_tasks.start()
         from threadline.sync.worker import start_background_sync  # sync: the one hook
@@ -198,7 +227,7 @@ class ThreadlineApp(App[int]):
         try:
             result = await store.cleanup(self.settings.session, keep=keep)
         except ThreadlineError as exc:
-            self.notify(f"Auto-cleanup failed: {clean(str(exc))}", severity="error", markup=False)
+            notify_error(self, exc, "Auto-cleanup failed: ")
             return
         finally:
             screen.set_busy(None)
@@ -274,19 +303,18 @@ def run_app(
 ) -> int:
     """Run the app until the user quits; returns the exit status.
 
-    A store that cannot be opened prints one `threadline: error: ...` line and returns 1.
+    Raises:
+        ThreadlineError: the store could not be opened, or the install has no stylesheets
+            (the caller prints it as one line; nothing was drawn to stay).
     """
-    from threadline.cli.common import report_error
     from threadline.ui.paste import install
 
     try:
         app = ThreadlineApp(db_path, settings, working_dir, clock=clock)
     except FileNotFoundError as exc:  # a broken install without its stylesheets
-        report_error(str(exc))
-        return 1
+        raise ThreadlineError(str(exc)) from None
     install()  # pastes holding ESC arrive whole and in order (see ui/paste.py)
     app.run()
     if app.fatal_error is not None:
-        report_error(app.fatal_error)
-        return 1
+        raise ThreadlineError(app.fatal_error)
     return int(app.return_code or 0)

@@ -1,12 +1,13 @@
-"""Every key of the app, gathered from the bindings, for the help screen and the command palette.
+"""Every key of a screen, gathered from the bindings, for the help screen and the command palette.
 
-Built from the BINDINGS of the screen and the two views, so what help shows, what the palette
-offers and what the keys do cannot drift apart.
+Built from the BINDINGS of the screen and its views (each screen says which, in order), so
+what help shows, what the palette offers and what the keys do cannot drift apart. This module
+imports no screen: screens call it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -14,8 +15,7 @@ from textual.binding import Binding
 
 if TYPE_CHECKING:
     from textual.app import App
-
-    from threadline.ui.screens.memories import MemoriesScreen
+    from textual.widget import Widget
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,17 @@ class KeyEntry:
 class KeySection:
     title: str
     entries: list[KeyEntry] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class KeyGroup:
+    """A section to list: the class whose BINDINGS it shows, and (for the palette) the live
+    node its actions run on (focused first, unless it is the screen itself)."""
+
+    title: str
+    owner: type
+    target: Widget | None = None
+    only: tuple[str, ...] | None = None  # just these actions (None: all)
 
 
 GLOBAL_KEYS = [
@@ -50,82 +61,40 @@ def _bindings(owner: type) -> list[Binding]:
     return [b for b in getattr(owner, "BINDINGS", []) if isinstance(b, Binding)]
 
 
-def key_sections(app: App) -> list[KeySection]:
-    from threadline.ui.screens.main import MainScreen
-    from threadline.ui.screens.memories import MemoriesScreen
-    from threadline.ui.widgets.composer import ComposerInput
-    from threadline.ui.widgets.conversation import ConversationView
-    from threadline.ui.widgets.session_list import SessionList
+def _runner(target: Widget | None, action: str) -> Callable[[], object] | None:
+    if target is None:
+        return None
 
-    screen = getattr(app, "_main_screen", None)
-    sections: list[KeySection] = []
-    shown = _base_screen(app)
-    if isinstance(shown, MemoriesScreen):
-        # Help on the memories screen is about that screen.
-        return [memory_section(app, shown), KeySection("Also", list(GLOBAL_KEYS))]
+    async def run() -> None:
+        from textual.screen import Screen
 
-    def runner(target: object | None, action: str) -> Callable[[], object] | None:
-        if target is None:
-            return None
+        if not isinstance(target, Screen):
+            target.focus()
+        await target.run_action(action)
 
-        async def run() -> None:
-            if isinstance(target, MainScreen | SessionList | ConversationView | ComposerInput):
-                if not isinstance(target, MainScreen):
-                    target.focus()
-            await target.run_action(action)  # type: ignore[attr-defined]
+    return run
 
-        return run
 
-    main = screen if isinstance(screen, MainScreen) else None
-    sessions = main.query_one(SessionList) if main else None
-    conversation = main.query_one(ConversationView) if main else None
-    composer = main.query_one(ComposerInput) if main else None
-    for title, owner, target in (
-        ("Anywhere", MainScreen, main),
-        ("Session list", SessionList, sessions),
-        ("Conversation", ConversationView, conversation),
-        ("Composer", ComposerInput, composer),
-    ):
-        entries = [
-            KeyEntry(_display(app, b), b.tooltip or b.description, runner(target, b.action))
-            for b in _bindings(owner)
-        ]
-        sections.append(KeySection(title, entries))
-    sections.append(KeySection("Also", list(GLOBAL_KEYS)))
+def key_sections(app: App, groups: Sequence[KeyGroup], also: bool = True) -> list[KeySection]:
+    """The sections of these groups' keys (and, with `also`, the keys that work anywhere)."""
+    sections = [
+        KeySection(
+            group.title,
+            [
+                KeyEntry(
+                    _display(app, b), b.tooltip or b.description, _runner(group.target, b.action)
+                )
+                for b in _bindings(group.owner)
+                if group.only is None or b.action in group.only
+            ],
+        )
+        for group in groups
+    ]
+    if also:
+        sections.append(KeySection("Also", list(GLOBAL_KEYS)))
     return sections
 
 
-def _base_screen(app: App) -> object | None:
-    """The screen under any dialogs (help, palette): whose keys are wanted."""
-    from textual.screen import ModalScreen
-
-    for screen in reversed(app.screen_stack):
-        if not isinstance(screen, ModalScreen):
-            return screen
-    return None
-
-
-def memory_section(app: App, screen: MemoriesScreen | None = None) -> KeySection:
-    """The memories screen's keys (M); with `screen`, runnable from the palette."""
-    from threadline.ui.screens.memories import MemoriesScreen
-    from threadline.ui.widgets.memory_list import MemoryList
-
-    def runner(action: str) -> Callable[[], object] | None:
-        if screen is None:
-            return None
-
-        async def run() -> None:
-            await screen.run_action(action)
-
-        return run
-
-    entries = [
-        KeyEntry(_display(app, b), b.tooltip or b.description, runner(b.action))
-        for b in _bindings(MemoriesScreen)
-    ]
-    entries += [
-        KeyEntry(_display(app, b), b.tooltip or b.description)
-        for b in _bindings(MemoryList)
-        if b.action in ("cursor_up", "cursor_down")
-    ]
-    return KeySection("Memories screen (M)", entries)
+def merged(title: str, sections: Iterable[KeySection]) -> KeySection:
+    """Several sections as one."""
+    return KeySection(title, [entry for section in sections for entry in section.entries])

@@ -15,17 +15,21 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from textual.content import Content
 
 from threadline.errors import ThreadlineError
 from threadline.ui.format import plural
+from threadline.ui.notices import Notifier
 from threadline.ui.safe import one_line
 
 if TYPE_CHECKING:
+    from textual.screen import Screen
+    from textual.timer import Timer
     from textual.worker import Worker
 
     from threadline.chat.memory import (
@@ -35,7 +39,8 @@ if TYPE_CHECKING:
         ProcessReport,
     )
     from threadline.chat.turns import TurnEngine
-    from threadline.ui.app import ThreadlineApp
+    from threadline.config import Settings
+    from threadline.store import Store
 
 UPKEEP_SECONDS = 180.0
 # At quit: how long queueing the open session and handing back a running extraction may take.
@@ -78,10 +83,43 @@ class MemoryStatus:
         return Content.assemble(*pieces)
 
 
+class TaskHost(Notifier, Protocol):
+    """What the tasks need of the app (ThreadlineApp is one)."""
+
+    store: Store | None
+    settings: Settings
+    engine: TurnEngine | None  # the app's own, once it has one
+
+    @property
+    def screen_stack(self) -> list[Screen[Any]]: ...
+
+    def run_worker(
+        self,
+        work: Any,
+        name: str | None = "",
+        group: str = "default",
+        description: str = "",
+        exit_on_error: bool = True,
+        start: bool = True,
+        exclusive: bool = False,
+        thread: bool = False,
+    ) -> Worker[Any]: ...
+
+    def set_interval(
+        self,
+        interval: float,
+        callback: Callable[[], Any] | None = None,
+        *,
+        name: str | None = None,
+        repeat: int = 0,
+        pause: bool = False,
+    ) -> Timer: ...
+
+
 class MemoryTasks:
     """The app's engine for summaries and memory extraction, and the upkeep that runs it."""
 
-    def __init__(self, app: ThreadlineApp, upkeep_seconds: float = UPKEEP_SECONDS) -> None:
+    def __init__(self, app: TaskHost, upkeep_seconds: float = UPKEEP_SECONDS) -> None:
         self.app = app
         self.upkeep_seconds = upkeep_seconds
         self.status = MemoryStatus()
@@ -98,7 +136,7 @@ class MemoryTasks:
         Raises:
             ProviderNotConfigured: no provider is configured (the message says how to set one).
         """
-        shared = getattr(self.app, "engine", None)  # the app's own, once it has one
+        shared = self.app.engine  # the app's own, once it has one
         if shared is not None:
             return shared
         if self._engine is None:
@@ -209,7 +247,7 @@ class MemoryTasks:
         return self.status
 
     def _provider_ready(self) -> bool:
-        engine = self._engine or getattr(self.app, "engine", None)
+        engine = self._engine or self.app.engine
         return engine is not None and self.app.settings.memory.enabled
 
     def publish(self) -> None:
@@ -268,7 +306,7 @@ class MemoryTasks:
             upkeep.cancel()
             with suppress(Exception, asyncio.CancelledError):
                 await asyncio.wait_for(upkeep.wait(), left())
-        engine = self._engine or getattr(self.app, "engine", None)
+        engine = self._engine or self.app.engine
         if open_session_id is not None and engine is not None:
             with suppress(Exception, asyncio.CancelledError):
                 await asyncio.wait_for(

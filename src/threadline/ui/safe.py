@@ -34,6 +34,6 @@ def safe_content(text: str | None, style: str = "") -> Content:
 
 def safe_markdown(text: str | None, code_theme: str = "monokai") -> Markdown:
     """Stored text as a Rich Markdown renderable: sanitised, HTML shown as text, links inert."""
-    from threadline.ui.widgets.markdown import SafeMarkdown
+    from threadline.ui.markdown import SafeMarkdown
 
     return SafeMarkdown(clean(text), code_theme=code_theme)

@@ -7,54 +7,71 @@ notification, and the new summary in place in the conversation.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from threadline.errors import ThreadlineError
 from threadline.ui.format import plural, tokens
+from threadline.ui.notices import Notifier, notify_error
 from threadline.ui.safe import one_line
 
 if TYPE_CHECKING:
-    from threadline.ui.screens.main import MainScreen
+    from threadline.chat.turns import TurnEngine
+    from threadline.store import Store
+    from threadline.ui.widgets.conversation import ConversationView
 
 
-async def summarise_now(screen: MainScreen) -> None:
+class SummaryScreen(Notifier, Protocol):
+    """What summarising needs of the screen it runs from (the main screen)."""
+
+    store: Store | None
+    open_session_id: str | None
+    summarising: set[str]  # sessions being summarised now
+
+    @property
+    def conversation(self) -> ConversationView: ...
+
+    def target(self) -> tuple[str, str] | None:
+        """(id, title) of the session an action applies to."""
+        ...
+
+    def summary_engine(self) -> TurnEngine: ...
+
+    def set_busy(self, text: str | None) -> None: ...
+
+
+async def summarise_now(screen: SummaryScreen) -> None:
     """Summarise the target session (the open one, or the highlighted row when the list has
     focus): everything but its newest [context] keep_recent_messages messages."""
-    from threadline.chat.provider import ProviderError
-
     store = screen.store
     if store is None:
         screen.notify("The database is not open yet.", severity="warning")
         return
-    target = screen._target()
+    target = screen.target()
     if target is None:
         screen.notify("No session to summarise.", severity="warning")
         return
     session_id, title = target
-    if session_id in screen._summarising:
+    if session_id in screen.summarising:
         screen.notify("Already summarising this session.", severity="warning")
         return
     try:
-        engine = screen.tapp.memory_tasks.engine()
+        engine = screen.summary_engine()
         session = await store.get_session(session_id)
     except ThreadlineError as exc:
-        screen.notify(f"Cannot summarise: {one_line(str(exc))}", severity="error", markup=False)
+        notify_error(screen, exc, "Cannot summarise: ")
         return
     if session is None:
         return
-    screen._summarising.add(session_id)
+    screen.summarising.add(session_id)
     screen.set_busy("summarising…")
     screen.notify(f"Summarising “{one_line(title)}”…", markup=False, timeout=3)
     try:
         summaries = await engine.summarise(session)
-    except ProviderError as exc:
-        screen.notify(f"Summarising failed: {one_line(str(exc))}", severity="error", markup=False)
-        return
-    except ThreadlineError as exc:
-        screen.notify(f"Summarising failed: {one_line(str(exc))}", severity="error", markup=False)
+    except ThreadlineError as exc:  # the provider (ProviderError) or the store
+        notify_error(screen, exc, "Summarising failed: ")
         return
     finally:
-        screen._summarising.discard(session_id)
+        screen.summarising.discard(session_id)
         screen.set_busy(None)
     if not summaries:
         keep = engine.keep_recent_messages

@@ -22,22 +22,81 @@ import time
 from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from threadline.errors import ThreadlineError
 from threadline.paths import home_short
+from threadline.ui.notices import Notifier, notify_error
 from threadline.ui.safe import clean, one_line
-from threadline.ui.screens.new_session import NewSession
 from threadline.ui.widgets.composer import Composer, ComposerState
 
 if TYPE_CHECKING:
     from threadline.chat.turns import Turn, TurnEngine, TurnEvent
     from threadline.models import Message, Session
-    from threadline.ui.screens.main import MainScreen
+    from threadline.store import Store
+    from threadline.ui.host import Host
     from threadline.ui.widgets.conversation import ConversationView
+    from threadline.ui.widgets.session_list import SessionList
 
 
 YIELD_SECONDS = 0.005
+
+
+@dataclass(frozen=True)
+class NewSession:
+    """What the new-session form chose for the next message's new session (None: the
+    configured default / no system prompt)."""
+
+    model: str | None = None
+    system_prompt: str | None = None
+
+
+class RunnerScreen(Notifier, Protocol):
+    """What the runner needs of the screen it serves (the main screen)."""
+
+    store: Store | None
+    open_session_id: str | None
+
+    @property
+    def host(self) -> Host: ...
+
+    @property
+    def conversation(self) -> ConversationView: ...
+
+    @property
+    def sessions(self) -> SessionList: ...
+
+    @property
+    def composer(self) -> Composer: ...
+
+    @property
+    def is_attached(self) -> bool: ...
+
+    def sidebar_has_focus(self) -> bool: ...
+
+    async def show_session(
+        self, session: Session, at_message: int | None = None, at_summary: int | None = None
+    ) -> None: ...
+
+    def show_title(self, session: Session) -> None: ...
+
+    def show_draft(self, title: str, hint: str, placeholder: str) -> None:
+        """No session open: `title` and `hint` in the pane, `placeholder` as its title."""
+        ...
+
+    async def reload_sessions(self, keep_id: str | None = None) -> None: ...
+
+    def run_worker(
+        self,
+        work: Any,
+        name: str | None = "",
+        group: str = "default",
+        description: str = "",
+        exit_on_error: bool = True,
+        start: bool = True,
+        exclusive: bool = False,
+        thread: bool = False,
+    ) -> Any: ...
 
 
 @dataclass
@@ -58,7 +117,7 @@ class Running:
 class TurnRunner:
     """Sends messages from the composer and shows the turns' events on the main screen."""
 
-    def __init__(self, screen: MainScreen) -> None:
+    def __init__(self, screen: RunnerScreen) -> None:
         self.screen = screen
         self.running: Running | None = None
         self.draft: NewSession | None = None  # `n`: the next message starts a new session
@@ -77,10 +136,10 @@ class TurnRunner:
         return self.running is not None
 
     def _engine(self) -> TurnEngine | None:
-        return self.screen.tapp.engine
+        return self.screen.host.engine
 
     def _composer(self) -> Composer:
-        composer = self.screen.query_one(Composer)
+        composer = self.screen.composer
         composer.tick = self._tick
         return composer
 
@@ -92,7 +151,7 @@ class TurnRunner:
         """Why nothing can be sent from the view as it is (None: ready): the full message."""
         from threadline.chat.provider import not_configured_message
 
-        app = self.screen.tapp
+        app = self.screen.host
         if app.engine_error is not None:
             return app.engine_error
         from threadline import paths
@@ -114,7 +173,7 @@ class TurnRunner:
         return (chosen.model if chosen else None) or session.model
 
     def model_label(self) -> str | None:
-        return self._model_hint() or self.screen.tapp.settings.effective_provider().model
+        return self._model_hint() or self.screen.host.settings.effective_provider().model
 
     def update(self) -> None:
         """Bring the composer's state up to date with the view and the running turn."""
@@ -146,7 +205,8 @@ class TurnRunner:
             note = "ctrl+r answers your last message again"
         composer.show(ComposerState("idle", model=self.model_label(), note=note))
 
-    def _busy(self, label: str | None = None, tokens: int | None = None) -> None:
+    def show_progress(self, label: str | None = None, tokens: int | None = None) -> None:
+        """What the running turn is doing (the composer shows it at its next tick)."""
         running = self.running
         if running is None:
             return
@@ -159,7 +219,9 @@ class TurnRunner:
 
     def waiting_for_lock(self, seconds: float) -> None:
         """Another process holds the database: say why the message is not saved yet."""
-        self._busy(f"waiting for the database ({seconds:.0f} s): another program is writing")
+        self.show_progress(
+            f"waiting for the database ({seconds:.0f} s): another program is writing"
+        )
 
     # ------------------------------------------------------------------ actions
 
@@ -177,7 +239,7 @@ class TurnRunner:
             return False
         problem = self.not_ready()
         if problem is not None:
-            self.screen.notify(clean(problem), severity="error", markup=False, timeout=10)
+            notify_error(self.screen, problem, timeout=10)
             return False
         if self.screen.store is None:
             self.screen.notify("The database is not open yet.", severity="warning")
@@ -195,7 +257,7 @@ class TurnRunner:
             return
         problem = self.not_ready()
         if problem is not None:
-            self.screen.notify(clean(problem), severity="error", markup=False, timeout=10)
+            notify_error(self.screen, problem, timeout=10)
             return
         self._start(None, retry=True)
 
@@ -213,19 +275,18 @@ class TurnRunner:
         """`n` then the form: the next message starts a new session with these settings.
 
         Nothing is written until that message is sent (no empty sessions pile up)."""
-        from threadline.ui.widgets.bars import SessionTitle
-
         screen = self.screen
-        where = home_short(one_line(screen.tapp.working_dir))
-        model = choice.model or screen.tapp.settings.effective_provider().model
+        where = home_short(one_line(screen.host.working_dir))
+        model = choice.model or screen.host.settings.effective_provider().model
         lines = [f"Model: {one_line(model) if model else 'none configured'}"]
         if choice.system_prompt:
             prompt = one_line(choice.system_prompt)
             lines.append(f"System prompt: {prompt[:200]}{'…' if len(prompt) > 200 else ''}")
         lines.append("Write the first message below: the session is saved when you send it.")
-        screen._close_session(f"New session in {where}", "\n".join(lines))
+        screen.show_draft(
+            f"New session in {where}", "\n".join(lines), "New session (not saved yet)"
+        )
         self.draft = choice
-        screen.query_one(SessionTitle).show(None, placeholder="New session (not saved yet)")
         self.update()
         composer = self._composer()
         if composer.enabled:
@@ -275,7 +336,7 @@ class TurnRunner:
         self, session: Session | None, text: str | None, draft: NewSession | None, retry: bool
     ) -> None:
         screen = self.screen
-        app = screen.tapp
+        app = screen.host
         try:
             await app.engine_ready.wait()
             engine = app.engine
@@ -312,7 +373,7 @@ class TurnRunner:
                         # Given once: the engine remembers it on the session.
                         self._chosen[session.id] = NewSession(model=chosen.model)
             except ThreadlineError as exc:
-                screen.notify(clean(str(exc)), severity="error", markup=False, timeout=10)
+                notify_error(screen, exc, timeout=10)
                 self._restore(text)
                 return
             session_id = session.id if session is not None else ""
@@ -321,14 +382,24 @@ class TurnRunner:
             self._failed.discard(session_id)
             self.update()
             outcome = "error"
+            from threadline.chat.turns import ReplyDelta
+
+            running = self.running
+            assert running is not None
             try:
                 async with aclosing(aiter(turn)) as events:
                     yielded = time.monotonic()
                     async for event in events:
-                        await self._show(event)
+                        if type(event) is ReplyDelta:  # the hot path: once per token
+                            running.tokens += 1
+                            if self.screen.open_session_id == running.session_id:
+                                running.view.stream_append(event.text)
+                        else:
+                            await self._show(event)
                         # A fast stream can arrive already buffered, and then reading it never
                         # waits: let keys and repaints in every few milliseconds.
-                        if time.monotonic() - yielded > YIELD_SECONDS:
+                        now = time.monotonic()
+                        if now - yielded > YIELD_SECONDS:
                             await asyncio.sleep(0)
                             yielded = time.monotonic()
                 if turn.result is not None:
@@ -338,16 +409,15 @@ class TurnRunner:
                 if turn.session_id is None or self._sent is not None:
                     # The message was not saved (another process held the database, or it
                     # is damaged): it stays in the composer.
-                    screen.notify(
-                        f"Not sent: {clean(str(exc))}. Your message is still in the "
+                    notify_error(
+                        screen,
+                        f"Not sent: {one_line(str(exc))}. Your message is still in the "
                         "composer: press enter to send it again.",
                         title="Not saved",
-                        severity="error",
-                        markup=False,
                         timeout=15,
                     )
                 else:
-                    screen.notify(clean(str(exc)), severity="error", markup=False, timeout=10)
+                    notify_error(screen, exc, timeout=10)
             finally:
                 self.running = None
             saved_id = turn.session_id
@@ -371,7 +441,7 @@ class TurnRunner:
         sent, self._sent = self._sent, None
         if sent is None:
             return
-        composer = self.screen.query_one(Composer)
+        composer = self.screen.composer
         if composer.text.startswith(sent):
             composer.text = composer.text[len(sent) :].lstrip("\n")
 
@@ -379,7 +449,7 @@ class TurnRunner:
         """Put a message that was not sent back in the composer (unless more was typed)."""
         if text is None or not self.screen.is_attached:
             return
-        composer = self.screen.query_one(Composer)
+        composer = self.screen.composer
         if not composer.text.strip():
             composer.text = text
 
@@ -428,9 +498,9 @@ class TurnRunner:
                 screen.sessions.update_row(session)  # already on top: new count and age
             else:
                 self._refresh_sidebar(session.id)  # it moves up (or appears)
-            self._busy("waiting for the model")
+            self.show_progress("waiting for the model")
         elif isinstance(event, SummaryStarted):
-            self._busy("summarising earlier messages")
+            self.show_progress("summarising earlier messages")
         elif isinstance(event, SummarySaved):
             if self._shown(running.session_id):
                 await view.refresh_tail()  # the summary takes its place, as Z's does
@@ -438,19 +508,14 @@ class TurnRunner:
             screen.notify(clean(event.text), severity="warning", markup=False, timeout=10)
         elif isinstance(event, ReplyStarted):
             running.reply = event.message
-            self._busy("generating")
+            self.show_progress("generating")
             if self._shown(running.session_id):
                 await view.stream_begin(event.message)
         elif isinstance(event, ReplyFinished | TurnFailed | TurnCancelled):
             if self._shown(running.session_id):
                 await view.stream_end(event.message)
             elif isinstance(event, TurnFailed):
-                screen.notify(
-                    f"The reply failed: {clean(event.error)}",
-                    severity="error",
-                    markup=False,
-                    timeout=10,
-                )
+                notify_error(screen, event.error, "The reply failed: ", timeout=10)
 
     def _leads_sidebar(self, session_id: str) -> bool:
         """Is the session already first in the list (after the pinned ones, or first of them)?
@@ -469,7 +534,7 @@ class TurnRunner:
         highlighted = screen.sessions.highlighted
         keep = session_id
         if highlighted is not None and highlighted.id != session_id:
-            if screen.open_session_id != session_id or screen.focused is screen.sessions:
+            if screen.open_session_id != session_id or screen.sidebar_has_focus():
                 keep = highlighted.id
         screen.run_worker(
             screen.reload_sessions(keep),
@@ -496,11 +561,11 @@ class TurnRunner:
         self._refresh_sidebar(session_id)
 
 
-def _short_hint(screen: MainScreen, message: str) -> str:
+def _short_hint(screen: RunnerScreen, message: str) -> str:
     """The disabled composer's hint: what to set, in a line or two (`i` shows `message`, with
     the config file's path, the environment variables and an example)."""
-    if screen.tapp.engine_error is not None:
+    if screen.host.engine_error is not None:
         return one_line(message)
-    if not screen.tapp.settings.effective_provider().base_url:
+    if not screen.host.settings.effective_provider().base_url:
         return "No model provider: set [provider] base_url and model in config.toml · i: details"
     return "No model configured: set [provider] model in config.toml · i: details"

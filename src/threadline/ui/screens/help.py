@@ -1,4 +1,4 @@
-"""The `?` screen: every key, grouped by where it works (built from the bindings)."""
+"""The `?` screen: every key of the screen below, grouped by where it works (from the bindings)."""
 
 from __future__ import annotations
 
@@ -9,22 +9,26 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from threadline.ui.keys import key_sections
+from threadline.ui.keys import KeySection
 
 
 class HelpScreen(ModalScreen[None]):
-    """A list of the keys; esc, q or ? closes it."""
+    """A list of the keys (the screen that opens it says which); esc, q or ? closes it."""
 
     BINDINGS = [
         Binding("escape,q,question_mark", "dismiss", "Close", show=True),
     ]
+
+    def __init__(self, sections: list[KeySection]) -> None:
+        super().__init__()
+        self.sections = sections
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-box") as box:
             box.border_title = "Keys"
             box.border_subtitle = "esc closes · ^p finds any action by name"
             with Grid(id="help-grid"):
-                for section in key_sections(self.app):
+                for section in self.sections:
                     yield Static(Content.styled(section.title, "bold $accent"), classes="title")
                     for entry in section.entries:
                         yield Static(Content.styled(entry.keys, "bold"), classes="keys")

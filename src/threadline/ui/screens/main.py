@@ -19,6 +19,9 @@ from textual.widgets import Footer, Input
 from threadline.errors import ThreadlineError
 from threadline.models import Scope, SearchHit, Session, SessionSummary, TimelineItem
 from threadline.paths import home_short, workspace_root
+from threadline.ui.host import Host, host
+from threadline.ui.keys import KeyGroup, KeySection, key_sections
+from threadline.ui.notices import notify_error
 from threadline.ui.safe import clean, one_line
 from threadline.ui.turn_runner import TurnRunner
 from threadline.ui.widgets.bars import HeaderBar, SessionTitle
@@ -27,10 +30,11 @@ from threadline.ui.widgets.conversation import ConversationView
 from threadline.ui.widgets.session_list import SessionList, SessionQuery
 
 if TYPE_CHECKING:
+    from threadline.chat.turns import TurnEngine
     from threadline.store import Store
-    from threadline.ui.app import ThreadlineApp
     from threadline.ui.memory_tasks import MemoryStatus
-    from threadline.ui.screens.new_session import NewSession
+    from threadline.ui.screens.memories import JumpTo
+    from threadline.ui.turn_runner import NewSession
 
 UNDO_SECONDS = 10.0
 FILTER_DELAY = 0.15
@@ -121,42 +125,52 @@ class MainScreen(Screen[None]):
         self._auto_opened = False
         self._short_ids: dict[str, str] = {}
         self.runner = TurnRunner(self)
-        self._summarising: set[str] = set()
+        self.summarising: set[str] = set()  # sessions being summarised now (Z)
         self._last_search: tuple[str, bool] = ("", False)  # (query, by relevance)
 
     @property
-    def tapp(self) -> ThreadlineApp:
-        from threadline.ui.app import ThreadlineApp
-
-        assert isinstance(self.app, ThreadlineApp)
-        return self.app
+    def host(self) -> Host:
+        """The app: settings, directory, clock, store and turn engine."""
+        return host(self)
 
     # ------------------------------------------------------------------ layout
 
     def compose(self) -> ComposeResult:
-        clock = self.tapp.clock
+        clock = self.host.clock
+        # Kept: the turn runner and the poller reach them many times a second, and after an
+        # await they may run while the app is closing (a query would then find nothing).
+        self._sessions = SessionList(clock, id="sessions")
+        self._conversation = ConversationView(clock, id="conversation")
+        self._composer = Composer(clock, id="composer")
         yield HeaderBar(id="header")
         with Horizontal(id="body"):
             with Vertical(id="sidebar"):
                 yield Input(placeholder="filter titles and previews", id="filter", compact=True)
-                yield SessionList(clock, id="sessions")
+                yield self._sessions
             with Vertical(id="main"):
                 yield SessionTitle(id="session-title")
-                yield ConversationView(clock, id="conversation")
-                yield Composer(clock, id="composer")
+                yield self._conversation
+                yield self._composer
         yield Footer()
 
     @property
     def sessions(self) -> SessionList:
-        return self.query_one(SessionList)
+        return self._sessions
 
     @property
     def conversation(self) -> ConversationView:
-        return self.query_one(ConversationView)
+        return self._conversation
 
     @property
     def filter_input(self) -> Input:
         return self.query_one("#filter", Input)
+
+    @property
+    def composer(self) -> Composer:
+        return self._composer
+
+    def sidebar_has_focus(self) -> bool:
+        return self.focused is self.sessions
 
     def on_mount(self) -> None:
         self.mounted.set()
@@ -181,7 +195,7 @@ class MainScreen(Screen[None]):
         await self._reload_sessions()
 
     def _root(self) -> str | None:
-        directory = self.tapp.working_dir
+        directory = self.host.working_dir
         if self.scope is Scope.ALL:
             return None
         if self.scope is Scope.WORKSPACE:
@@ -189,7 +203,7 @@ class MainScreen(Screen[None]):
         return directory
 
     def _session_query(self) -> SessionQuery:
-        store, scope, directory = self.store, self.scope, self.tapp.working_dir
+        store, scope, directory = self.store, self.scope, self.host.working_dir
         assert store is not None
         text = self.query_text or None
 
@@ -269,7 +283,7 @@ class MainScreen(Screen[None]):
         if not self.is_attached:
             return  # the app is closing: the widgets are going or gone
         if session is None or session.deleted_at is not None:
-            self._close_session(
+            self.close_session(
                 "This session was moved to the trash.",
                 "threadline sessions restore brings it back.",
             )
@@ -297,7 +311,7 @@ class MainScreen(Screen[None]):
         try:
             session = await store.get_session(session_id)
         except ThreadlineError as exc:
-            self.notify(clean(str(exc)), severity="error", markup=False)
+            notify_error(self, exc)
             return
         if session is None or session.deleted_at is not None:
             self.notify("That session is gone (trashed or purged elsewhere).", severity="warning")
@@ -346,7 +360,7 @@ class MainScreen(Screen[None]):
         """Leaving the open session for another: its new messages go to memory extraction."""
         previous = self.open_session_id
         if previous is not None and previous != session_id:
-            self.tapp.memory_tasks.session_left(previous)
+            self.host.memory_tasks.session_left(previous)
 
     def _show_title(self, session: Session) -> None:
         short = self._short_ids.get(session.id)
@@ -356,12 +370,19 @@ class MainScreen(Screen[None]):
         """Update the title line (title, message count) of the open session."""
         self._show_title(session)
 
-    def _close_session(self, title: str, hint: str = "") -> None:
+    def close_session(self, title: str, hint: str = "") -> None:
+        """Show no session: `title` and `hint` in the pane (texts already safe)."""
         self.open_session_id = None
         self.sessions.set_open(None)
         self.query_one(SessionTitle).show(None)
         self.conversation.show_empty(title, hint)
         self.runner.update()
+
+    def show_draft(self, title: str, hint: str, placeholder: str) -> None:
+        """A new session not written yet: `title` and `hint` in the pane, `placeholder` as
+        its title (texts already safe)."""
+        self.close_session(title, hint)
+        self.query_one(SessionTitle).show(None, placeholder=placeholder)
 
     # ------------------------------------------------------------------ scope and filter
 
@@ -410,7 +431,7 @@ class MainScreen(Screen[None]):
 
     # ------------------------------------------------------------------ session actions
 
-    def _target(self) -> tuple[str, str] | None:
+    def target(self) -> tuple[str, str] | None:
         """(id, title) of the session an action applies to: the highlighted row when the list
         has focus, else the open session."""
         if self.focused is self.sessions or self.open_session_id is None:
@@ -431,8 +452,8 @@ class MainScreen(Screen[None]):
     def action_new_session(self) -> None:
         from threadline.ui.screens.new_session import NewSessionScreen
 
-        where = home_short(one_line(self.tapp.working_dir))
-        default = self.tapp.settings.effective_provider().model
+        where = home_short(one_line(self.host.working_dir))
+        default = self.host.settings.effective_provider().model
         self.app.push_screen(NewSessionScreen(where, default), callback=self._new_session_chosen)
 
     def _new_session_chosen(self, choice: NewSession | None) -> None:
@@ -440,7 +461,7 @@ class MainScreen(Screen[None]):
             self.runner.start_draft(choice)
 
     def action_rename(self) -> None:
-        target = self._target()
+        target = self.target()
         if target is None:
             self.notify("No session to rename.", severity="warning")
             return
@@ -475,7 +496,7 @@ class MainScreen(Screen[None]):
         try:
             session = await store.update_session(session_id, title=title)
         except ThreadlineError as exc:
-            self.notify(clean(str(exc)), severity="error", markup=False)
+            notify_error(self, exc)
             return
         await self._reload_sessions(keep_id=session_id)
         if self.open_session_id == session_id:
@@ -489,7 +510,7 @@ class MainScreen(Screen[None]):
     @work(group="session-action", exit_on_error=False)
     async def action_pin(self) -> None:
         store = self._store_or_warn()
-        target = self._target()
+        target = self.target()
         if store is None or target is None:
             return
         session_id, title = target
@@ -499,7 +520,7 @@ class MainScreen(Screen[None]):
                 return
             session = await store.update_session(session_id, pinned=not current.pinned)
         except ThreadlineError as exc:
-            self.notify(clean(str(exc)), severity="error", markup=False)
+            notify_error(self, exc)
             return
         await self._reload_sessions(keep_id=session_id)
         if self.open_session_id == session_id:
@@ -511,7 +532,7 @@ class MainScreen(Screen[None]):
     @work(group="session-action", exit_on_error=False)
     async def action_delete(self) -> None:
         store = self._store_or_warn()
-        target = self._target()
+        target = self.target()
         if store is None:
             return
         if target is None:
@@ -521,7 +542,7 @@ class MainScreen(Screen[None]):
         try:
             moved = await store.delete_session(session_id)
         except ThreadlineError as exc:
-            self.notify(clean(str(exc)), severity="error", markup=False)
+            notify_error(self, exc)
             return
         if not moved:
             self.notify("That session was already in the trash.", severity="warning")
@@ -535,7 +556,7 @@ class MainScreen(Screen[None]):
             markup=False,
         )
         if was_open:
-            self._close_session(
+            self.close_session(
                 f"“{one_line(title)}” is in the trash.",
                 "u brings it back (for a few seconds; later: threadline sessions restore).",
             )
@@ -560,7 +581,7 @@ class MainScreen(Screen[None]):
         try:
             restored = await store.restore_session(session_id)
         except ThreadlineError as exc:
-            self.notify(clean(str(exc)), severity="error", markup=False)
+            notify_error(self, exc)
             return
         if not restored:
             self.notify("That session could not be restored.", severity="warning")
@@ -576,7 +597,7 @@ class MainScreen(Screen[None]):
     # ------------------------------------------------------------------ writing (see turn_runner)
 
     def action_focus_composer(self) -> None:
-        composer = self.query_one(Composer)
+        composer = self.composer
         if composer.enabled:
             composer.input.focus()
             return
@@ -614,7 +635,13 @@ class MainScreen(Screen[None]):
         screen = self.app.get_screen("memories")
         assert isinstance(screen, MemoriesScreen)
         screen.stale = True
-        self.app.push_screen(screen)
+        screen.open_session = self.conversation.session if self.open_session_id else None
+        self.app.push_screen(screen, callback=self._memory_jump)
+
+    def _memory_jump(self, jump: JumpTo | None) -> None:
+        """The memories screen closed on a memory's source: open it there."""
+        if jump is not None:
+            self.open_session(jump.session_id, jump.message_id)
 
     @work(group="summarise", exit_on_error=False)
     async def action_summarise(self) -> None:
@@ -622,6 +649,10 @@ class MainScreen(Screen[None]):
         from threadline.ui.summaries import summarise_now
 
         await summarise_now(self)
+
+    def summary_engine(self) -> TurnEngine:
+        """The turn engine summaries are written with (raises ProviderNotConfigured)."""
+        return self.host.memory_tasks.engine()
 
     def memory_status_changed(self, status: MemoryStatus) -> None:
         """The extraction queue changed: the header's indicator follows."""
@@ -634,7 +665,7 @@ class MainScreen(Screen[None]):
             return
         from threadline.ui.screens.search import LIMIT, SearchOutcome, SearchScreen
 
-        directory = self.tapp.working_dir
+        directory = self.host.working_dir
 
         async def search(query: str, scope: Scope, rank: bool) -> list[SearchHit]:
             return await store.search(query, scope, directory, LIMIT, rank=rank)
@@ -649,22 +680,35 @@ class MainScreen(Screen[None]):
 
         query, rank = self._last_search
         self.app.push_screen(
-            SearchScreen(search, self.scope, directory, self.tapp.clock, query=query, rank=rank),
+            SearchScreen(search, self.scope, directory, self.host.clock, query=query, rank=rank),
             callback=done,
         )
 
     def action_help(self) -> None:
         from threadline.ui.screens.help import HelpScreen
 
-        self.app.push_screen(HelpScreen())
+        self.app.push_screen(HelpScreen(self.key_sections()))
 
     # ------------------------------------------------------------------ palette
 
-    def palette_commands(self) -> Iterable[SystemCommand]:
-        """Every key of this screen and its two views, as command palette entries."""
-        from threadline.ui.keys import key_sections
+    def key_sections(self) -> list[KeySection]:
+        """Every key of this screen and its views, grouped by where it works."""
+        mounted = bool(self.query("#composer-input"))
+        return key_sections(
+            self.app,
+            [
+                KeyGroup("Anywhere", MainScreen, self),
+                KeyGroup("Session list", SessionList, self.sessions if mounted else None),
+                KeyGroup("Conversation", ConversationView, self.conversation if mounted else None),
+                KeyGroup(
+                    "Composer", ComposerInput, self.query_one(ComposerInput) if mounted else None
+                ),
+            ],
+        )
 
-        for section in key_sections(self.app):
+    def palette_commands(self) -> Iterable[SystemCommand]:
+        """Every key of this screen and its views, as command palette entries."""
+        for section in self.key_sections():
             for entry in section.entries:
                 if entry.run is None:
                     continue

@@ -13,6 +13,7 @@ through `safe.clean`/`one_line`, as Content or Segments, never as markup.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from textual import on, work
@@ -25,15 +26,17 @@ from textual.widgets import Footer, Static
 
 from threadline import paths
 from threadline.errors import ThreadlineError
-from threadline.models import Memory
+from threadline.models import Memory, Session
 from threadline.ui.format import plural, relative_age
+from threadline.ui.host import Host, host
+from threadline.ui.keys import KeyGroup, KeySection, key_sections, merged
+from threadline.ui.notices import notify_error
 from threadline.ui.safe import clean, one_line
 from threadline.ui.widgets.memory_list import MemoryList, MemoryRow, stars
 
 if TYPE_CHECKING:
     from threadline.chat.memory import ExtractionStatus
     from threadline.store import Store
-    from threadline.ui.app import ThreadlineApp
     from threadline.ui.memory_tasks import MemoryStatus
     from threadline.ui.screens.memory_form import MemoryDraft
 
@@ -51,8 +54,19 @@ def brief(reason: str) -> str:
     return one_line(reason).split(": ")[0].split("; ")[0]
 
 
-class MemoriesScreen(Screen[None]):
-    """A directory's project memory: list, provenance, add/edit/delete, the extraction queue."""
+@dataclass(frozen=True)
+class JumpTo:
+    """What the screen closes with when enter asks for a memory's source: open this session
+    (at this message, when it is still there)."""
+
+    session_id: str
+    message_id: int | None
+
+
+class MemoriesScreen(Screen[JumpTo | None]):
+    """A directory's project memory: list, provenance, add/edit/delete, the extraction queue.
+
+    Closes with a `JumpTo` (enter on a memory with a source) or None (esc)."""
 
     AUTO_FOCUS = "MemoryList"
 
@@ -83,17 +97,16 @@ class MemoriesScreen(Screen[None]):
         self._status: MemoryStatus | None = None
         # Set by whoever pushes the screen: it reloads when it is shown.
         self.stale = True
+        # Set by whoever pushes the screen: the session open there (x extracts from it).
+        self.open_session: Session | None = None
 
     @property
-    def tapp(self) -> ThreadlineApp:
-        from threadline.ui.app import ThreadlineApp
-
-        assert isinstance(self.app, ThreadlineApp)
-        return self.app
+    def host(self) -> Host:
+        return host(self)
 
     @property
     def directory(self) -> str:
-        return paths.resolve_dir(self.tapp.working_dir)
+        return paths.resolve_dir(self.host.working_dir)
 
     @property
     def memory_list(self) -> MemoryList:
@@ -104,7 +117,7 @@ class MemoriesScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static(id="memories-header")
         with Vertical(id="memories-body"):
-            yield MemoryList(self.tapp.clock, id="memory-list")
+            yield MemoryList(self.host.clock, id="memory-list")
             yield Static(id="memory-detail")
             yield Static(id="memory-status")
         yield Footer()
@@ -125,14 +138,14 @@ class MemoriesScreen(Screen[None]):
         if not self.stale:
             return
         self.stale = False
-        self.memory_status_changed(self.tapp.memory_tasks.status)
+        self.memory_status_changed(self.host.memory_tasks.status)
         self.load()
         self.run_worker(
-            self.tapp.memory_tasks.refresh_status(), group="memory-status", exit_on_error=False
+            self.host.memory_tasks.refresh_status(), group="memory-status", exit_on_error=False
         )
 
     def _store(self) -> Store | None:
-        store = self.tapp.store
+        store = self.host.store
         if store is None:
             self.notify("The database is not open yet.", severity="warning")
         return store
@@ -151,7 +164,7 @@ class MemoriesScreen(Screen[None]):
                 [m.session_id for m in memories if m.session_id is not None]
             )
         except ThreadlineError as exc:
-            self.notify(clean(str(exc)), severity="error", markup=False)
+            notify_error(self, exc)
             return
         if keep_id is None and self.memory_list.highlighted is not None:
             keep_id = self.memory_list.highlighted.memory.id
@@ -206,7 +219,7 @@ class MemoriesScreen(Screen[None]):
             return
         panel.display = True
         memory = row.memory
-        now = self.tapp.clock()
+        now = self.host.clock()
         lines: list[Content] = [Content(clean(memory.fact))]
         meta: list[tuple[str, str]] = [
             (stars(memory.importance), "$warning"),
@@ -307,7 +320,7 @@ class MemoriesScreen(Screen[None]):
         if pending.attempt_count:
             parts.append((f"  {plural(pending.attempt_count, 'attempt')} of 3", "$text-muted"))
         if row.state == "retrying":
-            wait = relative_age(self.tapp.clock(), pending.next_attempt_at)
+            wait = relative_age(self.host.clock(), pending.next_attempt_at)
             parts.append((f" · next in {wait}", "$text-muted"))
         if pending.error_message:
             parts.append((f" · {one_line(pending.error_message)}", "$error"))
@@ -316,12 +329,12 @@ class MemoriesScreen(Screen[None]):
     # ------------------------------------------------------------------ keys
 
     def action_back(self) -> None:
-        self.app.pop_screen()
+        self.dismiss(None)
 
     def action_help(self) -> None:
         from threadline.ui.screens.help import HelpScreen
 
-        self.app.push_screen(HelpScreen())
+        self.app.push_screen(HelpScreen(self.key_sections()))
 
     def action_toggle_superseded(self) -> None:
         self.show_superseded = not self.show_superseded
@@ -347,7 +360,7 @@ class MemoriesScreen(Screen[None]):
                 self.directory, draft.fact, draft.category, draft.importance, is_manual=True
             )
         except ThreadlineError as exc:
-            self.notify(clean(str(exc)), severity="error", markup=False)
+            notify_error(self, exc)
             return
         self.notify(f"Remembered #{memory.id}: “{one_line(memory.fact)}”.", markup=False)
         self.load(keep_id=memory.id)
@@ -392,7 +405,7 @@ class MemoriesScreen(Screen[None]):
         try:
             updated = await store.update_memory(memory.id, **changes)  # type: ignore[arg-type]
         except ThreadlineError as exc:
-            self.notify(clean(str(exc)), severity="error", markup=False)
+            notify_error(self, exc)
             return
         self.notify(f"Updated #{updated.id}.", markup=False)
         self.load(keep_id=updated.id)
@@ -423,8 +436,12 @@ class MemoriesScreen(Screen[None]):
             ConfirmScreen(
                 f"Delete memory #{memory.id}", Content.assemble(*parts), "Delete", "Keep"
             ),
-            callback=lambda yes: self._delete(memory) if yes else None,
+            callback=lambda yes: self._confirmed_delete(memory, yes),
         )
+
+    def _confirmed_delete(self, memory: Memory, yes: bool | None) -> None:
+        if yes:
+            self._delete(memory)
 
     @work(group="memory-write", exit_on_error=False)
     async def _delete(self, memory: Memory) -> None:
@@ -434,7 +451,7 @@ class MemoriesScreen(Screen[None]):
         try:
             gone = await store.delete_memory(memory.id)
         except ThreadlineError as exc:
-            self.notify(clean(str(exc)), severity="error", markup=False)
+            notify_error(self, exc)
             return
         if gone:
             self.notify(f"Forgot #{memory.id}: “{one_line(memory.fact)}”.", markup=False)
@@ -459,7 +476,7 @@ class MemoriesScreen(Screen[None]):
         try:
             session = await store.get_session(memory.session_id)
         except ThreadlineError as exc:
-            self.notify(clean(str(exc)), severity="error", markup=False)
+            notify_error(self, exc)
             return
         if session is None:
             self.notify("Its session was purged; the memory stays.", severity="warning")
@@ -472,22 +489,17 @@ class MemoriesScreen(Screen[None]):
                 markup=False,
             )
             return
-        main = self.tapp.main_screen
-        self.app.pop_screen()
         if memory.source_message_id is None:
             self.notify("The exact message is gone (compacted); showing the session.", markup=False)
-            main.open_session(session.id)
-        else:
-            main.open_session(session.id, memory.source_message_id)
+        self.dismiss(JumpTo(session.id, memory.source_message_id))
 
     @work(group="memory-extract", exclusive=True, exit_on_error=False)
     async def action_extract(self) -> None:
         """Extract memories from the open session now (its failed extractions included)."""
         from threadline.chat.provider import ProviderNotConfigured
 
-        main = self.tapp.main_screen
-        session = main.conversation.session
-        if main.open_session_id is None or session is None:
+        session = self.open_session
+        if session is None:
             self.notify(
                 "No session is open: open one (esc, then enter on a session) and come back.",
                 severity="warning",
@@ -496,12 +508,12 @@ class MemoriesScreen(Screen[None]):
         title = one_line(session.display_title)
         self.notify(f"Extracting memories from “{title}”…", markup=False, timeout=3)
         try:
-            report = await self.tapp.memory_tasks.extract_now(session.id)
+            report = await self.host.memory_tasks.extract_now(session.id)
         except ProviderNotConfigured as exc:
-            self.notify(f"Cannot extract: {one_line(str(exc))}", severity="error", markup=False)
+            notify_error(self, exc, "Cannot extract: ")
             return
         except ThreadlineError as exc:
-            self.notify(f"Extraction failed: {one_line(str(exc))}", severity="error", markup=False)
+            notify_error(self, exc, "Extraction failed: ")
             return
         failed = report.failed
         if failed:
@@ -527,14 +539,14 @@ class MemoriesScreen(Screen[None]):
     async def action_retry_failed(self) -> None:
         from threadline.chat.provider import ProviderNotConfigured
 
-        tasks = self.tapp.memory_tasks
+        tasks = self.host.memory_tasks
         try:
             count = await tasks.extractor().retry_failed()
         except ProviderNotConfigured as exc:
-            self.notify(f"Cannot extract: {one_line(str(exc))}", severity="error", markup=False)
+            notify_error(self, exc, "Cannot extract: ")
             return
         except ThreadlineError as exc:
-            self.notify(clean(str(exc)), severity="error", markup=False)
+            notify_error(self, exc)
             return
         if not count:
             self.notify("No failed extraction to retry.")
@@ -545,10 +557,17 @@ class MemoriesScreen(Screen[None]):
 
     # ------------------------------------------------------------------ palette
 
+    def key_sections(self) -> list[KeySection]:
+        """This screen's keys (and the list's moves), then the keys that work anywhere."""
+        groups = [
+            KeyGroup("", MemoriesScreen, self),
+            KeyGroup("", MemoryList, None, only=("cursor_up", "cursor_down")),
+        ]
+        sections = key_sections(self.app, groups, also=False)
+        return [merged("Memories screen (M)", sections), *key_sections(self.app, [])]
+
     def palette_commands(self) -> Iterable[SystemCommand]:
         """This screen's keys as command palette entries."""
-        from threadline.ui.keys import memory_section
-
-        for entry in memory_section(self.app, self).entries:
+        for entry in self.key_sections()[0].entries:
             if entry.run is not None:
                 yield SystemCommand(entry.description, f"Memories · key: {entry.keys}", entry.run)

@@ -6,8 +6,6 @@ pressing `n` and changing your mind leaves no empty session behind.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -17,15 +15,10 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
 from threadline.ui.safe import one_line
+from threadline.ui.turn_runner import NewSession
 from threadline.ui.widgets.composer import ComposerInput
 
-
-@dataclass(frozen=True)
-class NewSession:
-    """What the form chose (None: the configured default / no system prompt)."""
-
-    model: str | None = None
-    system_prompt: str | None = None
+__all__ = ["NewSession", "NewSessionScreen"]
 
 
 class NewSessionScreen(ModalScreen[NewSession | None]):

@@ -26,8 +26,7 @@ from textual.widgets import Footer, Input, OptionList, Static
 from threadline.errors import ThreadlineError
 from threadline.models import Scope, SearchHit
 from threadline.paths import home_short, workspace_root
-from threadline.store.errors import SearchQueryError
-from threadline.store.search import MAX_QUERY_CHARS
+from threadline.store import MAX_QUERY_CHARS, SearchQueryError
 from threadline.ui.format import plural
 from threadline.ui.safe import one_line
 from threadline.ui.widgets.bars import SCOPE_LABELS
@@ -170,6 +169,9 @@ class SearchScreen(Screen[SearchOutcome]):
         self._busy = False
         self._count: int | None = None
         self.shown_query: str | None = None  # the query whose hits are on screen
+        # The text (stripped) whose answer is on screen: hits, none, an error, or "" for the
+        # help. None before the first.
+        self.answered: str | None = None
         self._last: tuple[str, bool] | None = None  # (text, as typed) of the last search run
         self._workspace: str | None = None
 
@@ -235,9 +237,15 @@ class SearchScreen(Screen[SearchOutcome]):
         results.display = False
         results.clear()
 
+    @property
+    def searching(self) -> bool:
+        """A search is under way (its answer not shown yet)."""
+        return self._busy
+
     def _show_help(self) -> None:
         self._count = None
         self.shown_query = None
+        self.answered = ""
         self._update_bar()
         width = max(len(syntax) for syntax, _ in SYNTAX) + 3
         lines = [
@@ -349,6 +357,7 @@ class SearchScreen(Screen[SearchOutcome]):
                     self.shown_query = shown
                 self._update_bar()
                 self._show_error(str(exc))
+                self.answered = shown
             return
         if generation != self._generation:
             return  # a newer search started while this one finished: drop it
@@ -362,6 +371,7 @@ class SearchScreen(Screen[SearchOutcome]):
                 self.set_focus(self.results)
         else:
             self._show_no_hits(shown)
+        self.answered = shown
 
     def _show_busy(self, generation: int) -> None:
         if generation == self._generation and self._busy:

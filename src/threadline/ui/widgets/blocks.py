@@ -22,6 +22,9 @@ from textual.strip import Strip
 from threadline.models import Message, Summary, SummarySpan, TimelineItem
 from threadline.ui.format import clock_time, duration_ms, plural, tokens
 from threadline.ui.safe import clean, one_line, safe_markdown
+from threadline.ui.timeline import BlockState, item_key
+
+__all__ = ["BlockState", "BlockStyles", "item_key", "render_block", "estimate_height"]
 
 ROLE_LABELS = {"user": "You", "assistant": "Assistant", "system": "System", "tool": "Tool"}
 COLLAPSED_LINES = 3
@@ -42,23 +45,6 @@ class BlockStyles:
     summary_body: Style
     more: Style
     code_theme: str
-
-
-@dataclass(frozen=True)
-class BlockState:
-    """What changes how one item is drawn (part of the render cache key)."""
-
-    expanded: bool = False
-    show_meta: bool = False
-    mark: str | None = None  # "interrupted" | "streaming" | "error" | "cancelled" | None
-    # The latest summary stands for this item: drawn faded.
-    covered: bool = False
-    # For a summary: where its range sits in the session (None: not known).
-    span: SummarySpan | None = None
-
-
-def item_key(item: TimelineItem) -> tuple[str, int]:
-    return ("m", item.id) if isinstance(item, Message) else ("s", item.id)
 
 
 def render_block(
@@ -82,22 +68,26 @@ def render_block(
     return lines
 
 
+def fade_style(style: Style | None, base: Style, amount: float = 0.5) -> Style:
+    """`style` (over `base`) with its foreground blended `amount` of the way to its
+    background: hues kept, contrast halved (dim when the colours are not known)."""
+    full = base + style if style is not None else base
+    fg, bg = full.color, full.bgcolor
+    if fg is None or bg is None:
+        return full + Style(dim=True)
+    mixed = blend_rgb(fg.get_truecolor(), bg.get_truecolor(), amount)
+    return full + Style(color=Color.from_triplet(mixed))
+
+
 def fade(lines: list[Strip], base: Style, amount: float = 0.5) -> list[Strip]:
-    """The lines with every foreground colour blended `amount` of the way to its background
-    (hues kept, contrast halved): how an item the latest summary stands for is drawn."""
+    """The lines with every foreground colour faded (`fade_style`): how an item the latest
+    summary stands for is drawn."""
     faded: dict[Style | None, Style] = {}
 
     def faded_style(style: Style | None) -> Style:
         result = faded.get(style)
         if result is None:
-            full = base + style if style is not None else base
-            fg, bg = full.color, full.bgcolor
-            if fg is None or bg is None:
-                result = full + Style(dim=True)
-            else:
-                mixed = blend_rgb(fg.get_truecolor(), bg.get_truecolor(), amount)
-                result = full + Style(color=Color.from_triplet(mixed))
-            faded[style] = result
+            result = faded[style] = fade_style(style, base, amount)
         return result
 
     return [

@@ -84,6 +84,9 @@ class LiveReply:
     deltas: int = 0
     render_seconds: float = 0.0  # the last render's cost (the view paces repaints by it)
     renders: int = 0
+    # Lines at the start of the last drawing that the next one draws the same (the header
+    # and the finished blocks): a repaint needs only the lines after them.
+    stable_lines: int = 0
     _text: str = ""
     _stale: bool = False
     _chunks: list[tuple[str, list[Strip]]] = field(default_factory=list)
@@ -168,13 +171,16 @@ class LiveReply:
         ]
         if state.show_meta:
             lines.append(_meta_line(message, styles, width, now))
-        lines += self._body(width, styles, console, options)
+        body, stable = self._body(width, styles, console, options)
+        self.stable_lines = len(lines) + stable
+        lines += body
         lines.append(Strip.blank(width, styles.base))
         return lines
 
     def _body(
         self, width: int, styles: BlockStyles, console: Console, options: ConsoleOptions
-    ) -> list[Strip]:
+    ) -> tuple[list[Strip], int]:
+        """The body's lines, and how many of them are the finished blocks'."""
         from threadline.ui.safe import safe_markdown
 
         chunks, tail = split_blocks(self.text)
@@ -199,6 +205,7 @@ class LiveReply:
             if body:
                 body.append(blank)
             body += drawn
+        stable = len(body)
         if tail.strip():
             drawn = _render(
                 safe_markdown(tail, code_theme=styles.code_theme),
@@ -213,4 +220,4 @@ class LiveReply:
         if not body:
             # Nothing visible yet (the first tokens were blank).
             body = [Strip.blank(width, styles.base)]
-        return body
+        return body, stable

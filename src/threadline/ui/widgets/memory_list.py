@@ -8,27 +8,21 @@ conversation): they go through `safe.one_line` and are drawn as plain Segments.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import datetime
 
 from rich.segment import Segment
 from rich.style import Style
-from textual import events
-from textual.binding import Binding
-from textual.cache import LRUCache
 from textual.content import Content
-from textual.geometry import Region, Size
 from textual.message import Message
-from textual.reactive import var
-from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from threadline.models import Memory
 from threadline.ui.format import relative_age
 from threadline.ui.safe import one_line
+from threadline.ui.widgets.rows import RowList, row_bindings
 
-ROW_HEIGHT = 2
 CATEGORY_WIDTH = 10  # "correction"
 
 
@@ -66,8 +60,10 @@ class MemoryRow:
         return where
 
 
-class MemoryList(ScrollView, can_focus=True):
+class MemoryList(RowList):
     """Memories, most important first; the cursor row is the one the screen acts on."""
+
+    PREFIX = "memory-list"
 
     COMPONENT_CLASSES = {
         "memory-list--row",
@@ -78,6 +74,7 @@ class MemoryList(ScrollView, can_focus=True):
         "memory-list--detail",
         "memory-list--superseded",
         "memory-list--manual",
+        "memory-list--placeholder",
         "memory-list--empty-title",
         "memory-list--empty-hint",
     }
@@ -94,23 +91,13 @@ class MemoryList(ScrollView, can_focus=True):
         & > .memory-list--detail { color: $text-muted; }
         & > .memory-list--superseded { color: $text-disabled; }
         & > .memory-list--manual { color: $text-accent; }
+        & > .memory-list--placeholder { color: $text-muted; }
         & > .memory-list--empty-title { text-style: bold; }
         & > .memory-list--empty-hint { color: $text-muted; }
     }
     """
 
-    BINDINGS = [
-        Binding("up,k", "cursor_up", "Up", show=False, tooltip="Previous memory"),
-        Binding("down,j", "cursor_down", "Down", show=False, tooltip="Next memory"),
-        Binding("pageup", "page_up", "Page up", show=False, tooltip="A screen of memories up"),
-        Binding(
-            "pagedown", "page_down", "Page down", show=False, tooltip="A screen of memories down"
-        ),
-        Binding("home", "first", "First", show=False, tooltip="Most important memory"),
-        Binding("end", "last", "Last", show=False, tooltip="Least important memory"),
-    ]
-
-    cursor: var[int] = var(0, init=False)
+    BINDINGS = row_bindings("memory", "memories", "Most important memory", "Least important memory")
 
     class Highlighted(Message):
         """The cursor moved to another memory (or the rows changed)."""
@@ -130,8 +117,7 @@ class MemoryList(ScrollView, can_focus=True):
         super().__init__(name=name, id=id, classes=classes)
         self._clock = clock
         self.rows: list[MemoryRow] | None = None  # None: not loaded yet
-        self._empty: tuple[str, str] = ("No memories.", "")
-        self._cache: LRUCache[tuple[object, ...], Strip] = LRUCache(512)
+        self._empty = ("No memories.", "")
 
     # ------------------------------------------------------------------ public
 
@@ -150,104 +136,31 @@ class MemoryList(ScrollView, can_focus=True):
                 if row.memory.id == keep_id:
                     cursor = i
                     break
-        self._cache.clear()
-        self.virtual_size = Size(self._width(), len(rows) * ROW_HEIGHT)
-        self._scroll_update(self.virtual_size)
-        self.set_reactive(MemoryList.cursor, cursor)
-        self._scroll_cursor_into_view()
-        self.refresh()
+        self.set_row_count(len(rows), cursor)
         self.post_message(self.Highlighted(self.highlighted))
 
-    def set_empty_text(self, title: str, hint: str) -> None:
-        """What an empty list says (texts already safe)."""
-        self._empty = (title, hint)
-        self.refresh()
+    # ------------------------------------------------------------------ rows
 
-    def move_cursor(self, index: int) -> None:
-        if self.rows:
-            self.cursor = max(0, min(index, len(self.rows) - 1))
+    def row_count(self) -> int | None:
+        return None if self.rows is None else len(self.rows)
 
-    # ------------------------------------------------------------------ keys and mouse
+    def row_at(self, index: int) -> MemoryRow | None:
+        rows = self.rows
+        return rows[index] if rows is not None and 0 <= index < len(rows) else None
 
-    def watch_cursor(self, old: int, new: int) -> None:
-        self._scroll_cursor_into_view()
-        self.refresh_lines(old * ROW_HEIGHT, ROW_HEIGHT)
-        self.refresh_lines(new * ROW_HEIGHT, ROW_HEIGHT)
+    def row_key(self, row: object, index: int, is_cursor: bool) -> Hashable:
+        assert isinstance(row, MemoryRow)
+        return (row, is_cursor, relative_age(row.memory.created_at, self._clock()))
+
+    def draw_row_line(self, row: object, index: int, sub: int, width: int, cursor: bool) -> Strip:
+        assert isinstance(row, MemoryRow)
+        return self._render_row_line(row, sub, width, cursor, self._clock())
+
+    def cursor_moved(self, old: int, new: int) -> None:
         self.post_message(self.Highlighted(self.highlighted))
-
-    def _scroll_cursor_into_view(self) -> None:
-        if self.rows:
-            region = Region(0, self.cursor * ROW_HEIGHT, max(1, self._width()), ROW_HEIGHT)
-            self.scroll_to_region(region, animate=False, immediate=True, force=True)
-
-    def _page(self) -> int:
-        return max(1, self.size.height // ROW_HEIGHT - 1)
-
-    def action_cursor_up(self) -> None:
-        self.move_cursor(self.cursor - 1)
-
-    def action_cursor_down(self) -> None:
-        self.move_cursor(self.cursor + 1)
-
-    def action_page_up(self) -> None:
-        self.move_cursor(self.cursor - self._page())
-
-    def action_page_down(self) -> None:
-        self.move_cursor(self.cursor + self._page())
-
-    def action_first(self) -> None:
-        self.move_cursor(0)
-
-    def action_last(self) -> None:
-        if self.rows:
-            self.move_cursor(len(self.rows) - 1)
-
-    async def _on_click(self, event: events.Click) -> None:
-        row = event.style.meta.get("memory_row")
-        if row is not None:
-            self.focus()
-            self.move_cursor(row)
-
-    def notify_style_update(self) -> None:
-        super().notify_style_update()
-        self._cache.clear()
-
-    def _on_resize(self, event: events.Resize) -> None:
-        self._cache.clear()
-        if self.rows is not None:
-            self.virtual_size = Size(self._width(), len(self.rows) * ROW_HEIGHT)
-
-    # ------------------------------------------------------------------ drawing
-
-    def _width(self) -> int:
-        return self.scrollable_content_region.width
 
     def _style(self, *components: str) -> Style:
-        return self.get_visual_style("memory-list--row", *components).rich_style
-
-    def render_line(self, y: int) -> Strip:
-        width = self._width()
-        base = self._style()
-        if self.rows is None:
-            text = Content("Loading…" if y == 0 else "").truncate(width)
-            return Strip(
-                [Segment(text.plain, self._style("memory-list--detail"))]
-            ).adjust_cell_length(width, base)
-        if not self.rows:
-            return self._empty_line(y, width, base)
-        index, sub = divmod(int(self.scroll_y) + y, ROW_HEIGHT)
-        if index >= len(self.rows):
-            return Strip.blank(width, base)
-        row = self.rows[index]
-        is_cursor = index == self.cursor
-        now = self._clock()
-        key = (row, sub, width, is_cursor, self.has_focus, relative_age(row.memory.created_at, now))
-        strip = self._cache.get(key)
-        if strip is None:
-            strip = self._render_row_line(row, sub, width, is_cursor, now)
-            strip = strip.apply_meta({"memory_row": index})
-            self._cache[key] = strip
-        return strip
+        return self.part_style(*components)
 
     def _render_row_line(
         self, row: MemoryRow, sub: int, width: int, is_cursor: bool, now: datetime
@@ -294,19 +207,3 @@ class MemoryList(ScrollView, can_focus=True):
                 segments.append(Segment(shown, part(component)))
                 room -= len(shown)
         return Strip(segments).crop(0, width).adjust_cell_length(width, row_style)
-
-    def _empty_line(self, y: int, width: int, base: Style) -> Strip:
-        title, hint = self._empty
-        lines: list[tuple[Content, str]] = [(Content(""), "memory-list--empty-hint")]
-        for part in Content(title).wrap(max(1, width - 4)):
-            lines.append((part, "memory-list--empty-title"))
-        if hint:
-            lines.append((Content(""), "memory-list--empty-hint"))
-            for paragraph in hint.split("\n"):
-                for part in Content(paragraph).wrap(max(1, width - 4)):
-                    lines.append((part, "memory-list--empty-hint"))
-        if y >= len(lines):
-            return Strip.blank(width, base)
-        content, component = lines[y]
-        segments = [Segment("  ", base), Segment(content.plain, self._style(component))]
-        return Strip(segments).adjust_cell_length(width, base)

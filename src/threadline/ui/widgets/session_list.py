@@ -8,32 +8,28 @@ for jumps) by workers, kept in a small LRU, and only the rows on screen are ever
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import PurePosixPath
 
 from rich.segment import Segment
 from rich.style import Style
-from textual import events
 from textual.binding import Binding
-from textual.cache import LRUCache
 from textual.content import Content
-from textual.geometry import Region, Size
 from textual.message import Message
-from textual.reactive import var
-from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from threadline.errors import ThreadlineError
 from threadline.models import Scope, SessionCursor, SessionSummary
 from threadline.paths import home_short
 from threadline.ui.format import plural, relative_age
-from threadline.ui.safe import clean, one_line
+from threadline.ui.notices import notify_error
+from threadline.ui.pages import PagedRows
+from threadline.ui.safe import one_line
+from threadline.ui.widgets.rows import ROW_HEIGHT, RowList, row_bindings
 
 PAGE_SIZE = 100
-ROW_HEIGHT = 2
 MAX_PAGES = 60  # rows kept in memory: 6,000, whatever the size of the scope
 
 CountFn = Callable[[], Awaitable[int]]
@@ -50,8 +46,12 @@ class SessionQuery:
     root: str | None  # the scope's directory (None for all), for showing relative paths
 
 
-class SessionList(ScrollView, can_focus=True):
+class SessionList(RowList):
     """A line-rendered, lazily paged list of sessions (two lines a row)."""
+
+    PREFIX = "session-list"
+    EMPTY_INDENT = 1
+    PLACEHOLDER_PAST_END = True
 
     COMPONENT_CLASSES = {
         "session-list--row",
@@ -85,20 +85,13 @@ class SessionList(ScrollView, can_focus=True):
     }
     """
 
-    BINDINGS = [
-        Binding("up,k", "cursor_up", "Up", show=False, tooltip="Previous session"),
-        Binding("down,j", "cursor_down", "Down", show=False, tooltip="Next session"),
-        Binding("pageup", "page_up", "Page up", show=False, tooltip="A screen of sessions up"),
-        Binding(
-            "pagedown", "page_down", "Page down", show=False, tooltip="A screen of sessions down"
-        ),
-        Binding("home", "first", "First", show=False, tooltip="First session"),
-        Binding("end", "last", "Last", show=False, tooltip="Last session"),
-        Binding("enter", "open", "Open", tooltip="Open the highlighted session"),
-    ]
-
-    cursor: var[int] = var(0, init=False)
-    """Index of the highlighted row."""
+    BINDINGS = row_bindings(
+        "session",
+        "sessions",
+        "First session",
+        "Last session",
+        [Binding("enter", "open", "Open", tooltip="Open the highlighted session")],
+    )
 
     class Opened(Message):
         """A session was chosen (enter or click)."""
@@ -125,40 +118,30 @@ class SessionList(ScrollView, can_focus=True):
         super().__init__(name=name, id=id, classes=classes)
         self._clock = clock
         self._query: SessionQuery | None = None
-        self._generation = 0
-        self.total: int | None = None
-        self._pages: OrderedDict[int, list[SessionSummary]] = OrderedDict()
-        self._pending: set[int] = set()
-        self._wanted: set[int] = set()
+        self.pages: PagedRows[SessionSummary] = PagedRows(PAGE_SIZE, MAX_PAGES)
         self.open_id: str | None = None
-        self._empty: tuple[str, str] = ("No sessions.", "")
-        self._line_cache: LRUCache[tuple[object, ...], Strip] = LRUCache(512)
+        self._empty = ("No sessions.", "")
 
     # ------------------------------------------------------------------ public
 
     @property
+    def total(self) -> int | None:
+        """How many sessions the list holds (None: not counted yet)."""
+        return self.pages.total
+
+    @property
     def highlighted(self) -> SessionSummary | None:
         """The session under the cursor, when its page is loaded."""
-        return self._row(self.cursor, fetch=False)
+        return self.pages.row(self.cursor, want=False)
 
     @property
     def loaded_rows(self) -> list[SessionSummary]:
         """The rows in memory, in list order (for tests and the screen)."""
-        rows: list[SessionSummary] = []
-        for page in sorted(self._pages):
-            rows.extend(self._pages[page])
-        return rows
-
-    def set_empty_text(self, title: str, hint: str) -> None:
-        """What to say when the list is empty (already sanitised by the caller or literal)."""
-        self._empty = (title, hint)
-        if self.total == 0:
-            self.refresh()
+        return self.pages.loaded_rows
 
     def set_open(self, session_id: str | None) -> None:
         self.open_id = session_id
-        self._line_cache.clear()
-        self.refresh()
+        self.redraw()
 
     async def load(self, query: SessionQuery, keep_id: str | None = None) -> None:
         """Count and fetch the rows around the cursor, then swap them in at once.
@@ -166,235 +149,96 @@ class SessionList(ScrollView, can_focus=True):
         Rows on screen stay until the new ones arrive, so a refresh never flashes. With
         `keep_id`, the cursor follows that session if it is among the fetched rows.
         """
-        self._generation += 1
-        generation = self._generation
         same_source = self._query is not None and self._query.scope == query.scope
         self._query = query
+        cursor = self.cursor if same_source else 0
+        first_visible = int(self.scroll_y) // ROW_HEIGHT if same_source else 0
+        around = [cursor, first_visible, first_visible + self._visible_rows()]
         try:
-            total = await query.count()
-            cursor = min(self.cursor, max(0, total - 1)) if same_source else 0
-            first_visible = int(self.scroll_y) // ROW_HEIGHT if same_source else 0
-            wanted = {cursor // PAGE_SIZE, first_visible // PAGE_SIZE}
-            wanted.add((first_visible + self._visible_rows()) // PAGE_SIZE)
-            wanted = {p for p in wanted if p * PAGE_SIZE < max(total, 1)}
-            pages: dict[int, list[SessionSummary]] = {}
-            for page in sorted(wanted):
-                before = None
-                if page - 1 in pages and len(pages[page - 1]) == PAGE_SIZE:
-                    before = pages[page - 1][-1].cursor
-                offset = 0 if before is not None else page * PAGE_SIZE
-                pages[page] = await query.page(PAGE_SIZE, before, offset)
+            total = await self.pages.reload(query.count, query.page, around)
         except ThreadlineError as exc:
-            if generation == self._generation:
-                self.app.notify(clean(str(exc)), severity="error", markup=False)
+            notify_error(self.app, exc)
             return
-        if generation != self._generation:
-            return
-        self._pages = OrderedDict(sorted(pages.items()))
-        self._pending.clear()
-        self._line_cache.clear()
-        self.total = total
+        if total is None:
+            return  # a later load is under way
+        cursor = min(cursor, max(0, total - 1))
         if keep_id is not None:
-            for page, rows in self._pages.items():
-                for i, row in enumerate(rows):
-                    if row.id == keep_id:
-                        cursor = page * PAGE_SIZE + i
-        self.virtual_size = Size(self._width(), total * ROW_HEIGHT)
-        self._scroll_update(self.virtual_size)
+            kept = self.pages.find(keep_id)
+            cursor = cursor if kept is None else kept
+        self.set_row_count(total, cursor)
         if not same_source:
             self.scroll_to(y=0, animate=False, immediate=True)
-        self.set_reactive(SessionList.cursor, cursor)
-        self._scroll_cursor_into_view()
-        self.refresh()
+            self._scroll_cursor_into_view()
         self.post_message(self.Loaded(total))
 
     def update_row(self, session: SessionSummary) -> bool:
         """Show a loaded row's new counts, age and title in place (after the app's own write,
         when its place in the list does not change), without asking the store."""
+        index = self.pages.find(session.id)
+        if index is None:
+            return False
+        row = self.pages.row(index, want=False)
         fields = {name: getattr(session, name) for name in SessionSummary.model_fields}
-        for page, rows in self._pages.items():
-            for i, row in enumerate(rows):
-                if row.id == session.id:
-                    fields["preview"] = fields["preview"] or row.preview
-                    rows[i] = SessionSummary(**fields)
-                    self.refresh_lines((page * PAGE_SIZE + i) * ROW_HEIGHT, ROW_HEIGHT)
-                    return True
-        return False
-
-    def move_cursor(self, index: int) -> None:
-        if self.total:
-            self.cursor = max(0, min(index, self.total - 1))
+        fields["preview"] = fields["preview"] or (row.preview if row else None)
+        self.pages.replace(index, SessionSummary(**fields))
+        self.refresh_row(index)
+        return True
 
     # ------------------------------------------------------------------ rows
 
     def _visible_rows(self) -> int:
         return max(1, self.size.height // ROW_HEIGHT + 1)
 
-    def _width(self) -> int:
-        return self.scrollable_content_region.width
+    def row_count(self) -> int | None:
+        return self.pages.total
 
-    def _row(self, index: int, fetch: bool = True) -> SessionSummary | None:
-        if self.total is None or not 0 <= index < self.total:
-            return None
-        page, offset = divmod(index, PAGE_SIZE)
-        rows = self._pages.get(page)
-        if rows is None:
-            if fetch:
-                self._want(page)
-            return None
-        self._pages.move_to_end(page)
-        return rows[offset] if offset < len(rows) else None
+    def row_at(self, index: int) -> SessionSummary | None:
+        row = self.pages.row(index)
+        if row is None and self.pages.wanted:
+            self.call_after_refresh(self._read_wanted)
+        return row
 
-    def _want(self, page: int) -> None:
-        if page in self._pending or page in self._wanted:
-            return
-        if not self._wanted:
-            self.call_after_refresh(self._fetch_wanted)
-        self._wanted.add(page)
+    def _read_wanted(self) -> None:
+        token = self.pages.token
+        for page in self.pages.take_wanted():
+            self.run_worker(self._read(page, token), group="session-pages", exit_on_error=False)
 
-    def _fetch_wanted(self) -> None:
-        wanted, self._wanted = sorted(self._wanted), set()
-        for page in wanted:
-            if page not in self._pages and page not in self._pending:
-                self._pending.add(page)
-                self.run_worker(
-                    self._fetch_page(page, self._generation),
-                    group="session-pages",
-                    exit_on_error=False,
-                )
-
-    async def _fetch_page(self, page: int, generation: int) -> None:
-        query = self._query
-        if query is None:
-            return
-        previous = self._pages.get(page - 1)
-        before = previous[-1].cursor if previous and len(previous) == PAGE_SIZE else None
+    async def _read(self, page: int, token: int) -> None:
         try:
-            rows = await query.page(PAGE_SIZE, before, 0 if before else page * PAGE_SIZE)
+            if await self.pages.read(page, token):
+                self.refresh()
         except ThreadlineError as exc:
-            self._pending.discard(page)
-            self.app.notify(clean(str(exc)), severity="error", markup=False)
-            return
-        if generation != self._generation:
-            return
-        self._pending.discard(page)
-        self._pages[page] = rows
-        while len(self._pages) > MAX_PAGES:
-            self._pages.popitem(last=False)
-        self.refresh()
+            notify_error(self.app, exc)
+
+    def row_key(self, row: object, index: int, is_cursor: bool) -> Hashable:
+        assert isinstance(row, SessionSummary)
+        return (
+            row,
+            is_cursor,
+            row.id == self.open_id,
+            relative_age(row.updated_at, self._clock()),
+            self._query.scope if self._query else None,
+        )
+
+    def draw_row_line(self, row: object, index: int, sub: int, width: int, cursor: bool) -> Strip:
+        assert isinstance(row, SessionSummary)
+        return self._render_row_line(row, sub, width, cursor, self._clock())
 
     # ------------------------------------------------------------------ keys and mouse
-
-    def watch_cursor(self, old: int, new: int) -> None:
-        self._scroll_cursor_into_view()
-        self.refresh_lines(old * ROW_HEIGHT, ROW_HEIGHT)
-        self.refresh_lines(new * ROW_HEIGHT, ROW_HEIGHT)
-
-    def _scroll_cursor_into_view(self) -> None:
-        if self.total:
-            region = Region(0, self.cursor * ROW_HEIGHT, max(1, self._width()), ROW_HEIGHT)
-            self.scroll_to_region(region, animate=False, immediate=True, force=True)
-
-    def action_cursor_up(self) -> None:
-        self.move_cursor(self.cursor - 1)
-
-    def action_cursor_down(self) -> None:
-        self.move_cursor(self.cursor + 1)
-
-    def action_page_up(self) -> None:
-        self.move_cursor(self.cursor - max(1, self.size.height // ROW_HEIGHT - 1))
-
-    def action_page_down(self) -> None:
-        self.move_cursor(self.cursor + max(1, self.size.height // ROW_HEIGHT - 1))
-
-    def action_first(self) -> None:
-        self.move_cursor(0)
-
-    def action_last(self) -> None:
-        if self.total:
-            self.move_cursor(self.total - 1)
 
     def action_open(self) -> None:
         summary = self.highlighted
         if summary is not None:
             self.post_message(self.Opened(summary))
 
-    async def _on_click(self, event: events.Click) -> None:
-        row = event.style.meta.get("session_row")
-        if row is not None:
-            self.focus()
-            self.move_cursor(row)
-            self.action_open()
-
-    def notify_style_update(self) -> None:
-        super().notify_style_update()
-        self._line_cache.clear()
-
-    def _on_resize(self, event: events.Resize) -> None:
-        self._line_cache.clear()
-        if self.total is not None:
-            self.virtual_size = Size(self._width(), self.total * ROW_HEIGHT)
+    def row_clicked(self, index: int) -> None:
+        self.action_open()
 
     # ------------------------------------------------------------------ drawing
 
-    def render_line(self, y: int) -> Strip:
-        width = self._width()
-        line = int(self.scroll_y) + y
-        base = self._style()
-        if self.total is None:
-            return self._text_line("Loading…", "session-list--placeholder", width, y == 0)
-        if self.total == 0:
-            return self._empty_line(y, width, base)
-        index, sub = divmod(line, ROW_HEIGHT)
-        summary = self._row(index)
-        if summary is None:
-            text = "  …" if sub == 0 and index < self.total else ""
-            return self._text_line(text, "session-list--placeholder", width, True)
-        is_cursor = index == self.cursor
-        now = self._clock()
-        key = (
-            summary,
-            sub,
-            width,
-            is_cursor,
-            summary.id == self.open_id,
-            self.has_focus,
-            relative_age(summary.updated_at, now),
-            self._query.scope if self._query else None,
-        )
-        strip = self._line_cache.get(key)
-        if strip is None:
-            strip = self._render_row_line(summary, sub, width, is_cursor, now)
-            strip = strip.apply_meta({"session_row": index})
-            self._line_cache[key] = strip
-        return strip
-
     def _style(self, *components: str) -> Style:
-        """The Rich style of these component classes over the widget's own (themes apply)."""
-        return self.get_visual_style("session-list--row", *components).rich_style
-
-    def _text_line(self, text: str, component: str, width: int, show: bool) -> Strip:
-        base = self._style()
-        content = Content(text if show else "").truncate(width, ellipsis=True)
-        return Strip([Segment(content.plain, self._style(component))]).adjust_cell_length(
-            width, base
-        )
-
-    def _empty_line(self, y: int, width: int, base: Style) -> Strip:
-        title, hint = self._empty
-        lines: list[tuple[Content, str]] = [(Content(""), "session-list--empty-hint")]
-        for part in Content(title).wrap(max(1, width - 2)):
-            lines.append((part, "session-list--empty-title"))
-        if hint:
-            lines.append((Content(""), "session-list--empty-hint"))
-            for paragraph in hint.split("\n"):
-                for part in Content(paragraph).wrap(max(1, width - 2)):
-                    lines.append((part, "session-list--empty-hint"))
-        if y >= len(lines):
-            return Strip.blank(width, base)
-        content, component = lines[y]
-        segments = [Segment(" ", base), Segment(content.plain, self._style(component))]
-        return Strip(segments).adjust_cell_length(width, base)
+        """The Rich style of these component classes over the row's (themes apply)."""
+        return self.part_style(*components)
 
     def _render_row_line(
         self, summary: SessionSummary, sub: int, width: int, is_cursor: bool, now: datetime
