@@ -28,12 +28,15 @@ _STATUS = (
     " ELSE status END"
 )
 STATUS_SQL = _STATUS
-# The last two are the turn state: a turn under way (its heartbeat), and the role of the last
-# message (one index seek per listed row), so a user message nobody answered shows as such.
+# The last three are the turn state: a turn under way (its heartbeat), and the role and stop
+# reason of the last message (an index seek each per listed row), so a user message nobody
+# answered, or a reply that failed part-way, shows as such.
 SUMMARY_COLS = (
     "id, working_dir, title, preview, provider, model, {status}, pinned, created_at,"
     " updated_at, message_count, deleted_at, heartbeat_at IS NOT NULL,"
     " (SELECT role FROM messages WHERE messages.session_id = sessions.id"
+    " ORDER BY messages.id DESC LIMIT 1),"
+    " (SELECT stop_reason FROM messages WHERE messages.session_id = sessions.id"
     " ORDER BY messages.id DESC LIMIT 1)"
 )
 FULL_COLS = SUMMARY_COLS + (
@@ -41,7 +44,7 @@ FULL_COLS = SUMMARY_COLS + (
 )
 _SUMMARY_FIELDS = (
     "id working_dir title preview provider model status pinned created_at updated_at"
-    " message_count deleted_at writing last_role"
+    " message_count deleted_at writing last_role last_stop"
 ).split()
 _FULL_FIELDS = _SUMMARY_FIELDS + (
     "system_prompt ended_at total_input_tokens total_output_tokens metadata".split()

@@ -204,6 +204,11 @@ class ThreadlineApp(App[int]):
         if self._main_screen is not None and self._main_screen.is_attached:
             self._main_screen.runner.update()
 
+    def writing_reply(self) -> bool:
+        """A reply is being written (streaming) in the app now."""
+        screen = self._main_screen
+        return screen is not None and screen.runner.busy
+
     def _show_damage(self, problem: str) -> None:
         from threadline.ui.screens.damaged import DamagedScreen
 
@@ -272,6 +277,7 @@ class ThreadlineApp(App[int]):
         if self._main_screen is not None:
             # A reply still streaming is cancelled and its partial text saved first.
             await self._main_screen.runner.stop()
+            await self._main_screen.save_drafts()
         if self.store is not None:
             # Before the engine closes: the session left open goes to extraction with it.
             screen = self._main_screen

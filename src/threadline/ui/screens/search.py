@@ -75,6 +75,7 @@ class SearchOutcome:
     query: str
     rank: bool
     hit: SearchHit | None = None
+    scope: Scope | None = None  # the scope searched last (offered again with the query)
 
 
 class QueryInput(Input):
@@ -400,7 +401,7 @@ class SearchScreen(Screen[SearchOutcome]):
         self.set_focus(self.input)
 
     def action_close(self) -> None:
-        self.dismiss(SearchOutcome(self.input.value, self.rank))
+        self.dismiss(SearchOutcome(self.input.value, self.rank, scope=self.scope))
 
     @on(OptionList.OptionSelected, "#search-results")
     def _chosen(self, event: OptionList.OptionSelected) -> None:
@@ -409,7 +410,7 @@ class SearchScreen(Screen[SearchOutcome]):
         if not 0 <= event.option_index < len(results.hits):
             return
         hit = results.hits[event.option_index]
-        self.dismiss(SearchOutcome(self.input.value, self.rank, hit))
+        self.dismiss(SearchOutcome(self.input.value, self.rank, hit, self.scope))
 
     def on_key(self, event: events.Key) -> None:
         """In the results, typing goes back to the query; ↑ on the first hit does too."""
