@@ -26,7 +26,9 @@ from threadline.ui.widgets.composer import Composer, ComposerInput
 SIZE = (110, 36)
 
 
-async def open_session(pilot, session_id: str) -> None:
+async def open_session(pilot, session_id: str, *, streaming: bool = False) -> None:
+    """Open a session and wait until it is shown (and, unless a reply is streaming, until the
+    app is quiet: a streaming reply's worker never is)."""
     screen = pilot.app.main_screen
     screen.open_session(session_id)
     await until(
@@ -35,7 +37,8 @@ async def open_session(pilot, session_id: str) -> None:
             screen.conversation.session is not None and screen.conversation.session.id == session_id
         ),
     )
-    await settle(pilot)
+    if not streaming:
+        await settle(pilot)
 
 
 def sidebar_text(app) -> str:
@@ -60,20 +63,21 @@ async def test_a_reply_written_in_one_session_stays_with_it(plain_db: Sample):
         await until(pilot, lambda: runner.running is not None and runner.running.reply)
         await until(pilot, lambda: "● writing…" in sidebar_text(app), "the writing mark")
         assert screen.sessions.writing_id == untitled
-        assert "generating" in status_text(app)
-        await open_session(pilot, fix)
+        await until(pilot, lambda: "esc cancels" in status_text(app))
+        await open_session(pilot, fix, streaming=True)
         # Under the other session: no "generating…", a word that a reply is written elsewhere.
         await until(pilot, lambda: "another session" in status_text(app))
-        assert "generating" not in status_text(app)
+        assert "esc cancels" not in status_text(app)
         assert "● writing…" in sidebar_text(app)  # the list still says which one
-        await pilot.press("i", *"draft", "escape")  # esc leaves the composer: no cancel
+        assert isinstance(app.focused, ComposerInput)  # still there since sending
+        await pilot.press(*"draft", "escape")  # esc leaves the composer: no cancel
         assert runner.busy and not app.focused.id == "composer-input"
         await pilot.press("escape")  # from the conversation to the list: still no cancel
         await pilot.pause()
         assert runner.busy
         assert app.main_screen.query_one(Composer).text == "draft"
-        await open_session(pilot, untitled)
-        await until(pilot, lambda: "generating" in status_text(app))
+        await open_session(pilot, untitled, streaming=True)
+        await until(pilot, lambda: "esc cancels" in status_text(app))
         await pilot.press("escape")  # here it cancels
         await turn_done(pilot)
         assert not runner.busy and screen.sessions.writing_id is None
@@ -81,7 +85,9 @@ async def test_a_reply_written_in_one_session_stays_with_it(plain_db: Sample):
 
 
 async def test_a_reply_that_failed_part_way_is_marked_in_the_list(plain_db: Sample):
-    provider = ScriptedProvider(["half ", "an "], then=ProviderError("the connection dropped"))
+    provider = ScriptedProvider(
+        ["half ", "an "], then=ProviderError("the connection dropped", "connection")
+    )
     app = make_app(plain_db, settings=scripted_settings())
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
