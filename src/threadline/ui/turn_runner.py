@@ -233,7 +233,7 @@ class TurnRunner:
         note = ""
         session_id = self.screen.open_session_id
         if running is not None:
-            note = "● a reply is being written in another session"
+            note = "● replying in another session"
         elif self.draft is not None or session_id is None:
             note = "a new session"
         elif session_id in self._failed:

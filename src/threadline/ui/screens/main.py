@@ -516,6 +516,8 @@ class MainScreen(Screen[None]):
         """Leaving the open session for another: its new messages go to memory extraction."""
         previous = self.open_session_id
         if previous is not None and previous != session_id:
+            if previous == self.runner.writing_id:
+                return  # half a turn is not queued: the idle scan takes it once it is over
             self.host.memory_tasks.session_left(previous)
 
     def _show_title(self, session: Session) -> None:
