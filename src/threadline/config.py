@@ -95,6 +95,11 @@ class ProviderConfig(_Section):
         return None if value is None else check_env_name(value)
 
 
+# An automatic cleanup that would move more than this many sessions asks first (the app), or
+# only reports (`threadline cleanup` with no terminal, unless given --yes).
+CLEANUP_ASK_ABOVE = 10
+
+
 class SessionConfig(_Section):
     """[session]: continuity window, retention and the trash."""
 
@@ -102,6 +107,9 @@ class SessionConfig(_Section):
     retention_days: int = Field(default=90, ge=1, le=_CENTURY_DAYS)
     max_sessions: int = Field(default=1000, ge=1, le=_MAX_COUNT)
     auto_cleanup: bool = True
+    # Retention applies to sessions imported or captured from other tools too (off: only to
+    # the ones threadline wrote itself).
+    cleanup_imported: bool = False
     trash_days: int = Field(default=30, ge=0, le=_CENTURY_DAYS)
 
 
