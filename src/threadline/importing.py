@@ -124,7 +124,7 @@ def resolve_path(source: Source, path: str | os.PathLike[str] | None) -> Path:
             raise ImportPathError(f"{source.name}: give the export file to import")
         if not default.exists():
             raise ImportPathError(
-                f"{source.name}: nothing at the default location {default} (give a PATH)"
+                f"{source.name}: nothing at its default location {default} (give a PATH)"
             )
         return default
     p = Path(os.path.expanduser(os.fspath(path)))
