@@ -167,6 +167,19 @@ class SyncConfig(_Section):
     identity: str | None = None
 
 
+class SourcesConfig(_Section):
+    """[sources]: coding agents' histories followed live (capture; see threadline.capture).
+
+    Each is true (take its sessions in at start-up, while the app runs and on `threadline
+    capture`), false (never), or absent: not decided, and the app asks once when the history
+    exists. The paths default to where each tool keeps its sessions."""
+
+    claude_code: bool | None = None
+    codex: bool | None = None
+    claude_code_path: str | None = None
+    codex_path: str | None = None
+
+
 class Settings(_Section):
     """The whole configuration file."""
 
@@ -176,6 +189,7 @@ class Settings(_Section):
     memory: MemoryConfig = Field(default_factory=MemoryConfig)
     ui: UIConfig = Field(default_factory=UIConfig)
     sync: SyncConfig = Field(default_factory=SyncConfig)
+    sources: SourcesConfig = Field(default_factory=SourcesConfig)
 
     _source: Path | None = PrivateAttr(default=None)
 
