@@ -78,6 +78,7 @@ class ThreadlineApp(App[int]):
         poll_seconds: float = POLL_SECONDS,
         scope: Scope = Scope.DIRECTORY,
         upkeep_seconds: float = UPKEEP_SECONDS,
+        capture_seconds: float | None = None,
     ) -> None:
         css: list[str | PurePath] = [*stylesheets()]
         super().__init__(css_path=css)
@@ -99,6 +100,12 @@ class ThreadlineApp(App[int]):
         self._polling = False
         # Summaries and project memory: the engine, the extraction upkeep, the queue's status.
         self.memory_tasks = MemoryTasks(self, upkeep_seconds)
+        # Coding agents' histories followed live ([sources]).
+        from threadline.ui.capture_tasks import CaptureTasks
+
+        self.capture = (
+            CaptureTasks(self) if capture_seconds is None else CaptureTasks(self, capture_seconds)
+        )
         self._bad_theme: str | None = None
         self._apply_theme(settings.ui.theme)
 
@@ -180,6 +187,7 @@ class ThreadlineApp(App[int]):
         self.background_sync = start_background_sync(self)
         if self.settings.session.auto_cleanup:
             await self._auto_cleanup(store)
+        await self.capture.start(store)
 
     async def _start_engine(self, store: Store) -> None:
         """The turn engine, after the first paint (its HTTP client is imported on a thread)."""
