@@ -191,6 +191,10 @@ class _Feed:
         self.unchanged_files = 0
         self.paths: dict[int, str] = {}  # id(batch) -> its file, for the loader's refusals
         self.read_messages = 0
+        # For each batch with a mark, in order: the bytes of the import up to where it ends.
+        # The loader counts the marks it has saved, so this says how far the writing has got
+        # (reading runs ahead of it by up to the loader's pipe).
+        self.marked: list[int] = []
 
     def mark_of(self, path: Path) -> FileMark | None:
         return self.marks.get(str(path.resolve()))
@@ -228,6 +232,8 @@ class _Feed:
                     batches = self.checked(path, size)
                     for batch in batches:
                         self.paths[id(batch)] = str(path)
+                        if batch.mark is not None:
+                            self.marked.append(self.bytes_done + min(batch.mark.offset, size))
                         yield batch
                 except SourceFormatError as exc:
                     self.on_file_error(str(path), str(exc))
@@ -307,6 +313,14 @@ async def import_source(
     feed = _Feed(source, files, marks, wd, file_error)
     bytes_total = sum(size for _, size in files)
 
+    def written(report: LoadReport | None) -> int:
+        """Bytes of the files whose sessions are in: by the marks saved (live sources), else
+        by the files read."""
+        if not source.live or not feed.marked:
+            return feed.bytes_done
+        saved = min(report.marks if report else 0, len(feed.marked))
+        return feed.marked[saved - 1] if saved else 0
+
     def report_progress(phase: str, report: LoadReport | None) -> None:
         if progress is None:
             return
@@ -316,7 +330,7 @@ async def import_source(
                 files_total=len(files),
                 files_done=feed.files_done,
                 bytes_total=bytes_total,
-                bytes_done=feed.bytes_done,
+                bytes_done=written(report),
                 messages=report.messages if report else 0,
                 sessions=report.sessions if report else 0,
                 read=feed.read_messages,

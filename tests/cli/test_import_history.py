@@ -444,6 +444,7 @@ def test_progress_bar_on_a_terminal_only(cli, tmp_path, monkeypatch):
     fake_tty(monkeypatch, "stderr")
     r = cli("import", "claude-code", str(root))
     assert r.status == 0
-    assert "\rcounting" not in r.err and "importing claude-code" in r.err
+    assert "\rcounting" not in r.err and "\rimporting claude-code [" in r.err
+    assert "%  " in r.err and "messages (" in r.err  # a bar over the bytes, and the count
     assert r.err.endswith("\r\x1b[K")  # the bar is removed before the summary
     assert r.out.startswith("Imported 9 messages")

@@ -132,7 +132,7 @@ class _Bar:
 
         self.verb = "counting" if dry_run else "importing"
         self.name = name
-        self.bar = Progress(f"{self.verb} {name}")
+        self.bar = Progress(f"{self.verb} {name}", total=None)
         self.bar.count_unit = "messages"
         self.started = time.monotonic()
 
@@ -151,8 +151,10 @@ class _Bar:
             )
         else:
             label, total, done, count = f"{self.verb} {self.name}", None, 0, p.messages
-        changed = label != bar.label
+        changed = label != bar.label or (total is None) != (bar.total is None)
         if changed:
+            if label != bar.label:
+                bar.started = time.monotonic()  # the rate shown is this phase's own
             bar.label, bar.total = label, total
             bar.count_unit = "messages read" if p.phase == "checking" else "messages"
         bar.update(done, count, force=changed)
