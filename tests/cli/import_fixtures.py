@@ -194,3 +194,90 @@ def claude_ai_conversation(uuid: str, name: str, turns: list[tuple[str, str]]) -
         "updated_at": "2024-05-01T11:00:00.000000Z",
         "chat_messages": messages,
     }
+
+
+def codex_rollout(path: Path, session_id: str, cwd: str, turns: list[tuple[str, str]]) -> Path:
+    """A Codex rollout in the current envelope format: session_meta, a turn_context per turn,
+    the typed prompt (response item and its user_message event) and the reply."""
+    lines = [
+        {
+            "timestamp": "2026-03-01T09:00:00.000Z",
+            "type": "session_meta",
+            "payload": {
+                "id": session_id,
+                "timestamp": "2026-03-01T09:00:00.000Z",
+                "cwd": cwd,
+                "originator": "codex_cli_rs",
+                "cli_version": "0.99.0",
+            },
+        }
+    ]
+    for n, (prompt, reply) in enumerate(turns):
+        t = f"2026-03-01T09:{n:02d}"
+        lines += [
+            {
+                "timestamp": f"{t}:00.000Z",
+                "type": "turn_context",
+                "payload": {"cwd": cwd, "model": "gpt-test", "approval_policy": "never"},
+            },
+            {
+                "timestamp": f"{t}:01.000Z",
+                "type": "response_item",
+                "payload": {
+                    "type": "message",
+                    "role": "user",
+                    "content": [{"type": "input_text", "text": prompt}],
+                },
+            },
+            {
+                "timestamp": f"{t}:01.000Z",
+                "type": "event_msg",
+                "payload": {"type": "user_message", "message": prompt, "kind": "plain"},
+            },
+            {
+                "timestamp": f"{t}:05.000Z",
+                "type": "response_item",
+                "payload": {
+                    "type": "message",
+                    "role": "assistant",
+                    "content": [{"type": "output_text", "text": reply}],
+                },
+            },
+        ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(_line(obj) for obj in lines), encoding="utf-8")
+    return path
+
+
+def gemini_session(path: Path, session_id: str, turns: list[tuple[str, str]]) -> Path:
+    """A Gemini CLI chat recording in the single-object shape."""
+    messages: list[dict[str, Any]] = []
+    for n, (prompt, reply) in enumerate(turns):
+        t = f"2026-02-01T08:{n:02d}"
+        messages.append(
+            {"id": f"u{n}", "timestamp": f"{t}:00.000Z", "type": "user", "content": prompt}
+        )
+        messages.append(
+            {
+                "id": f"g{n}",
+                "timestamp": f"{t}:03.000Z",
+                "type": "gemini",
+                "content": reply,
+                "model": "gemini-test",
+                "tokens": {"input": 10, "output": 5, "total": 15},
+            }
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        json.dumps(
+            {
+                "sessionId": session_id,
+                "projectHash": "0" * 64,
+                "startTime": "2026-02-01T08:00:00.000Z",
+                "lastUpdated": "2026-02-01T09:00:00.000Z",
+                "messages": messages,
+            }
+        ),
+        encoding="utf-8",
+    )
+    return path

@@ -8,6 +8,7 @@ import gzip
 import hashlib
 import json
 import shutil
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ from cli.import_fixtures import (
     chatgpt_conversation,
     claude_ai_conversation,
     claude_code_lines,
+    codex_rollout,
+    gemini_session,
     write_chatgpt,
     write_claude_code,
 )
@@ -413,25 +416,59 @@ def test_the_real_chatgpt_and_codex_samples(cli, tmp_path):
 # ------------------------------------------------------------------------- output
 
 
-def test_hostile_imported_text_is_shown_literally(cli, tmp_path):
-    write_claude_code(
-        tmp_path / "cc", SID, "/work/alpha", [(f"prompt {HOSTILE}", f"reply {HOSTILE}")]
-    )
-    export = write_chatgpt(
-        tmp_path / "c.json", [chatgpt_conversation("h-1", f"title {HOSTILE}", [(HOSTILE, "ok")])]
-    )
-    assert cli("import", "claude-code", str(tmp_path / "cc")).status == 0
-    r = cli("import", "chatgpt", str(export), "--dir", str(tmp_path))
-    assert r.status == 0 and no_controls(r.out)
-    for s in sessions(cli):
+def _hostile_history(kind: str, tmp_path: Path) -> list[str]:
+    """A history of `kind` whose title, prompt and reply carry HOSTILE; the import arguments."""
+    turns = [(f"prompt {HOSTILE}", f"reply {HOSTILE}")]
+    if kind == "claude-code":
+        write_claude_code(tmp_path / "cc", SID, f"/work/{HOSTILE}", turns)
+        return [str(tmp_path / "cc")]
+    if kind == "codex":
+        rid = "0b1c2d3e-0000-4000-8000-0000000000cc"
+        path = tmp_path / "codex" / f"rollout-2026-03-01T09-00-00-{rid}.jsonl"
+        return [str(codex_rollout(path, rid, "/work/codex", turns))]
+    if kind == "chatgpt":
+        convs = [chatgpt_conversation("h-1", f"title {HOSTILE}", turns)]
+        return [str(write_chatgpt(tmp_path / "c.json", convs)), "--dir", str(tmp_path)]
+    if kind == "claude-ai":
+        path = tmp_path / "conversations.json"
+        path.write_text(json.dumps([claude_ai_conversation("h-2", f"title {HOSTILE}", turns)]))
+        return [str(path), "--dir", str(tmp_path)]
+    if kind == "gemini-cli":
+        path = gemini_session(tmp_path / "g" / "session-2026-02-01T08-00-h.json", "h-3", turns)
+        return [str(path), "--dir", str(tmp_path)]
+    assert kind == "llm"
+    logs = tmp_path / "logs.db"
+    shutil.copyfile(LLM_DBS / "llm-0.26.db", logs)
+    conn = sqlite3.connect(logs)
+    with conn:
+        conn.execute("UPDATE responses SET prompt = ?, response = ?", turns[0])
+        conn.execute("UPDATE conversations SET name = ?", (f"title {HOSTILE}",))
+    conn.close()
+    return [str(logs), "--dir", str(tmp_path)]
+
+
+@pytest.mark.parametrize(
+    "kind", ["claude-code", "codex", "chatgpt", "claude-ai", "llm", "gemini-cli"]
+)
+def test_hostile_imported_text_is_shown_literally(cli, tmp_path, kind):
+    r = cli("import", kind, *_hostile_history(kind, tmp_path))
+    assert r.status == 0, r.err
+    assert no_controls(r.out)
+    listed = sessions(cli)
+    assert listed
+    for s in listed:
         shown = cli("sessions", "show", s["id"])
         assert shown.status == 0, shown.err
         assert no_controls(shown.out)
-        assert "[bold red]not markup[/]" in shown.out  # Rich markup is text, kept as typed
-        assert "^[]0;pwned^G" in shown.out  # the OSC sequence is drawn, not sent
-        assert "[@click=app.quit]x[/]" in shown.out
+        for text in ("prompt", "reply"):
+            # Rich markup is text, kept as typed; the OSC sequence is drawn, never sent.
+            assert f"{text} [bold red]not markup[/] ^[[2J^[]0;pwned^G [@click=app.quit]x[/]" in (
+                shown.out
+            )
     listing = cli("sessions", "list", "--all")
-    assert no_controls(listing.out) and "title [bold red]not markup[/]" in listing.out
+    assert no_controls(listing.out)
+    if kind in ("chatgpt", "claude-ai", "llm"):
+        assert "title [bold red]not markup[/]" in listing.out
 
 
 def test_progress_bar_on_a_terminal_only(cli, tmp_path, monkeypatch):
