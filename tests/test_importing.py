@@ -110,3 +110,23 @@ def test_the_path_must_exist(tmp_path: Path) -> None:
                 await import_source(store, "llm", tmp_path / "logs.db")
 
     asyncio.run(go())
+
+
+async def test_a_summary_line_titles_a_session_from_a_later_file(store: Store, tmp_path):
+    """A resumed Claude Code session starts with a `summary` line naming the last line of the
+    session it came from; that file may come later in the directory's order."""
+    import json
+
+    folder = tmp_path / "projects" / "-work-a"
+    older = write_claude_code(tmp_path / "projects", f"{SID}9", "/work/a", [("old", "work")])
+    leaf = json.loads(older.read_text().splitlines()[-1])["uuid"]
+    newer = folder / f"{SID}0.jsonl"  # sorts first
+    newer.write_text(
+        json.dumps({"type": "summary", "summary": "Parser rewrite", "leafUuid": leaf})
+        + "\n"
+        + "".join(claude_code_lines(f"{SID}0", "/work/a", [("go on", "ok")]))
+    )
+    summary = await import_source(store, "claude-code", tmp_path / "projects")
+    assert summary.sessions == 2 and summary.titled == 1
+    (titled,) = [s for s in await store.list_sessions("all") if s.title == "Parser rewrite"]
+    assert titled.preview.startswith("old")

@@ -219,6 +219,9 @@ class _Feed:
         return self.read(path, mark)
 
     def __iter__(self) -> Iterator[IncomingSession]:
+        # A Claude Code `summary` line titles the session its leaf belongs to, often another
+        # file's; the loader ignores a title for a session not loaded yet, so titles go last.
+        titles: list[IncomingSession] = []
         for path, size in self.files:
             if _unchanged(self.source, path, self.mark_of(path)):
                 mark = self.mark_of(path)
@@ -231,6 +234,9 @@ class _Feed:
                 try:
                     batches = self.checked(path, size)
                     for batch in batches:
+                        if batch.title_only:  # names a session that may come in a later file
+                            titles.append(batch)
+                            continue
                         self.paths[id(batch)] = str(path)
                         if batch.mark is not None:
                             self.marked.append(self.bytes_done + min(batch.mark.offset, size))
@@ -243,6 +249,7 @@ class _Feed:
                     self.on_file_error(str(path), f"{path}: cannot read it ({exc.strerror})")
             self.files_done += 1
             self.bytes_done += size
+        yield from titles
 
 
 async def import_source(
