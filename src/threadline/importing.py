@@ -210,7 +210,9 @@ class _Feed:
         Raises SourceFormatError for a bad file, FileNotFoundError for one that went away.
         """
         mark = self.mark_of(path)
-        if size <= BUFFER_BYTES:
+        # A grown live file is read from its mark: only what was added counts.
+        new = size - mark.offset if mark is not None and 0 <= mark.offset <= size else size
+        if new <= BUFFER_BYTES:
             return iter(list(self.read(path, mark)))
         seen = self.read_messages
         for _ in self.read(path, mark):  # check it whole, holding nothing
