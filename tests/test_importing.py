@@ -130,3 +130,66 @@ async def test_a_summary_line_titles_a_session_from_a_later_file(store: Store, t
     assert summary.sessions == 2 and summary.titled == 1
     (titled,) = [s for s in await store.list_sessions("all") if s.title == "Parser rewrite"]
     assert titled.preview.startswith("old")
+
+
+async def test_an_unchanged_export_is_not_read_again(store: Store, tmp_path):
+    from cli.import_fixtures import chatgpt_conversation, write_chatgpt
+
+    export = write_chatgpt(
+        tmp_path / "conversations.json",
+        [chatgpt_conversation(f"c{n}", f"T{n}", [("q", "a")]) for n in range(3)],
+    )
+    first = await import_source(store, "chatgpt", export, working_dir=str(tmp_path))
+    assert (first.sessions, first.messages, first.unchanged) == (3, 6, 0)
+    source = sources.get("chatgpt")
+
+    class Refuses:
+        name, live = source.name, source.live
+        default_path, discover = source.default_path, source.discover
+
+        def read(self, *a, **k):  # pragma: no cover - must not be called
+            raise AssertionError("an unchanged export was read")
+
+    again = await import_source(
+        store,
+        "chatgpt",
+        tmp_path,  # the directory holding it: the same file, found by its name
+        working_dir=str(tmp_path),
+        source=Refuses(),  # type: ignore[arg-type]
+    )
+    assert (again.unchanged, again.skipped, again.sessions, again.messages) == (1, 3, 0, 0)
+    # A newer export saved over it is read (and adds only what is new).
+    write_chatgpt(export, [chatgpt_conversation(f"c{n}", f"T{n}", [("q", "a")]) for n in range(4)])
+    newer = await import_source(store, "chatgpt", export, working_dir=str(tmp_path))
+    assert (newer.unchanged, newer.sessions, newer.skipped, newer.messages) == (0, 1, 3, 2)
+
+
+async def test_llm_written_in_wal_mode_since_the_last_import_is_read_again(store, tmp_path):
+    """llm's logs.db in WAL mode: new rows sit in logs.db-wal, the database file unchanged."""
+    import shutil
+    import sqlite3
+
+    logs = tmp_path / "logs.db"
+    shutil.copyfile(Path(__file__).parent / "sources" / "data" / "llm" / "llm-0.26.db", logs)
+    llm = sqlite3.connect(logs)  # llm itself, still running
+    try:
+        llm.execute("PRAGMA journal_mode=WAL")
+        first = await import_source(store, "llm", logs, working_dir=str(tmp_path))
+        assert first.sessions > 0
+        before = logs.stat()
+        cols = [r[1] for r in llm.execute("PRAGMA table_info(responses)")]
+        row = dict(zip(cols, llm.execute("SELECT * FROM responses").fetchone(), strict=True))
+        row.update(id="01zzzzzzzzzzzzzzzzzzzzzzzz", prompt="one more", response="echo: one more")
+        llm.execute(
+            f"INSERT INTO responses ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+            list(row.values()),
+        )
+        llm.commit()
+        assert (logs.stat().st_size, logs.stat().st_mtime_ns) == (
+            before.st_size,
+            before.st_mtime_ns,
+        )
+        again = await import_source(store, "llm", logs, working_dir=str(tmp_path))
+        assert (again.unchanged, again.updated, again.messages) == (0, 1, 2)
+    finally:
+        llm.close()
