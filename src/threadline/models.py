@@ -66,6 +66,9 @@ class SessionSummary(_Record):
     writing: bool = False
     # The role of the session's last message (None: no message).
     last_role: Role | None = None
+    # The tool an imported session came from ("claude-code", "chatgpt"…; threadline.records
+    # SOURCES); None for a session threadline wrote.
+    source: str | None = None
 
     @property
     def unanswered(self) -> bool:
