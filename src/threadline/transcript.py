@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from threadline.text import collapse_whitespace
+from threadline.text import collapse_whitespace, plural
 
 # The small tag the sidebar and `sessions list` show for where a session came from.
 SOURCE_TAGS = {
@@ -319,7 +319,7 @@ def transcript_lines(content: str, payload: Any, *, thinking: bool = False) -> l
                 lines += ["  " + line for line in p.text.splitlines()]
             else:
                 n = line_count(p.text.strip())
-                lines.append(f"{THINKING_MARK} thinking" + (f" ({n} lines)" if n else ""))
+                lines.append(f"{THINKING_MARK} thinking" + (f" ({plural(n, 'line')})" if n else ""))
         elif p.kind == "call":
             lines.append(call_line(p.call))
         elif p.kind == "result" and p.result is not None:
