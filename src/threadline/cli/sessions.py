@@ -382,7 +382,7 @@ def _transcript_message(item: Message, position: int, *, thinking: bool = False)
     from threadline.transcript import message_kind, transcript_lines
 
     kind = message_kind(item.payload)
-    role = item.role
+    role: str = item.role
     if kind in ("command", "meta", "info"):
         role = f"{item.role} ({kind})"
     parts = [str(position), role, local_time(item.created_at, seconds=True)]
