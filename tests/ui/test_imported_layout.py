@@ -111,14 +111,14 @@ def test_a_text_only_reply_and_a_prompt_draw_as_any_message() -> None:
 
 def test_a_tool_result_is_one_line_that_opens_to_its_output() -> None:
     out = result(3, "c1", "Bash", "3 passed\nin 0.2s\n", summary="exit 0")
-    assert rows(out) == [("line", "⎿ Bash  3 passed  (+1 line)", "dim")]
-    assert rows(out, paired=True) == [("line", "⎿ 3 passed  (+1 line)", "dim")]
+    assert rows(out) == [("line", "↳ Bash  3 passed  (+1 line)", "dim")]
+    assert rows(out, paired=True) == [("line", "↳ 3 passed  (+1 line)", "dim")]
     assert rows(out, paired=True, expanded=True) == [
-        ("line", "⎿ 2 lines of output", "dim"),
+        ("line", "↳ 2 lines of output", "dim"),
         ("text", "3 passed\nin 0.2s", "dim"),
     ]
     failed = result(4, "c2", "Read", "", summary="File does not exist.", error=True)
-    assert rows(failed, paired=True) == [("line", "⎿ File does not exist.", "error")]
+    assert rows(failed, paired=True) == [("line", "↳ File does not exist.", "error")]
     assert has_spacer(out, BlockState()) and not has_spacer(out, BlockState(tight=True))
 
 
@@ -182,7 +182,7 @@ async def test_a_result_whose_call_is_not_in_the_window_names_its_tool() -> None
     window = TimelineWindow(summaries=fake)
     assert await window.open(session(), fake.timeline)
     assert not window.state(0).paired
-    assert rows(window.entries[0].item, **{"paired": False}) == [("line", "⎿ Bash  ok", "dim")]
+    assert rows(window.entries[0].item, **{"paired": False}) == [("line", "↳ Bash  ok", "dim")]
 
 
 async def test_thinking_toggles_for_the_whole_window() -> None:

@@ -66,7 +66,7 @@ async def test_tools_collapse_and_open_with_enter_e_and_a_click(imported_db) -> 
         text = pane(app)
         assert "⚙ Bash  pytest -q  → exit 1" in text
         assert "⚙ Read  /work/demo/setup.cfg  → ✖ File does not exist." in text
-        assert "⎿ F.  (+3 lines)" in text
+        assert "↳ F.  (+3 lines)" in text
         assert "FAILED tests/test_app.py" not in text
         assert "≡ Summary of messages 1–5" in text  # the compaction, in place
         view = app.main_screen.conversation
@@ -76,7 +76,7 @@ async def test_tools_collapse_and_open_with_enter_e_and_a_click(imported_db) -> 
         await pilot.press("enter")
         await settle(pilot)
         assert "FAILED tests/test_app.py::test_start - ImportError" in pane(app)
-        assert "⎿ 4 lines of output" in pane(app)
+        assert "↳ 4 lines of output" in pane(app)
         await pilot.press("e")
         await settle(pilot)
         assert "FAILED tests/test_app.py" not in pane(app)

@@ -7,7 +7,7 @@ module decides the rows of an imported one from its parts (threadline.transcript
 - a reply: its thinking as one line ("∴ Thinking · 3 lines · t shows") unless shown, its text
   (Markdown), then each tool call on one line with its answer when the window holds it
   ("⚙ Bash  pytest -q  → exit 0"); opened (enter), each call's input under it;
-- a tool result: no header, one line of its output under the call ("⎿ 3 passed (+2 lines)");
+- a tool result: no header, one line of its output under the call ("↳ 3 passed (+2 lines)");
   opened, the whole output; no spacer when another tool result follows (a tight run);
 - injected context (meta) and the tool's notices (info): one dimmed line, context opens;
 - a slash command: `$ /model` and what it printed;
@@ -37,7 +37,7 @@ from threadline.ui.timeline import BlockState
 
 RowKind = Literal["line", "text", "markdown"]
 RowStyle = Literal["body", "dim", "meta", "tool", "error", "thinking", "more"]
-RESULT_MARK = "⎿"
+RESULT_MARK = "↳"
 META_MARK = "·"
 
 
