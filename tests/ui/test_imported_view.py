@@ -150,3 +150,38 @@ async def test_hostile_imported_text_is_literal_and_inert(hostile_imported_db) -
         await pilot.click(offset=(where[0] + 3, where[1]))
         await settle(pilot)
         assert app.is_running and app.return_code is None
+
+
+@pytest.mark.parametrize("width", [30, 60, 120])
+def test_a_call_line_keeps_its_answer_in_sight(width: int) -> None:
+    """A long call summary is cut before its answer is; the height estimate matches."""
+    from rich.console import Console
+    from test_live_reply import STYLES
+
+    from threadline.models import Message
+    from threadline.ui.widgets.blocks import BlockState, estimate_height, render_block
+
+    path = "/home/dev/" + "very-long-directory/" * 8 + "file.py"
+    reply = Message(
+        id=2,
+        session_id="s",
+        role="assistant",
+        content="",
+        created_at=imported_data.NOW,
+        payload={
+            "source": "claude-code",
+            "records": [],
+            "kind": "reply",
+            "parts": [
+                {"type": "tool_call", "id": "c1", "name": "Edit", "input": {}, "summary": path}
+            ],
+        },
+    )
+    state = BlockState(results=(("c1", "exit 0"),))
+    console = Console(width=width, color_system=None)
+    lines = render_block(reply, width, state, STYLES, console, console.options, imported_data.NOW)
+    texts = [line.text.rstrip() for line in lines]
+    assert texts[0] == "Assistant"
+    assert texts[1].startswith("⚙ Edit  /home/dev/v") and texts[1].endswith("…  → exit 0")
+    assert all(line.cell_length == width for line in lines)
+    assert len(lines) == estimate_height(reply, width, state) == 3  # header, call, spacer

@@ -117,12 +117,15 @@ def _imported_block(
         if row.kind == "line":
             line = clean(row.text.replace("\n", " "))  # one line, its spacing kept
             tail = clean(row.tail.replace("\n", " "))
-            # The tail (a call's answer) is kept: the line before it is cut, down to a third.
-            keep = max(room // 3, room - cell_len(tail))
+            # The tail (a call's answer) stays in sight: the line before it is cut first, down
+            # to half the room; past that the tail is cut too.
+            keep = max(room // 2, room - cell_len(tail))
             text = Text(line, style=style, no_wrap=True, overflow="ellipsis", end="")
             text.truncate(keep, overflow="ellipsis")
             if tail:
-                text.append(tail)
+                end = Text(tail, style=style, no_wrap=True, overflow="ellipsis", end="")
+                end.truncate(max(1, room - text.cell_len), overflow="ellipsis")
+                text.append_text(end)
             drawn = _render(text, room, styles.base, console, options)[:1]
         elif row.kind == "markdown":
             drawn = _body(row.text, True, room, style, styles, console, options)
