@@ -27,6 +27,14 @@ SOURCE_TAGS = {
     "llm": "llm",
     "gemini-cli": "gemini",
 }
+SOURCE_NAMES = {
+    "claude-code": "Claude Code",
+    "codex": "Codex",
+    "chatgpt": "ChatGPT",
+    "claude-ai": "Claude.ai",
+    "llm": "llm",
+    "gemini-cli": "Gemini CLI",
+}
 CALL_MARK = "⚙"
 ERROR_MARK = "✖"
 ARROW = "→"
@@ -40,6 +48,11 @@ def source_tag(source: str | None) -> str | None:
     if not source:
         return None
     return SOURCE_TAGS.get(source, source[:8])
+
+
+def source_name(source: str) -> str:
+    """A source as people call it ("Claude Code")."""
+    return SOURCE_NAMES.get(source, source)
 
 
 @dataclass(frozen=True, slots=True)

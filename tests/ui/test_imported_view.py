@@ -69,6 +69,8 @@ async def test_tools_collapse_and_open_with_enter_e_and_a_click(imported_db) -> 
         assert "↳ F.  (+3 lines)" in text
         assert "FAILED tests/test_app.py" not in text
         assert "≡ Summary of messages 1–5" in text  # the compaction, in place
+        header = "\n".join(widget_lines(app.main_screen.query_one("SessionTitle")))
+        assert "Fix the failing tests" in header and "from Claude Code" in header
         view = app.main_screen.conversation
         tool = next(i for i, item in enumerate(view.items) if item.role == "tool")
         await pilot.press("tab")

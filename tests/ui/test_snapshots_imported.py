@@ -37,7 +37,8 @@ def open_cc(sample, *keys: str, tool: bool = False):
 
 
 def test_imported_session_collapsed(snap_compare, imported_db):
-    """The Claude Code session "Fix the failing tests" at 120x36, pane focused: the reply shows
+    """The Claude Code session "Fix the failing tests" at 120x36, pane focused (its header says
+    "from Claude Code"; the cursor on the first message): the reply shows
     "∴ Thinking · 2 lines · t shows", its text, then "⚙ Bash  pytest -q  → exit 1" and
     "⚙ Read  /work/demo/setup.cfg  → ✖ File does not exist." (answers paired from the tool
     messages); below, two tight one-line outputs "↳ F.  (+3 lines)" and "↳ File does not
