@@ -89,6 +89,7 @@ class Piece:
     call: ToolCall | None = None
     result: ToolResult | None = None
     name: str = ""
+    count: int = 0  # a subagent's messages
 
 
 def _str(value: Any) -> str:
@@ -148,7 +149,7 @@ def pieces(content: str, payload: Any) -> list[Piece]:
                 if isinstance(m, dict):
                     lines.append(f"{_str(m.get('role')) or '?'}: {_str(m.get('text'))}")
             agent = _str(part.get("agent")) or "subagent"
-            out.append(Piece("subagent", "\n".join(lines), name=agent))
+            out.append(Piece("subagent", "\n\n".join(lines), name=agent, count=len(lines)))
         elif kind == "command":
             name = _str(part.get("name")) or "command"
             args = _str(part.get("args"))
@@ -342,7 +343,7 @@ def transcript_lines(content: str, payload: Any, *, thinking: bool = False) -> l
         elif p.kind == "attachment":
             lines.append(f"[attachment: {p.name}]")
         elif p.kind == "subagent":
-            lines.append(f"⤷ {p.name} subagent ({line_count(p.text)} messages)")
+            lines.append(f"⤷ {p.name} subagent ({plural(p.count, 'message')})")
         elif p.kind == "command":
             lines.append(f"$ {p.name}")
             lines += ["  " + line for line in p.text.splitlines()]

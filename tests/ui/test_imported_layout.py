@@ -217,3 +217,54 @@ def test_one_liners_and_tags_for_every_face() -> None:
     )
     assert call_line(None) == "⚙ tool"
     assert Row("line", "x").tail == ""
+
+
+def test_opened_output_and_subagents_are_bounded() -> None:
+    from threadline.ui.message_layout import OPEN_LINES
+
+    big = "\n".join(f"line {i}" for i in range(OPEN_LINES + 25))
+    out = result(3, "c1", "Read", big, summary=f"{OPEN_LINES + 25} lines")
+    opened = rows(out, paired=True, expanded=True)
+    assert opened[0] == ("line", f"↳ {OPEN_LINES + 25} lines of output", "dim")
+    assert opened[1][1].count("\n") == OPEN_LINES - 1
+    assert opened[2] == ("line", "… 25 more lines (c copies it all)", "more")
+    sub = {
+        "type": "subagent",
+        "agent": "Explore",
+        "call_id": "t1",
+        "messages": [{"role": "user", "text": "look\naround"}, {"role": "assistant", "text": "ok"}],
+    }
+    task = call("t1", "Task", "Explore the repo", prompt="look around")
+    item = reply(2, task, sub)
+    assert rows(item)[-1] == ("line", "⤷ Explore subagent · 2 messages", "tool")
+    assert rows(item, expanded=True)[-1] == (
+        "text",
+        "user: look\naround\n\nassistant: ok",
+        "dim",
+    )
+    orphan = Message(
+        id=9,
+        session_id="s1",
+        role="system",
+        content="Subagent transcript",
+        created_at=NOW,
+        payload=payload("info", {**sub, "call_id": ""}),
+    )
+    assert expandable(orphan)
+    assert rows(orphan, expanded=True)[1:] == [
+        ("line", "⤷ Explore subagent · 2 messages", "tool"),
+        ("text", "user: look\naround\n\nassistant: ok", "dim"),
+    ]
+
+
+async def test_a_tool_result_is_measured_again_when_another_follows_it() -> None:
+    fake = FakeSession()
+    fake.add(reply(2, BASH, READ), result(3, "c1", "Bash", "ok", "exit 0"))
+    window = TimelineWindow(summaries=fake)
+    assert await window.open(session(), fake.timeline)
+    tool = window.entries[1]
+    tool.height, tool.exact = 2, True  # as drawn: its line and its spacer
+    assert not window.state(1).tight
+    assert await window.append([result(4, "c2", "Read", "gone", "no such file", error=True)])
+    assert window.state(1).tight and tool.height is None  # it loses its spacer: measured again
+    assert window.state(0).results == (("c1", "exit 0"), ("c2", "✖ no such file"))

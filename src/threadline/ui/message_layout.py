@@ -39,6 +39,9 @@ RowKind = Literal["line", "text", "markdown"]
 RowStyle = Literal["body", "dim", "meta", "tool", "error", "thinking", "more"]
 RESULT_MARK = "↳"
 META_MARK = "·"
+# An opened output or transcript shows this many lines at most (a 50,000-line file read would
+# otherwise be drawn whole); `c` copies a tool's whole output.
+OPEN_LINES = 400
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +64,18 @@ class Layout:
     header: bool
     rows: tuple[Row, ...]
     spacer: bool = True
+
+
+def _opened(text: str, style: RowStyle, indent: int, what: str = "c copies it all") -> list[Row]:
+    """Opened text as rows: at most OPEN_LINES lines, then a line saying what was left out."""
+    lines = text.split("\n")
+    if len(lines) <= OPEN_LINES:
+        return [Row("text", text, style, indent)]
+    rest = len(lines) - OPEN_LINES
+    return [
+        Row("text", "\n".join(lines[:OPEN_LINES]), style, indent),
+        Row("line", f"… {plural(rest, 'more line')} ({what})", "more", indent),
+    ]
 
 
 def _first_line(text: str) -> str:
@@ -93,11 +108,17 @@ def layout_message(item: Message, state: BlockState) -> Layout | None:
         if kind == "meta":
             rows = [Row("line", f"{META_MARK} context added by the tool: {first}", "meta")]
             if state.expanded:
-                rows.append(Row("text", item.content, "dim", 2))
+                rows += _opened(item.content, "dim", 2)
             elif line_count(item.content.strip()) > 1:
                 rows[0] = Row("line", rows[0].text + _more(item.content), "meta")
         else:
             rows = [Row("line", f"{META_MARK} {first}{_more(item.content)}", "meta")]
+            for p in parts:  # a subagent's transcript whose call is not known
+                if p.kind == "subagent":
+                    line = f"⤷ {p.name} subagent · {plural(p.count, 'message')}"
+                    rows.append(Row("line", line, "tool", 2))
+                    if state.expanded and p.text:
+                        rows += _opened(p.text, "dim", 4, "not shown here")
         return Layout(header=False, rows=tuple(rows))
     if kind == "command":
         rows = []
@@ -132,12 +153,11 @@ def layout_message(item: Message, state: BlockState) -> Layout | None:
             tail = f"  {ARROW} {answer}" if answer is not None else ""
             rows.append(Row("line", call_line(p.call), "tool", tail=tail))
             if state.expanded:
-                rows.append(Row("text", input_text(p.call), "dim", 4))
+                rows += _opened(input_text(p.call), "dim", 4, "not shown here")
         elif p.kind == "subagent":
-            count = line_count(p.text)
-            rows.append(Row("line", f"⤷ {p.name} subagent · {plural(count, 'message')}", "tool"))
+            rows.append(Row("line", f"⤷ {p.name} subagent · {plural(p.count, 'message')}", "tool"))
             if state.expanded and p.text:
-                rows.append(Row("text", p.text, "dim", 4))
+                rows += _opened(p.text, "dim", 4, "not shown here")
         elif p.kind == "attachment":
             rows.append(Row("line", f"[attachment: {p.name}]", "meta"))
     flush()
@@ -171,7 +191,7 @@ def _tool_result(item: Message, parts: list[Piece], state: BlockState) -> Layout
             header=False,
             rows=(
                 Row("line", f"{RESULT_MARK} {name}{plural(lines, 'line')} of output", style),
-                Row("text", output.strip("\n"), "dim", 2),
+                *_opened(output.strip("\n"), "dim", 2),
             ),
             spacer=not state.tight,
         )

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from threadline.models import Message, Session, Summary, SummarySpan, TimelineItem
-from threadline.transcript import calls_of, message_kind, result_of, result_summary
+from threadline.transcript import calls_of, message_kind, pieces, result_of, result_summary
 
 Position = tuple[int, int]
 ItemKey = tuple[str, int]
@@ -112,6 +112,8 @@ def expandable(item: TimelineItem) -> bool:
     kind = message_kind(item.payload)
     if kind in ("tool_result", "meta"):
         return True
+    if kind == "info":
+        return any(p.kind == "subagent" for p in pieces(item.content, item.payload))
     return kind == "reply" and bool(calls_of(item.payload))
 
 
@@ -716,6 +718,7 @@ class TimelineWindow:
         self.entries[at:at] = new
         self._index = None
         self._calls = None
+        self._neighbour_changed(at - 1)
         if self.cursor is not None and at <= self.cursor:
             self.cursor += len(new)
 
@@ -729,11 +732,18 @@ class TimelineWindow:
         del self.entries[start:end]
         self._index = None
         self._calls = None
+        self._neighbour_changed(start - 1)
         if self.cursor is not None:
             if self.cursor >= end:
                 self.cursor -= end - start
             elif self.cursor >= start:
                 self.cursor = min(start, len(self.entries) - 1) if self.entries else None
+
+    def _neighbour_changed(self, index: int) -> None:
+        """The entry after `index` came or went: a tool result there ends a tight run or
+        stops ending one (its spacer comes or goes), so it is measured again."""
+        if 0 <= index < len(self.entries) and self._is_tool(index):
+            self.entries[index].relayout()
 
     def _update(self, at: int, item: TimelineItem, force: bool = False) -> bool:
         """The one place an entry takes a newer copy of its item."""
