@@ -108,6 +108,12 @@ def is_imported(payload: Any) -> bool:
     return message_kind(payload) is not None
 
 
+# The pieces of the messages read lately, by the identity of their payload and content (the
+# view asks for a message's pieces at each repaint; a stored message's payload never changes).
+_PIECES: dict[tuple[int, int], tuple[Any, str, tuple[Piece, ...]]] = {}
+_PIECES_KEPT = 1024
+
+
 def pieces(content: str, payload: Any) -> list[Piece]:
     """What an imported message holds, in order (empty for a message threadline wrote).
 
@@ -115,6 +121,18 @@ def pieces(content: str, payload: Any) -> list[Piece]:
     """
     if not is_imported(payload):
         return []
+    key = (id(payload), id(content))
+    cached = _PIECES.get(key)
+    if cached is not None and cached[0] is payload and cached[1] is content:
+        return list(cached[2])
+    out = _read_pieces(content, payload)
+    if len(_PIECES) >= _PIECES_KEPT:
+        _PIECES.clear()
+    _PIECES[key] = (payload, content, tuple(out))
+    return out
+
+
+def _read_pieces(content: str, payload: Any) -> list[Piece]:
     out: list[Piece] = []
     for part in payload["parts"]:
         if not isinstance(part, dict):

@@ -130,24 +130,33 @@ def build_context(
     used = sum(estimate_tokens(m.content) + MESSAGE_OVERHEAD for m in head)
 
     chosen: list[Message] = []
+    body: list[ChatMessage] = []
     eligible = 0
     full = False
     for message in reversed(history):
         if message.id <= after:
             break
-        if not sendable(message):
-            continue
+        if is_imported(message.payload):  # converted once: sendable, cost and text
+            chat = as_chat(message)
+            if chat is None:
+                continue
+            cost = estimate_tokens(chat.content) + MESSAGE_OVERHEAD
+        else:
+            if not sendable(message):
+                continue
+            chat = ChatMessage(message.role, message.content)  # type: ignore[arg-type]
+            cost = message_tokens(message)
         eligible += 1
         if full:
             continue
-        cost = message_tokens(message)
         if chosen and used + cost > max_tokens:
             full = True
             continue
         chosen.append(message)
+        body.append(chat)
         used += cost
     chosen.reverse()
-    body = [chat for m in chosen if (chat := as_chat(m)) is not None]
+    body.reverse()
     return ContextWindow(
         messages=head + body,
         estimated_tokens=used,
