@@ -16,12 +16,13 @@ API::
 
 What happens to a file:
 
-- Live sources (Claude Code, Codex) remember how far each file was read (a FileMark saved in
-  the same transaction as what was read from it). A file whose size and modification time are
-  those of its mark is not opened at all (re-scanning an unchanged tree is a `stat` per file)
-  and its session counts as skipped; a grown file is read from its mark, so only new records
-  are added. Other sources are read whole each time; sessions and messages already present are
-  recognised by their source ids and keys, so nothing is added twice.
+- Every file read is noted (a FileMark saved in the same transaction as the last of what was
+  read from it). A file whose size and modification time are still those of its mark is not
+  opened at all (re-scanning an unchanged tree is a `stat` per file; an unchanged export or
+  logs.db the same) and its sessions count as skipped. Live sources (Claude Code, Codex) read a
+  grown file from its mark, so only new records are added; the others read a changed file
+  whole (a database's `-wal` beside it counts as a change), and sessions and messages already
+  present are recognised by their source ids and keys, so nothing is added twice.
 - A file is read to its end before any of it is loaded: a file that is not what it claims, or
   holds a corrupt record, is refused whole (none of its sessions go in). A file up to
   BUFFER_BYTES is read once and held; a larger one (a big export) is read once to check it and
@@ -146,9 +147,22 @@ def find_files(source: Source, path: Path) -> list[tuple[Path, int]]:
     return out
 
 
+WHOLE = "whole"  # a mark's fingerprint prefix: a file read whole (an export, a database)
+
+
+def _whole_fingerprint(path: Path) -> str:
+    """What says a file read whole is unchanged, beyond its own size and time: a SQLite
+    database's write-ahead log beside it (llm's logs.db may be in WAL mode)."""
+    try:
+        wal = os.stat(f"{path}-wal")
+    except OSError:
+        return WHOLE
+    return f"{WHOLE}:{wal.st_size}:{wal.st_mtime_ns}"
+
+
 def _unchanged(source: Source, path: Path, mark: FileMark | None) -> bool:
-    """A live file read before and not touched since: reading it again would add nothing."""
-    if mark is None or not source.live:
+    """A file read before and not touched since: reading it again would add nothing."""
+    if mark is None:
         return False
     try:
         st = path.stat()
@@ -156,6 +170,8 @@ def _unchanged(source: Source, path: Path, mark: FileMark | None) -> bool:
         return False
     if st.st_size != mark.size or st.st_mtime_ns != mark.mtime_ns:
         return False
+    if not source.live:
+        return mark.fingerprint == _whole_fingerprint(path)
     # Claude Code keeps a session's subagent transcripts beside it; one that grew may still
     # change the call that started it.
     sub = path.with_suffix("") / "subagents"
@@ -167,6 +183,24 @@ def _unchanged(source: Source, path: Path, mark: FileMark | None) -> bool:
         except OSError:
             return False
     return True
+
+
+def _with_whole_mark(
+    batches: Iterator[IncomingSession], mark: FileMark
+) -> Iterator[IncomingSession]:
+    """The batches, the last one (not a title) carrying `mark`: a file read whole is noted
+    in the same transaction as its last session, so an unchanged file is not read again."""
+    held: IncomingSession | None = None
+    for batch in batches:
+        if batch.title_only or batch.mark is not None:
+            yield batch
+            continue
+        if held is not None:
+            yield held
+        held = batch
+    if held is not None:
+        held.mark = mark
+        yield held
 
 
 class _Feed:
@@ -187,10 +221,15 @@ class _Feed:
         self.on_file_error = on_file_error
         self.files_done = 0
         self.bytes_done = 0
-        self.unchanged_sessions: set[str] = set()
+        self.unchanged_sessions: set[str] = set()  # of unchanged live files
+        self.unchanged_counted = 0  # sessions of unchanged files read whole
         self.unchanged_files = 0
         self.paths: dict[int, str] = {}  # id(batch) -> its file, for the loader's refusals
         self.read_messages = 0
+        # For each batch with a mark, in order: the bytes of the import up to where it ends.
+        # The loader counts the marks it has saved, so this says how far the writing has got
+        # (reading runs ahead of it by up to the loader's pipe).
+        self.marked: list[int] = []
 
     def mark_of(self, path: Path) -> FileMark | None:
         return self.marks.get(str(path.resolve()))
@@ -205,8 +244,12 @@ class _Feed:
 
         Raises SourceFormatError for a bad file, FileNotFoundError for one that went away.
         """
+        if not self.source.live:
+            return self._checked_whole(path)
         mark = self.mark_of(path)
-        if size <= BUFFER_BYTES:
+        # A grown live file is read from its mark: only what was added counts.
+        new = size - mark.offset if mark is not None and 0 <= mark.offset <= size else size
+        if new <= BUFFER_BYTES:
             return iter(list(self.read(path, mark)))
         seen = self.read_messages
         for _ in self.read(path, mark):  # check it whole, holding nothing
@@ -214,20 +257,57 @@ class _Feed:
         self.read_messages = seen
         return self.read(path, mark)
 
+    def _checked_whole(self, path: Path) -> Iterator[IncomingSession]:
+        st = path.stat()  # before reading: a change while it is read shows next time
+        ids: set[str] = set()
+
+        def mark() -> FileMark:
+            return FileMark(
+                path=str(path.resolve()),
+                source=self.source.name,
+                size=st.st_size,
+                mtime_ns=st.st_mtime_ns,
+                offset=st.st_size,
+                fingerprint=_whole_fingerprint(path),
+                state={"sessions": len(ids)},
+            )
+
+        if st.st_size <= BUFFER_BYTES:
+            batches = list(self.read(path, None))
+            ids.update(b.source_id for b in batches if not b.title_only)
+            return _with_whole_mark(iter(batches), mark())
+        seen = self.read_messages
+        for batch in self.read(path, None):  # check it whole, holding nothing
+            if not batch.title_only:
+                ids.add(batch.source_id)
+        self.read_messages = seen
+        return _with_whole_mark(self.read(path, None), mark())
+
     def __iter__(self) -> Iterator[IncomingSession]:
+        # A Claude Code `summary` line titles the session its leaf belongs to, often another
+        # file's; the loader ignores a title for a session not loaded yet, so titles go last.
+        titles: list[IncomingSession] = []
         for path, size in self.files:
-            if _unchanged(self.source, path, self.mark_of(path)):
-                mark = self.mark_of(path)
-                assert mark is not None
-                ctx = mark.state.get("ctx") if isinstance(mark.state, dict) else None
-                sid = ctx.get("sid") if isinstance(ctx, dict) else None
-                self.unchanged_sessions.add(str(sid) if sid else str(path))
+            mark = self.mark_of(path)
+            if mark is not None and _unchanged(self.source, path, mark):
                 self.unchanged_files += 1
+                state = mark.state if isinstance(mark.state, dict) else {}
+                if not self.source.live:
+                    self.unchanged_counted += int(state.get("sessions") or 0)
+                else:
+                    ctx = state.get("ctx")
+                    sid = ctx.get("sid") if isinstance(ctx, dict) else None
+                    self.unchanged_sessions.add(str(sid) if sid else str(path))
             else:
                 try:
                     batches = self.checked(path, size)
                     for batch in batches:
+                        if batch.title_only:  # names a session that may come in a later file
+                            titles.append(batch)
+                            continue
                         self.paths[id(batch)] = str(path)
+                        if batch.mark is not None:
+                            self.marked.append(self.bytes_done + min(batch.mark.offset, size))
                         yield batch
                 except SourceFormatError as exc:
                     self.on_file_error(str(path), str(exc))
@@ -237,6 +317,7 @@ class _Feed:
                     self.on_file_error(str(path), f"{path}: cannot read it ({exc.strerror})")
             self.files_done += 1
             self.bytes_done += size
+        yield from titles
 
 
 async def import_source(
@@ -297,7 +378,7 @@ async def import_source(
             raise ImportPathError(f"{root}: not a {source.name} file")
         summary.seconds = time.perf_counter() - started
         return summary
-    marks = await store.source_file_marks(source.name) if source.live else {}
+    marks = await store.source_file_marks(source.name)
 
     def file_error(where: str, message: str) -> None:
         summary.errors.append(message)
@@ -306,6 +387,14 @@ async def import_source(
 
     feed = _Feed(source, files, marks, wd, file_error)
     bytes_total = sum(size for _, size in files)
+
+    def written(report: LoadReport | None) -> int:
+        """Bytes of the files whose sessions are in: by the marks saved (live sources), else
+        by the files read."""
+        if not feed.marked:
+            return feed.bytes_done
+        saved = min(report.marks if report else 0, len(feed.marked))
+        return feed.marked[saved - 1] if saved else 0
 
     def report_progress(phase: str, report: LoadReport | None) -> None:
         if progress is None:
@@ -316,7 +405,7 @@ async def import_source(
                 files_total=len(files),
                 files_done=feed.files_done,
                 bytes_total=bytes_total,
-                bytes_done=feed.bytes_done,
+                bytes_done=written(report),
                 messages=report.messages if report else 0,
                 sessions=report.sessions if report else 0,
                 read=feed.read_messages,
@@ -372,7 +461,7 @@ async def import_source(
     summary.sessions = report.sessions
     summary.updated = report.updated
     summary.messages = report.messages
-    summary.skipped = report.skipped + len(feed.unchanged_sessions)
+    summary.skipped = report.skipped + len(feed.unchanged_sessions) + feed.unchanged_counted
     summary.replaced = report.replaced
     summary.summaries = report.summaries
     summary.titled = report.titled

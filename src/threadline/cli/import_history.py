@@ -25,7 +25,7 @@ class SourceCommand:
     help: str
     path_help: str
     path_required: bool
-    records_cwd: bool  # the source records each session's working directory
+    records_cwd: bool  # the source records each session's working directory (and its files grow)
 
 
 COMMANDS = (
@@ -96,8 +96,13 @@ def register_sources(sources: Any, common: argparse.ArgumentParser) -> None:
             parents=[common],
             help=f"{command.help}",
             description=f"Import {command.help}. {where} Importing again adds only new "
-            "sessions and messages (a grown session file is read from where the last import "
-            "stopped); what was imported stays when the tool deletes its files. A file that is "
+            "sessions and messages ("
+            + (
+                "a grown session file is read from where the last import stopped"
+                if command.records_cwd
+                else "a file unchanged since the last import is not read again"
+            )
+            + "); what was imported stays when the tool deletes its files. A file that is "
             "not what it claims imports nothing; in a directory, a bad file is named and the "
             "others go in (exit status 1).",
         )
@@ -132,7 +137,7 @@ class _Bar:
 
         self.verb = "counting" if dry_run else "importing"
         self.name = name
-        self.bar = Progress(f"{self.verb} {name}")
+        self.bar = Progress(f"{self.verb} {name}", total=None)
         self.bar.count_unit = "messages"
         self.started = time.monotonic()
 
@@ -151,8 +156,10 @@ class _Bar:
             )
         else:
             label, total, done, count = f"{self.verb} {self.name}", None, 0, p.messages
-        changed = label != bar.label
+        changed = label != bar.label or (total is None) != (bar.total is None)
         if changed:
+            if label != bar.label:
+                bar.started = time.monotonic()  # the rate shown is this phase's own
             bar.label, bar.total = label, total
             bar.count_unit = "messages read" if p.phase == "checking" else "messages"
         bar.update(done, count, force=changed)
