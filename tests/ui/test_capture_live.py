@@ -136,3 +136,25 @@ def test_capture_question_snapshot(snap_compare, plain_db: Sample, claude):
 
     app = make_app(plain_db, settings=quiet_settings(), capture_seconds=0.05)
     assert snap_compare(app, terminal_size=(80, 24), run_before=run)
+
+
+async def test_following_is_turned_off_and_on_from_the_palette(plain_db: Sample, claude):
+    settings = quiet_settings()
+    settings.sources.claude_code = True
+    app = make_app(plain_db, settings=settings, capture_seconds=0.05)
+    async with app.run_test(size=(100, 30)) as pilot:
+        title = "Why does the build fail on CI?"
+        await captured(pilot, lambda: rows(app).get(title) == 2, "the first capture")
+        commands = {t: cb for t, _, cb in app.capture.palette_commands()}
+        assert "Follow Codex history" in commands
+        await commands["Stop following Claude Code history"]()
+        assert app.capture.following == []
+        assert saved_sources() == {"claude_code": False}
+        # Not followed: a change is not taken in (the sample's writes still show).
+        claude.prompt("agent-1", "Anyone there?")
+        await settle(pilot)
+        assert rows(app)[title] == 2
+        commands = {t: cb for t, _, cb in app.capture.palette_commands()}
+        await commands["Follow Claude Code history"]()
+        await captured(pilot, lambda: rows(app).get(title) == 3, "taken in again when followed")
+        assert saved_sources() == {"claude_code": True}
