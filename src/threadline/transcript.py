@@ -349,9 +349,9 @@ def transcript_lines(content: str, payload: Any, *, thinking: bool = False) -> l
             if thinking and p.text.strip():
                 lines.append(f"{THINKING_MARK} thinking:")
                 lines += ["  " + line for line in p.text.splitlines()]
-            else:
+            elif p.text.strip():  # an empty one (kept encrypted) is only a marker: left out
                 n = line_count(p.text.strip())
-                lines.append(f"{THINKING_MARK} thinking" + (f" ({plural(n, 'line')})" if n else ""))
+                lines.append(f"{THINKING_MARK} thinking ({plural(n, 'line')})")
         elif p.kind == "call":
             lines.append(call_line(p.call))
         elif p.kind == "result" and p.result is not None:
