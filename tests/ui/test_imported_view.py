@@ -220,3 +220,36 @@ async def test_continuing_an_imported_session_sends_its_tools_as_text(tmp_path: 
         saved = await store.get_messages(imported_db.ids["cc"])
     assert [m.role for m in saved[-2:]] == ["user", "assistant"]
     assert saved[-2].content == "Now lint it" and saved[-1].complete
+
+
+async def test_a_real_claude_code_compaction_sits_in_place_folded(tmp_path: Path) -> None:
+    """The spotter sample (a compact_boundary and its isCompactSummary line, read from
+    ../shared/import-samples): the session opens at the summary standing for the 132 messages
+    before it, folded (one line says so), tools as one-liners after it; f shows them."""
+    from sources.helpers import sample
+    from threadline import sources
+    from threadline.store import Store
+
+    path = sample(
+        "claude-code/spotter/4d5611e5-241a-462a-8d15-5122611a9569.jsonl.gz", tmp_path / "s"
+    )
+    db = tmp_path / "real.db"
+    async with await Store.open(db) as store:
+        await store.load_history(sources.get("claude-code").read(path))
+        (row,) = await store.list_sessions("all")
+    app = make_app(db, working_dir=row.working_dir)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        app.main_screen.open_session(row.id)
+        await settle(pilot)
+        await pilot.press("tab", "home")
+        await settle(pilot)
+        text = pane(app)
+        assert "▸ 132 earlier messages folded into the summary below · f shows them" in text
+        assert "≡ Summary of messages 1–132" in text
+        assert "· Conversation compacted" in text
+        assert "⚙ Edit  /home/USER/projects/" in text
+        assert "cc · 293 msgs" in "\n".join(widget_lines(app.main_screen.sessions))
+        await pilot.press("f")
+        await settle(pilot)
+        assert "folded into the summary below" not in pane(app)
