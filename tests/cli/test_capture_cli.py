@@ -43,6 +43,8 @@ def test_first_capture_says_what_it_found_then_takes_in_only_what_grew(cli, clau
     data = json.loads(r.out)
     assert (data["sessions"], data["updated"], data["messages"], data["skipped"]) == (0, 0, 0, 1)
     assert data["sources"][0]["first"] is False
+    codex = data["sources"][1]
+    assert (codex["source"], codex["present"], codex["sessions"]) == ("codex", False, 0)
     # The agent goes on; a half-written line waits for the next capture.
     claude.prompt("s-1", "and hidden ones?")
     with claude.path("s-1").open("a") as fh:

@@ -27,6 +27,24 @@ def claude(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ClaudeHome:
     return agent
 
 
+# A change is taken in by the next look; this many looks without it is a failure (counted in
+# looks, not seconds: a busy machine makes them slower, not fewer).
+LOOKS = 40
+
+
+async def captured(pilot, condition, what: str) -> None:
+    """Wait, look by look, until `condition()` holds; fail after LOOKS looks without it."""
+    app = pilot.app
+    start = app.capture.passes
+    await until(
+        pilot,
+        lambda: condition() or app.capture.passes > start + LOOKS,
+        what,
+        wake=app.capture.pass_done,
+    )
+    assert condition(), f"not after {LOOKS} looks: {what}"
+
+
 def rows(app) -> dict[str, int]:
     return {r.display_title: r.message_count for r in app.main_screen.sessions.loaded_rows}
 
@@ -43,11 +61,8 @@ async def test_found_history_is_asked_about_once_and_followed(plain_db: Sample, 
         assert "Claude Code: 1 session in ~/.claude/projects" in text
         assert "Codex" not in text  # nothing of it here
         await pilot.press("y")
-        await until(
-            pilot,
-            lambda: "Why does the build fail on CI?" in rows(app),
-            "the captured session in the list",
-            wake=app.capture.pass_done,
+        await captured(
+            pilot, lambda: "Why does the build fail on CI?" in rows(app), "the captured session"
         )
         assert any("Took in 1 new session" in n for n in notifications(app))
         assert saved_sources() == {"claude_code": True}
@@ -92,18 +107,14 @@ async def test_a_followed_history_is_taken_in_as_it_grows(plain_db: Sample, clau
     app = make_app(plain_db, settings=settings, capture_seconds=0.05)
     async with app.run_test(size=(100, 30)) as pilot:
         title = "Why does the build fail on CI?"
-        await until(pilot, lambda: rows(app).get(title) == 2, wake=app.capture.pass_done)
+        await captured(pilot, lambda: rows(app).get(title) == 2, "the first capture")
         assert app.screen is app.main_screen  # decided in the config: nothing asked
         # The agent goes on writing: a grown file, then a new session.
         claude.prompt("agent-1", "Fix it then.")
         claude.reply("agent-1", "Done: the key now hashes uv.lock.")
-        await until(pilot, lambda: rows(app).get(title) == 4, wake=app.capture.pass_done)
+        await captured(pilot, lambda: rows(app).get(title) == 4, "the grown session")
         claude.prompt("agent-2", "Now the release notes.")
-        await until(
-            pilot,
-            lambda: rows(app).get("Now the release notes.") == 1,
-            wake=app.capture.pass_done,
-        )
+        await captured(pilot, lambda: rows(app).get("Now the release notes.") == 1, "the new one")
         # Between changes a pass only stats the files: nothing is added twice.
         seen = app.capture.passes
         await until(pilot, lambda: app.capture.passes >= seen + 3, wake=app.capture.pass_done)
@@ -125,3 +136,25 @@ def test_capture_question_snapshot(snap_compare, plain_db: Sample, claude):
 
     app = make_app(plain_db, settings=quiet_settings(), capture_seconds=0.05)
     assert snap_compare(app, terminal_size=(80, 24), run_before=run)
+
+
+async def test_following_is_turned_off_and_on_from_the_palette(plain_db: Sample, claude):
+    settings = quiet_settings()
+    settings.sources.claude_code = True
+    app = make_app(plain_db, settings=settings, capture_seconds=0.05)
+    async with app.run_test(size=(100, 30)) as pilot:
+        title = "Why does the build fail on CI?"
+        await captured(pilot, lambda: rows(app).get(title) == 2, "the first capture")
+        commands = {t: cb for t, _, cb in app.capture.palette_commands()}
+        assert "Follow Codex history" in commands
+        await commands["Stop following Claude Code history"]()
+        assert app.capture.following == []
+        assert saved_sources() == {"claude_code": False}
+        # Not followed: a change is not taken in (the sample's writes still show).
+        claude.prompt("agent-1", "Anyone there?")
+        await settle(pilot)
+        assert rows(app)[title] == 2
+        commands = {t: cb for t, _, cb in app.capture.palette_commands()}
+        await commands["Follow Claude Code history"]()
+        await captured(pilot, lambda: rows(app).get(title) == 3, "taken in again when followed")
+        assert saved_sources() == {"claude_code": True}

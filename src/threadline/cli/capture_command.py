@@ -77,7 +77,16 @@ def cmd_capture(args: argparse.Namespace) -> int:
             found = capture.look(f) if first else None
             if not f.path.is_dir():
                 lines.append(f"{f.label}: nothing at {where}.")
-                entries.append({"source": f.name, "path": str(f.path), "present": False})
+                entries.append(
+                    {
+                        "present": False,
+                        "first": first,
+                        "source": f.name,
+                        "path": str(f.path),
+                        **dict.fromkeys(("sessions", "updated", "messages", "skipped"), 0),
+                        "errors": [],
+                    }
+                )
                 continue
             if first and found is not None and not args.json:
                 # The first capture says what it found before the (longer) work starts.

@@ -275,6 +275,9 @@ class ThreadlineApp(App[int]):
 
         if isinstance(screen, MainScreen | MemoriesScreen):
             yield from screen.palette_commands()
+        if isinstance(screen, MainScreen):
+            for title, help_text, callback in self.capture.palette_commands():
+                yield SystemCommand(title, help_text, callback)
 
 
 def run_app(

@@ -134,6 +134,47 @@ class CaptureTasks:
                 markup=False,
             )
 
+    def palette_commands(self) -> list[tuple[str, str, Any]]:
+        """Follow / stop following each agent history, for the command palette."""
+        store = self._store or getattr(self.host, "store", None)
+        if store is None:
+            return []
+        out = []
+        for f in capture.followed(self.host.settings):
+            follow = not f.enabled
+
+            async def toggle(f: capture.Followed = f, follow: bool = follow) -> None:
+                await self.set_following(store, f, follow)
+
+            if follow:
+                title = f"Follow {f.label} history"
+                help_text = f"take in {f.label}'s sessions now and as they happen (saved in config)"
+            else:
+                title = f"Stop following {f.label} history"
+                help_text = f"{f.key} = false under [sources]; what was taken in stays"
+            out.append((title, help_text, toggle))
+        return out
+
+    async def set_following(self, store: Store, f: capture.Followed, follow: bool) -> None:
+        from threadline import paths
+        from threadline.config_write import set_config_value
+
+        settings = self.host.settings
+        setattr(settings.sources, f.key, follow)
+        target = settings.source or paths.config_path()
+        try:
+            await asyncio.to_thread(set_config_value, "sources", f.key, follow, target)
+        except ThreadlineError as exc:
+            notify_error(self.app, exc, "Could not save it: ")
+        self.follow(store)
+        verb = "Following" if follow else "Stopped following"
+        self.app.notify(
+            f"{verb} {f.label} history ({f.key} = {'true' if follow else 'false'} under "
+            "[sources]).",
+            title="Agent history",
+            markup=False,
+        )
+
     # ------------------------------------------------------------------ following
 
     def follow(self, store: Store) -> None:
@@ -141,6 +182,7 @@ class CaptureTasks:
         changes every `seconds` (a timer starts each as a short worker; none runs forever)."""
         histories = [f for f in capture.followed(self.host.settings) if f.enabled]
         names = [f.name for f in histories]
+        self._store = store
         if names == self.following and self._timer is not None:
             return
         if self._timer is not None:
@@ -148,6 +190,7 @@ class CaptureTasks:
             self._timer = None
         self.following = names
         if not histories:
+            self._runner = None
             return
         self._runner = capture.Capture(histories)
         self._watch = capture.Watch([f.path for f in histories])
