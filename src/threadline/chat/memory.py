@@ -402,7 +402,7 @@ class MemoryExtractor:
         session = await self.store.get_session(session_id)
         if session is None or WATERMARK_KEY not in session.metadata:
             return None
-        if session.metadata.get("source"):  # imported history: only on demand (x)
+        if session.source or session.metadata.get("source"):  # imported: on demand (x) only
             return None
         # Only what is new since the last extraction is queued (nothing new: nothing queued).
         return await self.store.queue_extraction(session_id)
