@@ -179,12 +179,21 @@ async def test_text_sent_then_left_is_taken_from_its_own_draft(plain_db: Sample)
         await open_session(pilot, untitled)
         await type_text(pilot, "send me")
         await pilot.press("enter")
-        app.main_screen.open_session(fix)  # at once, before the message is saved
-        runner = app.main_screen.runner
+        screen = app.main_screen
+        screen.open_session(fix)  # at once, before the message is saved
+        runner = screen.runner
         await until(pilot, lambda: runner.running is not None and runner.running.reply)
-        await settle(pilot)
-        assert composer(app).text == "keep me"
-        assert app.main_screen.drafts.get(untitled) == ""
-        await open_session(pilot, untitled)
+        # (No settle while the reply streams: its worker never ends until cancelled.)
+        await until(
+            pilot,
+            lambda: (
+                screen.conversation.session is not None
+                and screen.conversation.session.id == fix
+                and composer(app).text == "keep me"
+            ),
+        )
+        assert screen.drafts.get(untitled) == ""  # the sent text left its own draft
+        screen.open_session(untitled)
+        await until(pilot, lambda: runner.busy_here)
         await pilot.press("escape")
         await turn_done(pilot)

@@ -260,7 +260,10 @@ class ThreadlineApp(App[int]):
         if self._main_screen is not None:
             # A reply still streaming is cancelled and its partial text saved first.
             await self._main_screen.runner.stop()
-            await self._main_screen.save_drafts()
+            try:
+                await self._main_screen.save_drafts()
+            except Exception:  # noqa: BLE001 - quitting goes on; a draft is not a message
+                pass
         if self.store is not None:
             # Before the engine closes: the session left open goes to extraction with it.
             screen = self._main_screen
