@@ -171,7 +171,6 @@ class SearchResults(RowList):
     """
 
     PREFIX = "search-results"
-    EMPTY_INDENT = PAD
 
     COMPONENT_CLASSES = {
         "search-results--row",
