@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -104,6 +106,8 @@ class Store:
 
         def setup(conn: sqlite3.Connection, read_only: bool) -> None:
             holder["report"] = open_and_migrate(conn, db_file, clock, read_only=read_only)
+            if 7 in holder["report"].applied:
+                search_ops.finish_small_build(conn)
             if not read_only:
                 session_ops.try_settle_streams(conn, clock())
 
@@ -810,6 +814,49 @@ class Store:
     async def rebuild_search_index(self) -> None:
         await self._db.write(search_ops.rebuild_index)
 
+    async def search_build_state(self) -> search_ops.BuildState:
+        """How much of the search index is still to build (after an upgrade)."""
+        return await self._db.read(search_ops.build_state)
+
+    async def build_search_index(
+        self, progress: Callable[[int, int], None] | None = None
+    ) -> None:
+        """Finish building the search index in short write transactions (resumable).
+
+        Each step holds the write lock about BUILD_TARGET seconds and then leaves it free a
+        moment, so other writers are never kept waiting; a crash loses at most one step.
+        `progress(rows done, rows in all)` is called after each step.
+        """
+        state = await self._db.read(search_ops.build_state)
+        total, done = state.total, 0
+        budget = search_ops.BUILD_FIRST_BYTES
+        while True:
+            started = time.perf_counter()
+            rows, finished = await self._db.write(search_ops.build_step, budget)
+            held = time.perf_counter() - started
+            if rows:
+                done += rows
+                rate = budget / max(held, 1e-3)
+                budget = int(min(max(rate * search_ops.BUILD_TARGET, 64 << 10), 64 << 20))
+                if progress is not None:
+                    progress(min(done, total), total)
+            if finished:
+                break
+            await asyncio.sleep(0.01)
+        await self.checkpoint()
+
+    async def checkpoint(self) -> None:
+        """Copy the WAL into the database and truncate it (after maintenance); gives up at
+        once if another connection is in the way."""
+
+        def run(conn: sqlite3.Connection) -> None:
+            try:
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            except sqlite3.OperationalError:
+                pass
+
+        await self._db.write_outside_transaction(run)
+
     async def optimize_search_index(self) -> None:
         await self._db.write(search_ops.optimize_index)
 
@@ -906,7 +953,8 @@ class Store:
                 conn.execute(f"PRAGMA busy_timeout = {int(timeout)}")
             problems = []
             try:
-                for table in ("messages_fts", "summaries_fts"):
+                serving = [index.table for index in search_ops.current_indexes(conn)]
+                for table in [*serving, "search_sessions"]:
                     try:
                         # rank = 1: also compare the index with the rows it was built from.
                         conn.execute(

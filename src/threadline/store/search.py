@@ -9,12 +9,21 @@ string, so any input is either searched or rejected with a clear message:
 - `-word` (or `-"phrase"`) excludes messages containing it;
 - `OR` between two terms matches either.
 Everything else (parentheses, NEAR, AND, column names) is searched as plain text.
+
+A prefix is not handed to FTS5 as a prefix query: without a prefix index (and with one, past
+its lengths) FTS5 merges the whole doclist of every term in the range before giving the first
+row, which costs ~100 ms on a common prefix at 2M messages. Instead the prefix is expanded from
+the index's own term list (an fts5vocab table, sought term by term) into an OR of at most
+EXPAND_MAX exact terms, shortest and most word-like first; an OR of exact terms is read lazily
+from the newest end, so any prefix costs about the same as a word.
 """
 
 from __future__ import annotations
 
 import re
 import sqlite3
+import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from threadline.models import HIGHLIGHT_END, HIGHLIGHT_START, Scope, SearchHit
@@ -29,6 +38,15 @@ SNIPPET_TOKENS = 16
 MAX_QUERY_CHARS = 1000
 MAX_TERMS = 32
 
+# A typed prefix stands for at most this many exact terms, found with at most EXPAND_SEEKS
+# lookups in the term list (each ~50-300 us at 2M messages).
+EXPAND_MAX = 48
+EXPAND_SEEKS = 40
+# Directory tokens (store/scope.py) live in the same term list but never in `content`.
+_DIR_TOKEN = re.compile(r"^[ea][0-9a-f]{16}$")
+
+Expander = Callable[[str], "list[str] | None"]
+
 _TOKEN = re.compile(r'(-?)"([^"]*)"?(\*?)|(\S+)')
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
@@ -39,13 +57,137 @@ class _Term:
     prefix: bool
     negated: bool
 
-    def fts(self) -> str:
-        quoted = '"' + self.text.replace('"', '""') + '"'
-        return f"content : {quoted}{' *' if self.prefix else ''}"
+    def fts(self, expand: Expander | None = None) -> str:
+        if self.prefix and expand is not None:
+            expanded = self._expanded(expand)
+            if expanded is not None:
+                return expanded
+        return f"content : {_quote(self.text)}{' *' if self.prefix else ''}"
+
+    def _expanded(self, expand: Expander) -> str | None:
+        """`content : ("a b1" OR "a b2" ...)` for the terms the last token can complete to."""
+        tokens = fts_tokens(self.text)
+        if not tokens:
+            return None
+        terms = expand(tokens[-1])
+        if terms is None:  # the term list could not be read: let FTS5 do it
+            return None
+        if not terms:
+            # Nothing in the index starts with it: an exact phrase that matches nothing.
+            return f"content : {_quote(self.text)}"
+        head = " ".join(tokens[:-1])
+        phrases = [_quote(f"{head} {t}" if head else t) for t in terms]
+        if len(phrases) == 1:
+            return f"content : {phrases[0]}"
+        return "content : (" + " OR ".join(phrases) + ")"
 
 
-def parse_query(query: str) -> str:
+def _quote(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
+
+
+def _token_char(ch: str) -> bool:
+    # unicode61: letters, numbers and private-use characters make tokens.
+    return unicodedata.category(ch)[0] in "LN" or unicodedata.category(ch) == "Co"
+
+
+def fts_tokens(text: str) -> list[str]:
+    """`text` cut into tokens the way the index's tokenizer does it (unicode61, diacritics
+    removed, case folded); close enough to find the terms a prefix stands for."""
+    tokens: list[str] = []
+    current: list[str] = []
+    for ch in text:
+        if _token_char(ch):
+            current.append(ch)
+        elif unicodedata.category(ch) == "Mn" and current:
+            continue  # a combining mark: part of the token, removed with the diacritics
+        elif current:
+            tokens.append("".join(current))
+            current = []
+    if current:
+        tokens.append("".join(current))
+    out = []
+    for token in tokens:
+        folded = unicodedata.normalize("NFD", token.lower())
+        folded = "".join(c for c in folded if unicodedata.category(c) != "Mn")
+        out.append(unicodedata.normalize("NFC", folded))
+    return [t for t in out if t]
+
+
+def _after(term: str) -> str:
+    """The smallest string greater than every term that starts with `term`."""
+    last = term[-1]
+    if ord(last) >= 0x10FFFF:
+        return _after(term[:-1]) if len(term) > 1 else "\U0010ffff" * 2
+    bump = ord(last) + 1
+    if 0xD800 <= bump <= 0xDFFF:  # no surrogates in UTF-8
+        bump = 0xE000
+    return term[:-1] + chr(bump)
+
+
+class TermList:
+    """Expands prefixes from an fts5vocab `instance` table (term order, one row per use).
+
+    A lookup `term >= x LIMIT 1` costs one seek in each segment, whatever the term's
+    frequency (the `row` type would read the term's whole doclist to count it). First the
+    terms are stepped through in order; when a prefix has more than the budget allows, the
+    range is sampled breadth-first instead: the smallest term under each next character, then
+    under each two next characters, and so on; the smallest term under a prefix is usually the
+    bare word (`the` < `them` < `there`), so the common short words come first.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, vocab: str) -> None:
+        self.conn = conn
+        self.sql = f"SELECT term FROM {vocab} WHERE term >= ? AND term < ? LIMIT 1"
+        self.seeks = 0
+
+    def _seek(self, low: str, high: str) -> str | None:
+        self.seeks += 1
+        row = self.conn.execute(self.sql, (low, high)).fetchone()
+        return None if row is None else str(row[0])
+
+    def expand(self, prefix: str) -> list[str]:
+        if not prefix:
+            return []
+        self.seeks = 0
+        end = _after(prefix)
+        found: dict[str, int] = {}  # term -> order found (pass, position)
+        # Step through in order: exact and complete when the range is small.
+        low = prefix
+        complete = False
+        while self.seeks < EXPAND_SEEKS // 2:
+            term = self._seek(low, end)
+            if term is None:
+                complete = True
+                break
+            found.setdefault(term, len(found))
+            low = term + "\x01"  # no token holds a control character
+        if not complete:
+            depth = 1
+            while self.seeks < EXPAND_SEEKS and depth <= 32:
+                low = prefix
+                while self.seeks < EXPAND_SEEKS:
+                    term = self._seek(low, end)
+                    if term is None:
+                        break
+                    found.setdefault(term, len(found))
+                    cut = len(prefix) + depth
+                    low = _after(term[:cut]) if len(term) >= cut else term + "\x01"
+                depth += 1
+        terms = [t for t in found if not _DIR_TOKEN.match(t)]
+        if complete:
+            return terms[:EXPAND_MAX] if len(terms) <= EXPAND_MAX else _shortest(terms)
+        return _shortest(terms)
+
+
+def _shortest(terms: list[str]) -> list[str]:
+    return sorted(sorted(terms, key=len)[:EXPAND_MAX])
+
+
+def parse_query(query: str, expand: Expander | None = None) -> str:
     """Turn user text into a safe FTS5 expression on the `content` column.
+
+    `expand` gives the exact terms a prefix stands for (None: leave it to FTS5).
 
     Raises:
         SearchQueryError: when nothing searchable is left.
@@ -96,17 +238,67 @@ def parse_query(query: str) -> str:
             )
         raise SearchQueryError(f"nothing to search for in {query!r}: give a word or phrase")
     positive = " AND ".join(
-        "(" + " OR ".join(t.fts() for t in group) + ")" if len(group) > 1 else group[0].fts()
+        "(" + " OR ".join(t.fts(expand) for t in group) + ")"
+        if len(group) > 1
+        else group[0].fts(expand)
         for group in groups
     )
     expression = f"({positive})"
     for term in negatives:
-        expression += f" NOT {term.fts()}"
+        expression += f" NOT {term.fts(expand)}"
     return expression
 
 
-def _match(query: str, scope: Scope, root: str | None) -> str:
-    expression = parse_query(query)
+@dataclass(frozen=True)
+class Index:
+    """One full-text index: its FTS5 table and its term list."""
+
+    table: str
+    terms: str
+
+
+# The indexes of schema version 7 and the version-2 ones they replace (search_build says
+# which are complete).
+MESSAGES = Index("search_messages", "search_messages_terms")
+SUMMARIES = Index("search_summaries", "search_summaries_terms")
+OLD = {
+    "messages": Index("messages_fts", "messages_fts_terms"),
+    "summaries": Index("summaries_fts", "summaries_fts_terms"),
+}
+
+
+def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+    ).fetchone()
+    return row is not None
+
+
+def current_indexes(conn: sqlite3.Connection) -> tuple[Index, Index]:
+    """The message and summary indexes to search: the new ones once complete."""
+    pending = {r[0] for r in conn.execute("SELECT name FROM search_build")}
+    messages = OLD["messages"] if "messages" in pending else MESSAGES
+    summaries = OLD["summaries"] if "summaries" in pending else SUMMARIES
+    return messages, summaries
+
+
+def _expander(conn: sqlite3.Connection, index: Index) -> Expander:
+    terms = TermList(conn, index.terms)
+    cache: dict[str, list[str]] = {}
+
+    def expand(prefix: str) -> list[str] | None:
+        if prefix not in cache:
+            try:
+                cache[prefix] = terms.expand(prefix)
+            except sqlite3.OperationalError:
+                return None
+        return cache[prefix]
+
+    return expand
+
+
+def _match(query: str, scope: Scope, root: str | None, expand: Expander | None = None) -> str:
+    expression = parse_query(query, expand)
     scope_filter = scopes.fts_filter(scope, root)
     return f"({expression}) AND {scope_filter}" if scope_filter else expression
 
@@ -115,19 +307,21 @@ def _snippet(table: str) -> str:
     return f"snippet({table}, 0, '{HIGHLIGHT_START}', '{HIGHLIGHT_END}', '…', {SNIPPET_TOKENS})"
 
 
-def _message_hits(conn: sqlite3.Connection, match: str, limit: int, rank: bool) -> list[SearchHit]:
+def _message_hits(
+    conn: sqlite3.Connection, match: str, limit: int, rank: bool, fts: str
+) -> list[SearchHit]:
     base = (
         "SELECT m.id, m.session_id, m.role, m.created_at, coalesce(s.title, s.preview, ''),"
         " s.working_dir, {snippet}, {score}"
-        " FROM messages_fts JOIN messages AS m ON m.id = messages_fts.rowid"
+        f" FROM {fts} JOIN messages AS m ON m.id = {fts}.rowid"
         " JOIN sessions AS s ON s.id = m.session_id"
-        " WHERE messages_fts MATCH ? AND s.deleted_at IS NULL"
+        f" WHERE {fts} MATCH ? AND s.deleted_at IS NULL"
     )
     if rank:
         sql = (
             "SELECT * FROM ("
-            + base.format(snippet="NULL", score="bm25(messages_fts, 1.0, 0.0)")
-            + " ORDER BY messages_fts.rowid DESC LIMIT ?) ORDER BY 8 LIMIT ?"
+            + base.format(snippet="NULL", score=f"bm25({fts}, 1.0, 0.0)")
+            + f" ORDER BY {fts}.rowid DESC LIMIT ?) ORDER BY 8 LIMIT ?"
         )
         rows = conn.execute(sql, (match, RANK_CANDIDATES, limit)).fetchall()
         if not rows:
@@ -135,15 +329,15 @@ def _message_hits(conn: sqlite3.Connection, match: str, limit: int, rank: bool) 
         ids = [r[0] for r in rows]
         snippets = dict(
             conn.execute(
-                f"SELECT rowid, {_snippet('messages_fts')} FROM messages_fts"
-                f" WHERE messages_fts MATCH ? AND rowid IN ({','.join('?' * len(ids))})",
+                f"SELECT rowid, {_snippet(fts)} FROM {fts}"
+                f" WHERE {fts} MATCH ? AND rowid IN ({','.join('?' * len(ids))})",
                 (match, *ids),
             ).fetchall()
         )
         rows = [(*r[:6], snippets.get(r[0], ""), r[7]) for r in rows]
     else:
-        sql = base.format(snippet=_snippet("messages_fts"), score="NULL")
-        sql += " ORDER BY messages_fts.rowid DESC LIMIT ?"
+        sql = base.format(snippet=_snippet(fts), score="NULL")
+        sql += f" ORDER BY {fts}.rowid DESC LIMIT ?"
         rows = conn.execute(sql, (match, limit)).fetchall()
     return [
         SearchHit(
@@ -161,15 +355,17 @@ def _message_hits(conn: sqlite3.Connection, match: str, limit: int, rank: bool) 
     ]
 
 
-def _summary_hits(conn: sqlite3.Connection, match: str, limit: int, rank: bool) -> list[SearchHit]:
-    score = "bm25(summaries_fts, 1.0, 0.0)" if rank else "NULL"
-    order = "8" if rank else "summaries_fts.rowid DESC"
+def _summary_hits(
+    conn: sqlite3.Connection, match: str, limit: int, rank: bool, fts: str
+) -> list[SearchHit]:
+    score = f"bm25({fts}, 1.0, 0.0)" if rank else "NULL"
+    order = "8" if rank else f"{fts}.rowid DESC"
     rows = conn.execute(
         "SELECT x.id, x.session_id, x.last_message_id, x.created_at,"
-        f" coalesce(s.title, s.preview, ''), s.working_dir, {_snippet('summaries_fts')}, {score}"
-        " FROM summaries_fts JOIN summaries AS x ON x.id = summaries_fts.rowid"
+        f" coalesce(s.title, s.preview, ''), s.working_dir, {_snippet(fts)}, {score}"
+        f" FROM {fts} JOIN summaries AS x ON x.id = {fts}.rowid"
         " JOIN sessions AS s ON s.id = x.session_id"
-        f" WHERE summaries_fts MATCH ? AND s.deleted_at IS NULL ORDER BY {order} LIMIT ?",
+        f" WHERE {fts} MATCH ? AND s.deleted_at IS NULL ORDER BY {order} LIMIT ?",
         (match, limit),
     ).fetchall()
     return [
@@ -197,11 +393,25 @@ def search(
     limit: int,
     rank: bool,
 ) -> list[SearchHit]:
-    match = _match(query, scope, root)
+    _match(query, scope, root)  # refuse what cannot be searched before anything else
     if limit <= 0:
         return []
+    messages, summaries = current_indexes(conn)
     try:
-        hits = _message_hits(conn, match, limit, rank) + _summary_hits(conn, match, limit, rank)
+        hits = _message_hits(
+            conn,
+            _match(query, scope, root, _expander(conn, messages)),
+            limit,
+            rank,
+            messages.table,
+        )
+        hits += _summary_hits(
+            conn,
+            _match(query, scope, root, _expander(conn, summaries)),
+            limit,
+            rank,
+            summaries.table,
+        )
     except sqlite3.OperationalError as exc:
         text = str(exc).lower()
         if any(word in text for word in ("fts5", "syntax", "unterminated", "match")):
@@ -214,12 +424,129 @@ def search(
     return hits[:limit]
 
 
+# ---------------------------------------------------------------------- building the index
+
+# One build step indexes about this many bytes of text (adapted to hold the lock ~BUILD_TARGET).
+BUILD_FIRST_BYTES = 2 << 20
+BUILD_TARGET = 0.3
+# The version-2 index's rows are deleted this many at a time before its table is dropped.
+RETIRE_ROWS = 2000
+
+
+@dataclass(frozen=True)
+class BuildState:
+    """How far the search indexes' build is: rows indexed of rows to index."""
+
+    done: int
+    total: int
+    finished: bool
+
+
+def _count_range(conn: sqlite3.Connection, table: str, low: int, high: int) -> int:
+    row = conn.execute(
+        f"SELECT count(*) FROM {table} WHERE id > ? AND id <= ?", (low, high)
+    ).fetchone()
+    return int(row[0])
+
+
+def build_state(conn: sqlite3.Connection) -> BuildState:
+    """Rows left to index (counted by id range), and whether anything is left to do."""
+    left = 0
+    for name, done, upto in conn.execute("SELECT name, done, upto FROM search_build"):
+        left += _count_range(conn, name, done, upto)
+    old = any(_has_table(conn, index.table) for index in OLD.values())
+    total = left
+    return BuildState(done=0, total=total, finished=left == 0 and not old)
+
+
+def build_step(conn: sqlite3.Connection, max_bytes: int = BUILD_FIRST_BYTES) -> tuple[int, bool]:
+    """One short step of the build (in the caller's write transaction).
+
+    Indexes the next rows of a pending index, up to about `max_bytes` of text, and moves its
+    marker; once nothing is pending, retires the version-2 indexes a slice at a time. Returns
+    (rows indexed, whether everything is done).
+    """
+    row = conn.execute("SELECT name, done, upto FROM search_build ORDER BY name LIMIT 1").fetchone()
+    if row is not None:
+        name, done, upto = str(row[0]), int(row[1]), int(row[2])
+        index = MESSAGES if name == "messages" else SUMMARIES
+        # The ids of the next rows, until their text reaches max_bytes.
+        last, rows, size = done, 0, 0
+        for rid, length in conn.execute(
+            f"SELECT id, length(content) FROM {name} WHERE id > ? AND id <= ? ORDER BY id",
+            (done, upto),
+        ):
+            last, rows, size = int(rid), rows + 1, size + int(length or 0) + 64
+            if size >= max_bytes:
+                break
+        if rows:
+            conn.execute(
+                f"INSERT INTO {index.table} (rowid, content, dirs)"
+                f" SELECT id, content, dirs FROM {index.table}_source"
+                " WHERE id > ? AND id <= ? ORDER BY id",
+                (done, last),
+            )
+        if rows == 0 or last >= upto:
+            conn.execute("DELETE FROM search_build WHERE name = ?", (name,))
+        else:
+            conn.execute("UPDATE search_build SET done = ? WHERE name = ?", (last, name))
+        return rows, False
+    return 0, _retire_step(conn)
+
+
+def _retire_step(conn: sqlite3.Connection) -> bool:
+    """Drop the version-2 indexes: their triggers, then their rows in slices, then the tables."""
+    for name, index in OLD.items():
+        if not _has_table(conn, index.table):
+            continue
+        for op in ("ai", "ad", "au"):
+            conn.execute(f"DROP TRIGGER IF EXISTS {name}_fts_{op}")
+        conn.execute(f"DROP TABLE IF EXISTS {index.terms}")
+        # Rowids 1 and 10 of _data are FTS5's structure and averages records: kept so the
+        # table stays consistent until it goes.
+        for shadow, keep in (("data", 10), ("docsize", 0)):
+            table = f"{index.table}_{shadow}"
+            cur = conn.execute(
+                f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table}"
+                " WHERE rowid > ? LIMIT ?)",
+                (keep, RETIRE_ROWS if shadow == "data" else RETIRE_ROWS * 10),
+            )
+            if cur.rowcount > 0:
+                return False
+        conn.execute(f"DROP TABLE {index.table}")
+        conn.execute(f"DROP VIEW IF EXISTS {name}_fts_source")
+        return False
+    return True
+
+
+def finish_small_build(conn: sqlite3.Connection) -> None:
+    """Right after the upgrade of a database with nothing to index (a new one): drop the empty
+    version-2 indexes now, in one short transaction, rather than leave it to a build."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if conn.execute("SELECT 1 FROM search_build").fetchone() is None:
+            for _ in range(8):
+                if _retire_step(conn):
+                    break
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
 def rebuild_index(conn: sqlite3.Connection) -> None:
-    """Rebuild both full-text indexes from the tables (after a bulk load, or to repair)."""
-    conn.execute("INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')")
-    conn.execute("INSERT INTO summaries_fts (summaries_fts) VALUES ('rebuild')")
+    """Rebuild the full-text indexes from the tables (to repair; one transaction)."""
+    conn.execute("INSERT INTO search_messages (search_messages) VALUES ('rebuild')")
+    conn.execute("INSERT INTO search_summaries (search_summaries) VALUES ('rebuild')")
+    conn.execute("DELETE FROM search_build")
+    conn.execute("DELETE FROM search_sessions")
+    conn.execute(
+        "INSERT INTO search_sessions (rowid, title, preview)"
+        " SELECT k.rid, s.title, s.preview"
+        " FROM search_session_keys AS k JOIN sessions AS s ON s.id = k.session_id"
+    )
 
 
 def optimize_index(conn: sqlite3.Connection) -> None:
-    conn.execute("INSERT INTO messages_fts (messages_fts) VALUES ('optimize')")
-    conn.execute("INSERT INTO summaries_fts (summaries_fts) VALUES ('optimize')")
+    conn.execute("INSERT INTO search_messages (search_messages) VALUES ('optimize')")
+    conn.execute("INSERT INTO search_summaries (search_summaries) VALUES ('optimize')")
