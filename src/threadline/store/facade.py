@@ -818,9 +818,7 @@ class Store:
         """How much of the search index is still to build (after an upgrade)."""
         return await self._db.read(search_ops.build_state)
 
-    async def build_search_index(
-        self, progress: Callable[[int, int], None] | None = None
-    ) -> None:
+    async def build_search_index(self, progress: Callable[[int, int], None] | None = None) -> None:
         """Finish building the search index in short write transactions (resumable).
 
         Each step holds the write lock about BUILD_TARGET seconds and then leaves it free a

@@ -1423,11 +1423,14 @@ def _reindex_dirs(conn: sqlite3.Connection, session_id: str, old: str, new: str)
         )
         _refile(conn, table, fts, session_id, old, new, built)
         legacy = OLD[table].table
-        if conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (legacy,)
-        ).fetchone() and conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = ?", (f"{legacy}_ai",)
-        ).fetchone():
+        if (
+            conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (legacy,)
+            ).fetchone()
+            and conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = ?", (f"{legacy}_ai",)
+            ).fetchone()
+        ):
             _refile(conn, table, legacy, session_id, old, new, "")
 
 

@@ -140,6 +140,7 @@ class TermList:
         self.conn = conn
         self.sql = f"SELECT term FROM {vocab} WHERE term >= ? AND term < ? LIMIT 1"
         self.seeks = 0
+        self.complete = False  # whether the last expansion holds every term of the prefix
 
     def _seek(self, low: str, high: str) -> str | None:
         self.seeks += 1
@@ -175,8 +176,9 @@ class TermList:
                     low = _after(term[:cut]) if len(term) >= cut else term + "\x01"
                 depth += 1
         terms = [t for t in found if not _DIR_TOKEN.match(t)]
-        if complete:
-            return terms[:EXPAND_MAX] if len(terms) <= EXPAND_MAX else _shortest(terms)
+        self.complete = complete and len(terms) <= EXPAND_MAX
+        if self.complete:
+            return terms
         return _shortest(terms)
 
 
@@ -422,6 +424,24 @@ def search(
     else:
         hits.sort(key=lambda h: (h.created_at, h.message_id or 0), reverse=True)
     return hits[:limit]
+
+
+def filter_match(conn: sqlite3.Connection, text: str) -> str | None:
+    """An FTS5 expression for search_sessions: `text` as a phrase whose last word is a prefix
+    (expanded like the search's), or None when it holds no word to look up."""
+    tokens = fts_tokens(text[:MAX_QUERY_CHARS])[:MAX_TERMS]
+    if not tokens:
+        return None
+    term_list = TermList(conn, "search_sessions_terms")
+    terms = term_list.expand(tokens[-1])
+    if not terms:
+        return _quote(" ".join(tokens))  # matches nothing, cheaply
+    if not term_list.complete:
+        # Too many words start with it to list: the index is small enough for FTS5's own
+        # prefix query, and the filter must not drop sessions.
+        return _quote(" ".join(tokens)) + " *"
+    head = " ".join(tokens[:-1])
+    return " OR ".join(_quote(f"{head} {t}" if head else t) for t in terms)
 
 
 # ---------------------------------------------------------------------- building the index

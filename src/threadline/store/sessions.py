@@ -12,6 +12,7 @@ from pydantic import TypeAdapter
 from threadline.models import Scope, Session, SessionCursor, SessionSummary
 from threadline.store import liveness
 from threadline.store import scope as scopes
+from threadline.store import search as search_ops
 from threadline.store.errors import AmbiguousIdError, NotFoundError, StoreError
 from threadline.store.util import dump_json, fmt_ts, load_json, uuid7
 from threadline.text import collapse_whitespace
@@ -294,7 +295,7 @@ def list_sessions(
         # cut at the page: the cost is the page, not the workspace's history.
         if not dirs:
             return []
-        query_sql, query_params = _query_filter(query)
+        query_sql, query_params = _query_filter(conn, query)
         arm = f"{select} WHERE working_dir = ? AND deleted_at IS NULL{query_sql}{cursor_sql}"
         sql = " UNION ALL ".join([arm] * len(dirs)) + order + page_sql
         params: list[Any] = []
@@ -302,7 +303,7 @@ def list_sessions(
             params += [stale, directory, *query_params, *cursor_params]
         rows = conn.execute(sql, [*params, *page_params]).fetchall()
         return summaries_from_rows(rows)
-    where, where_params = _list_where(scope, root, query, trashed)
+    where, where_params = _list_where(conn, scope, root, query, trashed)
     sql = f"{select} WHERE {where}{cursor_sql}{order}{page_sql}"
     rows = conn.execute(sql, [stale, *where_params, *cursor_params, *page_params]).fetchall()
     return summaries_from_rows(rows)
@@ -337,26 +338,41 @@ def workspace_dirs(conn: sqlite3.Connection, root: str) -> list[str] | None:
 
 
 def _list_where(
-    scope: Scope, root: str | None, query: str | None, trashed: bool
+    conn: sqlite3.Connection, scope: Scope, root: str | None, query: str | None, trashed: bool
 ) -> tuple[str, list[Any]]:
     clause, params = scopes.sql_filter(scope, root)
     where = clause + (" AND deleted_at IS NOT NULL" if trashed else " AND deleted_at IS NULL")
-    query_sql, query_params = _query_filter(query)
+    query_sql, query_params = _query_filter(conn, query)
     return where + query_sql, [*params, *query_params]
 
 
-def _query_filter(query: str | None) -> tuple[str, list[Any]]:
-    """Sessions whose title or preview contains `query` (case-insensitive for ASCII)."""
+def _query_filter(conn: sqlite3.Connection, query: str | None) -> tuple[str, list[Any]]:
+    """Sessions whose title or preview contains `query` (case-insensitive for ASCII) where a
+    word starts.
+
+    The title/preview index (search_sessions) finds the candidates: the text as a phrase, its
+    last word a prefix; the LIKE then keeps those that hold the text exactly as typed. Text
+    with nothing the index holds (punctuation only) is a LIKE scan, as before.
+    """
     if not query:
         return "", []
     pattern = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    return " AND (title LIKE ? ESCAPE '\\' OR preview LIKE ? ESCAPE '\\')", [pattern, pattern]
+    like = "(title LIKE ? ESCAPE '\\' OR preview LIKE ? ESCAPE '\\')"
+    match = search_ops.filter_match(conn, query)
+    if match is None:
+        return f" AND {like}", [pattern, pattern]
+    return (
+        " AND id IN (SELECT k.session_id FROM search_sessions"
+        " JOIN search_session_keys AS k ON k.rid = search_sessions.rowid"
+        f" WHERE search_sessions MATCH ?) AND {like}",
+        [match, pattern, pattern],
+    )
 
 
 def count_sessions(
     conn: sqlite3.Connection, scope: Scope, root: str | None, query: str | None, trashed: bool
 ) -> int:
-    where, params = _list_where(scope, root, query, trashed)
+    where, params = _list_where(conn, scope, root, query, trashed)
     return int(conn.execute(f"SELECT count(*) FROM sessions WHERE {where}", params).fetchone()[0])
 
 
