@@ -997,6 +997,7 @@ class Store:
             conn.execute("VACUUM")
 
         await self._db.write_outside_transaction(run)
+        await self.checkpoint()
 
     # ------------------------------------------------------------------ export and import
 
