@@ -383,3 +383,70 @@ async def test_hostile_filters(store: Store, workdir: str, query: str) -> None:
     assert [r.id for r in found] in ([s.id], [])
     if query not in ("\x00", "*"):
         assert [r.id for r in found] == [s.id]
+
+
+# ---------------------------------------------------------------------- scope counts
+
+
+def scanned(path: Path, where: str, params: tuple = ()) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        return int(
+            conn.execute(f"SELECT count(*) FROM sessions WHERE {where}", params).fetchone()[0]
+        )
+    finally:
+        conn.close()
+
+
+async def assert_counts(store: Store, root: str, sub: str) -> None:
+    path = store.path
+    assert await store.count_sessions("all") == scanned(path, "deleted_at IS NULL")
+    assert await store.count_sessions("all", trashed=True) == scanned(
+        path, "deleted_at IS NOT NULL"
+    )
+    assert await store.count_sessions("directory", sub) == scanned(
+        path, "deleted_at IS NULL AND working_dir = ?", (sub,)
+    )
+    assert await store.count_sessions("workspace", root) == scanned(
+        path,
+        "deleted_at IS NULL AND (working_dir = ? OR working_dir LIKE ?)",
+        (root, root + "/%"),
+    )
+
+
+async def test_scope_counts_follow_every_change(store: Store, tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    (root / ".git").mkdir(parents=True)
+    (root / "sub").mkdir()
+    (tmp_path / "repo-other").mkdir()
+    sub = str(root / "sub")
+    made = []
+    for d in (root, root / "sub", root / "sub", tmp_path / "repo-other", tmp_path):
+        made.append((await store.create_session(str(d))).id)
+    await assert_counts(store, str(root), sub)
+    assert await store.count_sessions("workspace", str(root)) == 3
+    await store.delete_session(made[1])  # to the trash
+    await assert_counts(store, str(root), sub)
+    await store.restore_session(made[1])
+    await assert_counts(store, str(root), sub)
+    await store.delete_session(made[2])
+    assert await store.purge_session(made[2])
+    await assert_counts(store, str(root), sub)
+    with sqlite3.connect(store.path) as conn:  # a session moved to another directory
+        conn.execute("UPDATE sessions SET working_dir = ? WHERE id = ?", (sub, made[0]))
+    await assert_counts(store, str(root), sub)
+    assert await store.count_sessions("directory", sub) == 2
+    await store.purge_trash(everything=True)
+    await assert_counts(store, str(root), sub)
+
+
+async def test_an_upgraded_database_counts_its_scopes(tmp_path: Path, clock: FakeClock) -> None:
+    path = tmp_path / "v6.db"
+    build_v6(path, clock)
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE sessions SET deleted_at = created_at WHERE working_dir = '/proj/2'")
+    async with await Store.open(path, clock=clock) as store:
+        assert await store.count_sessions("all") == 2
+        assert await store.count_sessions("all", trashed=True) == 1
+        assert await store.count_sessions("directory", "/proj/1") == 1
+        assert await store.count_sessions("workspace", "/proj") == 2

@@ -372,6 +372,14 @@ def _query_filter(conn: sqlite3.Connection, query: str | None) -> tuple[str, lis
 def count_sessions(
     conn: sqlite3.Connection, scope: Scope, root: str | None, query: str | None, trashed: bool
 ) -> int:
+    if not query:
+        # The per-directory counts (session_counts): one row per directory in the scope.
+        clause, params = scopes.sql_filter(scope, root)
+        column = "trashed" if trashed else "live"
+        row = conn.execute(
+            f"SELECT coalesce(sum({column}), 0) FROM session_counts WHERE {clause}", params
+        ).fetchone()
+        return int(row[0])
     where, params = _list_where(conn, scope, root, query, trashed)
     return int(conn.execute(f"SELECT count(*) FROM sessions WHERE {where}", params).fetchone()[0])
 

@@ -140,3 +140,40 @@ CREATE TRIGGER search_sessions_ad AFTER DELETE ON sessions BEGIN
     WHERE rowid = (SELECT rid FROM search_session_keys WHERE session_id = old.id);
     DELETE FROM search_session_keys WHERE session_id = old.id;
 END;
+
+-- Sessions per directory, kept by triggers, so counting a scope reads at most one row per
+-- directory instead of every session (the sidebar counts its scope on every open).
+CREATE TABLE session_counts (
+    working_dir TEXT PRIMARY KEY,
+    live        INTEGER NOT NULL DEFAULT 0,  -- not in the trash
+    trashed     INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+
+INSERT INTO session_counts (working_dir, live, trashed)
+    SELECT working_dir, sum(deleted_at IS NULL), sum(deleted_at IS NOT NULL)
+    FROM sessions GROUP BY working_dir;
+
+CREATE TRIGGER session_counts_ai AFTER INSERT ON sessions BEGIN
+    INSERT INTO session_counts (working_dir, live, trashed)
+    VALUES (new.working_dir, new.deleted_at IS NULL, new.deleted_at IS NOT NULL)
+    ON CONFLICT (working_dir) DO UPDATE SET
+        live = live + excluded.live, trashed = trashed + excluded.trashed;
+END;
+
+CREATE TRIGGER session_counts_ad AFTER DELETE ON sessions BEGIN
+    UPDATE session_counts SET
+        live = live - (old.deleted_at IS NULL), trashed = trashed - (old.deleted_at IS NOT NULL)
+    WHERE working_dir = old.working_dir;
+END;
+
+CREATE TRIGGER session_counts_au AFTER UPDATE OF working_dir, deleted_at ON sessions
+WHEN old.working_dir IS NOT new.working_dir OR (old.deleted_at IS NULL) <> (new.deleted_at IS NULL)
+BEGIN
+    UPDATE session_counts SET
+        live = live - (old.deleted_at IS NULL), trashed = trashed - (old.deleted_at IS NOT NULL)
+    WHERE working_dir = old.working_dir;
+    INSERT INTO session_counts (working_dir, live, trashed)
+    VALUES (new.working_dir, new.deleted_at IS NULL, new.deleted_at IS NOT NULL)
+    ON CONFLICT (working_dir) DO UPDATE SET
+        live = live + excluded.live, trashed = trashed + excluded.trashed;
+END;
