@@ -450,3 +450,72 @@ async def test_an_upgraded_database_counts_its_scopes(tmp_path: Path, clock: Fak
         assert await store.count_sessions("all", trashed=True) == 1
         assert await store.count_sessions("directory", "/proj/1") == 1
         assert await store.count_sessions("workspace", "/proj") == 2
+
+
+# ---------------------------------------------------------------------- purging in steps
+
+
+async def test_a_long_session_is_purged_in_short_steps_and_a_crash_resumes(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from threadline.store import sessions as session_ops
+
+    monkeypatch.setattr(session_ops, "PURGE_CHUNK", 4)
+    long = await store.create_session("/tmp")
+    for i in range(11):
+        await store.add_message(long.id, "user", f"purgeable words {i}")
+    keep = await store.create_session("/tmp")
+    kept = await store.add_message(keep.id, "user", "purgeable but kept")
+    # One step, then the process "dies": the session is in the trash, 4 messages fewer.
+    raw = sqlite3.connect(store.path, isolation_level=None)
+    raw.execute("BEGIN IMMEDIATE")
+    purged, left = session_ops.purge_step(raw, [long.id], store._clock(), False)
+    raw.execute("COMMIT")
+    raw.close()
+    assert purged == [] and left == [long.id]
+    trashed = await store.list_sessions("all", trashed=True)
+    assert [s.id for s in trashed] == [long.id] and trashed[0].message_count == 7
+    assert [h.message_id for h in await store.search("purgeable")] == [kept.id]
+    # The next purge of the trash finishes it, in several transactions.
+    steps = []
+    real = session_ops.purge_step
+
+    def counting(*args):  # type: ignore[no-untyped-def]
+        steps.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(session_ops, "purge_step", counting)
+    assert await store.purge_trash(everything=True) == [long.id]
+    assert len(steps) == 2  # a chunk of 4, then the last 3 with the session
+    assert await store.get_session(long.id) is None
+    assert await store.count_sessions("all", trashed=True) == 0
+    assert await store.integrity_check() == []
+    fts_check(store.path)
+
+
+async def test_a_session_restored_during_a_purge_is_kept(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from threadline.store import sessions as session_ops
+
+    monkeypatch.setattr(session_ops, "PURGE_CHUNK", 2)
+    a = await store.create_session("/tmp")
+    b = await store.create_session("/tmp")
+    for s in (a, b):
+        for i in range(5):
+            await store.add_message(s.id, "user", f"message {i}")
+        await store.delete_session(s.id)
+    real = session_ops.purge_step
+    restored = []
+
+    def restoring(conn, ids, now, trashed_only):  # type: ignore[no-untyped-def]
+        if not restored:  # b is restored by "another process" after the first step
+            conn.execute("UPDATE sessions SET deleted_at = NULL WHERE id = ?", (b.id,))
+            restored.append(b.id)
+        return real(conn, ids, now, trashed_only)
+
+    monkeypatch.setattr(session_ops, "purge_step", restoring)
+    purged = await store.purge_trash(everything=True)
+    assert purged == [a.id]
+    got = await store.get_session(b.id)
+    assert got is not None and got.deleted_at is None and got.message_count == 5

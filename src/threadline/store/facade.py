@@ -370,22 +370,38 @@ class Store:
         return await self._db.write(session_ops.restore_session, session_id)
 
     async def purge_session(self, session_id: str) -> bool:
-        """Remove a session for good, with its messages and summaries (memories keep their fact)."""
-        return await self._db.write(session_ops.purge_session, session_id)
+        """Remove a session for good, with its messages and summaries (memories keep their fact).
+
+        A long session goes in several short transactions (see sessions.purge_step)."""
+        purged = await self._purge_in_steps([session_id], trashed_only=False)
+        return bool(purged)
+
+    async def _purge_in_steps(self, ids: list[str], *, trashed_only: bool) -> list[str]:
+        """Purge `ids` in short write transactions, leaving the lock free between them."""
+        purged: list[str] = []
+        left = list(ids)
+        while left:
+            done, left = await self._db.write(
+                session_ops.purge_step, left, self._clock(), trashed_only
+            )
+            purged += done
+            if left:
+                await asyncio.sleep(0.005)
+        if len(ids) > 1 or purged:
+            await self.checkpoint()
+        return purged
 
     async def purge_trash(self, trash_days: int = 30, *, everything: bool = False) -> list[str]:
-        """Purge sessions in the trash for longer than `trash_days` (all with everything=True)."""
+        """Purge sessions in the trash for longer than `trash_days` (all with everything=True),
+        in short transactions; what a crash leaves is still in the trash, for the next run."""
 
-        def run(conn: sqlite3.Connection, now: datetime) -> list[str]:
+        def expired(conn: sqlite3.Connection, now: datetime) -> list[str]:
             if everything:
-                ids = session_ops.all_trash(conn)
-            else:
-                ids = session_ops.expired_trash(conn, now - timedelta(days=trash_days))
-            for session_id in ids:
-                session_ops.purge_session(conn, session_id)
-            return ids
+                return session_ops.all_trash(conn)
+            return session_ops.expired_trash(conn, now - timedelta(days=trash_days))
 
-        return await self._db.write(run, self._clock())
+        ids = await self._db.read(expired, self._clock())
+        return await self._purge_in_steps(ids, trashed_only=True)
 
     async def cleanup(
         self,
@@ -411,9 +427,14 @@ class Store:
             dry_run,
         )
         try:
-            return await self._db.write(cleanup_ops.cleanup, *args)
+            result = await self._db.write(cleanup_ops.cleanup, *args)
         except cleanup_ops._DryRun as rolled_back:
             return rolled_back.result
+        # The trash that has waited long enough goes in short transactions of its own.
+        if result.purged_ids:
+            purged = await self._purge_in_steps(result.purged_ids, trashed_only=True)
+            result = result.model_copy(update={"purged": len(purged), "purged_ids": purged})
+        return result
 
     async def recover_interrupted(self) -> list[str]:
         """Mark sessions whose reply writer is gone or 30 s silent as crashed; returns their ids."""
