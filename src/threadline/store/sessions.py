@@ -295,7 +295,7 @@ def list_sessions(
         # cut at the page: the cost is the page, not the workspace's history.
         if not dirs:
             return []
-        query_sql, query_params = _query_filter(conn, query)
+        query_sql, query_params = _query_filter(conn, query, paged=True)
         arm = f"{select} WHERE working_dir = ? AND deleted_at IS NULL{query_sql}{cursor_sql}"
         sql = " UNION ALL ".join([arm] * len(dirs)) + order + page_sql
         params: list[Any] = []
@@ -303,7 +303,7 @@ def list_sessions(
             params += [stale, directory, *query_params, *cursor_params]
         rows = conn.execute(sql, [*params, *page_params]).fetchall()
         return summaries_from_rows(rows)
-    where, where_params = _list_where(conn, scope, root, query, trashed)
+    where, where_params = _list_where(conn, scope, root, query, trashed, paged=True)
     sql = f"{select} WHERE {where}{cursor_sql}{order}{page_sql}"
     rows = conn.execute(sql, [stale, *where_params, *cursor_params, *page_params]).fetchall()
     return summaries_from_rows(rows)
@@ -338,15 +338,27 @@ def workspace_dirs(conn: sqlite3.Connection, root: str) -> list[str] | None:
 
 
 def _list_where(
-    conn: sqlite3.Connection, scope: Scope, root: str | None, query: str | None, trashed: bool
+    conn: sqlite3.Connection,
+    scope: Scope,
+    root: str | None,
+    query: str | None,
+    trashed: bool,
+    paged: bool = False,
 ) -> tuple[str, list[Any]]:
     clause, params = scopes.sql_filter(scope, root)
     where = clause + (" AND deleted_at IS NOT NULL" if trashed else " AND deleted_at IS NULL")
-    query_sql, query_params = _query_filter(conn, query)
+    query_sql, query_params = _query_filter(conn, query, paged)
     return where + query_sql, [*params, *query_params]
 
 
-def _query_filter(conn: sqlite3.Connection, query: str | None) -> tuple[str, list[Any]]:
+# A filter matching more sessions than this is paged by walking the list in its order and
+# testing each row (matches are dense: a page fills at once) rather than through the index.
+FILTER_DENSE = 2000
+
+
+def _query_filter(
+    conn: sqlite3.Connection, query: str | None, paged: bool = False
+) -> tuple[str, list[Any]]:
     """Sessions whose title or preview contains `query` (case-insensitive for ASCII) where a
     word starts.
 
@@ -359,7 +371,7 @@ def _query_filter(conn: sqlite3.Connection, query: str | None) -> tuple[str, lis
     pattern = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     like = "(title LIKE ? ESCAPE '\\' OR preview LIKE ? ESCAPE '\\')"
     match = search_ops.filter_match(conn, query)
-    if match is None:
+    if match is None or (paged and _matches_more(conn, match, FILTER_DENSE)):
         return f" AND {like}", [pattern, pattern]
     return (
         " AND id IN (SELECT k.session_id FROM search_sessions"
@@ -367,6 +379,15 @@ def _query_filter(conn: sqlite3.Connection, query: str | None) -> tuple[str, lis
         f" WHERE search_sessions MATCH ?) AND {like}",
         [match, pattern, pattern],
     )
+
+
+def _matches_more(conn: sqlite3.Connection, match: str, n: int) -> bool:
+    row = conn.execute(
+        "SELECT count(*) FROM (SELECT rowid FROM search_sessions WHERE search_sessions MATCH ?"
+        " LIMIT ?)",
+        (match, n + 1),
+    ).fetchone()
+    return int(row[0]) > n
 
 
 def count_sessions(
