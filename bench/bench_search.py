@@ -93,7 +93,13 @@ async def _list_and_count(store: Store, q: str) -> Any:
     return rows
 
 
-async def run(db: Path, runs: int, only: str | None) -> None:
+async def run(db: Path, runs: int, only: str | None, warm: bool) -> None:
+    cold = None
+    if not warm:
+        try:
+            from threadline.store.search import _cache as cold  # type: ignore[attr-defined]
+        except ImportError:  # a version without the cache
+            cold = None
     info = json.loads(Path(f"{db}.json").read_text())
     todo = [c for c in cases(info) if not only or only in f"{c[0]} {c[1]}"]
     samples: dict[str, list[float]] = {f"{g} {label}": [] for g, label, _ in todo}
@@ -108,6 +114,8 @@ async def run(db: Path, runs: int, only: str | None) -> None:
             await call(store)
         for _ in range(runs):
             for group, label, call in todo:
+                if cold is not None:
+                    cold.clear()  # no expansion remembered from the run before
                 t0, c0 = time.perf_counter(), time.process_time()
                 result = await call(store)
                 samples[f"{group} {label}"].append((time.perf_counter() - t0) * 1000)
@@ -148,8 +156,14 @@ def main() -> None:
     p.add_argument("--db", required=True)
     p.add_argument("--runs", type=int, default=30)
     p.add_argument("--only", help="only the queries whose 'group label' contains this")
+    p.add_argument(
+        "--warm",
+        action="store_true",
+        help="keep the prefix expansions the store caches between runs (default: every "
+        "query pays for its expansion, as the first time)",
+    )
     args = p.parse_args()
-    asyncio.run(run(Path(args.db), args.runs, args.only))
+    asyncio.run(run(Path(args.db), args.runs, args.only, args.warm))
 
 
 if __name__ == "__main__":
