@@ -238,9 +238,11 @@ async def test_an_upgraded_database_searches_the_same_before_during_and_after_th
     try:
         assert 7 in store.migration.applied
         state = await store.search_build_state()
-        assert state.total == 123 and not state.finished
+        assert state.total == 123 + 3 and not state.finished  # messages, summaries, sessions
         before = await results(store)
         assert [m for k, m, _s in before["tomatoes|all"] if k == "message"] == v6["tomatoes"]
+        # The filter scans while its index is built.
+        assert len(await store.list_sessions("all", query="garde")) == 3
         assert len(before["tom*|all"]) == 123
         # Writes while the build is pending: a new message, a changed and a deleted old one.
         s = (await store.list_sessions("all", limit=1))[0]
@@ -286,6 +288,8 @@ async def test_an_upgraded_database_searches_the_same_before_during_and_after_th
         assert seen and seen[-1][0] == seen[-1][1]
         assert (await store.search_build_state()).finished
         assert await results(store) == expected
+        assert len(await store.list_sessions("all", query="garde")) == 3
+        assert await store.count_sessions("all", query="session 1 about") == 1
         assert await store.integrity_check() == []
     finally:
         await store.close()

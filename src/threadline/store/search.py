@@ -552,7 +552,7 @@ class BuildState:
 
 def _count_range(conn: sqlite3.Connection, table: str, low: int, high: int) -> int:
     row = conn.execute(
-        f"SELECT count(*) FROM {table} WHERE id > ? AND id <= ?", (low, high)
+        f"SELECT count(*) FROM {table} WHERE rowid > ? AND rowid <= ?", (low, high)
     ).fetchone()
     return int(row[0])
 
@@ -575,6 +575,8 @@ def build_step(conn: sqlite3.Connection, max_bytes: int = BUILD_FIRST_BYTES) -> 
     (rows indexed, whether everything is done).
     """
     row = conn.execute("SELECT name, done, upto FROM search_build ORDER BY name LIMIT 1").fetchone()
+    if row is not None and row[0] == "sessions":
+        return _sessions_step(conn, int(row[1]), int(row[2])), False
     if row is not None:
         name, done, upto = str(row[0]), int(row[1]), int(row[2])
         index = MESSAGES if name == "messages" else SUMMARIES
@@ -600,6 +602,49 @@ def build_step(conn: sqlite3.Connection, max_bytes: int = BUILD_FIRST_BYTES) -> 
             conn.execute("UPDATE search_build SET done = ? WHERE name = ?", (last, name))
         return rows, False
     return 0, _retire_step(conn)
+
+
+SESSIONS_STEP = 5000
+
+
+def _sessions_step(conn: sqlite3.Connection, done: int, upto: int) -> int:
+    """Index the next sessions (by rowid) in the title/preview index; the last step also
+    takes any session still without a key (rowids may have moved, on VACUUM)."""
+    row = conn.execute(
+        "SELECT max(rowid), count(*) FROM (SELECT rowid FROM sessions"
+        " WHERE rowid > ? AND rowid <= ? ORDER BY rowid LIMIT ?)",
+        (done, upto, SESSIONS_STEP),
+    ).fetchone()
+    last, rows = (int(row[0]), int(row[1])) if row[0] is not None else (upto, 0)
+    before = conn.execute("SELECT coalesce(max(rid), 0) FROM search_session_keys").fetchone()[0]
+    if rows:
+        conn.execute(
+            "INSERT OR IGNORE INTO search_session_keys (session_id)"
+            " SELECT id FROM sessions WHERE rowid > ? AND rowid <= ? ORDER BY rowid",
+            (done, last),
+        )
+    finished = rows == 0 or last >= upto
+    if finished:
+        conn.execute(
+            "INSERT INTO search_session_keys (session_id) SELECT id FROM sessions"
+            " WHERE id NOT IN (SELECT session_id FROM search_session_keys) ORDER BY rowid"
+        )
+    conn.execute(
+        "INSERT INTO search_sessions (rowid, title, preview) SELECT k.rid, s.title, s.preview"
+        " FROM search_session_keys AS k JOIN sessions AS s ON s.id = k.session_id"
+        " WHERE k.rid > ? ORDER BY k.rid",
+        (before,),
+    )
+    if finished:
+        conn.execute("DELETE FROM search_build WHERE name = 'sessions'")
+    else:
+        conn.execute("UPDATE search_build SET done = ? WHERE name = 'sessions'", (last,))
+    return rows
+
+
+def filter_ready(conn: sqlite3.Connection) -> bool:
+    """Whether the title/preview index holds every session (not while its build is pending)."""
+    return conn.execute("SELECT 1 FROM search_build WHERE name = 'sessions'").fetchone() is None
 
 
 def _retire_step(conn: sqlite3.Connection) -> bool:
@@ -648,6 +693,7 @@ def rebuild_index(conn: sqlite3.Connection) -> None:
     conn.execute("INSERT INTO search_summaries (search_summaries) VALUES ('rebuild')")
     conn.execute("DELETE FROM search_build")
     conn.execute("DELETE FROM search_sessions")
+    conn.execute("INSERT OR IGNORE INTO search_session_keys (session_id) SELECT id FROM sessions")
     conn.execute(
         "INSERT INTO search_sessions (rowid, title, preview)"
         " SELECT k.rid, s.title, s.preview"

@@ -371,7 +371,7 @@ def _query_filter(
         return "", []
     pattern = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     like = "(title LIKE ? ESCAPE '\\' OR preview LIKE ? ESCAPE '\\')"
-    match = search_ops.filter_match(conn, query)
+    match = search_ops.filter_match(conn, query) if search_ops.filter_ready(conn) else None
     if match is None or (paged and _matches_more(conn, match, FILTER_DENSE)):
         return f" AND {like}", [pattern, pattern]
     return (

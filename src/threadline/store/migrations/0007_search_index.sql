@@ -1,11 +1,12 @@
 -- threadline schema, version 7: search indexes without prefix indexes, built in short steps,
--- and an index over session titles and previews for the sidebar filter.
+-- an index over session titles and previews for the sidebar filter, and per-directory
+-- session counts.
 --
 -- A typed prefix is expanded from the index's term list (the *_terms fts5vocab tables) into
 -- exact terms (store/search.py), so the prefix indexes of version 2 ('2 3', two thirds of
 -- the indexing work) go. This migration only creates the new, empty indexes: it runs in a
 -- moment on any database. The rows already there are indexed afterwards in short write
--- transactions (search.advance_build), resuming from search_build after a crash; until an
+-- transactions (search.build_step), resuming from search_build after a crash; until an
 -- index is complete, search uses the version-2 one, which its triggers keep up to date, and
 -- once both are complete the version-2 indexes are dropped, also in short steps.
 
@@ -105,7 +106,9 @@ CREATE VIRTUAL TABLE summaries_fts_terms USING fts5vocab (summaries_fts, instanc
 
 -- The sidebar filter: session titles and previews. The index keeps its own copy of the text
 -- (a few hundred bytes a session) under a key of its own, since a session's rowid may change
--- on VACUUM. Every session is indexed here at once: 100,000 short rows take a second or two.
+-- on VACUUM. The sessions already there are indexed by the build (by rowid, resumable);
+-- until then the filter scans, as version 6 did. The triggers need no condition: a session
+-- without a key yet has nothing in the index to change or delete.
 CREATE TABLE search_session_keys (
     rid        INTEGER PRIMARY KEY,
     session_id TEXT NOT NULL UNIQUE  -- its session's id; the row goes with the session
@@ -116,10 +119,8 @@ CREATE VIRTUAL TABLE search_sessions USING fts5 (
 );
 CREATE VIRTUAL TABLE search_sessions_terms USING fts5vocab (search_sessions, instance);
 
-INSERT INTO search_session_keys (session_id) SELECT id FROM sessions ORDER BY rowid;
-INSERT INTO search_sessions (rowid, title, preview)
-    SELECT k.rid, s.title, s.preview
-    FROM search_session_keys AS k JOIN sessions AS s ON s.id = k.session_id;
+INSERT INTO search_build (name, done, upto)
+    SELECT 'sessions', 0, max(rowid) FROM sessions HAVING max(rowid) IS NOT NULL;
 
 CREATE TRIGGER search_sessions_ai AFTER INSERT ON sessions BEGIN
     INSERT INTO search_session_keys (session_id) VALUES (new.id);
