@@ -37,7 +37,8 @@ def _fts_tables(path: Path) -> list[str]:
         return [
             r[0]
             for r in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE '%USING fts5%' AND sql NOT LIKE '%fts5vocab%'"
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE '%USING fts5%'"
+                " AND sql NOT LIKE '%fts5vocab%'"
             )
         ]
 

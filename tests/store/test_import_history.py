@@ -102,7 +102,8 @@ def fts_consistent(path: Path) -> None:
         fts = [
             r[0]
             for r in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE '%USING fts5%' AND sql NOT LIKE '%fts5vocab%'"
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE '%USING fts5%'"
+                " AND sql NOT LIKE '%fts5vocab%'"
             )
         ]
         assert fts
@@ -550,7 +551,8 @@ def test_the_schema_s_index_and_counter_triggers_are_all_done_in_bulk(tmp_path) 
         fts = {
             r[0]
             for r in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE '%USING fts5%' AND sql NOT LIKE '%fts5vocab%'"
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE '%USING fts5%'"
+                " AND sql NOT LIKE '%fts5vocab%'"
             )
         }
         writers = [

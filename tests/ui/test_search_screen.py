@@ -182,9 +182,7 @@ async def test_reopening_offers_the_last_query(plain_db: Sample):
 # ---------------------------------------------------------------------- as you type
 
 
-async def test_typing_updates_the_hits_debounced(
-    plain_db: Sample, monkeypatch: pytest.MonkeyPatch
-):
+async def test_typing_updates_the_hits_debounced(plain_db: Sample, monkeypatch: pytest.MonkeyPatch):
     # The keys come faster than the debounce on however busy a machine (it is short: 60 ms).
     from threadline.ui.screens import search as search_screen
 
