@@ -29,7 +29,17 @@ def term_list(path: Path) -> tuple[sqlite3.Connection, TermList]:
 # ---------------------------------------------------------------------- prefix expansion
 
 
-async def test_a_prefix_finds_every_word_it_starts(store: Store, clock: FakeClock) -> None:
+@pytest.fixture(params=["expanded", "native"])
+def prefix_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every prefix expanded into exact terms, or every one left to FTS5 (a range of few pages
+    is, on a real database): both must find the same."""
+    monkeypatch.setattr(search_ops, "NATIVE_PAGES", -1 if request.param == "expanded" else 10**9)
+    return str(request.param)
+
+
+async def test_a_prefix_finds_every_word_it_starts(
+    store: Store, clock: FakeClock, prefix_mode: str
+) -> None:
     s = await store.create_session("/tmp")
     ids = {}
     for text in ("configure the parser", "a config file", "confirmed", "conflict", "unrelated"):
@@ -57,8 +67,9 @@ async def test_a_prefix_finds_every_word_it_starts(store: Store, clock: FakeCloc
 
 
 async def test_a_prefix_of_many_words_keeps_the_short_common_ones(
-    store: Store, clock: FakeClock, db_path: Path
+    store: Store, clock: FakeClock, db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(search_ops, "NATIVE_PAGES", -1)
     s = await store.create_session("/tmp")
     # 300 long words starting "th" sort before and after "the"; "the" is in the oldest message.
     words = [f"th{chr(97 + i // 26)}{chr(97 + i % 26)}xyzzy" for i in range(300)]
@@ -83,7 +94,7 @@ async def test_a_prefix_of_many_words_keeps_the_short_common_ones(
 
 
 async def test_prefix_of_words_with_diacritics_and_other_scripts(
-    store: Store, clock: FakeClock
+    store: Store, clock: FakeClock, prefix_mode: str
 ) -> None:
     s = await store.create_session("/tmp")
     ids = {}
@@ -106,7 +117,7 @@ async def test_prefix_of_words_with_diacritics_and_other_scripts(
     + ["e*", "a*", "ee*", "a1*", "OR*", "AND*", "q* OR", "(q*", "q*)", "🎉*", "\u0301*"],
 )
 async def test_hostile_prefixes_are_searched_or_refused(
-    store: Store, clock: FakeClock, query: str
+    store: Store, clock: FakeClock, query: str, prefix_mode: str
 ) -> None:
     s = await store.create_session("/work/dir")
     quick = await store.add_message(s.id, "user", "quick NEAR(q) and OR AND content:quoted")

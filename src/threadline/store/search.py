@@ -46,6 +46,9 @@ EXPAND_SEEKS = 40
 # A lookup just past a very common term reads the rest of that term's doclist (8 ms for "the"
 # at 2M messages): the expansion stops after this much CPU time and keeps what it found.
 EXPAND_CPU = 0.004
+# A prefix whose terms' doclists fill at most this many leaf pages (~4 KB each) is left to
+# FTS5's own prefix query: it merges them in a millisecond or two, and is exact.
+NATIVE_PAGES = 160
 # Leaf-page keys sampled per segment and depth (see TermList._page_keys).
 EXPAND_KEYS = 64
 # Expansions cut short (by the budgets or the cap) are samples anyway: kept this long per
@@ -177,6 +180,33 @@ class TermList:
                 _cache.clear()
             _cache[key] = (time.monotonic(), list(terms))
         return terms
+
+    def pages(self, prefix: str) -> int:
+        """About how many leaf pages the terms starting with `prefix` fill, all segments."""
+        table = self.vocab.removesuffix("_terms") + "_idx"
+        low, high = ("0" + prefix).encode(), ("0" + _after(prefix)).encode()
+        total, segid = 0, -1
+        while True:
+            row = self.conn.execute(
+                f"SELECT segid FROM {table} WHERE segid > ? ORDER BY segid LIMIT 1", (segid,)
+            ).fetchone()
+            if row is None:
+                return total
+            segid = int(row[0])
+            first = self.conn.execute(
+                f"SELECT pgno FROM {table} WHERE segid = ? AND term < ? ORDER BY term DESC LIMIT 1",
+                (segid, low),
+            ).fetchone()
+            last = self.conn.execute(
+                f"SELECT pgno FROM {table} WHERE segid = ? AND term >= ? ORDER BY term LIMIT 1",
+                (segid, high),
+            ).fetchone()
+            if last is None:
+                last = self.conn.execute(
+                    f"SELECT max(pgno) + 1 FROM {table} WHERE segid = ?", (segid,)
+                ).fetchone()
+            start = int(first[0]) if first is not None else 0
+            total += max(int(last[0] or 0) - start, 1)
 
     def _page_keys(self, prefix: str, end: str) -> list[str]:
         """The leaf-page keys of the index in [prefix, end), shortest first.
@@ -379,6 +409,8 @@ def _expander(conn: sqlite3.Connection, index: Index) -> Expander:
     def expand(prefix: str) -> list[str] | None:
         if prefix not in cache:
             try:
+                if terms.pages(prefix) <= NATIVE_PAGES:
+                    return None  # few pages: FTS5's own prefix query, exact and cheap
                 cache[prefix] = terms.expand(prefix)
             except sqlite3.OperationalError:
                 return None
