@@ -47,7 +47,7 @@ EXPAND_SEEKS = 40
 # at 2M messages): the expansion stops after this much CPU time and keeps what it found.
 EXPAND_CPU = 0.004
 # A prefix whose terms' doclists fill at most this many leaf pages (~4 KB each) is left to
-# FTS5's own prefix query: it merges them in a millisecond or two, and is exact.
+# FTS5's own prefix query: it merges them in a few ms (~25 us a page at 2M), and is exact.
 NATIVE_PAGES = 160
 # Leaf-page keys sampled per segment and depth (see TermList._page_keys).
 EXPAND_KEYS = 64
