@@ -12,10 +12,12 @@ Everything else (parentheses, NEAR, AND, column names) is searched as plain text
 
 A prefix is not handed to FTS5 as a prefix query: without a prefix index (and with one, past
 its lengths) FTS5 merges the whole doclist of every term in the range before giving the first
-row, which costs ~100 ms on a common prefix at 2M messages. Instead the prefix is expanded from
-the index's own term list (an fts5vocab table, sought term by term) into an OR of at most
-EXPAND_MAX exact terms, shortest and most word-like first; an OR of exact terms is read lazily
-from the newest end, so any prefix costs about the same as a word.
+row, which costs ~100 ms on a common prefix at 2M messages. So a prefix whose terms fill few
+leaf pages (NATIVE_PAGES) is left to FTS5, exact and cheap; any other is expanded from the
+index's own term list (an fts5vocab table, sought term by term) into an OR of at most
+EXPAND_MAX exact terms, the short common words first; an OR of exact terms is read lazily from
+the newest end, so any prefix costs about the same as a word. Past EXPAND_MAX terms the hits
+are those of the terms chosen (the newest of `t*` are the newest with `the`, `to`, `this`...).
 """
 
 from __future__ import annotations
