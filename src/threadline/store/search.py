@@ -570,7 +570,9 @@ def filter_match(conn: sqlite3.Connection, text: str) -> str | None:
 
 # One build step indexes about this many bytes of text (adapted to hold the lock ~BUILD_TARGET).
 BUILD_FIRST_BYTES = 2 << 20
-BUILD_TARGET = 0.3
+BUILD_TARGET = 0.2
+# And never more than this (a busy machine stretches a step; the rate it measures lags).
+BUILD_MAX_BYTES = 8 << 20
 # The version-2 index's rows are deleted this many at a time before its table is dropped.
 RETIRE_ROWS = 2000
 
