@@ -549,3 +549,59 @@ async def test_the_filter_finds_the_same_when_matches_are_dense(
     dense = await store.list_sessions("directory", workdir, query="dense", limit=4)
     assert [s.id for s in dense] == [s.id for s in sparse] and len(dense) == 4
     assert await store.count_sessions("directory", workdir, query="dense") == 6
+
+
+async def test_the_build_in_many_steps_beside_another_writer_stays_exact(
+    tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The build is many short transactions while another connection keeps writing: every
+    row is indexed once, whichever side of a step it landed."""
+    import asyncio
+    import threading
+
+    path = tmp_path / "v6.db"
+    build_v6(path, clock)
+    monkeypatch.setattr(search_ops, "BUILD_FIRST_BYTES", 400)
+    monkeypatch.setattr(search_ops, "BUILD_MAX_BYTES", 400)
+    store = await Store.open(path, clock=clock)
+    steps: list[int] = []
+    real = search_ops.build_step
+
+    def counted(conn, budget):  # type: ignore[no-untyped-def]
+        steps.append(budget)
+        return real(conn, budget)
+
+    monkeypatch.setattr(search_ops, "build_step", counted)
+    written: list[int] = []
+    stop = threading.Event()
+
+    def other_process() -> None:
+        conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+        sid = conn.execute("SELECT id FROM sessions LIMIT 1").fetchone()[0]
+        while not stop.is_set() and len(written) < 20:
+            conn.execute("BEGIN IMMEDIATE")
+            cur = conn.execute(
+                "INSERT INTO messages (session_id, role, content, created_at)"
+                " VALUES (?, 'user', 'written by another process about tomatoes', ?)",
+                (sid, fmt_ts(clock())),
+            )
+            conn.execute("COMMIT")
+            written.append(int(cur.lastrowid or 0))
+        conn.close()
+
+    thread = threading.Thread(target=other_process)
+    try:
+        thread.start()
+        await store.build_search_index()
+        stop.set()
+        await asyncio.to_thread(thread.join)
+        assert len(steps) > 10  # many steps, each its own transaction
+        assert written
+        hits = await store.search("written", limit=500)
+        assert sorted(h.message_id for h in hits) == sorted(written)
+        assert await store.integrity_check() == []
+    finally:
+        stop.set()
+        thread.join()
+        await store.close()
+    fts_check(path)
