@@ -190,7 +190,11 @@ async def test_reopening_offers_the_last_query(plain_db: Sample):
 # ---------------------------------------------------------------------- as you type
 
 
-async def test_typing_updates_the_hits_debounced(plain_db: Sample):
+async def test_typing_updates_the_hits_debounced(plain_db: Sample, monkeypatch: pytest.MonkeyPatch):
+    # The keys come faster than the debounce on however busy a machine (it is short: 60 ms).
+    from threadline.ui.screens import search as search_screen
+
+    monkeypatch.setattr(search_screen, "DEBOUNCE", 1.0)
     app = make_app(plain_db)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await open_search(pilot)

@@ -32,11 +32,13 @@ from threadline.ui.safe import one_line
 from threadline.ui.widgets.bars import SCOPE_LABELS
 from threadline.ui.widgets.search_results import SearchResults
 
-DEBOUNCE = 0.15
+# A search costs a few milliseconds whatever is typed (store/search.py), so the wait after the
+# last key is short: key to painted hits stays within ~150 ms, debounce included.
+DEBOUNCE = 0.06
 BUSY_DELAY = 0.1  # "searching…" shows when a search takes longer than this
 LIMIT = 100
-# A prefix needs this many characters: FTS5 keeps prefix indexes for 2 and 3 characters, and a
-# one-letter prefix would match a good part of the language.
+# A prefix needs this many characters. Any length costs about the same (the store expands it
+# into at most EXPAND_MAX exact terms), but one letter would match a good part of the language.
 PREFIX_MIN = 2
 
 SearchFn = Callable[[str, Scope, bool], Awaitable[list[SearchHit]]]
