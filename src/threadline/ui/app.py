@@ -204,6 +204,63 @@ class ThreadlineApp(App[int]):
         if self._main_screen is not None and self._main_screen.is_attached:
             self._main_screen.runner.update()
 
+    # ------------------------------------------------------------------ provider setup
+
+    def open_provider_setup(self) -> None:
+        """The provider form (palette, or `i` while none is set up); saving it makes the turn
+        engine again from the file written, so the composer works without a restart."""
+        from threadline.chat.provider_setup import config_file
+        from threadline.ui.screens.setup import ProviderSetupScreen
+
+        cfg = self.settings.provider
+        form = ProviderSetupScreen(
+            config_file(self.settings.source),
+            base_url=cfg.base_url,
+            api_key_env=cfg.api_key_env,
+            model=cfg.model,
+        )
+
+        def saved(path: Path | None) -> None:
+            if path is not None:
+                self.run_worker(self.reload_config(path), group="config", exit_on_error=False)
+
+        self.push_screen(form, callback=saved)
+
+    async def reload_config(self, path: Path) -> None:
+        """Read the settings again from `path` (on a thread) and make the turn engine anew; a
+        reply still streaming finishes on the engine it started with."""
+        from threadline.config import load_settings
+
+        try:
+            settings = await asyncio.to_thread(load_settings, path)
+        except ThreadlineError as exc:
+            notify_error(self, exc, "Settings not reloaded: ")
+            return
+        self.settings = settings
+        old, self.engine, self.engine_error = self.engine, None, None
+        self.engine_ready.clear()
+        if self.store is not None:
+            await self._start_engine(self.store)
+        if old is not None:
+            self.run_worker(self._close_when_idle(old), group="config", exit_on_error=False)
+        provider = settings.effective_provider()
+        if self.engine is not None:
+            from threadline.text import redact_url
+
+            self.notify(
+                f"Saved to {path}. Ready: {provider.model or 'no default model'} on "
+                f"{redact_url(provider.base_url or '')}.",
+                title="Model provider",
+                markup=False,
+            )
+        else:
+            self.notify(f"Saved to {path}.", title="Model provider", markup=False)
+
+    async def _close_when_idle(self, engine: TurnEngine) -> None:
+        if self._main_screen is not None:
+            await self._main_screen.runner.idle.wait()
+        await engine.aclose()
+
     def _show_damage(self, problem: str) -> None:
         from threadline.ui.screens.damaged import DamagedScreen
 
@@ -292,6 +349,12 @@ class ThreadlineApp(App[int]):
 
         if isinstance(screen, MainScreen | MemoriesScreen):
             yield from screen.palette_commands()
+        if isinstance(screen, MainScreen):
+            yield SystemCommand(
+                "Set up a model provider",
+                "Server, API key variable and model: tests the connection, writes config.toml",
+                self.open_provider_setup,
+            )
 
 
 def run_app(

@@ -601,6 +601,9 @@ class MainScreen(Screen[None]):
         if composer.enabled:
             composer.input.focus()
             return
+        if self.host.engine_error is None and self.host.engine_ready.is_set():
+            self.host.open_provider_setup()
+            return
         problem = self.runner.not_ready()
         if problem:
             self.notify(clean(problem), severity="warning", markup=False, timeout=10)
