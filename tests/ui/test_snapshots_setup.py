@@ -80,3 +80,51 @@ def test_setup_form_models_listed(snap_compare, empty_db, scripted_models):
     "6 models on the server · type to narrow, ↓ to pick"."""
     app = make_app(empty_db)
     assert snap_compare(app, terminal_size=MEDIUM, run_before=form_with("l", "l"))
+
+
+async def trashed_two_hours_ago(db, *names: str) -> None:
+    from datetime import timedelta
+
+    from sample_data import NOW
+
+    from threadline.store import Store
+
+    async with await Store.open(db.path, clock=lambda: NOW - timedelta(hours=2)) as store:
+        for name in names:
+            await store.delete_session(db.ids[name])
+
+
+def trash_open(*keys: str):
+    async def run(pilot) -> None:
+        from threadline.ui.screens.trash import TrashScreen
+
+        await settle(pilot)
+        await pilot.press("T")
+        await until(pilot, lambda: isinstance(pilot.app.screen, TrashScreen))
+        await until(pilot, lambda: pilot.app.screen.trash.total is not None)
+        await pilot.press(*keys)
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+    return run
+
+
+def test_trash_screen(snap_compare, plain_db):
+    """80x24, T: the header "threadline  trash · 2 sessions · purged after 30 d"; two rows
+    from two directories, the first highlighted: title and age on the first line, "trashed
+    2 h ago · N msgs · ~/src/…" on the second; the footer offers "esc Back", "r Restore",
+    "D Purge" and "⏎ Restore+open"."""
+    import asyncio
+
+    asyncio.run(trashed_two_hours_ago(plain_db, "fix", "web"))
+    assert snap_compare(make_app(plain_db), terminal_size=SMALL, run_before=trash_open())
+
+
+def test_trash_purge_asks(snap_compare, plain_db):
+    """The same after D: a "Purge session" question over the trash naming the session in bold
+    and its message count, saying it cannot be brought back; "Purge" and "No" buttons, the
+    bottom edge "y yes · n or esc no"."""
+    import asyncio
+
+    asyncio.run(trashed_two_hours_ago(plain_db, "fix", "web"))
+    assert snap_compare(make_app(plain_db), terminal_size=SMALL, run_before=trash_open("D"))

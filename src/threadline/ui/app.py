@@ -346,8 +346,9 @@ class ThreadlineApp(App[int]):
         yield from super().get_system_commands(screen)
         from threadline.ui.screens.main import MainScreen
         from threadline.ui.screens.memories import MemoriesScreen
+        from threadline.ui.screens.trash import TrashScreen
 
-        if isinstance(screen, MainScreen | MemoriesScreen):
+        if isinstance(screen, MainScreen | MemoriesScreen | TrashScreen):
             yield from screen.palette_commands()
         if isinstance(screen, MainScreen):
             yield SystemCommand(

@@ -98,6 +98,13 @@ class MainScreen(Screen[None]):
             tooltip="Summarise the session's older messages now",
         ),
         Binding(
+            "T",
+            "trash",
+            "Trash",
+            show=False,
+            tooltip="The trash: restore sessions deleted earlier, or purge them",
+        ),
+        Binding(
             "ctrl+f",
             "search",
             "Search",
@@ -691,6 +698,25 @@ class MainScreen(Screen[None]):
         from threadline.ui.screens.help import HelpScreen
 
         self.app.push_screen(HelpScreen(self.key_sections()))
+
+    def action_trash(self) -> None:
+        if self._store_or_warn() is None:
+            return
+        from threadline.ui.screens.trash import TrashScreen
+
+        screen = TrashScreen()
+
+        def closed(open_id: str | None) -> None:
+            if open_id is not None:
+                self.open_session(open_id)
+            if open_id is not None or screen.restored:
+                self.run_worker(
+                    self._reload_sessions(keep_id=open_id),
+                    group="session-action",
+                    exit_on_error=False,
+                )
+
+        self.app.push_screen(screen, callback=closed)
 
     # ------------------------------------------------------------------ palette
 
