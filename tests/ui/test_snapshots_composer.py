@@ -116,7 +116,7 @@ def test_composer_generating(snap_compare, plain_db):
 
 def test_composer_disabled_without_a_provider(snap_compare, plain_db, monkeypatch):
     """80x24 with no provider configured: the text area is gone; in its place, in yellow,
-    "✎ No model provider: set [provider] base_url and model in config.toml · i: details"
+    "✎ No model provider yet: press i to set one up (ctrl+p: Set up a model provider)"
     (two lines at this width). Tab skips the composer; the rest of the app is as
     usual ("Fix the flaky retry test" open)."""
     monkeypatch.setenv("THREADLINE_CONFIG", "/home/dev/.config/threadline/config.toml")
