@@ -186,3 +186,37 @@ async def test_saving_keeps_the_rest_of_an_existing_file(
     assert data["provider"]["max_retries"] == 1
     assert data["provider"]["model"] == "my-own-model"
     assert "api_key_env" not in data["provider"]
+
+
+async def test_the_new_session_form_offers_the_servers_models(
+    plain_db: Sample, fake_server: FakeOpenAIServer
+):
+    from composer_helpers import chat_settings
+
+    from threadline.ui.screens.new_session import NewSessionScreen
+
+    app = make_app(plain_db, settings=chat_settings(fake_server, "alpha-large"))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, NewSessionScreen), "the form")
+        form = app.screen
+        picker = form.query_one("#new-session-models")
+        await until(pilot, lambda: picker.shown, "the model list")
+        assert picker.shown == ["alpha-large", "alpha-small", "beta"]
+        await pilot.press("b", "down", "enter")  # narrowed to beta, picked
+        assert picker.value == "beta"
+        await pilot.press("enter")
+        await until(pilot, lambda: app.screen is app.main_screen, "the form to close")
+        await type_and_send(pilot, "Which model?")
+        await turn_done(pilot)
+        assert fake_server.requests_of("chat")[-1]["model"] == "beta"
+        # Free text still works: a name the server does not list.
+        app.main_screen.sessions.focus()  # (the composer has focus after sending)
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, NewSessionScreen), "the form")
+        await pilot.press(*"myown")
+        await pilot.press("enter")
+        await until(pilot, lambda: app.screen is app.main_screen, "the form to close")
+        assert app.main_screen.runner.draft is not None
+        assert app.main_screen.runner.draft.model == "myown"
