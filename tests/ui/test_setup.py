@@ -220,3 +220,23 @@ async def test_the_new_session_form_offers_the_servers_models(
         await until(pilot, lambda: app.screen is app.main_screen, "the form to close")
         assert app.main_screen.runner.draft is not None
         assert app.main_screen.runner.draft.model == "myown"
+
+
+async def test_a_theme_chosen_in_the_app_is_remembered(plain_db: Sample):
+    app = make_app(plain_db)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.theme == "textual-dark"
+        app.theme = "nord"  # what the palette's "Change theme" does
+        await pilot.pause()  # the theme signal starts the write
+        await app.workers.wait_for_complete()
+    assert tomllib.loads(config_path().read_text())["ui"]["theme"] == "nord"
+    # The next start uses it.
+    from threadline.config import load_settings
+
+    settings = load_settings()
+    settings.session.auto_cleanup = False
+    again = make_app(plain_db, settings=settings)
+    async with again.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert again.theme == "nord"

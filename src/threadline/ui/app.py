@@ -136,6 +136,7 @@ class ThreadlineApp(App[int]):
         self.run_worker(self._start(), group="start", exit_on_error=False)
 
     def on_mount(self) -> None:
+        self.theme_changed_signal.subscribe(self, self._theme_chosen)
         bad = self._bad_theme
         if bad:
             choices = ", ".join(sorted(self.available_themes))
@@ -203,6 +204,27 @@ class ThreadlineApp(App[int]):
         self.engine_ready.set()
         if self._main_screen is not None and self._main_screen.is_attached:
             self._main_screen.runner.update()
+
+    def _theme_chosen(self, theme: object) -> None:
+        """A theme chosen in the palette is remembered: [ui] theme in config.toml (written on
+        a thread; themes the config cannot name, such as a plugin's, are not saved)."""
+        from threadline.config import THEMES
+
+        name = self.theme
+        if name == self.settings.ui.theme or name not in THEMES:
+            return
+        self.settings.ui.theme = name
+        self.run_worker(self._save_theme(name), group="config", exit_on_error=False)
+
+    async def _save_theme(self, name: str) -> None:
+        from threadline.chat.provider_setup import config_file
+        from threadline.config_write import set_config_value
+
+        path = config_file(self.settings.source)
+        try:
+            await asyncio.to_thread(set_config_value, "ui", "theme", name, path)
+        except ThreadlineError as exc:
+            notify_error(self, exc, "Theme not saved: ")
 
     # ------------------------------------------------------------------ provider setup
 
