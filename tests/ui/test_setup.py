@@ -240,3 +240,41 @@ async def test_a_theme_chosen_in_the_app_is_remembered(plain_db: Sample):
     async with again.run_test(size=SIZE) as pilot:
         await settle(pilot)
         assert again.theme == "nord"
+
+
+@pytest.fixture
+def other_tools(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Claude Code history in its usual place (CLAUDE_CONFIG_DIR); the other tools' places
+    empty."""
+    claude = tmp_path / "claude"
+    (claude / "projects" / "-home-dev-src-api").mkdir(parents=True)
+    (claude / "projects" / "-home-dev-src-api" / "a.jsonl").write_text("{}\n")
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(claude))
+    for var in ("CODEX_HOME", "LLM_USER_PATH", "GEMINI_CLI_HOME"):
+        (tmp_path / var).mkdir()
+        monkeypatch.setenv(var, str(tmp_path / var))
+    return claude
+
+
+async def test_an_empty_list_names_the_import_of_history_found(empty_db: Path, other_tools):
+    app = make_app(empty_db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        from apphelpers import widget_lines
+
+        text = " ".join("\n".join(widget_lines(app.main_screen.sessions)).split())
+        assert "history from Claude Code" in text
+        assert "threadline import claude-code" in text
+        assert "codex" not in text
+
+
+async def test_no_import_advice_once_the_database_has_sessions(plain_db: Sample, other_tools):
+    from apphelpers import widget_lines
+
+    app = make_app(plain_db, working_dir="/home/dev/elsewhere")  # nothing in this directory
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert app.main_screen.sessions.total == 0
+        text = " ".join("\n".join(widget_lines(app.main_screen.sessions)).split())
+        assert "No sessions in ~/elsewhere yet." in text
+        assert "import" not in text

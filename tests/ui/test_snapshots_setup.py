@@ -128,3 +128,17 @@ def test_trash_purge_asks(snap_compare, plain_db):
 
     asyncio.run(trashed_two_hours_ago(plain_db, "fix", "web"))
     assert snap_compare(make_app(plain_db), terminal_size=SMALL, run_before=trash_open("D"))
+
+
+def test_empty_with_other_history(snap_compare, empty_db, tmp_path, monkeypatch):
+    """80x24, a new database on a machine with Claude Code and Codex history in their usual
+    places: the sidebar says "No sessions in ~/src/api yet, but this machine has history from
+    Claude Code, Codex." and, after "Bring it in from a shell:", the two commands
+    `threadline import claude-code` and `threadline import codex`, then "or press n for a new
+    session here."."""
+    for var, sub in (("CLAUDE_CONFIG_DIR", "projects/p"), ("CODEX_HOME", "sessions/2026")):
+        (tmp_path / var / sub).mkdir(parents=True)
+        monkeypatch.setenv(var, str(tmp_path / var))
+    for var in ("LLM_USER_PATH", "GEMINI_CLI_HOME"):
+        monkeypatch.setenv(var, str(tmp_path / var))
+    assert snap_compare(make_app(empty_db), terminal_size=SMALL, run_before=settle)

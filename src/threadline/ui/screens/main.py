@@ -31,6 +31,7 @@ from threadline.ui.widgets.session_list import SessionList, SessionQuery
 
 if TYPE_CHECKING:
     from threadline.chat.turns import TurnEngine
+    from threadline.sources.found import FoundHistory
     from threadline.store import Store
     from threadline.ui.memory_tasks import MemoryStatus
     from threadline.ui.screens.memories import JumpTo
@@ -134,6 +135,8 @@ class MainScreen(Screen[None]):
         self.runner = TurnRunner(self)
         self.summarising: set[str] = set()  # sessions being summarised now (Z)
         self._last_search: tuple[str, bool] = ("", False)  # (query, by relevance)
+        # Other tools' history found on this machine (None: not looked for yet).
+        self._other_history: list[FoundHistory] | None = None
 
     @property
     def host(self) -> Host:
@@ -234,7 +237,17 @@ class MainScreen(Screen[None]):
 
     def _update_empty_text(self) -> None:
         where = home_short(one_line(self._root() or "")) or "any directory"
-        if self.query_text:
+        found = self._other_history
+        if found and not self.query_text:
+            tools = ", ".join(f.label for f in found)
+            commands = "\n".join(f.command for f in found)
+            self.sessions.set_empty_text(
+                f"No sessions yet, but this machine has history from {tools}."
+                if self.scope is Scope.ALL
+                else f"No sessions in {where} yet, but this machine has history from {tools}.",
+                f"Bring it in from a shell:\n{commands}\nor press n for a new session here.",
+            )
+        elif self.query_text:
             self.sessions.set_empty_text(
                 f"No session matches “{one_line(self.query_text)}”.",
                 "esc clears the filter · s widens the scope",
@@ -264,6 +277,8 @@ class MainScreen(Screen[None]):
     def _sessions_loaded(self, event: SessionList.Loaded) -> None:
         self.total = event.total
         self._update_header()
+        if event.total == 0 and self._other_history is None:
+            self._look_for_other_history()
         if not self._auto_opened and event.total and self.open_session_id is None:
             self._auto_opened = True
             # After the list has painted: opening draws Markdown (and loads Pygments).
@@ -273,6 +288,25 @@ class MainScreen(Screen[None]):
         first = self.sessions.highlighted
         if first is not None and self.open_session_id is None:
             self.open_session(first.id)
+
+    @work(group="other-history", exclusive=True, exit_on_error=False)
+    async def _look_for_other_history(self) -> None:
+        """The database is empty: is another tool's history on this machine? (A few stats,
+        on a thread; looked for once.) The empty list then names the import commands."""
+        from threadline.sources.found import histories_found
+
+        store = self.store
+        if store is None:
+            return
+        self._other_history = []
+        try:
+            if await store.count_sessions(Scope.ALL, None):
+                return  # history of its own already: no advice
+        except ThreadlineError:
+            return
+        self._other_history = await asyncio.to_thread(histories_found)
+        if self._other_history and self.sessions.total == 0:
+            self._update_empty_text()
 
     async def data_changed(self) -> None:
         """Another process (or a cleanup) wrote: refresh the list and the open session."""
