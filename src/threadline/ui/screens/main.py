@@ -182,6 +182,14 @@ class MainScreen(Screen[None]):
     def sidebar_has_focus(self) -> bool:
         return self.focused is self.sessions
 
+    def on_resize(self) -> None:
+        # Below 120 columns the footer loses its padding, and below 100 the "^p palette" key
+        # (? and the composer's hint name it), so the main keys (Delete and Write included)
+        # fit in 80.
+        for footer in self.query(Footer):
+            footer.compact = self.size.width < 120
+            footer.show_command_palette = self.size.width >= 100
+
     def on_mount(self) -> None:
         self.mounted.set()
         if not self.query("#filter"):
