@@ -43,3 +43,21 @@ def test_short_enough_keeps_the_name():
     bar = HeaderBar()
     bar.show(Scope.DIRECTORY, "/home/dev/src/api", 4, "", None)
     assert bar.line(78).plain.startswith("threadline  this directory  ~/src/api  ·  4")
+
+
+async def test_the_footer_keeps_delete_and_write_at_80_columns_after_a_resize(plain_db):
+    from apphelpers import make_app, screen_lines, settle
+
+    app = make_app(plain_db)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        wide = screen_lines(app)[-1]
+        assert "^p palette" in wide and "i Write" in wide
+        await pilot.resize_terminal(80, 24)
+        await settle(pilot)
+        narrow = screen_lines(app)[-1]
+        assert "d Delete" in narrow and "i Write" in narrow and "q Quit" in narrow
+        assert "palette" not in narrow
+        await pilot.resize_terminal(120, 36)
+        await settle(pilot)
+        assert "^p palette" in screen_lines(app)[-1]

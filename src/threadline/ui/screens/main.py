@@ -188,7 +188,10 @@ class MainScreen(Screen[None]):
         # fit in 80.
         for footer in self.query(Footer):
             footer.compact = self.size.width < 120
-            footer.show_command_palette = self.size.width >= 100
+            palette = self.size.width >= 100
+            if footer.show_command_palette != palette:
+                footer.show_command_palette = palette
+                footer.refresh(recompose=True)  # the palette key is composed, not styled
 
     def on_mount(self) -> None:
         self.mounted.set()
