@@ -293,11 +293,23 @@ def local_fonts(svg: str) -> str:
     return svg
 
 
+def repeatable_ids() -> None:
+    """New ids take their random bits from a seeded generator (as in tests/ui/conftest.py), so
+    the short ids in the pictures are the same on every run."""
+    import random
+
+    from threadline.store import util
+
+    util.random_bytes = random.Random(20261123).randbytes  # type: ignore[assignment]
+    util._uuid_last_ms = -1
+
+
 def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for name, kind, size, step in SHOTS:
             if sys.argv[1:] and name not in sys.argv[1:]:
                 continue
+            repeatable_ids()
             db = Path(tmp) / f"{name}.db"
             if kind == "imported":
                 sample = asyncio.run(imported_data.build(db))
