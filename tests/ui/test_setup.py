@@ -278,3 +278,17 @@ async def test_no_import_advice_once_the_database_has_sessions(plain_db: Sample,
         text = " ".join("\n".join(widget_lines(app.main_screen.sessions)).split())
         assert "No sessions in ~/elsewhere yet." in text
         assert "import" not in text
+
+
+async def test_the_form_says_when_the_environment_overrides_it(
+    plain_db: Sample, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("THREADLINE_MODEL", "from-env")
+    app = make_app(plain_db)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.open_provider_setup()
+        await until(pilot, lambda: isinstance(app.screen, ProviderSetupScreen), "the form")
+        await pilot.pause()
+        where = str(app.screen.query_one("#setup-where").render())
+        assert "THREADLINE_MODEL is set here and override" in where

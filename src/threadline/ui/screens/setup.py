@@ -118,6 +118,7 @@ class ProviderSetupScreen(ModalScreen[Path | None]):
                     ("Saves [provider] in ", "$text-muted"),
                     (home_short(one_line(str(self.config_file))), "$text"),
                     (" (mode 0600). The key itself is never written.", "$text-muted"),
+                    (overrides_note(), "$text-warning"),
                 ),
                 id="setup-where",
             )
@@ -270,3 +271,16 @@ class ProviderSetupScreen(ModalScreen[Path | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+def overrides_note() -> str:
+    """ " Note: THREADLINE_BASE_URL is set here and overrides …" when the environment overrides
+    what the form saves (empty otherwise)."""
+    from threadline.config import ProviderConfig, provider_env_sources
+
+    env = provider_env_sources(ProviderConfig())
+    names = [env[key] for key in ("base_url", "model") if key in env]
+    if not names:
+        return ""
+    verb = "is" if len(names) == 1 else "are"
+    return f" Note: {' and '.join(names)} {verb} set here and override what is saved."
