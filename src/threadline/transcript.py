@@ -108,10 +108,12 @@ def is_imported(payload: Any) -> bool:
     return message_kind(payload) is not None
 
 
-# The pieces of the messages read lately, by the identity of their payload and content (the
-# view asks for a message's pieces at each repaint; a stored message's payload never changes).
+# The pieces of the messages read lately, by the identity of their parts list and content (the
+# view asks for a message's pieces at each repaint; a stored message never changes). Holding
+# the parts list and content keeps their ids from being reused; a few hundred entries are a
+# window's worth (the source records in a payload are not held).
 _PIECES: dict[tuple[int, int], tuple[Any, str, tuple[Piece, ...]]] = {}
-_PIECES_KEPT = 1024
+_PIECES_KEPT = 256
 
 
 def pieces(content: str, payload: Any) -> list[Piece]:
@@ -121,14 +123,15 @@ def pieces(content: str, payload: Any) -> list[Piece]:
     """
     if not is_imported(payload):
         return []
-    key = (id(payload), id(content))
+    parts = payload["parts"]
+    key = (id(parts), id(content))
     cached = _PIECES.get(key)
-    if cached is not None and cached[0] is payload and cached[1] is content:
+    if cached is not None and cached[0] is parts and cached[1] is content:
         return list(cached[2])
     out = _read_pieces(content, payload)
     if len(_PIECES) >= _PIECES_KEPT:
         _PIECES.clear()
-    _PIECES[key] = (payload, content, tuple(out))
+    _PIECES[key] = (parts, content, tuple(out))
     return out
 
 
@@ -349,9 +352,9 @@ def transcript_lines(content: str, payload: Any, *, thinking: bool = False) -> l
             if thinking and p.text.strip():
                 lines.append(f"{THINKING_MARK} thinking:")
                 lines += ["  " + line for line in p.text.splitlines()]
-            else:
+            elif p.text.strip():  # an empty one (kept encrypted) is only a marker: left out
                 n = line_count(p.text.strip())
-                lines.append(f"{THINKING_MARK} thinking" + (f" ({plural(n, 'line')})" if n else ""))
+                lines.append(f"{THINKING_MARK} thinking ({plural(n, 'line')})")
         elif p.kind == "call":
             lines.append(call_line(p.call))
         elif p.kind == "result" and p.result is not None:

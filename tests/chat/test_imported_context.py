@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from threadline import sources
-from threadline.chat.context import as_chat, build_context, load_context, message_tokens
+from threadline.chat.context import as_chat, build_context, load_context, message_tokens, sendable
 from threadline.chat.provider import ChatMessage
 from threadline.models import Message
 from threadline.store import Store
@@ -186,3 +186,21 @@ async def test_continuing_a_real_claude_code_session_sends_it_as_text(store: Sto
     assert texts[5] == "why did it not start?"
     assert not any("Request interrupted" in t for t in texts)
     assert not any("The user is having trouble" in t for t in texts)  # its thinking
+
+
+def test_summaries_and_memory_extraction_read_imported_messages_as_text() -> None:
+    """What a summariser or a memory extractor is shown of an imported session is what a
+    model continuing it is sent: tool calls and results as text, no reasoning, no injected
+    context."""
+    from threadline.chat.summarise import render_message, summary_request
+
+    history = [PROMPT, REPLY, RESULT, META, INFO, COMMAND]
+    (_, prompt) = summary_request(None, [m for m in history if sendable(m)], max_tokens=16_000)
+    assert (
+        '[message 2, assistant]\nRunning them.\n\n[called Bash with {"command": "pytest -q"}]'
+        in (prompt.content)
+    )
+    assert "[message 3, tool]\n[result of Bash (toolu_1)]\n3 passed in 0.2s" in prompt.content
+    assert "SECRET-REASONING" not in prompt.content
+    assert "ide_opened_file" not in prompt.content and "interrupted" not in prompt.content
+    assert render_message(REPLY).startswith("[assistant #2]\nRunning them.\n\n[called Bash")

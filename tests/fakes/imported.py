@@ -26,7 +26,11 @@ def _payload(kind: str, *parts: dict[str, Any]) -> dict[str, Any]:
 
 
 def imported_session(
-    *, hostile: bool = False, source_id: str = "cc-1", working_dir: str = "/work/demo"
+    *,
+    hostile: bool = False,
+    source_id: str = "cc-1",
+    working_dir: str = "/work/demo",
+    compacted: bool = True,
 ) -> IncomingSession:
     evil = f" {HOSTILE}" if hostile else ""
     at = iter(START + timedelta(seconds=10 * i) for i in range(100))
@@ -174,5 +178,5 @@ def imported_session(
         model="claude-opus-4-6",
         metadata={"version": "2.1.38"},
         messages=messages,
-        summaries=summaries,
+        summaries=summaries if compacted else [],
     )

@@ -45,13 +45,15 @@ def _chat(source: str, source_id: str, title: str, days: int) -> IncomingSession
     )
 
 
-async def build(path: str | os.PathLike[str], *, hostile: bool = False) -> sample_data.Sample:
+async def build(
+    path: str | os.PathLike[str], *, hostile: bool = False, compacted: bool = True
+) -> sample_data.Sample:
     sample = await sample_data.build(path, hostile=False)
     store = await Store.open(path)
     try:
         await store.load_history(
             [
-                imported_session(hostile=hostile, working_dir=API),
+                imported_session(hostile=hostile, working_dir=API, compacted=compacted),
                 _chat("chatgpt", "c-1", "CSV reading in Python", 40),
                 _chat("llm", "l-1", "Quick question about csv", 300),
             ]

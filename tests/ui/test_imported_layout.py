@@ -268,3 +268,17 @@ async def test_a_tool_result_is_measured_again_when_another_follows_it() -> None
     assert await window.append([result(4, "c2", "Read", "gone", "no such file", error=True)])
     assert window.state(1).tight and tool.height is None  # it loses its spacer: measured again
     assert window.state(0).results == (("c1", "exit 0"), ("c2", "✖ no such file"))
+
+
+def test_encrypted_thinking_is_a_marker_only_when_thinking_is_shown() -> None:
+    item = reply(2, {"type": "thinking", "text": ""}, TEXT, BASH)
+    assert [r[1] for r in rows(item)] == ["Running the tests.", "⚙ Bash  pytest -q"]
+    assert rows(item, show_thinking=True)[0] == (
+        "line",
+        "∴ Thinking (not kept readable by the source)",
+        "meta",
+    )
+    assert transcript_lines(item.content, item.payload) == [
+        "Running the tests.",
+        "⚙ Bash  pytest -q",
+    ]

@@ -187,3 +187,69 @@ def test_a_call_line_keeps_its_answer_in_sight(width: int) -> None:
     assert texts[1].startswith("⚙ Edit  /home/dev/v") and texts[1].endswith("…  → exit 0")
     assert all(line.cell_length == width for line in lines)
     assert len(lines) == estimate_height(reply, width, state) == 3  # header, call, spacer
+
+
+async def test_continuing_an_imported_session_sends_its_tools_as_text(tmp_path: Path) -> None:
+    """The composer writes the next turn of the imported session (without its compaction
+    here) with threadline's provider: the request carries the session as text (calls and
+    results bracketed, no thinking, no injected context or notice), the reply streams in and is
+    saved after the imported ones."""
+    from composer_helpers import chat_settings, pane_text, turn_done, type_and_send
+
+    from fakes.openai_server import FakeOpenAIServer
+    from threadline.store import Store
+
+    imported_db = await imported_data.build(tmp_path / "whole.db", compacted=False)
+    with FakeOpenAIServer() as server:
+        app = make_app(imported_db, settings=chat_settings(server))
+        async with app.run_test(size=(120, 36)) as pilot:
+            await open_cc(pilot, imported_db)
+            await type_and_send(pilot, "Now lint it")
+            await turn_done(pilot)
+            assert "Now lint it" in pane_text(app)
+        (body,) = server.requests_of("chat")
+    sent = [(m["role"], m["content"]) for m in body["messages"]]
+    texts = "\n".join(content for _, content in sent)
+    assert ("user", "Now lint it") == sent[-1]
+    assert '[called Bash with {"command": "pytest -q", "description": "Run the tests"}]' in texts
+    assert "[result of Bash (call-1)]\nF." in texts
+    assert "[result of Read (call-2), an error]\nFile does not exist." in texts
+    assert "Check pytest first" not in texts  # the thinking
+    assert "system-reminder" not in texts and "Request interrupted" not in texts
+    async with await Store.open(imported_db.path) as store:
+        saved = await store.get_messages(imported_db.ids["cc"])
+    assert [m.role for m in saved[-2:]] == ["user", "assistant"]
+    assert saved[-2].content == "Now lint it" and saved[-1].complete
+
+
+async def test_a_real_claude_code_compaction_sits_in_place_folded(tmp_path: Path) -> None:
+    """The spotter sample (a compact_boundary and its isCompactSummary line, read from
+    ../shared/import-samples): the session opens at the summary standing for the 132 messages
+    before it, folded (one line says so), tools as one-liners after it; f shows them."""
+    from sources.helpers import sample
+    from threadline import sources
+    from threadline.store import Store
+
+    path = sample(
+        "claude-code/spotter/4d5611e5-241a-462a-8d15-5122611a9569.jsonl.gz", tmp_path / "s"
+    )
+    db = tmp_path / "real.db"
+    async with await Store.open(db) as store:
+        await store.load_history(sources.get("claude-code").read(path))
+        (row,) = await store.list_sessions("all")
+    app = make_app(db, working_dir=row.working_dir)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        app.main_screen.open_session(row.id)
+        await settle(pilot)
+        await pilot.press("tab", "home")
+        await settle(pilot)
+        text = pane(app)
+        assert "▸ 132 earlier messages folded into the summary below · f shows them" in text
+        assert "≡ Summary of messages 1–132" in text
+        assert "· Conversation compacted" in text
+        assert "⚙ Edit  /home/USER/projects/" in text
+        assert "cc · 293 msgs" in "\n".join(widget_lines(app.main_screen.sessions))
+        await pilot.press("f")
+        await settle(pilot)
+        assert "folded into the summary below" not in pane(app)

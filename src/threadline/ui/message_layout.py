@@ -165,8 +165,10 @@ def layout_message(item: Message, state: BlockState) -> Layout | None:
 
 
 def _thinking(text: str, shown: bool) -> list[Row]:
-    if not text.strip():
-        return [Row("line", f"{THINKING_MARK} Thinking (not kept by the source)", "meta")]
+    if not text.strip():  # kept encrypted by the source: a marker, shown only with t
+        if not shown:
+            return []
+        return [Row("line", f"{THINKING_MARK} Thinking (not kept readable by the source)", "meta")]
     if not shown:
         lines = plural(line_count(text.strip()), "line")
         return [Row("line", f"{THINKING_MARK} Thinking · {lines} · t shows", "meta")]
