@@ -231,6 +231,8 @@ class ThreadlineApp(App[int]):
         try:
             await asyncio.to_thread(set_config_value, "ui", "theme", name, path)
         except ThreadlineError as exc:
+            from threadline.ui.notices import notify_error
+
             notify_error(self, exc, "Theme not saved: ")
 
     # ------------------------------------------------------------------ provider setup
@@ -263,6 +265,8 @@ class ThreadlineApp(App[int]):
         try:
             settings = await asyncio.to_thread(load_settings, path)
         except ThreadlineError as exc:
+            from threadline.ui.notices import notify_error
+
             notify_error(self, exc, "Settings not reloaded: ")
             return
         self.settings = settings
