@@ -17,6 +17,7 @@ from sample_data import Sample
 
 from fakes.openai_server import FakeOpenAIServer
 from threadline import paths
+from threadline.config import Settings
 from threadline.ui.screens.setup import ProviderSetupScreen
 
 SIZE = (100, 32)
@@ -256,8 +257,17 @@ def other_tools(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return claude
 
 
+def not_following() -> Settings:
+    """Capture decided against (so the app does not ask about following the history)."""
+    from apphelpers import quiet_settings
+
+    settings = quiet_settings()
+    settings.sources.claude_code = settings.sources.codex = False
+    return settings
+
+
 async def test_an_empty_list_names_the_import_of_history_found(empty_db: Path, other_tools):
-    app = make_app(empty_db)
+    app = make_app(empty_db, settings=not_following())
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         from apphelpers import widget_lines
@@ -271,7 +281,8 @@ async def test_an_empty_list_names_the_import_of_history_found(empty_db: Path, o
 async def test_no_import_advice_once_the_database_has_sessions(plain_db: Sample, other_tools):
     from apphelpers import widget_lines
 
-    app = make_app(plain_db, working_dir="/home/dev/elsewhere")  # nothing in this directory
+    # Nothing in this directory.
+    app = make_app(plain_db, working_dir="/home/dev/elsewhere", settings=not_following())
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         assert app.main_screen.sessions.total == 0
