@@ -142,6 +142,7 @@ class ThreadlineApp(App[int]):
         self.run_worker(self._start(), group="start", exit_on_error=False)
 
     def on_mount(self) -> None:
+        self.theme_changed_signal.subscribe(self, self._theme_chosen)
         bad = self._bad_theme
         if bad:
             choices = ", ".join(sorted(self.available_themes))
@@ -237,6 +238,88 @@ class ThreadlineApp(App[int]):
         if self._main_screen is not None and self._main_screen.is_attached:
             self._main_screen.runner.update()
 
+    def _theme_chosen(self, theme: object) -> None:
+        """A theme chosen in the palette is remembered: [ui] theme in config.toml (written on
+        a thread; themes the config cannot name, such as a plugin's, are not saved)."""
+        from threadline.config import THEMES
+
+        name = self.theme
+        if name == self.settings.ui.theme or name not in THEMES:
+            return
+        self.settings.ui.theme = name
+        self.run_worker(self._save_theme(name), group="config", exit_on_error=False)
+
+    async def _save_theme(self, name: str) -> None:
+        from threadline.chat.provider_setup import config_file
+        from threadline.config_write import set_config_value
+
+        path = config_file(self.settings.source)
+        try:
+            await asyncio.to_thread(set_config_value, "ui", "theme", name, path)
+        except ThreadlineError as exc:
+            from threadline.ui.notices import notify_error
+
+            notify_error(self, exc, "Theme not saved: ")
+
+    # ------------------------------------------------------------------ provider setup
+
+    def open_provider_setup(self) -> None:
+        """The provider form (palette, or `i` while none is set up); saving it makes the turn
+        engine again from the file written, so the composer works without a restart."""
+        from threadline.chat.provider_setup import config_file
+        from threadline.ui.screens.setup import ProviderSetupScreen
+
+        cfg = self.settings.provider
+        form = ProviderSetupScreen(
+            config_file(self.settings.source),
+            base_url=cfg.base_url,
+            api_key_env=cfg.api_key_env,
+            model=cfg.model,
+        )
+
+        def saved(path: Path | None) -> None:
+            if path is not None:
+                self.run_worker(self.reload_config(path), group="config", exit_on_error=False)
+
+        self.push_screen(form, callback=saved)
+
+    async def reload_config(self, path: Path) -> None:
+        """Read the settings again from `path` (on a thread) and make the turn engine anew; a
+        reply still streaming finishes on the engine it started with."""
+        from threadline.config import load_settings
+
+        try:
+            settings = await asyncio.to_thread(load_settings, path)
+        except ThreadlineError as exc:
+            from threadline.ui.notices import notify_error
+
+            notify_error(self, exc, "Settings not reloaded: ")
+            return
+        self.settings = settings
+        old, self.engine, self.engine_error = self.engine, None, None
+        self.engine_ready.clear()
+        if self.store is not None:
+            await self._start_engine(self.store)
+        if old is not None:
+            self.run_worker(self._close_when_idle(old), group="config", exit_on_error=False)
+        provider = settings.effective_provider()
+        if self.engine is not None:
+            from threadline.text import redact_url
+
+            self.notify(
+                f"Saved to {path}. Ready: {provider.model or 'no default model'} on "
+                f"{redact_url(provider.base_url or '')}.",
+                title="Model provider",
+                markup=False,
+            )
+        else:
+            self.notify(f"Saved to {path}.", title="Model provider", markup=False)
+
+    async def _close_when_idle(self, engine: TurnEngine) -> None:
+        if self._main_screen is not None:
+            await self._main_screen.runner.idle.wait()
+        await engine.aclose()
+
     def _show_damage(self, problem: str) -> None:
         from threadline.ui.screens.damaged import DamagedScreen
 
@@ -298,10 +381,16 @@ class ThreadlineApp(App[int]):
         yield from super().get_system_commands(screen)
         from threadline.ui.screens.main import MainScreen
         from threadline.ui.screens.memories import MemoriesScreen
+        from threadline.ui.screens.trash import TrashScreen
 
-        if isinstance(screen, MainScreen | MemoriesScreen):
+        if isinstance(screen, MainScreen | MemoriesScreen | TrashScreen):
             yield from screen.palette_commands()
         if isinstance(screen, MainScreen):
+            yield SystemCommand(
+                "Set up a model provider",
+                "Server, API key variable and model: tests the connection, writes config.toml",
+                self.open_provider_setup,
+            )
             for title, help_text, callback in self.capture.palette_commands():
                 yield SystemCommand(title, help_text, callback)
 
