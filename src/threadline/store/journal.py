@@ -23,6 +23,7 @@ Rules (the same on every machine, whatever order records arrive in):
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sqlite3
@@ -34,7 +35,13 @@ from typing import Any
 from threadline.store import scope as scopes
 from threadline.store.project import join, project_of
 from threadline.store.sessions import _title as one_line
-from threadline.store.transfer.bulk import Bulk, TriggerPlan, plan_triggers
+from threadline.store.transfer.bulk import (
+    Bulk,
+    Checkpointer,
+    TriggerPlan,
+    pause_autocheckpoint,
+    plan_triggers,
+)
 from threadline.store.util import fmt_ts
 
 FORMAT_VERSION = 1
@@ -1391,6 +1398,10 @@ class Journal:
     def __init__(self, db: Any, clock: Callable[[], datetime]) -> None:
         self._db = db
         self._clock = clock
+        # While catching up: the WAL is copied into the database beside the writer (as the
+        # importers do), not by the writer at each commit; the writer's setting, to restore.
+        self._checkpointer: Checkpointer | None = None
+        self._autocheckpoint = 0
 
     async def state(self) -> SyncState:
         return await self._db.read(get_state)
@@ -1426,23 +1437,37 @@ class Journal:
         await self._db.write(set_peer_error, machine, error)
 
     async def apply(self, batch: Batch) -> int:
-        return await self._db.write(apply, batch)
+        applied = await self._db.write(apply, batch)
+        if self._checkpointer is not None:
+            self._checkpointer.poke()
+        return applied
 
     async def catching_up(self, on: bool) -> None:
         """Settings of this store's writer while many records are applied.
 
         synchronous=NORMAL: a commit no longer waits for the disk. Safe here: a batch and its
         progress marks commit together, so a power cut loses whole batches, which the next
-        sync applies again from the journal. Back to FULL (and a checkpoint) afterwards.
+        sync applies again from the journal. The WAL is checkpointed on a thread of its own
+        (transfer.bulk.Checkpointer) instead of by the writer's commits. Back to FULL, the
+        writer's own checkpoints, and a checkpoint, afterwards.
         """
 
-        def run(conn: sqlite3.Connection) -> None:
+        def run(conn: sqlite3.Connection) -> int:
             if on:
                 conn.execute("PRAGMA synchronous = NORMAL")
-            else:
-                conn.execute("PRAGMA synchronous = FULL")
-                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                return pause_autocheckpoint(conn, 0)
+            conn.execute("PRAGMA synchronous = FULL")
+            pause_autocheckpoint(conn, self._autocheckpoint)
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            return 0
 
+        if on:
+            self._autocheckpoint = await self._db.on_writer(run)
+            self._checkpointer = Checkpointer(str(self._db.path))
+            return
+        checkpointer, self._checkpointer = self._checkpointer, None
+        if checkpointer is not None:
+            await asyncio.to_thread(checkpointer.stop)
         await self._db.on_writer(run)
 
     async def parked(self) -> int:
