@@ -95,6 +95,11 @@ class ProviderConfig(_Section):
         return None if value is None else check_env_name(value)
 
 
+# An automatic cleanup that would move more than this many sessions asks first (the app), or
+# only reports (`threadline cleanup` with no terminal, unless given --yes).
+CLEANUP_ASK_ABOVE = 10
+
+
 class SessionConfig(_Section):
     """[session]: continuity window, retention and the trash."""
 
@@ -102,6 +107,9 @@ class SessionConfig(_Section):
     retention_days: int = Field(default=90, ge=1, le=_CENTURY_DAYS)
     max_sessions: int = Field(default=1000, ge=1, le=_MAX_COUNT)
     auto_cleanup: bool = True
+    # Retention applies to sessions imported or captured from other tools too (off: only to
+    # the ones threadline wrote itself).
+    cleanup_imported: bool = False
     trash_days: int = Field(default=30, ge=0, le=_CENTURY_DAYS)
 
 
@@ -159,6 +167,19 @@ class SyncConfig(_Section):
     identity: str | None = None
 
 
+class SourcesConfig(_Section):
+    """[sources]: coding agents' histories followed live (capture; see threadline.capture).
+
+    Each is true (take its sessions in at start-up, while the app runs and on `threadline
+    capture`), false (never), or absent: not decided, and the app asks once when the history
+    exists. The paths default to where each tool keeps its sessions."""
+
+    claude_code: bool | None = None
+    codex: bool | None = None
+    claude_code_path: str | None = None
+    codex_path: str | None = None
+
+
 class Settings(_Section):
     """The whole configuration file."""
 
@@ -168,6 +189,7 @@ class Settings(_Section):
     memory: MemoryConfig = Field(default_factory=MemoryConfig)
     ui: UIConfig = Field(default_factory=UIConfig)
     sync: SyncConfig = Field(default_factory=SyncConfig)
+    sources: SourcesConfig = Field(default_factory=SourcesConfig)
 
     _source: Path | None = PrivateAttr(default=None)
 

@@ -24,6 +24,7 @@ COMMAND_MODULES: list[str] = [
     "search",
     "export_command",
     "import_command",
+    "capture_command",
     "cleanup",
     "db",
     "config_command",
