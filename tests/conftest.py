@@ -17,9 +17,10 @@ def _share_bytecode() -> None:
     """Let the Python processes the tests start reuse compiled modules.
 
     PYTHONDONTWRITEBYTECODE=1 in a developer's or CI's environment would make every CLI
-    subprocess compile threadline (and anything not precompiled) from source again: about a
-    third of such a test's CPU time. Their bytecode goes to a cache of its own, outside the
-    source tree, shared by the workers and kept between runs (writes are atomic renames).
+    subprocess compile threadline (and anything not precompiled) from source again (measured:
+    the CLI and sync tests take about 12% less CPU with the cache). Their bytecode goes to a
+    cache of its own, outside the source tree, shared by the workers and kept between runs
+    (writes are atomic renames).
     """
     if not os.environ.get("PYTHONDONTWRITEBYTECODE"):
         return
