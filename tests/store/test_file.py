@@ -209,7 +209,8 @@ async def test_cancelled_read_releases_its_reader(store: Store) -> None:
         except asyncio.CancelledError:
             pass
     results = await asyncio.wait_for(
-        asyncio.gather(*(store.count_messages(s.id) for _ in range(8))), timeout=10
+        asyncio.gather(*(store.count_messages(s.id) for _ in range(8))),
+        timeout=120,  # hang guard
     )
     assert results == [20] * 8
 
