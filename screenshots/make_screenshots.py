@@ -4,12 +4,19 @@
 
 They are made from the same fixed sample database, clock, time zone and home directory as the
 snapshot tests (tests/ui/sample_data.py), headless, so they are the same on every machine.
+
+Each SVG is then made to draw the same in image viewers that block web fonts: the @font-face
+rules that fetch Fira Code from a CDN are dropped in favour of locally installed monospace
+fonts, and whitespace is preserved (`xml:space="preserve"`), without which renderers such as
+librsvg collapse the spaces inside a styled span ("  ·  ") and jam words together. Check them
+with `rsvg-convert screenshots/NAME.svg -o /tmp/NAME.png`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sys
 import tempfile
 import time
@@ -19,6 +26,8 @@ from pathlib import Path
 
 os.environ["TZ"] = "UTC"
 os.environ["HOME"] = "/home/dev"
+# The setup form names the config file: the usual place under that home (nothing is written).
+os.environ["THREADLINE_CONFIG"] = "/home/dev/.config/threadline/config.toml"
 time.tzset()
 
 HERE = Path(__file__).resolve().parent
@@ -159,6 +168,51 @@ async def searched(pilot, *keys: str, then: tuple[str, ...] = ()) -> None:
         await settle(pilot)
 
 
+MODELS = ["gemma3:4b", "llama3.2", "llama3.2:1b", "mistral-small", "qwen2.5-coder:7b"]
+
+
+async def new_session(pilot, sample) -> None:
+    """The `n` form, the scripted provider listing MODELS."""
+    await settle(pilot)
+    use_provider(pilot.app, ScriptedProvider([], models=MODELS))
+    await pressed(pilot, "n")
+
+
+async def setup_form(pilot, sample) -> None:
+    """The provider setup form after choosing Ollama (its model list scripted: no network)."""
+    from textual.widgets import Select
+
+    from threadline.chat import connect
+    from threadline.chat.connect import ConnectionCheck
+
+    async def check(base_url: str, api_key: str | None = None, **_: object) -> ConnectionCheck:
+        return ConnectionCheck(True, list(MODELS))
+
+    connect.check_connection = check  # type: ignore[assignment]
+    await settle(pilot)
+    pilot.app.open_provider_setup()
+    await settle(pilot)
+    form = pilot.app.screen
+    form.query_one("#setup-preset", Select).value = "ollama"
+    await settle(pilot)
+    await pilot.press("l", "l")
+    await settle(pilot)
+
+
+async def trash(pilot, sample) -> None:
+    """Two sessions deleted two hours ago, then T."""
+    from threadline.store import Store
+
+    async with await Store.open(
+        sample.path, clock=lambda: sample_data.NOW - timedelta(hours=2)
+    ) as store:
+        for name in ("fix", "web"):
+            await store.delete_session(sample.ids[name])
+    await settle(pilot)
+    await pilot.app.main_screen.data_changed()
+    await pressed(pilot, "T")
+
+
 SHOTS: list[tuple[str, str, tuple[int, int], Callable]] = [
     ("sessions", "plain", (120, 36), lambda p, s: settle(p)),
     ("conversation", "plain", (120, 36), lambda p, s: opened(p, "fix", s, "tab")),
@@ -179,7 +233,9 @@ SHOTS: list[tuple[str, str, tuple[int, int], Callable]] = [
     ),
     ("generating", "plain", (120, 36), lambda p, s: generating(p, s)),
     ("provider-error", "plain", (120, 36), lambda p, s: failed(p, s)),
-    ("new-session", "plain", (120, 36), lambda p, s: pressed(p, "n")),
+    ("new-session", "plain", (120, 36), lambda p, s: new_session(p, s)),
+    ("setup", "plain", (120, 36), lambda p, s: setup_form(p, s)),
+    ("trash", "plain", (120, 36), lambda p, s: trash(p, s)),
     ("no-provider", "plain", (80, 24), lambda p, s: opened(p, "fix", s)),
     ("memories", "memories", (120, 36), lambda p, s: pressed(p, "M")),
     ("memory-add", "memories", (120, 36), lambda p, s: pressed(p, "M", "a")),
@@ -216,7 +272,36 @@ def shoot(name: str, sample, size: tuple[int, int], step: Callable) -> Path:
         app.exit()
 
     app.run(headless=True, size=size, auto_pilot=pilot)
+    target.write_text(local_fonts(target.read_text(encoding="utf-8")), encoding="utf-8")
     return target
+
+
+LOCAL_MONOSPACE = '"Fira Code", "DejaVu Sans Mono", Menlo, Consolas, "Liberation Mono", monospace'
+
+
+def local_fonts(svg: str) -> str:
+    """The SVG drawn with locally installed monospace fonts (no web font to fetch), spaces
+    kept as they are."""
+    svg = re.sub(r"@font-face\s*\{[^}]*\}\s*", "", svg)
+    svg = re.sub(
+        r"font-family:\s*(\"Fira Code\"|Fira Code, monospace);",
+        f"font-family: {LOCAL_MONOSPACE};",
+        svg,
+    )
+    if 'xml:space="preserve"' not in svg:
+        svg = svg.replace("<svg ", '<svg xml:space="preserve" ', 1)
+    return svg
+
+
+def repeatable_ids() -> None:
+    """New ids take their random bits from a seeded generator (as in tests/ui/conftest.py), so
+    the short ids in the pictures are the same on every run."""
+    import random
+
+    from threadline.store import util
+
+    util.random_bytes = random.Random(20261123).randbytes  # type: ignore[assignment]
+    util._uuid_last_ms = -1
 
 
 def main() -> int:
@@ -224,6 +309,7 @@ def main() -> int:
         for name, kind, size, step in SHOTS:
             if sys.argv[1:] and name not in sys.argv[1:]:
                 continue
+            repeatable_ids()
             db = Path(tmp) / f"{name}.db"
             if kind == "imported":
                 sample = asyncio.run(imported_data.build(db))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -22,22 +23,39 @@ def _env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-@pytest.fixture
-def filled(tmp_path: Path) -> Path:
-    """A database with enough text that a full export is far bigger than a pipe's buffer."""
-    db = tmp_path / "t.db"
+@pytest.fixture(scope="module")
+def filled_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A database with enough text that a full export is far bigger than a pipe's buffer.
+
+    Written once per module (400 durable transactions take seconds of disk waits); each test
+    gets a copy of its own (`filled`)."""
+    folder = tmp_path_factory.mktemp("filled")
+    db = folder / "t.db"
 
     async def fill() -> None:
         store = await Store.open(db)
         try:
             for i in range(40):
-                s = await store.create_session(str(tmp_path), title=f"session {i}")
+                s = await store.create_session(str(folder), title=f"session {i}")
                 for j in range(10):
                     await store.add_message(s.id, "user", f"searchable words {i} {j} " * 100)
         finally:
             await store.close()
 
     asyncio.run(fill())
+    return db
+
+
+@pytest.fixture
+def filled(filled_template: Path, tmp_path: Path) -> Path:
+    """A copy of the filled database for this test alone (SQLite's backup: WAL included)."""
+    db = tmp_path / "t.db"
+    source, target = sqlite3.connect(filled_template), sqlite3.connect(db)
+    try:
+        source.backup(target)
+    finally:
+        source.close()
+        target.close()
     return db
 
 
@@ -112,7 +130,7 @@ def test_broken_pipe_is_quiet(filled, tmp_path, argv):
     first = proc.stdout.readline()
     proc.stdout.close()  # as `head -1` does
     err = proc.stderr.read().decode()
-    status = proc.wait(timeout=60)
+    status = proc.wait(timeout=120)  # a guard against a hang, not a time limit
     assert first
     assert "Traceback" not in err and "Exception" not in err, err
     assert status == 0

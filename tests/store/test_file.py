@@ -181,8 +181,8 @@ async def test_rebuild_and_optimize_search_index(store: Store) -> None:
     m = await store.add_message(s.id, "user", "indexword here")
     await store.save_summary(s.id, "summaryword", m.id, m.id)
     conn = sqlite3.connect(store.path)
-    conn.execute("INSERT INTO messages_fts (messages_fts) VALUES ('delete-all')")
-    conn.execute("INSERT INTO summaries_fts (summaries_fts) VALUES ('delete-all')")
+    conn.execute("INSERT INTO search_messages (search_messages) VALUES ('delete-all')")
+    conn.execute("INSERT INTO search_summaries (search_summaries) VALUES ('delete-all')")
     conn.commit()
     conn.close()
     assert await store.search("indexword") == []
@@ -209,7 +209,8 @@ async def test_cancelled_read_releases_its_reader(store: Store) -> None:
         except asyncio.CancelledError:
             pass
     results = await asyncio.wait_for(
-        asyncio.gather(*(store.count_messages(s.id) for _ in range(8))), timeout=10
+        asyncio.gather(*(store.count_messages(s.id) for _ in range(8))),
+        timeout=120,  # hang guard
     )
     assert results == [20] * 8
 

@@ -138,6 +138,11 @@ async def test_three_machines_converge(
             )
         assert all(view["sessions"].keys() == views[0]["sessions"].keys() for view in views)
         assert views[0]["sessions"], "the scenario made no sessions"
+        for m in ms:  # what the suspended triggers did per batch: the index and the counters
+            assert m.store is not None
+            assert await m.store.integrity_check() == [], m.name
+            for row in await m.store.list_sessions("all", limit=None):
+                assert row.message_count == await m.store.count_messages(row.id), m.name
     finally:
         for m in ms:
             await m.close()

@@ -68,7 +68,9 @@ class ScriptedProvider:
         *,
         then: str | Exception = "end",
         default_model: str | None = "llama3.2",
+        models: list[str] | None = None,
     ) -> None:
+        self.models = models or []  # what `GET /models` would list
         self.deltas = deltas
         self.then = then
         self._default_model = default_model
@@ -92,6 +94,9 @@ class ScriptedProvider:
         if self.then == "hang":
             await asyncio.Event().wait()
         yield StreamEnd(model=model, stop_reason="stop", input_tokens=20, output_tokens=self.sent)
+
+    async def list_models(self) -> list[str]:
+        return list(self.models)
 
     async def aclose(self) -> None:
         return None

@@ -10,7 +10,16 @@ import os
 from datetime import timedelta
 
 import pytest
-from sample_data import API, HOSTILE, NOW, Sample, _Clock, _fresh_ids
+from sample_data import (
+    API,
+    HOSTILE,
+    NOW,
+    Sample,
+    _Clock,
+    _fresh_ids,
+    done_filling,
+    fill_quickly,
+)
 
 from threadline.store import Store
 from threadline.store.memories import WATERMARK_KEY
@@ -23,6 +32,7 @@ async def add_memories(sample: Sample, *, hostile: bool = False) -> dict[str, in
     by a newer one (and with `hostile`, one whose fact holds every hostile string)."""
     clock = _Clock()
     store = await Store.open(sample.path, clock=clock)
+    await fill_quickly(store)
     ids: dict[str, int] = {}
     try:
         design = await store.get_messages(sample.ids["design"])
@@ -83,6 +93,7 @@ async def add_memories(sample: Sample, *, hostile: bool = False) -> dict[str, in
             )
             ids["hostile"] = m.id
     finally:
+        await done_filling(store)
         await store.close()
     return ids
 
@@ -92,6 +103,7 @@ async def add_failed_extraction(sample: Sample, error: str) -> int:
     design session waiting for its second attempt."""
     clock = _Clock()
     store = await Store.open(sample.path, clock=clock)
+    await fill_quickly(store)
     try:
         clock.now = NOW - timedelta(minutes=20)
         failed = await store.save_pending_extraction(sample.ids["fix"])
@@ -112,6 +124,7 @@ async def add_failed_extraction(sample: Sample, error: str) -> int:
         )
         return failed.id
     finally:
+        await done_filling(store)
         await store.close()
 
 
@@ -130,6 +143,7 @@ async def add_summarised_session(
     _fresh_ids()
     clock = _Clock()
     store = await Store.open(path, clock=clock)
+    await fill_quickly(store)
     try:
         clock.now = NOW - timedelta(minutes=30)
         s = await store.create_session(
@@ -155,6 +169,7 @@ async def add_summarised_session(
             await store.patch_session_metadata(s.id, {WATERMARK_KEY: 0})
         return s.id
     finally:
+        await done_filling(store)
         await store.close()
 
 

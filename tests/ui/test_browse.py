@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from apphelpers import find_on_screen, make_app, screen_text, settle, widget_lines
-from sample_data import API, HOSTILE_DIR, WEB, Sample
+from sample_data import API, HOSTILE_DIR, WEB, Sample, done_filling, fill_quickly
 
 from threadline.models import Scope
 from threadline.ui.widgets.conversation import ConversationView
@@ -154,8 +154,10 @@ async def test_the_sidebar_pages_rows_in_as_it_scrolls(tmp_path: Path):
 
     async def fill() -> None:
         store = await Store.open(db)
+        await fill_quickly(store)
         for i in range(350):
             await store.create_session(API, title=f"session {i:03d}")
+        await done_filling(store)
         await store.close()
 
     await fill()

@@ -48,9 +48,8 @@ def test_empty_database(snap_compare, empty_db):
     """A new, empty database at 80x24: the header says "this directory ~/src/api · 0 sessions";
     the sidebar says there are no sessions in ~/src/api yet and how to start one
     (`threadline chat "…"` or n); the pane says to pick a session or write below; the composer
-    at the bottom is off (no provider in these settings) and says "No model provider: set
-    [provider] base_url and model in config.toml · i: details"; the footer lists the main keys
-    ending with "i Write"."""
+    at the bottom is off (no provider in these settings) and says "No model provider yet: press
+    i to set one up (ctrl+p: Set up a model provider)"; the footer lists the main keys."""
     assert snap_compare(make_app(empty_db), terminal_size=SMALL, run_before=settle)
 
 

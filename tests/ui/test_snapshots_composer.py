@@ -116,7 +116,7 @@ def test_composer_generating(snap_compare, plain_db):
 
 def test_composer_disabled_without_a_provider(snap_compare, plain_db, monkeypatch):
     """80x24 with no provider configured: the text area is gone; in its place, in yellow,
-    "✎ No model provider: set [provider] base_url and model in config.toml · i: details"
+    "✎ No model provider yet: press i to set one up (ctrl+p: Set up a model provider)"
     (two lines at this width). Tab skips the composer; the rest of the app is as
     usual ("Fix the flaky retry test" open)."""
     monkeypatch.setenv("THREADLINE_CONFIG", "/home/dev/.config/threadline/config.toml")
@@ -156,15 +156,20 @@ def test_provider_error_in_the_conversation(snap_compare, plain_db):
 
 def test_new_session_form(snap_compare, plain_db):
     """`n` at 100x30: a "New session" dialog over the dimmed app: "In ~/src/api", a Model
-    field whose placeholder is the configured default ("llama3.2 (the default)"), a System
-    prompt field ("(none) ctrl+j: new line") and the note that nothing is saved until the
-    first message is sent; the bottom edge says "enter starts it · tab next field · esc
-    cancels"."""
+    field whose placeholder is the configured default ("llama3.2 (the default)") with the
+    server's four models listed under it and "4 models on the server · type to narrow, ↓ to
+    pick", a System prompt field ("(none) ctrl+j: new line") and the note that nothing is
+    saved until the first message is sent; the bottom edge says "enter starts it · tab next
+    field · esc cancels"."""
     app = make_app(plain_db, settings=scripted_settings())
+    models = ["gemma3:4b", "llama3.2", "llama3.2:1b", "qwen2.5-coder:7b"]
 
     async def run(pilot) -> None:
         await settle(pilot)
+        use_provider(pilot.app, ScriptedProvider([], models=models))
         await pilot.press("n")
+        await pilot.pause()
+        await pilot.app.workers.wait_for_complete()
         await pilot.pause()
         for widget in pilot.app.screen.query("Input, ComposerInput"):
             widget.cursor_blink = False

@@ -23,7 +23,16 @@ from apphelpers import (
     until,
     widget_lines,
 )
-from sample_data import HOSTILE, HOSTILE_DIR, HOSTILE_SHOWN, HOSTILE_STRINGS, NOW, Sample
+from sample_data import (
+    HOSTILE,
+    HOSTILE_DIR,
+    HOSTILE_SHOWN,
+    HOSTILE_STRINGS,
+    NOW,
+    Sample,
+    done_filling,
+    fill_quickly,
+)
 
 from threadline.store import Store
 from threadline.ui.safe import clean, one_line, safe_content
@@ -45,6 +54,7 @@ async def build_hostile(path: Path) -> dict[str, str]:
     in a directory name, and one session holding every string in every kind of item."""
     clock = _Clock()
     store = await Store.open(path, clock=clock)
+    await fill_quickly(store)
     ids: dict[str, str] = {}
     try:
         for i, text in enumerate(HOSTILE_STRINGS):
@@ -74,6 +84,7 @@ async def build_hostile(path: Path) -> dict[str, str]:
         await store.save_summary(s.id, "summary\n\n" + lines, m1.id, m2.id, model="m")
         await store.add_message(s.id, "tool", "tool\n" + lines)
     finally:
+        await done_filling(store)
         await store.close()
     return ids
 

@@ -23,6 +23,7 @@ Rules (the same on every machine, whatever order records arrive in):
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sqlite3
@@ -34,6 +35,13 @@ from typing import Any
 from threadline.store import scope as scopes
 from threadline.store.project import join, project_of
 from threadline.store.sessions import _title as one_line
+from threadline.store.transfer.bulk import (
+    Bulk,
+    Checkpointer,
+    TriggerPlan,
+    pause_autocheckpoint,
+    plan_triggers,
+)
 from threadline.store.util import fmt_ts
 
 FORMAT_VERSION = 1
@@ -67,53 +75,12 @@ LOCAL_METADATA = ("memory_watermark",)
 
 SNAPSHOT_PHASES = ("sessions", "messages", "summaries", "memories")
 
-# Applying many messages, the per-row triggers below cost most of the time (the full-text
-# index alone ~100 us a row, ~12 us in one INSERT ... SELECT). Inside an apply transaction
-# they are dropped, their work done once per batch (_Applier.flush), and they are re-created
-# from their own text before COMMIT. Only when their text is exactly what this code was
-# written for: a migration that changes them turns the fast path off, never the index wrong.
-BULK_TRIGGERS = {
-    "messages_count_ai": """CREATE TRIGGER messages_count_ai AFTER INSERT ON messages BEGIN
-    UPDATE sessions SET
-        message_count = message_count + 1,
-        total_input_tokens = total_input_tokens + coalesce(new.input_tokens, 0),
-        total_output_tokens = total_output_tokens + coalesce(new.output_tokens, 0),
-        updated_at = max(updated_at, new.created_at),
-        preview = CASE
-            WHEN preview IS NULL AND new.role = 'user' AND trim(new.content) <> ''
-            THEN substr(trim(replace(replace(replace(new.content, char(13), ' '), char(10), ' '),
-                                     char(9), ' ')), 1, 200)
-            ELSE preview END
-    WHERE id = new.session_id;
-END""",
-    "messages_fts_ai": """CREATE TRIGGER messages_fts_ai AFTER INSERT ON messages BEGIN
-    INSERT INTO messages_fts (rowid, content, dirs)
-    VALUES (new.id, new.content, (SELECT dir_tokens FROM sessions WHERE id = new.session_id));
-END""",
-}
-# Fewer message records than this in a batch are applied with the triggers in place.
+# Applying many messages, the per-row insert triggers (the full-text index, the session's
+# counters) would cost most of the time. A batch with at least BULK_MIN message records inserts
+# them through transfer/bulk.py, as the importers do: the triggers it knows are suspended and
+# their work done in one statement each for the rows inserted (a changed trigger it does not
+# understand keeps firing per row: slower, never wrong). Fewer messages: the triggers fire.
 BULK_MIN = 64
-
-
-def _squash(sql: str) -> str:
-    return " ".join(sql.replace(";", " ").split())
-
-
-def _drop_bulk_triggers(conn: sqlite3.Connection) -> dict[str, str] | None:
-    """Drop the per-row insert triggers if they are the ones known here; returns their SQL."""
-    found = dict(
-        conn.execute(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name IN (?, ?)",
-            tuple(BULK_TRIGGERS),
-        ).fetchall()
-    )
-    if set(found) != set(BULK_TRIGGERS) or any(
-        _squash(found[name]) != _squash(sql) for name, sql in BULK_TRIGGERS.items()
-    ):
-        return None
-    for name in BULK_TRIGGERS:
-        conn.execute(f"DROP TRIGGER main.{name}")
-    return found
 
 
 # ---------------------------------------------------------------------- state
@@ -642,8 +609,9 @@ class _Applier:
         self.me = machine_id(conn)
         self.machine = ""
         self.current: dict[str, Any] = {}
-        self.bulk = False  # the insert triggers are dropped: flush() does their work
-        self.unindexed: list[tuple[int, str, list[Any]]] = []  # (id, session, values)
+        self.bulk = False  # messages are queued and inserted in bulk (transfer/bulk.py)
+        self.plan: TriggerPlan | None = None  # what a Bulk takes over, read once per batch
+        self.pending: Bulk | None = None  # open while inserted rows wait for their trigger work
         self.queue: list[tuple[str, str, list[Any]]] = []  # (session, uid, values) to insert
         self.queued_uids: set[str] = set()
         # (session, created_at, role, content) of every message this batch inserted.
@@ -682,7 +650,7 @@ class _Applier:
     def apply(self, machine: str, record: dict[str, Any]) -> None:
         self.machine = machine
         self.current = record
-        if (self.queue or self.unindexed) and record["op"] not in ("message", "session"):
+        if (self.queue or self.pending) and record["op"] not in ("message", "session"):
             self.flush()
         self.handlers[record["op"]](record)
 
@@ -707,43 +675,24 @@ class _Applier:
         return local_of(self.conn, self.me, "m", uid)
 
     def flush(self) -> None:
-        """Insert the queued messages and do what the dropped triggers would have done."""
+        """Insert the queued messages and do the suspended triggers' work (they are back after)."""
         self._insert_queue()
-        if not self.unindexed:
-            return
-        conn = self.conn
-        ids = [local for local, _sid, _values in self.unindexed]
-        conn.execute(
-            "INSERT INTO messages_fts (rowid, content, dirs)"
-            " SELECT m.id, m.content, s.dir_tokens FROM messages AS m"
-            " JOIN sessions AS s ON s.id = m.session_id"
-            " WHERE m.id IN (SELECT value FROM json_each(?))",
-            (json.dumps(ids),),
-        )
-        per_session: dict[str, list[Any]] = {}
-        index = {f: i for i, f in enumerate(MESSAGE_FIELDS)}
-        for _local, sid, values in self.unindexed:
-            agg = per_session.setdefault(sid, [0, 0, 0, "", None])
-            agg[0] += 1
-            agg[1] += values[index["input_tokens"]] or 0
-            agg[2] += values[index["output_tokens"]] or 0
-            agg[3] = max(agg[3], values[index["created_at"]])
-            content = values[index["content"]]
-            if agg[4] is None and values[index["role"]] == "user" and content.strip():
-                agg[4] = content
-        for sid, (count, tokens_in, tokens_out, newest, first_user) in per_session.items():
-            conn.execute(
-                "UPDATE sessions SET message_count = message_count + ?,"
-                " total_input_tokens = total_input_tokens + ?,"
-                " total_output_tokens = total_output_tokens + ?,"
-                " updated_at = max(updated_at, ?),"
-                " preview = CASE WHEN preview IS NULL AND ?5 IS NOT NULL AND trim(?5) <> ''"
-                "  THEN substr(trim(replace(replace(replace(?5, char(13), ' '), char(10), ' '),"
-                "   char(9), ' ')), 1, 200) ELSE preview END"
-                " WHERE id = ?6",
-                (count, tokens_in, tokens_out, newest, first_user, sid),
-            )
-        self.unindexed.clear()
+        if self.pending is not None:
+            self.pending.finish()
+            self.pending = None
+
+    def _bulk(self) -> Bulk:
+        """The open Bulk (one is opened on first use): its triggers are suspended meanwhile."""
+        if self.pending is None:
+            if self.plan is None:
+                self.plan = plan_triggers(self.conn)
+            self.pending = Bulk(self.conn, self.plan)
+        return self.pending
+
+    def _session_changes(self, rowid: int) -> None:
+        """About to update a session: an insert of it still waiting for its work goes first."""
+        if self.pending is not None and self.pending.touches("sessions", rowid):
+            self.flush()
 
     def retry_waiting(self) -> None:
         """Records held back while a reply streamed into their session: try them again."""
@@ -843,13 +792,13 @@ class _Applier:
         if self.dead(f"s:{sid}"):
             return
         conn = self.conn
-        exists = conn.execute("SELECT 1 FROM sessions WHERE id = ?", (sid,)).fetchone()
+        exists = conn.execute("SELECT rowid FROM sessions WHERE id = ?", (sid,)).fetchone()
         if exists is None:
             directory = self.place(
                 rec["working_dir"], rec.get("project_remote"), rec.get("project_path")
             )
             metadata = rec.get("metadata") or {}
-            conn.execute(
+            cur = conn.execute(
                 "INSERT INTO sessions (id, working_dir, dir_tokens, title, provider, model,"
                 " system_prompt, status, pinned, deleted_at, created_at, updated_at, ended_at,"
                 " metadata, project_remote, project_path)"
@@ -873,10 +822,13 @@ class _Applier:
                     rec.get("project_path"),
                 ),
             )
+            if self.pending is not None and self.plan is not None and self.plan.work["sessions"]:
+                self.pending.added_rowid("sessions", int(cur.lastrowid or 0))
             self.clock(rec, f"s:{sid}")
             self.fresh.add(sid)
             self.unpark(f"s:{sid}")
             return
+        self._session_changes(int(exists[0]))
         self._set_session_fields(rec, sid, {f: rec.get(f) for f in SESSION_FIELDS})
         conn.execute(
             "UPDATE sessions SET updated_at = max(updated_at, ?) WHERE id = ?",
@@ -1005,11 +957,13 @@ class _Applier:
             f"INSERT INTO temp.sync_stage (uid, {cols}) VALUES (?, ?, {', '.join('?' * 10)})",
             [(uid, sid, *values) for sid, uid, values in self.queue],
         )
+        bulk = self._bulk()  # the insert triggers are suspended from here
         conn.execute(f"INSERT INTO messages ({cols}) SELECT {cols} FROM temp.sync_stage ORDER BY n")
         last = int(
             conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'messages'").fetchone()[0]
         )
         first = last - len(self.queue) + 1
+        bulk.added("messages", first, last)
         conn.execute(
             "INSERT OR REPLACE INTO sync_ids (kind, uid, local)"
             " SELECT 'm', uid, ? + n - (SELECT min(n) FROM temp.sync_stage)"
@@ -1019,9 +973,6 @@ class _Applier:
         conn.execute("DELETE FROM temp.sync_stage")
         for i, (_sid, uid, _values) in enumerate(self.queue):
             self.known_m[uid] = first + i
-        self.unindexed.extend(
-            (first + i, sid, values) for i, (sid, _uid, values) in enumerate(self.queue)
-        )
         self.queue.clear()
         self.queued_uids.clear()
 
@@ -1072,8 +1023,8 @@ class _Applier:
                 ).fetchone()
             )
             new = int(conn.execute(_INSERT_MESSAGE, (sid, *kept)).lastrowid or 0)
-            if self.bulk:  # the insert triggers are off: flush() indexes and counts the copy
-                self.unindexed.append((new, sid, kept))
+            if self.pending is not None:  # triggers suspended: flush() indexes and counts it
+                self.pending.added_rowid("messages", new)
             moved[old] = new
             aliases = conn.execute(
                 "SELECT count(*) FROM sync_ids WHERE kind = 'm' AND local = ?", (old,)
@@ -1334,10 +1285,7 @@ def apply(conn: sqlite3.Connection, batch: Batch) -> int:
     capture = conn.execute("SELECT capture FROM sync_state WHERE id = 1").fetchone()[0]
     conn.execute("UPDATE sync_state SET capture = 0 WHERE id = 1")
     applier = _Applier(conn)
-    dropped = None
-    if sum(1 for _m, r in batch.records if r["op"] == "message") >= BULK_MIN:
-        dropped = _drop_bulk_triggers(conn)
-        applier.bulk = dropped is not None
+    applier.bulk = sum(1 for _m, r in batch.records if r["op"] == "message") >= BULK_MIN
     applier.prefetch([r["uid"] for _m, r in batch.records if r["op"] == "message"])
     if batch.retry_waiting:
         applier.retry_waiting()
@@ -1347,9 +1295,6 @@ def apply(conn: sqlite3.Connection, batch: Batch) -> int:
         n, _seq, _at = counts.get(machine, (0, 0, ""))
         counts[machine] = (n + 1, record["seq"], record["at"])
     applier.flush()
-    if dropped is not None:
-        for sql in dropped.values():
-            conn.execute(sql)
     for machine, (n, seq, at) in counts.items():
         conn.execute(
             "INSERT INTO sync_peers (machine, seq, records, last_at) VALUES (?, ?, ?, ?)"
@@ -1405,18 +1350,49 @@ def attach_project(conn: sqlite3.Connection, remote: str, root: str) -> int:
 
 
 def _reindex_dirs(conn: sqlite3.Connection, session_id: str, old: str, new: str) -> None:
-    """Re-file a session's rows in the search index under its new directory tokens."""
-    for table, fts in (("messages", "messages_fts"), ("summaries", "summaries_fts")):
-        conn.execute(
-            f"INSERT INTO {fts} ({fts}, rowid, content, dirs)"
-            f" SELECT 'delete', id, content, ? FROM {table} WHERE session_id = ?",
-            (old, session_id),
+    """Re-file a session's rows in the search indexes under its new directory tokens.
+
+    The rows a search-index build has not reached yet are left to it; the version-2 indexes
+    are kept right while they exist (store/search.py)."""
+    from threadline.store.search import OLD
+
+    for table, fts in (("messages", "search_messages"), ("summaries", "search_summaries")):
+        built = (
+            " AND NOT EXISTS (SELECT 1 FROM search_build AS b"
+            f" WHERE b.name = '{table}' AND id > b.done AND id <= b.upto)"
         )
-        conn.execute(
-            f"INSERT INTO {fts} (rowid, content, dirs)"
-            f" SELECT id, content, ? FROM {table} WHERE session_id = ?",
-            (new, session_id),
-        )
+        _refile(conn, table, fts, session_id, old, new, built)
+        legacy = OLD[table].table
+        if (
+            conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (legacy,)
+            ).fetchone()
+            and conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = ?", (f"{legacy}_ai",)
+            ).fetchone()
+        ):
+            _refile(conn, table, legacy, session_id, old, new, "")
+
+
+def _refile(
+    conn: sqlite3.Connection,
+    table: str,
+    fts: str,
+    session_id: str,
+    old: str,
+    new: str,
+    where: str,
+) -> None:
+    conn.execute(
+        f"INSERT INTO {fts} ({fts}, rowid, content, dirs)"
+        f" SELECT 'delete', id, content, ? FROM {table} WHERE session_id = ?{where}",
+        (old, session_id),
+    )
+    conn.execute(
+        f"INSERT INTO {fts} (rowid, content, dirs)"
+        f" SELECT id, content, ? FROM {table} WHERE session_id = ?{where}",
+        (new, session_id),
+    )
 
 
 def detached_remotes(conn: sqlite3.Connection) -> list[str]:
@@ -1453,6 +1429,10 @@ class Journal:
     def __init__(self, db: Any, clock: Callable[[], datetime]) -> None:
         self._db = db
         self._clock = clock
+        # While catching up: the WAL is copied into the database beside the writer (as the
+        # importers do), not by the writer at each commit; the writer's setting, to restore.
+        self._checkpointer: Checkpointer | None = None
+        self._autocheckpoint = 0
 
     async def state(self) -> SyncState:
         return await self._db.read(get_state)
@@ -1488,23 +1468,37 @@ class Journal:
         await self._db.write(set_peer_error, machine, error)
 
     async def apply(self, batch: Batch) -> int:
-        return await self._db.write(apply, batch)
+        applied = await self._db.write(apply, batch)
+        if self._checkpointer is not None:
+            self._checkpointer.poke()
+        return applied
 
     async def catching_up(self, on: bool) -> None:
         """Settings of this store's writer while many records are applied.
 
         synchronous=NORMAL: a commit no longer waits for the disk. Safe here: a batch and its
         progress marks commit together, so a power cut loses whole batches, which the next
-        sync applies again from the journal. Back to FULL (and a checkpoint) afterwards.
+        sync applies again from the journal. The WAL is checkpointed on a thread of its own
+        (transfer.bulk.Checkpointer) instead of by the writer's commits. Back to FULL, the
+        writer's own checkpoints, and a checkpoint, afterwards.
         """
 
-        def run(conn: sqlite3.Connection) -> None:
+        def run(conn: sqlite3.Connection) -> int:
             if on:
                 conn.execute("PRAGMA synchronous = NORMAL")
-            else:
-                conn.execute("PRAGMA synchronous = FULL")
-                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                return pause_autocheckpoint(conn, 0)
+            conn.execute("PRAGMA synchronous = FULL")
+            pause_autocheckpoint(conn, self._autocheckpoint)
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            return 0
 
+        if on:
+            self._autocheckpoint = await self._db.on_writer(run)
+            self._checkpointer = Checkpointer(str(self._db.path))
+            return
+        checkpointer, self._checkpointer = self._checkpointer, None
+        if checkpointer is not None:
+            await asyncio.to_thread(checkpointer.stop)
         await self._db.on_writer(run)
 
     async def parked(self) -> int:

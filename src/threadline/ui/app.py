@@ -142,6 +142,7 @@ class ThreadlineApp(App[int]):
         self.run_worker(self._start(), group="start", exit_on_error=False)
 
     def on_mount(self) -> None:
+        self.theme_changed_signal.subscribe(self, self._theme_chosen)
         bad = self._bad_theme
         if bad:
             choices = ", ".join(sorted(self.available_themes))
@@ -185,9 +186,35 @@ class ThreadlineApp(App[int]):
         from threadline.sync.worker import start_background_sync  # sync: the one hook
 
         self.background_sync = start_background_sync(self)
+        self.run_worker(self._finish_search_index(store), group="search-index", exit_on_error=False)
         if self.settings.session.auto_cleanup:
             await self._auto_cleanup(store)
         await self.capture.start(store)
+
+    async def _finish_search_index(self, store: Store) -> None:
+        """After an upgrade, build the search index in the background (short write steps;
+        search uses the previous index meanwhile), with its progress in the header."""
+        if store.read_only:
+            return
+        try:
+            if (await store.search_build_state()).finished:
+                return
+        except ThreadlineError:
+            return
+        screen = self.main_screen
+
+        def progress(done: int, total: int) -> None:
+            screen.set_busy(f"indexing for search {done * 100 // max(total, 1)}%")
+
+        screen.set_busy("indexing for search…")
+        try:
+            await store.build_search_index(progress)
+        except ThreadlineError as exc:
+            from threadline.ui.notices import notify_error
+
+            notify_error(self, exc, "Indexing for search stopped (it resumes next time): ")
+        finally:
+            screen.set_busy(None)
 
     async def _start_engine(self, store: Store) -> None:
         """The turn engine, after the first paint (its HTTP client is imported on a thread)."""
@@ -215,6 +242,88 @@ class ThreadlineApp(App[int]):
         """A reply is being written (streaming) in the app now."""
         screen = self._main_screen
         return screen is not None and screen.runner.busy
+
+    def _theme_chosen(self, theme: object) -> None:
+        """A theme chosen in the palette is remembered: [ui] theme in config.toml (written on
+        a thread; themes the config cannot name, such as a plugin's, are not saved)."""
+        from threadline.config import THEMES
+
+        name = self.theme
+        if name == self.settings.ui.theme or name not in THEMES:
+            return
+        self.settings.ui.theme = name
+        self.run_worker(self._save_theme(name), group="config", exit_on_error=False)
+
+    async def _save_theme(self, name: str) -> None:
+        from threadline.chat.provider_setup import config_file
+        from threadline.config_write import set_config_value
+
+        path = config_file(self.settings.source)
+        try:
+            await asyncio.to_thread(set_config_value, "ui", "theme", name, path)
+        except ThreadlineError as exc:
+            from threadline.ui.notices import notify_error
+
+            notify_error(self, exc, "Theme not saved: ")
+
+    # ------------------------------------------------------------------ provider setup
+
+    def open_provider_setup(self) -> None:
+        """The provider form (palette, or `i` while none is set up); saving it makes the turn
+        engine again from the file written, so the composer works without a restart."""
+        from threadline.chat.provider_setup import config_file
+        from threadline.ui.screens.setup import ProviderSetupScreen
+
+        cfg = self.settings.provider
+        form = ProviderSetupScreen(
+            config_file(self.settings.source),
+            base_url=cfg.base_url,
+            api_key_env=cfg.api_key_env,
+            model=cfg.model,
+        )
+
+        def saved(path: Path | None) -> None:
+            if path is not None:
+                self.run_worker(self.reload_config(path), group="config", exit_on_error=False)
+
+        self.push_screen(form, callback=saved)
+
+    async def reload_config(self, path: Path) -> None:
+        """Read the settings again from `path` (on a thread) and make the turn engine anew; a
+        reply still streaming finishes on the engine it started with."""
+        from threadline.config import load_settings
+
+        try:
+            settings = await asyncio.to_thread(load_settings, path)
+        except ThreadlineError as exc:
+            from threadline.ui.notices import notify_error
+
+            notify_error(self, exc, "Settings not reloaded: ")
+            return
+        self.settings = settings
+        old, self.engine, self.engine_error = self.engine, None, None
+        self.engine_ready.clear()
+        if self.store is not None:
+            await self._start_engine(self.store)
+        if old is not None:
+            self.run_worker(self._close_when_idle(old), group="config", exit_on_error=False)
+        provider = settings.effective_provider()
+        if self.engine is not None:
+            from threadline.text import redact_url
+
+            self.notify(
+                f"Saved to {path}. Ready: {provider.model or 'no default model'} on "
+                f"{redact_url(provider.base_url or '')}.",
+                title="Model provider",
+                markup=False,
+            )
+        else:
+            self.notify(f"Saved to {path}.", title="Model provider", markup=False)
+
+    async def _close_when_idle(self, engine: TurnEngine) -> None:
+        if self._main_screen is not None:
+            await self._main_screen.runner.idle.wait()
+        await engine.aclose()
 
     def _show_damage(self, problem: str) -> None:
         from threadline.ui.screens.damaged import DamagedScreen
@@ -281,10 +390,16 @@ class ThreadlineApp(App[int]):
         yield from super().get_system_commands(screen)
         from threadline.ui.screens.main import MainScreen
         from threadline.ui.screens.memories import MemoriesScreen
+        from threadline.ui.screens.trash import TrashScreen
 
-        if isinstance(screen, MainScreen | MemoriesScreen):
+        if isinstance(screen, MainScreen | MemoriesScreen | TrashScreen):
             yield from screen.palette_commands()
         if isinstance(screen, MainScreen):
+            yield SystemCommand(
+                "Set up a model provider",
+                "Server, API key variable and model: tests the connection, writes config.toml",
+                self.open_provider_setup,
+            )
             for title, help_text, callback in self.capture.palette_commands():
                 yield SystemCommand(title, help_text, callback)
 

@@ -36,6 +36,10 @@ class Host(Protocol):
     engine_ready: asyncio.Event
     memory_tasks: MemoryTasks
 
+    def open_provider_setup(self) -> None:
+        """Show the provider setup form (saving it makes the turn engine again)."""
+        ...
+
 
 def host(node: DOMNode) -> Host:
     """The app `node` belongs to, as a Host."""

@@ -605,10 +605,10 @@ class TurnRunner:
 
 
 def _short_hint(screen: RunnerScreen, message: str) -> str:
-    """The disabled composer's hint: what to set, in a line or two (`i` shows `message`, with
-    the config file's path, the environment variables and an example)."""
+    """The disabled composer's hint: what is missing and that `i` (or the palette's "Set up a
+    model provider") opens the setup form."""
     if screen.host.engine_error is not None:
         return one_line(message)
     if not screen.host.settings.effective_provider().base_url:
-        return "No model provider: set [provider] base_url and model in config.toml · i: details"
-    return "No model configured: set [provider] model in config.toml · i: details"
+        return "No model provider yet: press i to set one up (ctrl+p: Set up a model provider)"
+    return "No model chosen yet: press i to choose one (ctrl+p: Set up a model provider)"

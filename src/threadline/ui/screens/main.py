@@ -32,6 +32,7 @@ from threadline.ui.widgets.session_list import SessionList, SessionQuery
 
 if TYPE_CHECKING:
     from threadline.chat.turns import TurnEngine
+    from threadline.sources.found import FoundHistory
     from threadline.store import Store
     from threadline.ui.memory_tasks import MemoryStatus
     from threadline.ui.screens.memories import JumpTo
@@ -124,6 +125,13 @@ class MainScreen(Screen[None]):
             tooltip="Summarise the session's older messages now",
         ),
         Binding(
+            "T",
+            "trash",
+            "Trash",
+            show=False,
+            tooltip="The trash: restore sessions deleted earlier, or purge them",
+        ),
+        Binding(
             "ctrl+f",
             "search",
             "Search",
@@ -160,6 +168,8 @@ class MainScreen(Screen[None]):
         self.draft_key = NEW
         self._draft_timer: Timer | None = None
         self._draft_problem = False
+        # Other tools' history found on this machine (None: not looked for yet).
+        self._other_history: list[FoundHistory] | None = None
 
     @property
     def host(self) -> Host:
@@ -239,6 +249,17 @@ class MainScreen(Screen[None]):
 
     def on_descendant_blur(self) -> None:
         self.call_after_refresh(self._show_focus)
+
+    def on_resize(self) -> None:
+        # Below 120 columns the footer loses its padding, and below 100 the "^p palette" key
+        # (? and the composer's hint name it), so the main keys (Delete and Write included)
+        # fit in 80.
+        for footer in self.query(Footer):
+            footer.compact = self.size.width < 120
+            palette = self.size.width >= 100
+            if footer.show_command_palette != palette:
+                footer.show_command_palette = palette
+                footer.refresh(recompose=True)  # the palette key is composed, not styled
 
     def on_mount(self) -> None:
         self.mounted.set()
@@ -385,7 +406,17 @@ class MainScreen(Screen[None]):
 
     def _update_empty_text(self) -> None:
         where = home_short(one_line(self._root() or "")) or "any directory"
-        if self.query_text:
+        found = self._other_history
+        if found and not self.query_text:
+            tools = ", ".join(f.label for f in found)
+            commands = "\n".join(f.command for f in found)
+            self.sessions.set_empty_text(
+                f"No sessions yet, but this machine has history from {tools}."
+                if self.scope is Scope.ALL
+                else f"No sessions in {where} yet, but this machine has history from {tools}.",
+                f"Bring it in from a shell:\n{commands}\nor press n for a new session here.",
+            )
+        elif self.query_text:
             self.sessions.set_empty_text(
                 f"No session matches “{one_line(self.query_text)}”.",
                 filter_hint(
@@ -417,6 +448,8 @@ class MainScreen(Screen[None]):
     def _sessions_loaded(self, event: SessionList.Loaded) -> None:
         self.total = event.total
         self._update_header()
+        if event.total == 0 and self._other_history is None:
+            self._look_for_other_history()
         if not self._auto_opened and event.total and self.open_session_id is None:
             self._auto_opened = True
             # After the list has painted: opening draws Markdown (and loads Pygments).
@@ -426,6 +459,25 @@ class MainScreen(Screen[None]):
         first = self.sessions.highlighted
         if first is not None and self.open_session_id is None:
             self.open_session(first.id)
+
+    @work(group="other-history", exclusive=True, exit_on_error=False)
+    async def _look_for_other_history(self) -> None:
+        """The database is empty: is another tool's history on this machine? (A few stats,
+        on a thread; looked for once.) The empty list then names the import commands."""
+        from threadline.sources.found import histories_found
+
+        store = self.store
+        if store is None:
+            return
+        self._other_history = []
+        try:
+            if await store.count_sessions(Scope.ALL, None):
+                return  # history of its own already: no advice
+        except ThreadlineError:
+            return
+        self._other_history = await asyncio.to_thread(histories_found)
+        if self._other_history and self.sessions.total == 0:
+            self._update_empty_text()
 
     async def data_changed(self) -> None:
         """Another process (or a cleanup) wrote: refresh the list and the open session."""
@@ -775,6 +827,9 @@ class MainScreen(Screen[None]):
         if composer.enabled:
             composer.input.focus()
             return
+        if self.host.engine_error is None and self.host.engine_ready.is_set():
+            self.host.open_provider_setup()
+            return
         problem = self.runner.not_ready()
         if problem:
             self.notify(clean(problem), severity="warning", markup=False, timeout=10)
@@ -883,6 +938,25 @@ class MainScreen(Screen[None]):
         from threadline.ui.screens.help import HelpScreen
 
         self.app.push_screen(HelpScreen(self.key_sections()))
+
+    def action_trash(self) -> None:
+        if self._store_or_warn() is None:
+            return
+        from threadline.ui.screens.trash import TrashScreen
+
+        screen = TrashScreen()
+
+        def closed(open_id: str | None) -> None:
+            if open_id is not None:
+                self.open_session(open_id)
+            if open_id is not None or screen.restored:
+                self.run_worker(
+                    self._reload_sessions(keep_id=open_id),
+                    group="session-action",
+                    exit_on_error=False,
+                )
+
+        self.app.push_screen(screen, callback=closed)
 
     # ------------------------------------------------------------------ palette
 

@@ -1,12 +1,15 @@
 """The new-session form on `n`: an optional model and system prompt (`ModalScreen`).
 
+The model field offers the provider's models (`GET /models`, read in a worker when the form
+opens); any other name can be typed.
+
 Nothing is written here: the session row is created when its first message is sent, so
 pressing `n` and changing your mind leaves no empty session behind.
 """
 
 from __future__ import annotations
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -14,9 +17,11 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
+from threadline.ui.host import host
 from threadline.ui.safe import one_line
 from threadline.ui.turn_runner import NewSession
 from threadline.ui.widgets.composer import ComposerInput
+from threadline.ui.widgets.model_picker import ModelPicker
 
 __all__ = ["NewSession", "NewSessionScreen"]
 
@@ -41,8 +46,10 @@ class NewSessionScreen(ModalScreen[NewSession | None]):
             )
             yield Static(Content("Model"), classes="new-session-label")
             default = self._default_model or "no model configured"
-            yield Input(
-                placeholder=f"{default} (the default)", id="new-session-model", compact=True
+            yield ModelPicker(
+                placeholder=f"{default} (the default)",
+                input_id="new-session-model",
+                id="new-session-models",
             )
             yield Static(Content("System prompt"), classes="new-session-label")
             yield ComposerInput(
@@ -60,8 +67,35 @@ class NewSessionScreen(ModalScreen[NewSession | None]):
                 id="new-session-hint",
             )
 
+    def on_mount(self) -> None:
+        self._list_models()
+
+    @work(exclusive=True, group="new-session-models", exit_on_error=False)
+    async def _list_models(self) -> None:
+        """The provider's models to pick from (`GET /models`); typing any name still works."""
+        from threadline.chat.provider import ProviderError
+
+        engine = host(self).engine
+        lister = getattr(engine.provider, "list_models", None) if engine is not None else None
+        if lister is None:
+            return
+        picker = self.query_one(ModelPicker)
+        picker.set_status("listing the server's models…")
+        try:
+            models = await lister()
+        except ProviderError as exc:
+            if self.is_attached:
+                reason = one_line(str(exc))
+                reason = reason if len(reason) <= 90 else reason[:89] + "…"
+                picker.set_status(f"models not listed: {reason}; type a model's name", True)
+            return
+        if self.is_attached:
+            picker.set_models(models)
+            if not models:
+                picker.set_status("")
+
     def _choice(self) -> NewSession:
-        model = self.query_one("#new-session-model", Input).value.strip()
+        model = self.query_one(ModelPicker).value.strip()
         system = self.query_one("#new-session-system", ComposerInput).text.strip()
         return NewSession(model=model or None, system_prompt=system or None)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from textual.content import Content
 from textual.widget import Widget
-from textual.widgets import Static
 
 from threadline.models import Scope, Session
 from threadline.paths import home_short
@@ -19,8 +18,12 @@ SCOPE_LABELS = {
 }
 
 
-class HeaderBar(Static):
-    """App name, the scope, the directory it is anchored at, the count and the filter."""
+class HeaderBar(Widget):
+    """App name, the scope, the directory it is anchored at, the count and the filter.
+
+    Fits its width by priority: the separators tighten first, then the directory is cut from
+    the left (its end names it), then the app's name goes; what the scope is, the count, the
+    filter, what is busy and the memory indicator stay."""
 
     DEFAULT_CSS = """
     HeaderBar {
@@ -34,13 +37,12 @@ class HeaderBar(Static):
 
     _shown: tuple[Scope, str | None, int | None, str, str | None] | None = None
     _memory: Content | None = None
-    _content: Content | None = None
 
     def set_memory(self, status: Content | None) -> None:
         """The memory extraction indicator at the end of the line (None: nothing to say)."""
-        self._memory = status
-        if self._shown is not None:
-            self.show(*self._shown)
+        if status != self._memory:
+            self._memory = status
+            self.refresh()
 
     def show(
         self,
@@ -50,23 +52,58 @@ class HeaderBar(Static):
         query: str,
         busy: str | None = None,
     ) -> None:
-        self._shown = (scope, root, total, query, busy)
-        parts: list[str | tuple[str, str] | Content] = [("threadline", "bold $accent"), "  "]
+        shown = (scope, root, total, query, busy)
+        if shown != self._shown:
+            self._shown = shown
+            self.refresh()
+
+    def line(self, width: int) -> Content:
+        """The header fitted to `width` cells."""
+        if self._shown is None:
+            return Content("")
+        scope, root, total, query, busy = self._shown
+        where = home_short(one_line(root)) if root is not None else None
+        for wide, name in ((True, True), (False, True), (False, False)):
+            content = self._assemble(scope, where, total, query, busy, wide, name)
+            if content.cell_length <= width:
+                return content
+        # Still too long: cut the directory from the left, down to a few cells.
+        rest = self._assemble(scope, None, total, query, busy, False, False).cell_length
+        if where:
+            room = max(4, width - rest - 1)  # the gap before the directory
+            cut = where if len(where) <= room else "…" + where[-(room - 1) :]
+            content = self._assemble(scope, cut, total, query, busy, False, False)
+        return content.truncate(width, ellipsis=True)
+
+    def _assemble(
+        self,
+        scope: Scope,
+        where: str | None,
+        total: int | None,
+        query: str,
+        busy: str | None,
+        wide: bool,
+        name: bool,
+    ) -> Content:
+        gap, sep = ("  ", "  ·  ") if wide else (" ", " · ")
+        parts: list[str | tuple[str, str] | Content] = []
+        if name:
+            parts += [("threadline", "bold $accent"), gap]
         parts.append((SCOPE_LABELS[scope], "bold"))
-        if root is not None:
-            parts += ["  ", (home_short(one_line(root)), "$text")]
+        if where:
+            parts += [gap, (where, "$text")]
         if total is not None:
-            parts += [("  ·  ", "$text-muted"), (plural(total, "session"), "$text-muted")]
+            parts += [(sep, "$text-muted"), (plural(total, "session"), "$text-muted")]
         if query:
-            parts += [("  ·  filter ", "$text-muted"), (f"“{one_line(query)}”", "$warning")]
+            parts += [(f"{sep}filter ", "$text-muted"), (f"“{one_line(query)}”", "$warning")]
         if busy:
-            parts += [("  ·  ", "$text-muted"), (busy, "italic $text-muted")]
+            parts += [(sep, "$text-muted"), (busy, "italic $text-muted")]
         if self._memory is not None:
-            parts += [("  ·  ", "$text-muted"), self._memory]
-        content = Content.assemble(*parts)
-        if content != self._content:  # an update lays out the screen
-            self._content = content
-            self.update(content)
+            parts += [(sep, "$text-muted"), self._memory]
+        return Content.assemble(*parts)
+
+    def render(self) -> Content:
+        return self.line(self.content_size.width)
 
 
 class SessionTitle(Widget):
