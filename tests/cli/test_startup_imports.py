@@ -40,7 +40,7 @@ HEAVY = (
     "threadline.chat",
     "threadline.config",  # read only when --config is given
     "threadline.store.transfer",  # the export/import format models
-    "pydantic",  # the store's records are plain dataclasses; only the config validates
+    "pydantic",  # the store's records are plain dataclasses, the settings plain classes
     "pydantic_core",
     "importlib.metadata",  # pydantic's plugin scan
 )
@@ -89,6 +89,15 @@ def test_quick_commands_do_not_load_heavy_modules(filled: Path, argv: tuple[str,
     modules = _modules(*argv, "--db", str(filled))
     assert "threadline.store" in modules  # it did run against the store
     assert _loaded(modules, HEAVY) == []
+
+
+def test_reading_the_config_loads_no_pydantic(filled: Path, tmp_path: Path) -> None:
+    """Every command and the app read the settings first: that must stay cheap."""
+    config = tmp_path / "config.toml"
+    config.write_text("[session]\nretention_days = 7\n[ui]\ntheme = 'nord'\n")
+    modules = _modules("--config", str(config), "--db", str(filled), "sessions", "list", "--all")
+    assert "threadline.config" in modules
+    assert _loaded(modules, ("pydantic", "pydantic_core", "importlib.metadata", "textual")) == []
 
 
 @pytest.mark.parametrize(
