@@ -14,7 +14,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Input
+from textual.widgets import Input
 
 from threadline.errors import ThreadlineError
 from threadline.models import Scope, SearchHit, Session, SessionSummary, TimelineItem
@@ -24,7 +24,7 @@ from threadline.ui.keys import KeyGroup, KeySection, key_sections
 from threadline.ui.notices import notify_error
 from threadline.ui.safe import clean, one_line
 from threadline.ui.turn_runner import TurnRunner
-from threadline.ui.widgets.bars import HeaderBar, SessionTitle
+from threadline.ui.widgets.bars import HeaderBar, KeyFooter, SessionTitle
 from threadline.ui.widgets.composer import Composer, ComposerInput
 from threadline.ui.widgets.conversation import ConversationView
 from threadline.ui.widgets.session_list import SessionList, SessionQuery
@@ -151,7 +151,7 @@ class MainScreen(Screen[None]):
                 yield SessionTitle(id="session-title")
                 yield self._conversation
                 yield self._composer
-        yield Footer()
+        yield KeyFooter()
 
     @property
     def sessions(self) -> SessionList:

@@ -1,10 +1,15 @@
-"""One-line bars: the app header and the conversation's title line."""
+"""One-line bars: the app header, the conversation's title line and the key footer."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.content import Content
 from textual.widget import Widget
-from textual.widgets import Static
+from textual.widgets import Footer, Static
+
+if TYPE_CHECKING:
+    from textual.screen import Screen
 
 from threadline.models import Scope, Session
 from threadline.paths import home_short
@@ -124,3 +129,27 @@ class SessionTitle(Widget):
         room = max(1, width - used)
         title = title.truncate(room, ellipsis=True).stylize("bold")
         return Content.assemble(title, *tail).truncate(width, ellipsis=True)
+
+
+class KeyFooter(Footer):
+    """Textual's footer, rebuilt once for a burst of binding changes.
+
+    The stock footer rebuilds its keys (a dozen widgets, each styled) after every change of
+    the bindings, and start-up changes them several times in a row (focus settling, the
+    composer's state): the frames wait for each rebuild. This one rebuilds once, after the
+    refresh that follows the last change, from the bindings in force then."""
+
+    _rebuild_pending = False
+
+    def bindings_changed(self, screen: Screen) -> None:
+        self._bindings_ready = True
+        if not screen.app.app_focus:
+            return
+        if self.is_attached and screen is self.screen and not self._rebuild_pending:
+            self._rebuild_pending = True
+            self.call_after_refresh(self._rebuild)
+
+    async def _rebuild(self) -> None:
+        self._rebuild_pending = False
+        if self.is_attached:
+            await self.recompose()
