@@ -420,6 +420,7 @@ def main() -> int:
     parser.add_argument(
         "--skip-open", action="store_true", help="only the start-up figures (no long session)"
     )
+    parser.add_argument("--json", default=None, help="also write the medians to this file")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--info", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -512,6 +513,10 @@ def main() -> int:
 
         m = {name: median(values) for name, values in figures.items()}
         nan = float("nan")
+        if args.json:
+            Path(args.json).write_text(
+                json.dumps({"medians": m, "details": details, "load": [min(loads), max(loads)]})
+            )
         print()
         print(
             f"database: {source} · medians of {args.runs} runs · load (1 min) "

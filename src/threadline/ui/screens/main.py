@@ -151,7 +151,7 @@ class MainScreen(Screen[None]):
                 yield SessionTitle(id="session-title")
                 yield self._conversation
                 yield self._composer
-        yield KeyFooter()
+        yield KeyFooter(hold=True)
 
     @property
     def sessions(self) -> SessionList:
@@ -257,6 +257,8 @@ class MainScreen(Screen[None]):
     def _sessions_loaded(self, event: SessionList.Loaded) -> None:
         self.total = event.total
         self._update_header()
+        # The key hints are drawn once the rows are on screen (see KeyFooter).
+        self.call_after_refresh(self.query_one(KeyFooter).release)
         if not self._auto_opened and event.total and self.open_session_id is None:
             self._auto_opened = True
             # After the list has painted: opening draws Markdown (and loads Pygments).

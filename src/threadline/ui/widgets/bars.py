@@ -132,18 +132,38 @@ class SessionTitle(Widget):
 
 
 class KeyFooter(Footer):
-    """Textual's footer, rebuilt once for a burst of binding changes.
+    """Textual's footer, rebuilt once for a burst of binding changes, and (with `hold`) not
+    built before the screen says its content is on screen.
 
     The stock footer rebuilds its keys (a dozen widgets, each styled) after every change of
     the bindings, and start-up changes them several times in a row (focus settling, the
     composer's state): the frames wait for each rebuild. This one rebuilds once, after the
-    refresh that follows the last change, from the bindings in force then."""
+    refresh that follows the last change, from the bindings in force then. Held, it leaves its
+    line empty until `release()` (the main screen calls it once the sidebar's rows are
+    painted, so the rows are not held up by the key hints; at most HOLD_SECONDS)."""
 
+    HOLD_SECONDS = 1.0
     _rebuild_pending = False
+
+    def __init__(self, *, hold: bool = False) -> None:
+        super().__init__()
+        self._held = hold
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        if self._held:
+            self.set_timer(self.HOLD_SECONDS, self.release)
+
+    def release(self) -> None:
+        """Build the keys now (and from now on, whenever the bindings change)."""
+        if self._held:
+            self._held = False
+            if self.is_attached:
+                self.bindings_changed(self.screen)
 
     def bindings_changed(self, screen: Screen) -> None:
         self._bindings_ready = True
-        if not screen.app.app_focus:
+        if self._held or not screen.app.app_focus:
             return
         if self.is_attached and screen is self.screen and not self._rebuild_pending:
             self._rebuild_pending = True
@@ -151,5 +171,14 @@ class KeyFooter(Footer):
 
     async def _rebuild(self) -> None:
         self._rebuild_pending = False
-        if self.is_attached:
+        if not self.is_attached:
+            return
+        # The keys bind to the footer's reactives (data_bind reads the running message pump):
+        # compose as the footer, whoever asked for the rebuild.
+        from textual._context import active_message_pump
+
+        token = active_message_pump.set(self)
+        try:
             await self.recompose()
+        finally:
+            active_message_pump.reset(token)
