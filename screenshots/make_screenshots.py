@@ -1,6 +1,6 @@
 """Write SVG screenshots of the app's main states into screenshots/ (used by the README).
 
-    python screenshots/make_screenshots.py
+    python screenshots/make_screenshots.py [NAME ...]   # all of them, or just these
 
 They are made from the same fixed sample database, clock, time zone and home directory as the
 snapshot tests (tests/ui/sample_data.py), headless, so they are the same on every machine.
@@ -23,7 +23,9 @@ time.tzset()
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests" / "ui"))
+sys.path.insert(1, str(HERE.parent / "tests"))
 
+import imported_data  # noqa: E402
 import memory_data  # noqa: E402
 import sample_data  # noqa: E402
 from apphelpers import make_app, settle  # noqa: E402
@@ -60,6 +62,16 @@ async def expanded_summary(pilot) -> None:
     while view.cursor_item is not None and view.cursor_item.kind != "summary":
         await pilot.press("k")
     await pilot.press("enter")
+    await settle(pilot)
+
+
+async def imported(pilot, sample) -> None:
+    """The imported Claude Code session: thinking shown, the first tool output opened."""
+    await opened(pilot, "cc", sample, "tab", "t")
+    view = pilot.app.main_screen.conversation
+    first = next(i for i, item in enumerate(view.items) if item.role == "tool")
+    view._set_cursor(first)
+    await pilot.press("enter", "home")
     await settle(pilot)
 
 
@@ -158,6 +170,7 @@ SHOTS: list[tuple[str, str, tuple[int, int], Callable]] = [
     ("rename", "plain", (120, 36), lambda p, s: pressed(p, "j", "r")),
     ("delete-and-undo", "plain", (120, 36), lambda p, s: pressed(p, "d", pause=0.2)),
     ("untrusted-text", "full", (120, 36), lambda p, s: hostile(p, s)),
+    ("imported", "imported", (120, 36), lambda p, s: imported(p, s)),
     (
         "composer",
         "plain",
@@ -209,8 +222,13 @@ def shoot(name: str, sample, size: tuple[int, int], step: Callable) -> Path:
 def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for name, kind, size, step in SHOTS:
+            if sys.argv[1:] and name not in sys.argv[1:]:
+                continue
             db = Path(tmp) / f"{name}.db"
-            sample = asyncio.run(sample_data.build(db, hostile=(kind == "full")))
+            if kind == "imported":
+                sample = asyncio.run(imported_data.build(db))
+            else:
+                sample = asyncio.run(sample_data.build(db, hostile=(kind == "full")))
             if kind == "memories":
                 asyncio.run(memory_data.add_memories(sample))
             if kind == "summarised":

@@ -26,6 +26,9 @@ def private_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mo
         "NO_COLOR",  # colours and highlights are on unless a test turns them off
     ):
         monkeypatch.delenv(var, raising=False)
+    # Coding agents' histories (capture follows them): never the machine's own.
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(root / "claude"))
+    monkeypatch.setenv("CODEX_HOME", str(root / "codex"))
     return root
 
 

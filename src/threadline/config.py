@@ -329,6 +329,11 @@ class ProviderConfig(_Section):
     }
 
 
+# An automatic cleanup that would move more than this many sessions asks first (the app), or
+# only reports (`threadline cleanup` with no terminal, unless given --yes).
+CLEANUP_ASK_ABOVE = 10
+
+
 class SessionConfig(_Section):
     """[session]: continuity window, retention and the trash."""
 
@@ -336,12 +341,16 @@ class SessionConfig(_Section):
     retention_days: int
     max_sessions: int
     auto_cleanup: bool
+    cleanup_imported: bool
     trash_days: int
     model_fields = {
         "continue_window_hours": Setting(float, 4.0, ge=0, le=_CENTURY_DAYS * 24),
         "retention_days": Setting(int, 90, ge=1, le=_CENTURY_DAYS),
         "max_sessions": Setting(int, 1000, ge=1, le=_MAX_COUNT),
         "auto_cleanup": Setting(bool, True),
+        # Retention applies to sessions imported or captured from other tools too (off: only to
+        # the ones threadline wrote itself).
+        "cleanup_imported": Setting(bool, False),
         "trash_days": Setting(int, 30, ge=0, le=_CENTURY_DAYS),
     }
 
@@ -414,6 +423,25 @@ class SyncConfig(_Section):
     }
 
 
+class SourcesConfig(_Section):
+    """[sources]: coding agents' histories followed live (capture; see threadline.capture).
+
+    Each is true (take its sessions in at start-up, while the app runs and on `threadline
+    capture`), false (never), or absent: not decided, and the app asks once when the history
+    exists. The paths default to where each tool keeps its sessions."""
+
+    claude_code: bool | None
+    codex: bool | None
+    claude_code_path: str | None
+    codex_path: str | None
+    model_fields = {
+        "claude_code": Setting(bool, None, optional=True),
+        "codex": Setting(bool, None, optional=True),
+        "claude_code_path": Setting(str, None, optional=True),
+        "codex_path": Setting(str, None, optional=True),
+    }
+
+
 class Settings(_Section):
     """The whole configuration file."""
 
@@ -423,6 +451,7 @@ class Settings(_Section):
     memory: MemoryConfig
     ui: UIConfig
     sync: SyncConfig
+    sources: SourcesConfig
     model_fields = {
         "provider": Setting(ProviderConfig, factory=ProviderConfig),
         "session": Setting(SessionConfig, factory=SessionConfig),
@@ -430,6 +459,7 @@ class Settings(_Section):
         "memory": Setting(MemoryConfig, factory=MemoryConfig),
         "ui": Setting(UIConfig, factory=UIConfig),
         "sync": Setting(SyncConfig, factory=SyncConfig),
+        "sources": Setting(SourcesConfig, factory=SourcesConfig),
     }
 
     _source: Path | None = None

@@ -130,12 +130,21 @@ class SessionSummary(_Record):
     writing: bool = False
     # The role of the session's last message (None: no message).
     last_role: Role | None = None
+    # The tool an imported session came from ("claude-code", "chatgpt"…; threadline.records
+    # SOURCES); None for a session threadline wrote.
+    source: str | None = None
 
     @property
     def unanswered(self) -> bool:
         """The last message is the user's and no reply is being written for it: its turn broke
-        off before the model answered (crashed), or it was never sent."""
-        return self.last_role == "user" and (not self.writing or self.status == "crashed")
+        off before the model answered (crashed), or it was never sent. Never said of a session
+        imported from another tool (its last message is often a command or a notice, and what
+        that tool did with it is not threadline's to flag)."""
+        return (
+            self.source is None
+            and self.last_role == "user"
+            and (not self.writing or self.status == "crashed")
+        )
 
     @property
     def display_title(self) -> str:

@@ -147,3 +147,67 @@ def test_help_lists_every_command(cli):
         assert name in r.out
     for argv in (["sessions", "--help"], ["sessions", "delete", "--help"], ["search", "--help"]):
         assert cli(*argv, db=None).status == 0
+
+
+@pytest.fixture
+def many_old(with_db, clock, workdir) -> list[str]:
+    """Twelve of threadline's own sessions 100 days old and three imported ones, two years old
+    by their messages and received 100 days ago."""
+    from datetime import timedelta
+
+    from threadline.records import IncomingMessage, IncomingSession
+
+    async def fill(store: Store) -> list[str]:
+        ids = []
+        for i in range(12):
+            s = await store.create_session(workdir, title=f"old {i}")
+            await store.add_message(s.id, "user", "long ago")
+            ids.append(s.id)
+        when = clock() - timedelta(days=700)
+        await store.load_history(
+            IncomingSession(
+                source="codex",
+                source_id=f"x{i}",
+                working_dir=workdir,
+                created_at=when,
+                messages=[
+                    IncomingMessage(
+                        key="k", role="user", content="imported", created_at=when, payload={}
+                    )
+                ],
+            )
+            for i in range(3)
+        )
+        clock.advance(days=100)
+        return ids
+
+    return with_db(fill)
+
+
+def test_cleanup_without_a_terminal_only_reports_many(cli, many_old, clock_now, with_db):
+    # Under pytest stdin is no terminal: as under cron, more than ten to move is only reported.
+    r = cli("cleanup", "--json")
+    assert r.status == 0, r.err
+    data = json.loads(r.out)
+    assert (data["held_back"], data["dry_run"]) == (True, True)
+    assert data["moved_to_trash"]["total"] == 12  # the imported ones are not even counted
+    r = cli("cleanup")
+    assert "Not moving 12 sessions with no terminal to confirm" in r.out
+    assert "Nothing was changed" in r.out
+
+    async def live(store: Store) -> int:
+        return await store.count_sessions("all")
+
+    assert with_db(live) == 15
+    r = cli("cleanup", "--yes", "--json")
+    data = json.loads(r.out)
+    assert (data["held_back"], data["dry_run"], data["moved_to_trash"]["total"]) == (
+        False,
+        False,
+        12,
+    )
+    assert with_db(live) == 3
+    # Imported history goes only when asked for (age by receipt: 100 days).
+    r = cli("cleanup", "--include-imported", "--json")
+    assert json.loads(r.out)["moved_to_trash"]["total"] == 3
+    assert with_db(live) == 0

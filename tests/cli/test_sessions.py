@@ -25,6 +25,7 @@ LIST_KEYS = [
     "model",
     "pinned",
     "status",
+    "source",  # the tool an imported session came from (None: threadline wrote it)
 ]
 ISO_UTC = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$"
 

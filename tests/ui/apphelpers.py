@@ -42,6 +42,7 @@ def make_app(
     working_dir: str = API,
     settings: Settings | None = None,
     poll_seconds: float = 0.2,
+    capture_seconds: float | None = None,
 ) -> ThreadlineApp:
     path = db.path if isinstance(db, sample_data.Sample) else db
     return ThreadlineApp(
@@ -50,6 +51,7 @@ def make_app(
         working_dir,
         clock=FixedClock(),
         poll_seconds=poll_seconds,
+        capture_seconds=capture_seconds,
     )
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from threadline.chat.provider import ChatMessage
+from threadline.transcript import context_message, is_imported
 
 if TYPE_CHECKING:
     from threadline.models import Message, Session, Summary
@@ -38,10 +39,28 @@ def estimate_tokens(text: str) -> int:
 
 
 def message_tokens(message: Message) -> int:
-    """Tokens a stored message takes in a request: real usage when known, else the estimate."""
+    """Tokens a stored message takes in a request: real usage when known, else the estimate.
+
+    An imported message is sent as text (`as_chat`): its estimate is that text's (its usage
+    counted reasoning and tool records that are not sent)."""
+    if is_imported(message.payload):
+        chat = as_chat(message)
+        return (estimate_tokens(chat.content) if chat else 0) + MESSAGE_OVERHEAD
     if message.role == "assistant" and message.complete and message.output_tokens:
         return message.output_tokens + MESSAGE_OVERHEAD
     return estimate_tokens(message.content) + MESSAGE_OVERHEAD
+
+
+def as_chat(message: Message) -> ChatMessage | None:
+    """A stored message as the request sends it. A message imported from another tool becomes
+    text (`transcript.context_message`: its tool calls and results as bracketed text, its
+    reasoning, injected context and notices left out); None when it is not sent."""
+    if is_imported(message.payload):
+        converted = context_message(message.role, message.content, message.payload)
+        if converted is None:
+            return None
+        return ChatMessage(converted[0], converted[1])  # type: ignore[arg-type]
+    return ChatMessage(message.role, message.content)  # type: ignore[arg-type]
 
 
 def sendable(message: Message) -> bool:
@@ -49,8 +68,11 @@ def sendable(message: Message) -> bool:
 
     Left out: empty messages, tool messages (they need the tool call they answer), replies
     that failed (their text is our error message, not the model's) and replies still streaming.
-    Kept: replies cut short by cancelling or a crash (the user saw that text).
+    Kept: replies cut short by cancelling or a crash (the user saw that text). A message
+    imported from another tool goes as text when `as_chat` makes one (a tool result too).
     """
+    if is_imported(message.payload):
+        return as_chat(message) is not None
     if message.role == "tool" or not message.content.strip():
         return False
     if message.role == "assistant":
@@ -108,24 +130,33 @@ def build_context(
     used = sum(estimate_tokens(m.content) + MESSAGE_OVERHEAD for m in head)
 
     chosen: list[Message] = []
+    body: list[ChatMessage] = []
     eligible = 0
     full = False
     for message in reversed(history):
         if message.id <= after:
             break
-        if not sendable(message):
-            continue
+        if is_imported(message.payload):  # converted once: sendable, cost and text
+            chat = as_chat(message)
+            if chat is None:
+                continue
+            cost = estimate_tokens(chat.content) + MESSAGE_OVERHEAD
+        else:
+            if not sendable(message):
+                continue
+            chat = ChatMessage(message.role, message.content)  # type: ignore[arg-type]
+            cost = message_tokens(message)
         eligible += 1
         if full:
             continue
-        cost = message_tokens(message)
         if chosen and used + cost > max_tokens:
             full = True
             continue
         chosen.append(message)
+        body.append(chat)
         used += cost
     chosen.reverse()
-    body = [ChatMessage(m.role, m.content) for m in chosen]  # type: ignore[arg-type]
+    body.reverse()
     return ContextWindow(
         messages=head + body,
         estimated_tokens=used,

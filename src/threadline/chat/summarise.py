@@ -24,9 +24,10 @@ from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from threadline.chat.context import MESSAGE_OVERHEAD, estimate_tokens, sendable
+from threadline.chat.context import MESSAGE_OVERHEAD, as_chat, estimate_tokens, sendable
 from threadline.chat.provider import ChatMessage, ProviderError, complete
 from threadline.errors import ThreadlineError
+from threadline.transcript import is_imported
 
 if TYPE_CHECKING:
     from threadline.chat.provider import Provider
@@ -79,8 +80,13 @@ def render_message(
 ) -> str:
     """A message as a transcript entry, cut to `limit_tokens`: `[message 12, user]` (its
     position in the session, the numbering people see) or, without a position, `[user #id]`
-    (memory extraction, whose answers name the database id of their source message)."""
+    (memory extraction, whose answers name the database id of their source message). A message
+    imported from another tool is read as a model is sent it (`context.as_chat`: its tool calls
+    and results as text, without its reasoning)."""
     text = message.content.strip()
+    if is_imported(message.payload):
+        chat = as_chat(message)
+        text = chat.content.strip() if chat is not None else ""
     if limit_tokens is not None and estimate_tokens(text) > limit_tokens:
         text = text[: max(0, limit_tokens * 4 - len(TRUNCATED_MARK))] + TRUNCATED_MARK
     if position is not None:

@@ -28,6 +28,11 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("export", "export_command", "export sessions as Markdown, JSON or JSONL"),
     ("import", "import_command", "import history from a file"),
     (
+        "capture",
+        "capture_command",
+        "take in new and grown Claude Code / Codex sessions (for cron or a timer)",
+    ),
+    (
         "cleanup",
         "cleanup",
         "move old sessions to the trash and purge old trash, per the retention settings",

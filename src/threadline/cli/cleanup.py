@@ -2,7 +2,10 @@
 
 Sessions older than [session] retention_days (or --older-than), then the oldest beyond
 max_sessions, move to the trash; sessions in the trash longer than trash_days are purged.
-Pinned sessions are never touched. A dry run reports the same without changing anything.
+Pinned sessions are never touched, nor sessions imported or captured from other tools unless
+[session] cleanup_imported (or --include-imported) says so; see store/cleanup.py for how their
+age counts. A dry run reports the same without changing anything. Run with no terminal (cron),
+a cleanup that would move more than a handful of sessions only reports unless given --yes.
 """
 
 from __future__ import annotations
@@ -77,12 +80,26 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         default=None,
         help="trash sessions idle longer than AGE (30d, 2w, 12h) instead of retention_days",
     )
+    p.add_argument(
+        "--include-imported",
+        action="store_true",
+        default=None,
+        help="also clean up sessions imported or captured from other tools "
+        "(default: [session] cleanup_imported)",
+    )
+    p.add_argument(
+        "--yes",
+        action="store_true",
+        help="with no terminal (cron, scripts), move even more than ten sessions "
+        "(without it, such a run only reports)",
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(handler=cmd_cleanup)
 
 
 def cmd_cleanup(args: argparse.Namespace) -> int:
     from threadline.cli.output import Progress
+    from threadline.config import CLEANUP_ASK_ABOVE as ASK_ABOVE
 
     settings = settings_of(args).session
 
@@ -97,18 +114,34 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
         # run, what was just moved there) by id.
         before = await store.list_sessions(Scope.ALL, None, limit=None, trashed=True)
         bar = Progress("cleaning up")
-        task = asyncio.ensure_future(
-            store.cleanup(settings, dry_run=args.dry_run, older_than=args.older_than)
-        )
-        try:
+
+        async def run(dry_run: bool) -> CleanupResult:
+            task = asyncio.ensure_future(
+                store.cleanup(
+                    settings,
+                    dry_run=dry_run,
+                    older_than=args.older_than,
+                    include_imported=args.include_imported,
+                )
+            )
             while not task.done():
                 bar.update(0)
                 await asyncio.wait([task], timeout=0.1)
-            result = task.result()
+            return task.result()
+
+        try:
+            # With no terminal, look first: more than a handful to move is only reported.
+            check = not args.dry_run and not (args.yes or _interactive())
+            result = await run(args.dry_run or check)
+            if check:
+                if result.sessions_deleted > ASK_ABOVE:
+                    held[0] = True  # nothing was changed
+                else:
+                    result = await run(False)
         finally:
             bar.close()
         known = {s.id: s for s in before}
-        if args.dry_run:
+        if result.dry_run:
             for session_id in result.trashed_ids:
                 session = await store.get_session(session_id)
                 if session is not None:
@@ -119,6 +152,7 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
         shorts = {} if args.json else await store.short_ids(result.trashed_ids + result.purged_ids)
         return result, known, shorts
 
+    held = [False]
     result, known, shorts = with_store(args, body)
     retention = args.older_than or timedelta(days=settings.retention_days)
     if args.json:
@@ -135,6 +169,7 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
         print_json(
             {
                 "dry_run": result.dry_run,
+                "held_back": held[0],
                 "retention_days": retention.total_seconds() / 86400,
                 "max_sessions": settings.max_sessions,
                 "trash_days": settings.trash_days,
@@ -154,8 +189,17 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
             }
         )
         return 0
+    if held[0]:
+        print(
+            f"Not moving {result.sessions_deleted:,} sessions with no terminal to confirm: "
+            "run `threadline cleanup` in a terminal, or add --yes. Nothing was changed."
+        )
     print_report(result, known, shorts, retention, settings.max_sessions, settings.trash_days)
     return 0
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
 
 
 def _title(session: SessionSummary | None) -> str | None:

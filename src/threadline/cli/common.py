@@ -264,6 +264,7 @@ def summary_json(session: SessionSummary) -> dict[str, Any]:
         "model": session.model,
         "pinned": session.pinned,
         "status": session.status,
+        "source": session.source,
     }
 
 

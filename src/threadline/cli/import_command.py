@@ -1,6 +1,7 @@
-"""`threadline import SOURCE FILE`: bring history in. Sources register here.
+"""`threadline import SOURCE [PATH]`: bring history in. Sources register here.
 
-`threadline` reads threadline's own JSON/JSONL export back.
+`threadline` reads threadline's own JSON/JSONL export back; the others read another tool's
+history through threadline.importing (claude-code, codex, chatgpt, claude-ai, llm, gemini-cli).
 """
 
 from __future__ import annotations
@@ -23,11 +24,16 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "import",
         parents=[common],
         help="import history from a file",
-        description="Import history. Sessions that are already in the database are skipped, "
-        "so importing the same file twice adds nothing; a file with any invalid line imports "
-        "nothing. Imports write in short steps, so the app and other commands keep working.",
+        description="Bring history in: from Claude Code, Codex, ChatGPT, Claude.ai, llm, "
+        "Gemini CLI, or a threadline export. Sessions already in the database are recognised, "
+        "so importing the same thing again adds only what is new; a file that is not what it "
+        "claims, or holds a corrupt record, imports nothing. Imports write in short steps, so "
+        "the app and other commands keep working.",
     )
     sources = add_subcommands(parser, "import_source")
+    from threadline.cli import import_history
+
+    import_history.register_sources(sources, common)
     register_source(sources, common)
 
 

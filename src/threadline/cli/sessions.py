@@ -80,6 +80,12 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--no-pager", action="store_true", help="print to the terminal directly, without a pager"
     )
+    p.add_argument(
+        "--thinking",
+        action="store_true",
+        help="include the model's reasoning in sessions imported from other tools (by default "
+        "one line says it is there); their tool calls and results are one line each either way",
+    )
     p.set_defaults(handler=cmd_show)
 
     p = actions.add_parser(
@@ -292,7 +298,7 @@ def cmd_show(args: argparse.Namespace) -> int:
                         out.write(_transcript_summary(item, ranges[item.id]))
                     else:
                         count += 1
-                        out.write(_transcript_message(item, count))
+                        out.write(_transcript_message(item, count, thinking=args.thinking))
                     last = item
                 if len(items) < SHOW_PAGE:
                     break
@@ -323,6 +329,10 @@ def _transcript_header(session: Session, short: str) -> str:
     lines = [one_line(session.display_title) + (f"  [{'; '.join(flags)}]" if flags else "")]
     lines.append(f"  id         {session.id}  (short: {short})")
     lines.append(f"  directory  {one_line(paths.home_short(session.working_dir))}")
+    if session.source:
+        source_id = session.metadata.get("source_id")
+        of = f" (its id there: {one_line(str(source_id))})" if source_id else ""
+        lines.append(f"  imported   from {one_line(session.source)}{of}")
     if session.model or session.provider:
         model = one_line(session.model or "?")
         provider = f" ({one_line(session.provider)})" if session.provider else ""
@@ -361,12 +371,21 @@ def _transcript_summary(item: Summary, covers: str) -> str:
     return f"{head}\n{body}\n\n"
 
 
-def _transcript_message(item: Message, position: int) -> str:
-    """`── 3 · user · time · model · tokens ──` (3: its position in the session) and its text."""
+def _transcript_message(item: Message, position: int, *, thinking: bool = False) -> str:
+    """`── 3 · user · time · model · tokens ──` (3: its position in the session) and its text.
+
+    A message imported from another tool is shown through its parts (threadline.transcript):
+    each tool call and result on one line, its reasoning one marker line unless `thinking`, and
+    the role says what it is when it is not what the person typed (`user (command)`)."""
     from threadline.cli.output import local_time
     from threadline.text import sanitize_terminal
+    from threadline.transcript import message_kind, transcript_lines
 
-    parts = [str(position), item.role, local_time(item.created_at, seconds=True)]
+    kind = message_kind(item.payload)
+    role: str = item.role
+    if kind in ("command", "meta", "info"):
+        role = f"{item.role} ({kind})"
+    parts = [str(position), role, local_time(item.created_at, seconds=True)]
     if item.model:
         parts.append(sanitize_terminal(item.model))
     if item.input_tokens is not None or item.output_tokens is not None:
@@ -374,7 +393,9 @@ def _transcript_message(item: Message, position: int) -> str:
     if item.response_ms is not None:
         parts.append(f"{item.response_ms / 1000:.1f} s")
     head = f"── {' · '.join(parts)} ──"
-    text = sanitize_terminal(item.content).rstrip("\n")
+    lines = transcript_lines(item.content, item.payload, thinking=thinking)
+    body = item.content if lines is None else "\n".join(lines)
+    text = sanitize_terminal(body).rstrip("\n")
     tail = ""
     if not item.complete:
         tail = f"\n[incomplete: {sanitize_terminal(item.stop_reason or 'still streaming')}]"

@@ -1,4 +1,10 @@
-"""Retention: move old sessions, then the oldest beyond the limit, to the trash; purge old trash."""
+"""Retention: move old sessions, then the oldest beyond the limit, to the trash; purge old trash.
+
+Retention is for what threadline wrote itself: sessions imported or captured from another tool
+(`source` set) are left alone unless `include_imported`. Then too, a session's age counts from
+the later of its last message and when threadline received it, and nothing received in the
+last day is moved: a 2023 export imported today is not old, and does not push anything out.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,9 @@ from datetime import datetime, timedelta
 from threadline.models import CleanupResult
 from threadline.store import sessions
 from threadline.store.util import fmt_ts
+
+# What threadline received this recently is never moved by retention.
+RECEIVED_GRACE = timedelta(days=1)
 
 
 class _DryRun(Exception):
@@ -25,32 +34,41 @@ def cleanup(
     trash_days: int,
     keep: set[str],
     dry_run: bool,
+    include_imported: bool = False,
 ) -> CleanupResult:
-    """Never touches pinned sessions or those in `keep` (such as the one open in the app)."""
+    """Never touches pinned sessions or those in `keep` (such as the one open in the app), nor
+    (unless `include_imported`) sessions that came from another tool."""
     stamp = fmt_ts(now)
     exempt = sorted(keep)
     marks = ",".join("?" * len(exempt))
     not_kept = f" AND id NOT IN ({marks})" if exempt else ""
+    pool = "" if include_imported else " AND source IS NULL"
+    fresh = fmt_ts(now - RECEIVED_GRACE)
+    # Received in the last day: never moved (received_at is NULL for threadline's own).
+    movable = f" AND pinned = 0 AND coalesce(received_at, '') < ?{pool}{not_kept}"
+    age = "max(updated_at, coalesce(received_at, updated_at))"
     old = [
         r[0]
         for r in conn.execute(
-            "SELECT id FROM sessions WHERE deleted_at IS NULL AND pinned = 0"
-            f" AND updated_at < ?{not_kept} ORDER BY updated_at, id",
-            (fmt_ts(now - retention), *exempt),
+            f"SELECT id FROM sessions WHERE deleted_at IS NULL{movable}"
+            f" AND {age} < ? ORDER BY {age}, id",
+            (fresh, *exempt, fmt_ts(now - retention)),
         )
     ]
     for session_id in old:
         conn.execute("UPDATE sessions SET deleted_at = ? WHERE id = ?", (stamp, session_id))
-    total = conn.execute("SELECT count(*) FROM sessions WHERE deleted_at IS NULL").fetchone()[0]
+    total = conn.execute(
+        f"SELECT count(*) FROM sessions WHERE deleted_at IS NULL{pool}"
+    ).fetchone()[0]
     excess = max(0, total - max_sessions)
     over = []
     if excess:
         over = [
             r[0]
             for r in conn.execute(
-                "SELECT id FROM sessions WHERE deleted_at IS NULL AND pinned = 0"
-                f"{not_kept} ORDER BY updated_at, id LIMIT ?",
-                (*exempt, excess),
+                f"SELECT id FROM sessions WHERE deleted_at IS NULL{movable}"
+                f" ORDER BY {age}, id LIMIT ?",
+                (fresh, *exempt, excess),
             )
         ]
         for session_id in over:

@@ -389,8 +389,12 @@ class Store:
         dry_run: bool = False,
         keep: set[str] | list[str] | None = None,
         older_than: timedelta | None = None,
+        include_imported: bool | None = None,
     ) -> CleanupResult:
         """Apply retention (`settings` is a SessionConfig): see store/cleanup.py.
+
+        Sessions imported or captured from other tools are included only when
+        `include_imported` (None: the settings' `cleanup_imported`) says so.
 
         A dry run performs the same work in a transaction that is rolled back, so it counts
         exactly what the real run would do.
@@ -405,6 +409,11 @@ class Store:
             int(settings.trash_days),
             set(keep or ()),
             dry_run,
+            bool(
+                getattr(settings, "cleanup_imported", False)
+                if include_imported is None
+                else include_imported
+            ),
         )
         try:
             return await self._db.write(cleanup_ops.cleanup, *args)

@@ -25,20 +25,21 @@ _STATUS = (
     " ELSE status END"
 )
 STATUS_SQL = _STATUS
-# The last two are the turn state: a turn under way (its heartbeat), and the role of the last
-# message (one index seek per listed row), so a user message nobody answered shows as such.
+# Then the turn state: a turn under way (its heartbeat), and the role of the last message (one
+# index seek per listed row), so a user message nobody answered shows as such; last, the tool an
+# imported session came from (a column of the row itself: free).
 SUMMARY_COLS = (
     "id, working_dir, title, preview, provider, model, {status}, pinned, created_at,"
     " updated_at, message_count, deleted_at, heartbeat_at IS NOT NULL,"
     " (SELECT role FROM messages WHERE messages.session_id = sessions.id"
-    " ORDER BY messages.id DESC LIMIT 1)"
+    " ORDER BY messages.id DESC LIMIT 1), source"
 )
 FULL_COLS = SUMMARY_COLS + (
     ", system_prompt, ended_at, total_input_tokens, total_output_tokens, metadata"
 )
 _SUMMARY_FIELDS = (
     "id working_dir title preview provider model status pinned created_at updated_at"
-    " message_count deleted_at writing last_role"
+    " message_count deleted_at writing last_role source"
 ).split()
 _FULL_FIELDS = _SUMMARY_FIELDS + (
     "system_prompt ended_at total_input_tokens total_output_tokens metadata".split()

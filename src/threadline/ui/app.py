@@ -23,7 +23,6 @@ from textual.screen import Screen
 from threadline.errors import ThreadlineError
 from threadline.models import Scope
 from threadline.ui.memory_tasks import UPKEEP_SECONDS, MemoryTasks
-from threadline.ui.notices import notify_error
 from threadline.ui.resources import stylesheets
 from threadline.ui.safe import clean
 
@@ -79,6 +78,7 @@ class ThreadlineApp(App[int]):
         poll_seconds: float = POLL_SECONDS,
         scope: Scope = Scope.DIRECTORY,
         upkeep_seconds: float = UPKEEP_SECONDS,
+        capture_seconds: float | None = None,
     ) -> None:
         css: list[str | PurePath] = [*stylesheets()]
         super().__init__(css_path=css)
@@ -100,6 +100,12 @@ class ThreadlineApp(App[int]):
         self._polling = False
         # Summaries and project memory: the engine, the extraction upkeep, the queue's status.
         self.memory_tasks = MemoryTasks(self, upkeep_seconds)
+        # Coding agents' histories followed live ([sources]).
+        from threadline.ui.capture_tasks import CaptureTasks
+
+        self.capture = (
+            CaptureTasks(self) if capture_seconds is None else CaptureTasks(self, capture_seconds)
+        )
         self._bad_theme: str | None = None
         self._apply_theme(settings.ui.theme)
 
@@ -185,6 +191,7 @@ class ThreadlineApp(App[int]):
         self.background_sync = start_background_sync(self)
         if self.settings.session.auto_cleanup:
             await self._auto_cleanup(store)
+        await self.capture.start(store)
 
     async def _next_refresh(self) -> None:
         """Return after the next screen refresh (the rows just loaded are on screen)."""
@@ -235,34 +242,10 @@ class ThreadlineApp(App[int]):
         self.exit(1, return_code=1)
 
     async def _auto_cleanup(self, store: Store) -> None:
-        """Retention on start (off the UI thread): say what moved and how to get it back."""
-        screen = self.main_screen
-        keep = [screen.open_session_id] if screen.open_session_id else []
-        screen.set_busy("cleaning up…")
-        try:
-            result = await store.cleanup(self.settings.session, keep=keep)
-        except ThreadlineError as exc:
-            notify_error(self, exc, "Auto-cleanup failed: ")
-            return
-        finally:
-            screen.set_busy(None)
-        if result.sessions_deleted or result.purged:
-            parts = []
-            if result.sessions_deleted:
-                cfg = self.settings.session
-                parts.append(
-                    f"Auto-cleanup moved {result.sessions_deleted:,} session"
-                    f"{'s' if result.sessions_deleted != 1 else ''} to the trash "
-                    f"({result.by_retention:,} older than {cfg.retention_days} days, "
-                    f"{result.by_max_limit:,} beyond the {cfg.max_sessions:,} kept). "
-                    "Restore with `threadline sessions restore ID`; they stay in the trash "
-                    f"for {cfg.trash_days} days."
-                )
-            if result.purged:
-                parts.append(f"Purged {result.purged:,} sessions from the trash for good.")
-            parts.append("Turn this off with auto_cleanup = false under [session] in the config.")
-            self.notify(" ".join(parts), title="Cleanup", timeout=12, markup=False)
-            await screen.data_changed()
+        """Retention on start (off the UI thread): see ui/auto_cleanup.py."""
+        from threadline.ui import auto_cleanup
+
+        await auto_cleanup.run(self, store)
 
     async def _poll(self) -> None:
         """Notice writes by other processes (PRAGMA data_version) and refresh what is shown.
@@ -307,6 +290,9 @@ class ThreadlineApp(App[int]):
 
         if isinstance(screen, MainScreen | MemoriesScreen):
             yield from screen.palette_commands()
+        if isinstance(screen, MainScreen):
+            for title, help_text, callback in self.capture.palette_commands():
+                yield SystemCommand(title, help_text, callback)
 
 
 def run_app(

@@ -46,7 +46,9 @@ GLOBAL_KEYS = [
     KeyEntry("tab ⇧tab", "Move focus: the list, the conversation, the composer"),
     KeyEntry("^p", "Command palette: every action by name, and themes"),
     KeyEntry("^q", "Quit (like q)"),
-    KeyEntry("mouse", "Click a session to open it, a summary to expand it; wheel scrolls"),
+    KeyEntry(
+        "mouse", "Click a session to open it, a summary or a tool call to expand it; wheel scrolls"
+    ),
 ]
 
 

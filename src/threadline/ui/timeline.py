@@ -17,10 +17,15 @@ rules, as toolong keeps a log file's lines apart from the widget that draws them
 The view (`widgets/conversation.py`) lays entries out in lines and draws them; each `Entry`
 carries a layout slot (`height`, `exact`) that this module only ever invalidates.
 
-Items are drawn as blocks; a block can have parts that open and close (today a summary's body;
-later a message's tool calls and thinking). Which parts are open is kept here per item
-(`toggle`), and reaches the drawing through `BlockState`, which is part of the drawing's cache
-key.
+Items are drawn as blocks; a block can have parts that open and close (a summary's body; an
+imported message's tool call inputs, tool output, injected context). Which parts are open is
+kept here per item (`toggle`), and reaches the drawing through `BlockState`, which is part of
+the drawing's cache key.
+
+Messages imported from other tools (threadline.transcript) are paired here: a reply's tool call
+shows the answer of the tool message in the window that answers it ("⚙ Bash  pytest -q  → exit
+0"), and that tool message is drawn as one tight line of output under it. Thinking is shown or
+hidden for the whole window (`show_thinking`).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from threadline.models import Message, Session, Summary, SummarySpan, TimelineItem
+from threadline.transcript import calls_of, message_kind, pieces, result_of, result_summary
 
 Position = tuple[int, int]
 ItemKey = tuple[str, int]
@@ -85,9 +91,30 @@ class BlockState:
     covered: bool = False
     # For a summary: where its range sits in the session (None: not known).
     span: SummarySpan | None = None
-    # Other parts of the block that are open, by name (none are drawn today; tool calls and
-    # thinking will be).
+    # Other parts of the block that are open, by name.
     open_parts: frozenset[str] = frozenset()
+    # Imported messages: the model's reasoning is shown (else one line says it is there).
+    show_thinking: bool = False
+    # An imported reply: the answer of each of its calls that the window holds, by call id
+    # (what `→` shows on the call's line).
+    results: tuple[tuple[str, str], ...] = ()
+    # An imported tool message: its call is in the window, drawn just above (so its line does
+    # not repeat the tool's name); `tight`: the next entry is a tool message too (no spacer).
+    paired: bool = False
+    tight: bool = False
+
+
+def expandable(item: TimelineItem) -> bool:
+    """Whether the block has a body that `toggle` opens: a summary's whole text, an imported
+    reply's call inputs, a tool's output, injected context."""
+    if isinstance(item, Summary):
+        return True
+    kind = message_kind(item.payload)
+    if kind in ("tool_result", "meta"):
+        return True
+    if kind == "info":
+        return any(p.kind == "subagent" for p in pieces(item.content, item.payload))
+    return kind == "reply" and bool(calls_of(item.payload))
 
 
 @dataclass
@@ -167,8 +194,12 @@ class TimelineWindow:
         self.fold_choice: bool | None = None  # the user's f for this session (None: default)
         self.live: ItemKey | None = None  # the reply streaming here (ahead of the store)
         self.pages_loaded = 0
+        self.show_thinking = False  # imported messages' reasoning shown (`t`)
         self._open: dict[ItemKey, frozenset[str]] = {}
         self._index: dict[ItemKey, int] | None = None
+        # Imported tool calls and results in the window, by call id (built with _index).
+        self._calls: dict[str, int] | None = None
+        self._results: dict[str, str] = {}
         # The staleness token: bumped when a read that replaces the window begins and when
         # the window is replaced. A read applies only under the token it started with.
         self._token = 0
@@ -215,6 +246,42 @@ class TimelineWindow:
             self._index = {entry.key: i for i, entry in enumerate(self.entries)}
         return self._index.get(key)
 
+    def _pairs(self) -> tuple[dict[str, int], dict[str, str]]:
+        """(entry index of each imported call, the answer of each call answered), by call id."""
+        if self._calls is None:
+            calls: dict[str, int] = {}
+            results: dict[str, str] = {}
+            for i, entry in enumerate(self.entries):
+                item = entry.item
+                if not isinstance(item, Message) or item.payload is None:
+                    continue
+                kind = message_kind(item.payload)
+                if kind == "reply":
+                    for call in calls_of(item.payload):
+                        if call.id:
+                            calls[call.id] = i
+                elif kind == "tool_result":
+                    result = result_of(item.content, item.payload)
+                    if result is not None and result.call_id:
+                        results[result.call_id] = result_summary(result)
+            self._calls, self._results = calls, results
+        return self._calls, self._results
+
+    def _tool_call_index(self, index: int) -> int | None:
+        """The entry holding the call that the tool message at `index` answers (above it)."""
+        item = self.entries[index].item
+        if not isinstance(item, Message) or message_kind(item.payload) != "tool_result":
+            return None
+        result = result_of(item.content, item.payload)
+        if result is None or not result.call_id:
+            return None
+        at = self._pairs()[0].get(result.call_id)
+        return at if at is not None and at < index else None
+
+    def _is_tool(self, index: int) -> bool:
+        item = self.entries[index].item
+        return isinstance(item, Message) and message_kind(item.payload) == "tool_result"
+
     def covered(self, index: int) -> bool:
         """The latest summary stands for this entry (it is drawn faded)."""
         return self.facts.covers(self.entries[index].item)
@@ -223,6 +290,17 @@ class TimelineWindow:
         entry = self.entries[index]
         item = entry.item
         parts = self._open.get(entry.key, frozenset())
+        results: tuple[tuple[str, str], ...] = ()
+        paired = tight = False
+        kind = message_kind(item.payload) if isinstance(item, Message) else None
+        if kind == "reply" and isinstance(item, Message):
+            answers = self._pairs()[1]
+            results = tuple(
+                (call.id, answers[call.id]) for call in calls_of(item.payload) if call.id in answers
+            )
+        elif kind == "tool_result":
+            paired = self._tool_call_index(index) is not None
+            tight = index + 1 < len(self.entries) and self._is_tool(index + 1)
         return BlockState(
             expanded=BODY in parts,
             show_meta=show_meta,
@@ -230,6 +308,10 @@ class TimelineWindow:
             covered=self.facts.covers(item),
             span=self.facts.spans.get(item.id) if isinstance(item, Summary) else None,
             open_parts=parts - {BODY},
+            show_thinking=self.show_thinking and kind == "reply",
+            results=results,
+            paired=paired,
+            tight=tight,
         )
 
     def mark(self, index: int) -> str | None:
@@ -583,15 +665,28 @@ class TimelineWindow:
         return True
 
     def toggle(self, index: int, part: str = BODY) -> bool:
-        """Open or close a part of an entry's block (today: a summary's whole text)."""
+        """Open or close a part of an entry's block (a summary's whole text, an imported
+        reply's call inputs, a tool's output, injected context)."""
         if not 0 <= index < len(self.entries):
             return False
         entry = self.entries[index]
-        if part == BODY and not isinstance(entry.item, Summary):
+        if part == BODY and not expandable(entry.item):
             return False
         self._open[entry.key] = self._open.get(entry.key, frozenset()) ^ {part}
         entry.relayout()
         return True
+
+    def toggle_thinking(self) -> bool:
+        """Show or hide the reasoning of imported replies; True when the window holds any
+        (their drawings change)."""
+        self.show_thinking = not self.show_thinking
+        changed = False
+        for entry in self.entries:
+            item = entry.item
+            if isinstance(item, Message) and message_kind(item.payload) == "reply":
+                entry.relayout()
+                changed = True
+        return changed
 
     # ------------------------------------------------------------------ the cursor
 
@@ -615,12 +710,15 @@ class TimelineWindow:
         self._token += 1
         self.entries = [Entry(item, item_key(item)) for item in items]
         self._index = None
+        self._calls = None
 
     def _insert(self, at: int, new: list[Entry]) -> None:
         if not new:
             return
         self.entries[at:at] = new
         self._index = None
+        self._calls = None
+        self._neighbour_changed(at - 1)
         if self.cursor is not None and at <= self.cursor:
             self.cursor += len(new)
 
@@ -633,11 +731,19 @@ class TimelineWindow:
             self.found = None
         del self.entries[start:end]
         self._index = None
+        self._calls = None
+        self._neighbour_changed(start - 1)
         if self.cursor is not None:
             if self.cursor >= end:
                 self.cursor -= end - start
             elif self.cursor >= start:
                 self.cursor = min(start, len(self.entries) - 1) if self.entries else None
+
+    def _neighbour_changed(self, index: int) -> None:
+        """The entry after `index` came or went: a tool result there ends a tight run or
+        stops ending one (its spacer comes or goes), so it is measured again."""
+        if 0 <= index < len(self.entries) and self._is_tool(index):
+            self.entries[index].relayout()
 
     def _update(self, at: int, item: TimelineItem, force: bool = False) -> bool:
         """The one place an entry takes a newer copy of its item."""
@@ -647,6 +753,7 @@ class TimelineWindow:
         entry.item = item
         entry.version += 1
         entry.relayout()
+        self._calls = None
         return True
 
     def _relayout_unfinished(self) -> None:

@@ -75,6 +75,13 @@ class MainScreen(Screen[None]):
             show=False,
             tooltip="Show or hide each message's time, model, tokens and response time",
         ),
+        Binding(
+            "t",
+            "toggle_thinking",
+            "Thinking",
+            show=False,
+            tooltip="Show or hide the model's reasoning in sessions imported from other tools",
+        ),
         Binding("i", "focus_composer", "Write", tooltip="Write a message (focus the composer)"),
         Binding(
             "ctrl+r",
@@ -595,6 +602,14 @@ class MainScreen(Screen[None]):
 
     def action_toggle_meta(self) -> None:
         self.conversation.toggle_meta()
+
+    def action_toggle_thinking(self) -> None:
+        if not self.conversation.toggle_thinking():
+            shown = "shown" if self.conversation.window.show_thinking else "hidden"
+            self.notify(
+                f"Reasoning will be {shown}: only sessions imported from other tools keep it.",
+                markup=False,
+            )
 
     # ------------------------------------------------------------------ writing (see turn_runner)
 

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
 from threadline.models import Scope, Session
 from threadline.paths import home_short
+from threadline.transcript import source_name
 from threadline.ui.format import plural
 from threadline.ui.safe import one_line
 
@@ -105,7 +106,7 @@ class SessionTitle(Widget):
         sep = ("  ·  ", "$text-muted")
         # (priority, parts) in display order; what does not fit beside a readable title is
         # left out, least important first.
-        extras: list[tuple[int, list[tuple[str, str]]]] = [
+        extras: list[tuple[float, list[tuple[str, str]]]] = [
             (3, [("  ", ""), (home_short(one_line(session.working_dir)), "$text-muted")]),
             (0, [sep, (plural(session.message_count, "message"), "$text-muted")]),
         ]
@@ -113,12 +114,15 @@ class SessionTitle(Widget):
             extras.append((1, [sep, ("★ pinned", "$warning")]))
         if session.status == "crashed":
             extras.append((2, [sep, ("⚠ interrupted", "$error")]))
+        if session.source:
+            source = f"from {one_line(source_name(session.source))}"
+            extras.append((3.5, [sep, (source, "$text-secondary")]))
         if self._short_id:
             extras.append((4, [("  ·  id ", "$text-muted"), (self._short_id, "$text-muted")]))
         title = Content(one_line(session.display_title))
         width = self.content_size.width
         want = min(title.cell_length, max(24, width // 2))
-        chosen: set[int] = set()
+        chosen: set[float] = set()
         used = 0
         for priority, parts in sorted(extras, key=lambda extra: extra[0]):
             size = sum(len(text) for text, _ in parts)

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from rich.cells import cell_len
 from rich.color import Color, blend_rgb
 from rich.console import Console, ConsoleOptions, RenderableType
 from rich.segment import Segment
@@ -21,6 +22,7 @@ from textual.strip import Strip
 
 from threadline.models import Message, Summary, SummarySpan, TimelineItem
 from threadline.ui.format import clock_time, duration_ms, plural, tokens
+from threadline.ui.message_layout import Layout, Row, layout_message
 from threadline.ui.safe import clean, one_line, safe_markdown
 from threadline.ui.timeline import BlockState, item_key
 
@@ -45,6 +47,9 @@ class BlockStyles:
     summary_body: Style
     more: Style
     code_theme: str
+    # Imported messages: tool call lines, and the model's reasoning when shown.
+    tool: Style | None = None
+    thinking: Style | None = None
 
 
 def render_block(
@@ -58,13 +63,84 @@ def render_block(
 ) -> list[Strip]:
     """The item's lines: a header, an optional metadata line, the body, a blank spacer."""
     width = max(4, width)
+    spacer = True
     if isinstance(item, Summary):
         lines = _summary_block(item, width, state, styles, console, options, now)
     else:
-        lines = _message_block(item, width, state, styles, console, options, now)
+        layout = layout_message(item, state)
+        if layout is None:
+            lines = _message_block(item, width, state, styles, console, options, now)
+        else:
+            lines = _imported_block(item, layout, width, state, styles, console, options, now)
+            spacer = layout.spacer
     if state.covered:
         lines = fade(lines, styles.base)
-    lines.append(Strip.blank(width, styles.base))
+    if spacer:
+        lines.append(Strip.blank(width, styles.base))
+    return lines
+
+
+def _row_style(row: Row, styles: BlockStyles) -> Style:
+    return {
+        "body": styles.body,
+        "dim": styles.dim_body,
+        "meta": styles.meta,
+        "tool": styles.tool or styles.meta,
+        "error": styles.interrupted,
+        "thinking": styles.thinking or styles.dim_body,
+        "more": styles.more,
+    }[row.style]
+
+
+def _imported_block(
+    item: Message,
+    layout: Layout,
+    width: int,
+    state: BlockState,
+    styles: BlockStyles,
+    console,
+    options,
+    now,
+) -> list[Strip]:
+    """An imported message from its layout rows (ui.message_layout): every text cleaned."""
+    lines: list[Strip] = []
+    if layout.header:
+        label_style = styles.labels.get(item.role, styles.meta)
+        label = ROLE_LABELS.get(item.role, item.role)
+        lines.append(_header([(label, label_style)], [], width, styles.base))
+    if state.show_meta:
+        lines.append(_meta_line(item, styles, width, now))
+    for row in layout.rows:
+        style = _row_style(row, styles)
+        room = max(1, width - row.indent)
+        pad = [Segment(" " * row.indent, styles.base)] if row.indent else []
+        if row.kind == "line":
+            line = clean(row.text.replace("\n", " "))  # one line, its spacing kept
+            tail = clean(row.tail.replace("\n", " "))
+            # The tail (a call's answer) stays in sight: the line before it is cut first, down
+            # to half the room; past that the tail is cut too.
+            keep = max(room // 2, room - cell_len(tail))
+            text = Text(line, style=style, no_wrap=True, overflow="ellipsis", end="")
+            text.truncate(keep, overflow="ellipsis")
+            if tail:
+                end = Text(tail, style=style, no_wrap=True, overflow="ellipsis", end="")
+                end.truncate(max(1, room - text.cell_len), overflow="ellipsis")
+                text.append_text(end)
+            drawn = _render(text, room, styles.base, console, options)[:1]
+        elif row.kind == "markdown":
+            drawn = _body(row.text, True, room, style, styles, console, options)
+        else:
+            drawn = _render(
+                Text(clean(row.text).rstrip("\n"), style=style, overflow="fold", end=""),
+                room,
+                styles.base,
+                console,
+                options,
+            )
+        for strip in drawn:
+            lines.append(Strip([*pad, *strip], width) if pad else strip)
+    if not lines:
+        lines.append(_line([("(empty)", styles.meta)], width, styles.base))
     return lines
 
 
@@ -272,9 +348,27 @@ def _summary_block(
 _FENCE = re.compile(r"^\s*(```|~~~)", re.MULTILINE)
 
 
+def _estimate_imported(layout: Layout, width: int, state: BlockState) -> int:
+    height = (1 if layout.header else 0) + (1 if state.show_meta else 0)
+    height += 1 if layout.spacer else 0
+    for row in layout.rows:
+        if row.kind == "line":
+            height += 1
+            continue
+        room = max(1, width - row.indent)
+        height += sum(max(1, -(-len(line) // room)) for line in row.text.split("\n"))
+        if row.kind == "markdown":
+            height += 2 * len(_FENCE.findall(row.text)) // 2
+    return max(1, height)
+
+
 def estimate_height(item: TimelineItem, width: int, state: BlockState) -> int:
     """A cheap guess of render_block's height, for items not drawn yet (refined on drawing)."""
     width = max(4, width)
+    if isinstance(item, Message):
+        layout = layout_message(item, state)
+        if layout is not None:
+            return _estimate_imported(layout, width, state)
     extra = 2 + (1 if state.show_meta else 0)  # header + spacer (+ meta)
     text = item.content
     body = 0

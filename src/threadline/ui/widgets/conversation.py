@@ -30,6 +30,7 @@ from textual.strip import Strip
 from threadline.errors import ThreadlineError
 from threadline.models import Message, Session, Summary, TimelineItem
 from threadline.ui.format import plural
+from threadline.ui.message_layout import has_spacer
 from threadline.ui.notices import notify_error
 from threadline.ui.timeline import (
     FOLD_MIN,
@@ -39,6 +40,7 @@ from threadline.ui.timeline import (
     SummarySource,
     TimelineFn,
     TimelineWindow,
+    expandable,
     item_key,
 )
 from threadline.ui.widgets.blocks import (
@@ -94,6 +96,8 @@ class ConversationView(ScrollView, can_focus=True):
         "conversation--fold",
         "conversation--empty-title",
         "conversation--empty-hint",
+        "conversation--tool",
+        "conversation--thinking",
     }
 
     DEFAULT_CSS = """
@@ -124,6 +128,8 @@ class ConversationView(ScrollView, can_focus=True):
         & > .conversation--fold { color: $accent; }
         & > .conversation--empty-title { text-style: bold; }
         & > .conversation--empty-hint { color: $text-muted; }
+        & > .conversation--tool { color: $text-secondary; }
+        & > .conversation--thinking { color: $text-muted; text-style: italic; }
     }
     """
 
@@ -143,7 +149,8 @@ class ConversationView(ScrollView, can_focus=True):
             "toggle_summary",
             "Expand",
             show=False,
-            tooltip="Expand or collapse the selected summary",
+            tooltip="Expand or collapse the selected block: a summary, an imported reply's tool "
+            "calls (their input), a tool's output, injected context",
         ),
         Binding("c", "copy_message", "Copy", tooltip="Copy the selected message's text"),
         Binding("y", "copy_code", "Copy code", tooltip="Copy the selected message's code blocks"),
@@ -491,8 +498,16 @@ class ConversationView(ScrollView, can_focus=True):
         self.show_meta = not self.show_meta
         self._relayout_window()
 
+    def toggle_thinking(self) -> bool:
+        """Show or hide the reasoning of imported replies; False when none is in the window."""
+        if not self.window.toggle_thinking():
+            return False
+        self._relayout_window()
+        return True
+
     def toggle_summary(self, index: int | None = None) -> bool:
-        """Expand or collapse a summary (the cursor's, or the one at `index`)."""
+        """Expand or collapse a block (the cursor's, or the one at `index`): a summary, an
+        imported reply's tool calls, a tool's output, injected context."""
         index = self.window.cursor if index is None else index
         if index is None:
             return False
@@ -627,7 +642,7 @@ class ConversationView(ScrollView, can_focus=True):
         index = self.window.index_of(tuple(key))
         if index is not None:
             self._set_cursor(index, scroll=False)
-            if isinstance(self.window.entries[index].item, Summary):
+            if expandable(self.window.entries[index].item):
                 self.toggle_summary(index)
 
     # ------------------------------------------------------------------ drawing
@@ -691,7 +706,11 @@ class ConversationView(ScrollView, can_focus=True):
         entry = self.window.entries[index]
         strip = strips[offset]
         segments: list[Segment]
-        if offset == len(strips) - 1:  # the spacer
+        item = entry.item
+        spacer = offset == len(strips) - 1 and (
+            not isinstance(item, Message) or has_spacer(item, self.window.state(index))
+        )
+        if spacer:
             segments = [Segment(" " * GUTTER, base)]
         elif is_cursor or is_found:
             kind = "found" if is_found else "cursor"
@@ -796,6 +815,8 @@ class ConversationView(ScrollView, can_focus=True):
                 summary_body=part("conversation--summary-body"),
                 more=part("conversation--more"),
                 code_theme="monokai" if dark else "friendly",
+                tool=part("conversation--tool"),
+                thinking=part("conversation--thinking"),
             )
         return self._styles
 

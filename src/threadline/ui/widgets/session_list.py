@@ -23,6 +23,7 @@ from textual.strip import Strip
 from threadline.errors import ThreadlineError
 from threadline.models import Scope, SessionCursor, SessionSummary
 from threadline.paths import home_short
+from threadline.transcript import source_tag
 from threadline.ui.format import plural, relative_age
 from threadline.ui.notices import notify_error
 from threadline.ui.pages import PagedRows
@@ -62,6 +63,7 @@ class SessionList(RowList):
         "session-list--pin",
         "session-list--crashed",
         "session-list--open",
+        "session-list--source",
         "session-list--placeholder",
         "session-list--empty-title",
         "session-list--empty-hint",
@@ -79,6 +81,7 @@ class SessionList(RowList):
         & > .session-list--pin { color: $warning; }
         & > .session-list--crashed { color: $error; text-style: bold; }
         & > .session-list--open { color: $accent; }
+        & > .session-list--source { color: $text-secondary; text-style: bold; }
         & > .session-list--placeholder { color: $text-disabled; }
         & > .session-list--empty-title { text-style: bold; color: $text; }
         & > .session-list--empty-hint { color: $text-muted; }
@@ -267,6 +270,10 @@ class SessionList(RowList):
             segments.append(Segment(right, part("session-list--age")))
         else:
             detail: list[tuple[str, str]] = []
+            tag = source_tag(summary.source)
+            if tag:
+                detail.append((tag, "session-list--source"))
+                detail.append((" · ", "session-list--detail"))
             detail.append((plural(summary.message_count, "msg"), "session-list--detail"))
             if summary.status == "crashed":
                 detail.append((" · ", "session-list--detail"))
