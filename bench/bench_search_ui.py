@@ -16,8 +16,8 @@ pressed, as a person typing would. Three figures per query, medians of --runs:
 
 "enter" rows press enter instead: the query runs as written, with no debounce.
 
-Targets (issue 5): newest-first search <= 10 ms for any word or phrase, in the store and as you
-type; prefix search <= 100 ms.
+Targets (issue 12): <= 10 ms in the store for any word, phrase or prefix length, and <= 150 ms
+from the last key to the painted hits, debounce included (the last column adds it back).
 """
 
 from __future__ import annotations
@@ -54,6 +54,10 @@ def queries(info: dict[str, Any]) -> list[tuple[str, str, str]]:
         (f'phrase, typed ("{phrase}")', f'"{phrase}"', "type"),
         ("prefix, typed (th -> th*)", "th", "type"),
         ("two words, typed (have th -> have th*)", f"{common} th", "type"),
+    ] + [
+        (f"prefix of {n}, typed ({word[:n]} -> {word[:n]}*)", word[:n], "type")
+        for word, n in ((common, 4), (common, 6), (most, 2), (rare, 5), (rare, 8))
+        if len(word) > n
     ]
 
 
@@ -166,8 +170,12 @@ def run_app(db: str, directory: str, scope_name: str, runs: int, info: dict) -> 
     return {"figures": figures, "counts": counts}
 
 
-def ms(values: list[float]) -> str:
-    return f"{statistics.median(values) * 1000:7.1f} ms" if values else "      -   "
+def ms(values: list[float], plus: float = 0.0) -> str:
+    if not values:
+        return "      -   "
+    ordered = sorted(values)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return f"{(statistics.median(values) + plus) * 1000:6.1f}/{(p99 + plus) * 1000:<5.0f}"
 
 
 def main() -> int:
@@ -235,19 +243,23 @@ def main() -> int:
             load = os.getloadavg()[0]
             print()
             print(
-                f"scope: {scope} ({where}) · medians of {args.runs} · load {load:.2f} · "
-                f"debounce {DEBOUNCE * 1000:.0f} ms (not counted below)"
+                f"scope: {scope} ({where}) · median/p99 ms of {args.runs} · load {load:.2f} · "
+                f"debounce {DEBOUNCE * 1000:.0f} ms (in the last column only)"
             )
-            print(f"  {'query':48} {'hits':>5} {'store':>10} {'fire→paint':>12} {'key→paint':>11}")
+            print(
+                f"  {'query':48} {'hits':>5} {'store':>12} {'fire→paint':>12} {'key→paint':>12}"
+                f" {'+debounce':>12}"
+            )
             for label, rows in result["figures"].items():
                 hits = result["counts"].get(label, 0)
+                typed = bool(rows["fire"])
                 print(
-                    f"  {label:48} {hits:5} {ms(rows['store']):>10} {ms(rows['fire']):>12} "
-                    f"{ms(rows['key']):>11}"
+                    f"  {label:48} {hits:5} {ms(rows['store']):>12} {ms(rows['fire']):>12} "
+                    f"{ms(rows['key']):>12} {ms(rows['key'], DEBOUNCE if typed else 0):>12}"
                 )
         print()
-        print("targets: store <= 10 ms for words and phrases (<= 100 ms for prefixes);")
-        print("key→paint is what a person waits after the debounce.")
+        print("targets (issue 12): store <= 10 ms for any word, phrase or prefix; last key to")
+        print("painted hits <= 150 ms, debounce included (the last column).")
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)

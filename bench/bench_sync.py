@@ -250,7 +250,7 @@ def capture_cost(tmp: Path, runs: int) -> None:
                 conn.execute(statement)
         if capture is not None:
             conn.execute("UPDATE sync_state SET capture = ?", (capture,))
-        for name in ("messages_count_ai", "messages_fts_ai"):  # as the bulk loader does
+        for name in ("messages_count_ai", "messages_fts_ai", "search_messages_ai"):  # as bulk does
             conn.execute(f"DROP TRIGGER {name}")
         conn.executemany(
             "INSERT INTO sessions (id, working_dir, created_at, updated_at)"

@@ -2,9 +2,15 @@
 
 The file is created and migrated by `Store.open`, so its schema is exactly the shipped one. The
 rows are then bulk-loaded with sqlite3 `executemany` in big transactions; the triggers that fire
-per inserted row (session counters, FTS) are dropped for the load (the counters and previews are
-computed here instead, the same way the trigger computes them), re-created afterwards from their
-exact CREATE statements in the migration files, and the FTS indexes are rebuilt once.
+per inserted row (session counters, search indexes) are dropped for the load (the counters and
+previews are computed here instead, the same way the trigger computes them) and re-created
+afterwards from their exact CREATE statements in the migration files.
+
+Three processes share the work: one makes the text, one inserts the rows, and one builds the
+message search index from the same rows in a file of its own (an FTS5 table with the shipped
+definition; an external-content index never reads its content table while rows go in). Its
+shadow tables are then copied into the database as they are: FTS5 keeps everything it needs
+there, so the copy is the index the shipped table would have built.
 
     python bench/make_db.py                       # 100,000 sessions, 2,000,000 messages
     python bench/make_db.py --out /tmp/small.db --sessions 2000 --messages 40000 --dirs 50
@@ -39,7 +45,13 @@ from threadline.store.util import fmt_ts, uuid7
 
 DEFAULT_OUT = "/work/benchdata/big.db"
 # Triggers that fire once per inserted row; dropped during the load, re-created after it.
-BULK_TRIGGERS = ("messages_count_ai", "messages_fts_ai", "summaries_fts_ai")
+BULK_TRIGGERS = (
+    "messages_count_ai",
+    "search_messages_ai",
+    "search_summaries_ai",
+    "search_sessions_ai",
+)
+FTS_SHADOWS = ("data", "idx", "docsize", "config")
 
 COMMON_WORDS = """
 the of and to a in is it you that for this with on be as are not have can use your if or
@@ -326,6 +338,15 @@ def plan_sessions(args: argparse.Namespace, rng: random.Random, now_ms: int) -> 
 # --------------------------------------------------------------------------- load
 
 
+def create_statement(name: str) -> str:
+    """The exact CREATE statement of a table in the migrations."""
+    for migration in load_migrations():
+        for statement in split_statements(migration.sql):
+            if re.search(rf"CREATE\s+(VIRTUAL\s+)?TABLE\s+{name}\b", statement, re.IGNORECASE):
+                return statement
+    raise SystemExit(f"make_db: no table {name} in the migrations")
+
+
 def trigger_statements() -> dict[str, str]:
     """The exact CREATE TRIGGER statements of the migrations, by trigger name."""
     found = {}
@@ -435,15 +456,53 @@ def message_rows(
         )
 
 
-def produce(plans, keys, text, rng, out) -> None:
-    """Child process: make the rows in batches (text generation runs beside SQLite's inserts)."""
+def produce(plans, keys, text, rng, out, fts_out) -> None:
+    """Child process: make the rows in batches (text generation runs beside SQLite's inserts);
+    the index builder gets each message's id, text and directory tokens."""
     summaries: list = []
+    tokens = {p.id: scopes.dir_tokens(p.working_dir) for p in plans}
     gen = message_rows(plans, keys, text, rng, summaries)
     while batch := list(itertools.islice(gen, 10_000)):
         out.put(batch)
+        fts_out.put([(r[0], r[3], tokens[r[1]]) for r in batch])
+    fts_out.put(None)
     stats = [(p.preview, p.input_tokens, p.output_tokens, p.made, p.last_ms) for p in plans]
     ranges = [(p.index, first, last, ms) for p, first, last, ms in summaries]
     out.put(("done", stats, ranges, dict(text.rare_counts)))
+
+
+def build_index(side: str, batches) -> None:
+    """Child process: the message search index, in a file of its own, from the rows as made."""
+    conn = sqlite3.connect(side, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = OFF")
+    conn.execute("PRAGMA synchronous = OFF")
+    conn.execute("PRAGMA cache_size = -500000")
+    conn.execute(create_statement("search_messages"))
+    # Terms pile up in memory and go out in few large segments (less merging).
+    conn.execute(
+        "INSERT INTO search_messages (search_messages, rank) VALUES ('hashsize', ?)", (256 << 20,)
+    )
+    conn.execute("BEGIN")
+    while (batch := batches.get()) is not None:
+        conn.executemany(
+            "INSERT INTO search_messages (rowid, content, dirs) VALUES (?, ?, ?)", batch
+        )
+    conn.execute("COMMIT")
+    conn.execute("DELETE FROM search_messages_config WHERE k = 'hashsize'")
+    conn.close()
+
+
+def adopt_index(conn: sqlite3.Connection, side: str) -> None:
+    """Copy the side file's index into the database's (empty) search_messages."""
+    conn.execute("ATTACH DATABASE ? AS side", (side,))
+    conn.execute("BEGIN")
+    for shadow in FTS_SHADOWS:
+        conn.execute(f"DELETE FROM main.search_messages_{shadow}")
+        conn.execute(
+            f"INSERT INTO main.search_messages_{shadow} SELECT * FROM side.search_messages_{shadow}"
+        )
+    conn.execute("COMMIT")
+    conn.execute("DETACH DATABASE side")
 
 
 def load(args: argparse.Namespace, path: Path, log) -> dict:
@@ -475,7 +534,15 @@ def load(args: argparse.Namespace, path: Path, log) -> dict:
     # Text is made in a forked child process while this one inserts (SQLite is the bottleneck).
     ctx = multiprocessing.get_context("fork")
     batches = ctx.Queue(maxsize=16)
-    producer = ctx.Process(target=produce, args=(plans, keys, text, rng, batches), daemon=True)
+    fts_batches = ctx.Queue(maxsize=16)
+    side = f"{path}.index"
+    for suffix in ("", "-journal"):
+        Path(side + suffix).unlink(missing_ok=True)
+    indexer = ctx.Process(target=build_index, args=(side, fts_batches), daemon=True)
+    indexer.start()
+    producer = ctx.Process(
+        target=produce, args=(plans, keys, text, rng, batches, fts_batches), daemon=True
+    )
     producer.start()
     done = 0
     conn.execute("BEGIN")
@@ -595,19 +662,30 @@ def load(args: argparse.Namespace, path: Path, log) -> dict:
     conn.execute("COMMIT")
     log(f"sessions, {len(summaries):,} summaries and {len(memory_rows):,} memories written")
 
+    # The title/preview index, as the migration fills it.
     conn.execute("BEGIN")
+    conn.execute(
+        "INSERT INTO search_session_keys (session_id) SELECT id FROM sessions ORDER BY rowid"
+    )
+    conn.execute(
+        "INSERT INTO search_sessions (rowid, title, preview) SELECT k.rid, s.title, s.preview"
+        " FROM search_session_keys AS k JOIN sessions AS s ON s.id = k.session_id"
+    )
+    conn.execute("INSERT INTO search_summaries (search_summaries) VALUES ('rebuild')")
     for name in BULK_TRIGGERS:
         conn.execute(triggers[name])
     conn.execute("COMMIT")
     t_fts = time.perf_counter()
-    conn.execute("BEGIN")
-    conn.execute("INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')")
-    conn.execute("INSERT INTO summaries_fts (summaries_fts) VALUES ('rebuild')")
-    conn.execute("COMMIT")
+    indexer.join()
+    if indexer.exitcode != 0:
+        raise SystemExit(f"make_db: the index builder failed ({indexer.exitcode})")
+    waited = time.perf_counter() - t_fts
+    adopt_index(conn, side)
+    Path(side).unlink()
     if args.optimize:
-        conn.execute("INSERT INTO messages_fts (messages_fts) VALUES ('optimize')")
+        conn.execute("INSERT INTO search_messages (search_messages) VALUES ('optimize')")
     fts_seconds = time.perf_counter() - t_fts
-    log(f"FTS index built in {fts_seconds:.1f}s")
+    log(f"search index: waited {waited:.1f}s for its builder, {fts_seconds:.1f}s in all")
     problems = conn.execute("PRAGMA foreign_key_check").fetchall()
     if problems:
         raise SystemExit(f"make_db: foreign key problems: {problems[:5]}")
@@ -625,7 +703,7 @@ def load(args: argparse.Namespace, path: Path, log) -> dict:
 
 def hits(conn: sqlite3.Connection, word: str) -> int:
     q = 'content : "' + word.replace('"', '""') + '"'
-    sql = "SELECT count(*) FROM messages_fts WHERE messages_fts MATCH ?"
+    sql = "SELECT count(*) FROM search_messages WHERE search_messages MATCH ?"
     return int(conn.execute(sql, (q,)).fetchone()[0])
 
 
@@ -723,7 +801,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{out}: {notable['sessions']:,} sessions, {notable['messages']:,} messages,"
         f" {out.stat().st_size / 1e6:,.0f} MB in {t['total_seconds']}s;"
-        f" bulk load {t['messages_per_second']:,} messages/s, FTS build {t['fts_seconds']}s"
+        f" bulk load {t['messages_per_second']:,} messages/s,"
+        f" search index {t['fts_seconds']}s after the load"
     )
     print(f"notable rows: {sidecar}")
     return 0

@@ -134,12 +134,12 @@ def resolve_path(source: Source, path: str | os.PathLike[str] | None) -> Path:
     return p
 
 
-def find_files(source: Source, path: Path) -> list[tuple[Path, int]]:
-    """The files the source reads under `path`, with their sizes, in a stable order."""
+def find_files(source: Source, path: Path) -> list[tuple[Path, os.stat_result]]:
+    """The files the source reads under `path`, with their stat, in a stable order."""
     out = []
     for found in source.discover(path):
         try:
-            out.append((found, found.stat().st_size))
+            out.append((found, found.stat()))
         except FileNotFoundError:  # gone since it was listed (Claude Code's clean-up)
             continue
         except OSError as exc:
@@ -160,14 +160,17 @@ def _whole_fingerprint(path: Path) -> str:
     return f"{WHOLE}:{wal.st_size}:{wal.st_mtime_ns}"
 
 
-def _unchanged(source: Source, path: Path, mark: FileMark | None) -> bool:
+def _unchanged(
+    source: Source, path: Path, mark: FileMark | None, st: os.stat_result | None = None
+) -> bool:
     """A file read before and not touched since: reading it again would add nothing."""
     if mark is None:
         return False
-    try:
-        st = path.stat()
-    except OSError:
-        return False
+    if st is None:
+        try:
+            st = path.stat()
+        except OSError:
+            return False
     if st.st_size != mark.size or st.st_mtime_ns != mark.mtime_ns:
         return False
     if not source.live:
@@ -209,7 +212,7 @@ class _Feed:
     def __init__(
         self,
         source: Source,
-        files: list[tuple[Path, int]],
+        files: list[tuple[Path, os.stat_result]],
         marks: dict[str, FileMark],
         working_dir: str,
         on_file_error: Callable[[str, str], None],
@@ -224,6 +227,7 @@ class _Feed:
         self.unchanged_sessions: set[str] = set()  # of unchanged live files
         self.unchanged_counted = 0  # sessions of unchanged files read whole
         self.unchanged_files = 0
+        self.todo: list[tuple[Path, os.stat_result]] = list(files)
         self.paths: dict[int, str] = {}  # id(batch) -> its file, for the loader's refusals
         self.read_messages = 0
         # For each batch with a mark, in order: the bytes of the import up to where it ends.
@@ -232,7 +236,12 @@ class _Feed:
         self.marked: list[int] = []
 
     def mark_of(self, path: Path) -> FileMark | None:
-        return self.marks.get(str(path.resolve()))
+        """The saved mark of a file (marks are by resolved path; the import's root is
+        resolved, so a path found under it usually is too: resolving each costs a stat of
+        every directory above it)."""
+        if not self.marks:
+            return None
+        return self.marks.get(str(path)) or self.marks.get(str(path.resolve()))
 
     def read(self, path: Path, mark: FileMark | None) -> Iterator[IncomingSession]:
         for batch in self.source.read(path, mark=mark, working_dir=self.working_dir):
@@ -283,38 +292,47 @@ class _Feed:
         self.read_messages = seen
         return _with_whole_mark(self.read(path, None), mark())
 
+    def sort_out(self) -> None:
+        """Set aside the files unchanged since their marks (a stat each): what is left to read
+        goes in `todo`. Run before iterating."""
+        self.todo = []
+        for path, st in self.files:
+            mark = self.mark_of(path)
+            if mark is None or not _unchanged(self.source, path, mark, st):
+                self.todo.append((path, st))
+                continue
+            self.unchanged_files += 1
+            self.files_done += 1
+            self.bytes_done += st.st_size
+            state = mark.state if isinstance(mark.state, dict) else {}
+            if not self.source.live:
+                self.unchanged_counted += int(state.get("sessions") or 0)
+            else:
+                ctx = state.get("ctx")
+                sid = ctx.get("sid") if isinstance(ctx, dict) else None
+                self.unchanged_sessions.add(str(sid) if sid else str(path))
+
     def __iter__(self) -> Iterator[IncomingSession]:
         # A Claude Code `summary` line titles the session its leaf belongs to, often another
         # file's; the loader ignores a title for a session not loaded yet, so titles go last.
         titles: list[IncomingSession] = []
-        for path, size in self.files:
-            mark = self.mark_of(path)
-            if mark is not None and _unchanged(self.source, path, mark):
-                self.unchanged_files += 1
-                state = mark.state if isinstance(mark.state, dict) else {}
-                if not self.source.live:
-                    self.unchanged_counted += int(state.get("sessions") or 0)
-                else:
-                    ctx = state.get("ctx")
-                    sid = ctx.get("sid") if isinstance(ctx, dict) else None
-                    self.unchanged_sessions.add(str(sid) if sid else str(path))
-            else:
-                try:
-                    batches = self.checked(path, size)
-                    for batch in batches:
-                        if batch.title_only:  # names a session that may come in a later file
-                            titles.append(batch)
-                            continue
-                        self.paths[id(batch)] = str(path)
-                        if batch.mark is not None:
-                            self.marked.append(self.bytes_done + min(batch.mark.offset, size))
-                        yield batch
-                except SourceFormatError as exc:
-                    self.on_file_error(str(path), str(exc))
-                except FileNotFoundError:
-                    pass  # deleted while the import ran: what was taken in before stays
-                except OSError as exc:
-                    self.on_file_error(str(path), f"{path}: cannot read it ({exc.strerror})")
+        for path, st in self.todo:
+            size = st.st_size
+            try:
+                for batch in self.checked(path, size):
+                    if batch.title_only:  # names a session that may come in a later file
+                        titles.append(batch)
+                        continue
+                    self.paths[id(batch)] = str(path)
+                    if batch.mark is not None:
+                        self.marked.append(self.bytes_done + min(batch.mark.offset, size))
+                    yield batch
+            except SourceFormatError as exc:
+                self.on_file_error(str(path), str(exc))
+            except FileNotFoundError:
+                pass  # deleted while the import ran: what was taken in before stays
+            except OSError as exc:
+                self.on_file_error(str(path), f"{path}: cannot read it ({exc.strerror})")
             self.files_done += 1
             self.bytes_done += size
         yield from titles
@@ -369,7 +387,7 @@ async def import_source(
         raise ImportPathError("the current directory no longer exists; give --dir") from None
     root = resolve_path(source, path)
     single = not root.is_dir()
-    files = await asyncio.to_thread(find_files, source, root)
+    files = await asyncio.to_thread(find_files, source, root.resolve())
     summary = ImportSummary(
         source=source.name, path=str(root), working_dir=wd, dry_run=dry_run, files=len(files)
     )
@@ -386,7 +404,7 @@ async def import_source(
             on_file_error(where, message)
 
     feed = _Feed(source, files, marks, wd, file_error)
-    bytes_total = sum(size for _, size in files)
+    bytes_total = sum(st.st_size for _, st in files)
 
     def written(report: LoadReport | None) -> int:
         """Bytes of the files whose sessions are in: by the marks saved (live sources), else
@@ -432,11 +450,17 @@ async def import_source(
         report_progress("loading", r)
 
     async def run() -> LoadReport:
+        from threadline.store import LoadReport
+
+        await asyncio.to_thread(feed.sort_out)
+        if not feed.todo:
+            return LoadReport(dry_run=dry_run)  # nothing changed: the loader is not started
         batches: Any = feed
-        if single and not _unchanged(source, files[0][0], feed.mark_of(files[0][0])):
+        if single:
             # Read (and check) the one file before anything is written: a bad file leaves
             # the database as it was.
-            one, size = files[0]
+            one, st = feed.todo[0]
+            size = st.st_size
             report_progress("checking", None)
             try:
                 batches = await asyncio.to_thread(feed.checked, one, size)

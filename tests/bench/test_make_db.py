@@ -112,10 +112,12 @@ def test_rows_are_what_the_triggers_would_keep(made: Path) -> None:
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         # The FTS indexes match their content exactly.
-        conn.execute("INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)")
-        conn.execute(
-            "INSERT INTO summaries_fts (summaries_fts, rank) VALUES ('integrity-check', 1)"
-        )
+        for fts in ("search_messages", "search_summaries", "search_sessions"):
+            conn.execute(f"INSERT INTO {fts} ({fts}, rank) VALUES ('integrity-check', 1)")
+        # Every message and session is in its index.
+        assert one("SELECT count(*) FROM search_messages_docsize") == 3000
+        assert one("SELECT count(*) FROM search_sessions") == 80
+        assert one("SELECT count(*) FROM search_build") == 0
     finally:
         conn.close()
 

@@ -485,3 +485,22 @@ def test_progress_bar_on_a_terminal_only(cli, tmp_path, monkeypatch):
     assert "%  " in r.err and "messages (" in r.err  # a bar over the bytes, and the count
     assert r.err.endswith("\r\x1b[K")  # the bar is removed before the summary
     assert r.out.startswith("Imported 9 messages")
+
+
+def test_a_session_is_previewed_by_what_the_person_typed_not_injected_context(cli, tmp_path):
+    """Codex sends its environment context as a user message first; Claude Code starts with
+    slash commands: neither is what the sidebar should show for the session."""
+    rollout = unpacked(
+        "codex/codex-session-view/rollout-2025-11-17T15-30-28-019a93b9-f380-7600-98ff-940e6b99603c"
+        ".jsonl.gz",
+        tmp_path / "codex",
+    )
+    r = cli("import", "codex", str(rollout), "--json")
+    assert r.status == 0
+    (listed,) = sessions(cli)
+    assert listed["preview"].startswith("finish up the users work")
+    r = cli("import", "claude-code", str(SAMPLES / "claude-code" / "claude-code-viewer"), "--json")
+    assert r.status == 0
+    previews = {s["preview"] for s in sessions(cli) if s["source"] == "claude-code"}
+    # Sessions of slash commands alone: the first command, not the text Claude Code injected.
+    assert previews and all(p.startswith("/") for p in previews), previews

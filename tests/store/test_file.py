@@ -181,8 +181,8 @@ async def test_rebuild_and_optimize_search_index(store: Store) -> None:
     m = await store.add_message(s.id, "user", "indexword here")
     await store.save_summary(s.id, "summaryword", m.id, m.id)
     conn = sqlite3.connect(store.path)
-    conn.execute("INSERT INTO messages_fts (messages_fts) VALUES ('delete-all')")
-    conn.execute("INSERT INTO summaries_fts (summaries_fts) VALUES ('delete-all')")
+    conn.execute("INSERT INTO search_messages (search_messages) VALUES ('delete-all')")
+    conn.execute("INSERT INTO search_summaries (search_summaries) VALUES ('delete-all')")
     conn.commit()
     conn.close()
     assert await store.search("indexword") == []

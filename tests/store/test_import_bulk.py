@@ -38,6 +38,7 @@ def _fts_tables(path: Path) -> list[str]:
             r[0]
             for r in conn.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE '%USING fts5%'"
+                " AND sql NOT LIKE '%fts5vocab%'"
             )
         ]
 

@@ -100,8 +100,9 @@ async def test_fresh_database_gets_every_migration(db_path: Path, clock: FakeClo
         "memories",
         "pending_memory_extractions",
         "schema_version",
-        "messages_fts",
-        "summaries_fts",
+        "search_messages",
+        "search_summaries",
+        "search_sessions",
     ):
         assert table in names
 

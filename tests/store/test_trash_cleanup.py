@@ -73,11 +73,15 @@ async def test_purge_cascades(store: Store, workdir: str) -> None:
     assert await count(db, "SELECT count(*) FROM pending_memory_extractions") == 0
     # The FTS rows are gone too (not just hidden by the join).
     assert (
-        await count(db, "SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'purgeword'")
+        await count(
+            db, "SELECT count(*) FROM search_messages WHERE search_messages MATCH 'purgeword'"
+        )
         == 1
     )
     assert (
-        await count(db, "SELECT count(*) FROM summaries_fts WHERE summaries_fts MATCH 'purgeword'")
+        await count(
+            db, "SELECT count(*) FROM search_summaries WHERE search_summaries MATCH 'purgeword'"
+        )
         == 0
     )
     assert [h.session_id for h in await store.search("purgeword")] == [other.id]

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from rich.segment import Segment
 from textual.app import App
 from textual.strip import Strip
-from textual.widgets import OptionList
 
 
 def screen_strips(app: App) -> list[list[Strip]]:
@@ -52,7 +51,3 @@ def send_raw(app: App, event) -> None:  # noqa: ANN001
     """Deliver an event as the terminal driver does (no waiting in between, unlike Pilot)."""
     event.set_sender(app)
     app._driver.send_message(event)
-
-
-def markup_enabled(options: OptionList) -> bool:
-    return options._markup

@@ -16,7 +16,7 @@ from apphelpers import (
     terminal_output,
     until,
 )
-from internals import markup_enabled, send_raw
+from internals import send_raw
 from sample_data import HOSTILE_DIR, Sample
 
 from threadline.models import Message, Summary
@@ -84,8 +84,16 @@ def bar(screen: SearchScreen) -> str:
 
 
 def message(screen: SearchScreen) -> str:
+    """The words on screen in place of hits: the help, or why there are none (the list's
+    empty state, its title and hint as lines), as drawn."""
     widget = screen.query_one("#search-message")
-    return str(widget.render()) if widget.display else ""
+    if widget.display:
+        return str(widget.render())
+    results = screen.results
+    if not results.display or results.hits:
+        return ""
+    lines = [results.render_line(y).text.strip() for y in range(results.size.height)]
+    return "\n".join(line for line in lines if line)
 
 
 # ---------------------------------------------------------------------- the query while typing
@@ -182,7 +190,11 @@ async def test_reopening_offers_the_last_query(plain_db: Sample):
 # ---------------------------------------------------------------------- as you type
 
 
-async def test_typing_updates_the_hits_debounced(plain_db: Sample):
+async def test_typing_updates_the_hits_debounced(plain_db: Sample, monkeypatch: pytest.MonkeyPatch):
+    # The keys come faster than the debounce on however busy a machine (it is short: 60 ms).
+    from threadline.ui.screens import search as search_screen
+
+    monkeypatch.setattr(search_screen, "DEBOUNCE", 1.0)
     app = make_app(plain_db)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await open_search(pilot)
@@ -214,7 +226,7 @@ async def test_enter_searches_as_written_then_moves_to_the_hits(plain_db: Sample
         await pilot.press("enter")
         await settle(pilot)
         assert recorder.completed[-1] == "retr"
-        assert not screen.results.display
+        assert not screen.results.hits and screen.input.has_focus
         text = message(screen)
         assert "No matches for “retr” in this directory (~/src/api)." in text
         assert "ctrl+s widens the search to this workspace" in text
@@ -542,12 +554,52 @@ async def test_hostile_titles_snippets_and_directories_are_literal_and_inert(sam
         assert app.main_screen.open_session_id == sample_db.ids["hostile"]
 
 
-async def test_results_list_draws_only_literal_content(plain_db: Sample):
-    # The OptionList is built with markup off, and each prompt is a Visual of Content.
+async def test_hits_are_drawn_line_by_line_with_the_matches_highlighted(plain_db: Sample):
+    # One line-drawn list like the sidebar's (no widget per hit): two lines a hit, the matched
+    # word (and only it) in the match style, on the highlighted row too.
     app = make_app(plain_db)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await open_search(pilot)
         results = screen.query_one(SearchResults)
-        assert not markup_enabled(results)
         await type_and_wait(pilot, "store")
-        assert results.option_count == 2
+        assert len(results.hits) == 2 and not results.children
+        assert results.virtual_size.height == 4
+        for y in (1, 3):  # the snippets of the first (highlighted) and the second hit
+            line = results.render_line(y)
+            marked = [seg.text for seg in line if seg.style and seg.style.underline]
+            assert marked and all(text.lower() == "store" for text in marked), marked
+            assert all(seg.style.bold for seg in line if seg.style and seg.style.underline)
+        title = results.render_line(0)
+        assert title.text.startswith(" Design: the session store  Summary · 3 d")
+        assert not any(seg.style and seg.style.underline for seg in title)
+
+
+async def test_the_hit_keys_move_a_page_and_to_either_end(long_db: Sample):
+    app = make_app(long_db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_search(pilot)
+        await type_and_wait(pilot, "message")
+        results = screen.results
+        hits = results.hits
+        assert len(hits) == 100  # the newest hundred
+        await pilot.press("down")  # to the hits
+        assert results.has_focus and results.cursor == 0
+        page = results.size.height // 2 - 1
+        assert page >= 5
+        await pilot.press("pagedown")
+        assert results.cursor == page
+        await pilot.press("end")
+        await settle(pilot)
+        assert results.cursor == 99
+        top = int(results.scroll_y)  # scrolled to it
+        assert top <= 99 * 2 and 99 * 2 + 2 <= top + results.size.height
+        await pilot.press("pageup")
+        assert results.cursor == 99 - page
+        await pilot.press("home", "down", "down")
+        assert results.cursor == 2
+        await pilot.press("enter")
+        await settle(pilot)
+        view = app.main_screen.conversation
+        assert app.screen is app.main_screen
+        item = view.cursor_item
+        assert isinstance(item, Message) and item.id == hits[2].message_id

@@ -52,8 +52,8 @@ def test_search_results(snap_compare, plain_db):
     """ "store" typed at 80x24: the header ends "2 matches"; two hits from "Design: the session
     store", the summary first ("Summary · 3 d") and then the user's question ("You · 3 d"),
     each with a one-line snippet in which "store" is bold, underlined and coloured; the first
-    hit is highlighted; a thin rule separates the hits. No directory is shown (one-directory
-    scope)."""
+    hit is highlighted; the hits are two lines each with no rule between them, as in the
+    sidebar. No directory is shown (one-directory scope)."""
     assert snap_compare(make_app(plain_db), terminal_size=SMALL, run_before=search(*"store"))
 
 
@@ -68,15 +68,15 @@ def test_search_results_all_directories_large(snap_compare, plain_db):
 
 
 def test_search_no_results(snap_compare, plain_db):
-    """ "zebra" typed at 80x24: the header ends "0 matches"; the body says
-    No matches for “zebra” in this directory (~/src/api). and, below, that ctrl+s widens the
-    search to this workspace."""
+    """ "zebra" typed at 80x24: the header ends "0 matches"; the list's empty state (as the
+    sidebar draws it) says, in bold, No matches for “zebra” in this directory (~/src/api). and,
+    after a blank line, dimmer, that ctrl+s widens the search to this workspace."""
     assert snap_compare(make_app(plain_db), terminal_size=SMALL, run_before=search(*"zebra"))
 
 
 def test_search_invalid_query(snap_compare, plain_db):
     """ "-draft" typed at 80x24 (only a word to leave out): one message in the body (wrapped at
-    this width), "Cannot search for that:" in red then "a search needs at least one word to
+    this width), in bold red "Cannot search for that: a search needs at least one word to
     find, not only words to exclude"; no count in the header, no traceback, the field still
     holds -draft."""
     assert snap_compare(make_app(plain_db), terminal_size=SMALL, run_before=search(*"-draft"))

@@ -1,4 +1,4 @@
-"""`threadline db path|check|backup|vacuum`: the database file itself."""
+"""`threadline db path|check|backup|vacuum|index`: the database file itself."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser(
         "db",
         parents=[common],
-        help="the database file: path, check, backup, vacuum",
+        help="the database file: path, check, backup, vacuum, index",
         description="Where the database is, whether it is healthy, and safe copies of it.",
     )
     actions = add_subcommands(parser, "db_action")
@@ -47,6 +47,21 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "vacuum", parents=[common], help="rebuild the file to reclaim the space of deleted rows"
     )
     p.set_defaults(handler=cmd_vacuum)
+    p = actions.add_parser(
+        "index",
+        parents=[common],
+        help="finish building the search index (after an upgrade), or --rebuild it",
+        description="After an upgrade the search index is rebuilt in short steps, each "
+        "leaving the database free for other writers a moment; the app does it in the "
+        "background, this does it now. Interrupted, it resumes where it stopped. Search "
+        "works meanwhile, on the previous index.",
+    )
+    p.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="rebuild the whole index from the messages (one long transaction: a repair)",
+    )
+    p.set_defaults(handler=cmd_index)
 
 
 def _db_file(args: argparse.Namespace) -> Path:
@@ -145,4 +160,42 @@ def cmd_vacuum(args: argparse.Namespace) -> int:
 
     before, after = with_store(args, body)
     print(f"Vacuumed: {human_size(before)} -> {human_size(after)}.")
+    return 0
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    import sys
+
+    check_config(args)
+    _require_existing(args)
+    tty = sys.stderr.isatty()
+    shown = [-1]
+
+    def progress(done: int, total: int) -> None:
+        percent = done * 100 // max(total, 1)
+        if percent != shown[0]:
+            shown[0] = percent
+            end = "\r" if tty and done < total else "\n"
+            if tty or percent % 10 == 0:
+                print(
+                    f"indexing for search: {percent}% ({done:,} of {total:,} rows)",
+                    end=end,
+                    file=sys.stderr,
+                    flush=True,
+                )
+
+    async def body(store: Store) -> int:
+        if args.rebuild:
+            await store.rebuild_search_index()
+        state = await store.search_build_state()
+        if not state.finished:
+            await store.build_search_index(progress)
+        return state.total
+
+    total = with_store(args, body)
+    print(
+        f"Search index complete ({total:,} rows indexed now)."
+        if total
+        else "Search index complete."
+    )
     return 0

@@ -146,7 +146,9 @@ class _Reader(LiveReader):
     ) -> None:
         super().__init__(path, cursor, mark)
         self.fallback_dir = working_dir
-        self.by_key: dict[str, Msg] = {}
+        # Keys given so far in this read (only the keys: a long session's messages, records and
+        # all, must not stay in memory once their batch is sent).
+        self.by_key: set[str] = set()
         self.reply: Msg | None = None  # the reply still being streamed
         self.command: Msg | None = None  # the command awaiting its output
         self.compact: Msg | None = None  # the compaction awaiting its summary line
@@ -275,7 +277,7 @@ class _Reader(LiveReader):
             open=open_,
         )
         self.pending.append(msg)
-        self.by_key[key] = msg
+        self.by_key.add(key)
         if self.ctx["first"] is None:
             self.ctx["first"] = key
         self.ctx["prev"] = key
@@ -725,7 +727,7 @@ class _Reader(LiveReader):
         msg.extra["waiting"] = {"sidechain"}
         self.notes.append(msg)
         self.pending.append(msg)
-        self.by_key[key] = msg
+        self.by_key.add(key)
         return msg, part
 
     def attach_compaction_agent(self, msg: Msg, boundary: dict[str, Any]) -> None:

@@ -76,8 +76,7 @@ def cleanup(
     # Trash that has waited trash_days; sessions trashed just now are not expired yet.
     expired = sessions.expired_trash(conn, now - timedelta(days=trash_days))
     expired = [s for s in expired if s not in set(old) | set(over)]
-    for session_id in expired:
-        sessions.purge_session(conn, session_id)
+    # Purged by the caller after this transaction, a few at a time (Store._purge_in_steps).
     result = CleanupResult(
         sessions_deleted=len(old) + len(over),
         by_retention=len(old),

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -104,6 +106,8 @@ class Store:
 
         def setup(conn: sqlite3.Connection, read_only: bool) -> None:
             holder["report"] = open_and_migrate(conn, db_file, clock, read_only=read_only)
+            if 7 in holder["report"].applied:
+                search_ops.finish_small_build(conn)
             if not read_only:
                 session_ops.try_settle_streams(conn, clock())
 
@@ -366,22 +370,38 @@ class Store:
         return await self._db.write(session_ops.restore_session, session_id)
 
     async def purge_session(self, session_id: str) -> bool:
-        """Remove a session for good, with its messages and summaries (memories keep their fact)."""
-        return await self._db.write(session_ops.purge_session, session_id)
+        """Remove a session for good, with its messages and summaries (memories keep their fact).
+
+        A long session goes in several short transactions (see sessions.purge_step)."""
+        purged = await self._purge_in_steps([session_id], trashed_only=False)
+        return bool(purged)
+
+    async def _purge_in_steps(self, ids: list[str], *, trashed_only: bool) -> list[str]:
+        """Purge `ids` in short write transactions, leaving the lock free between them."""
+        purged: list[str] = []
+        left = list(ids)
+        while left:
+            done, left = await self._db.write(
+                session_ops.purge_step, left, self._clock(), trashed_only
+            )
+            purged += done
+            if left:
+                await asyncio.sleep(0.005)
+        if len(ids) > 1 or purged:
+            await self.checkpoint()
+        return purged
 
     async def purge_trash(self, trash_days: int = 30, *, everything: bool = False) -> list[str]:
-        """Purge sessions in the trash for longer than `trash_days` (all with everything=True)."""
+        """Purge sessions in the trash for longer than `trash_days` (all with everything=True),
+        in short transactions; what a crash leaves is still in the trash, for the next run."""
 
-        def run(conn: sqlite3.Connection, now: datetime) -> list[str]:
+        def expired(conn: sqlite3.Connection, now: datetime) -> list[str]:
             if everything:
-                ids = session_ops.all_trash(conn)
-            else:
-                ids = session_ops.expired_trash(conn, now - timedelta(days=trash_days))
-            for session_id in ids:
-                session_ops.purge_session(conn, session_id)
-            return ids
+                return session_ops.all_trash(conn)
+            return session_ops.expired_trash(conn, now - timedelta(days=trash_days))
 
-        return await self._db.write(run, self._clock())
+        ids = await self._db.read(expired, self._clock())
+        return await self._purge_in_steps(ids, trashed_only=True)
 
     async def cleanup(
         self,
@@ -416,9 +436,14 @@ class Store:
             ),
         )
         try:
-            return await self._db.write(cleanup_ops.cleanup, *args)
+            result = await self._db.write(cleanup_ops.cleanup, *args)
         except cleanup_ops._DryRun as rolled_back:
             return rolled_back.result
+        # The trash that has waited long enough goes in short transactions of its own.
+        if result.purged_ids:
+            purged = await self._purge_in_steps(result.purged_ids, trashed_only=True)
+            result = result.model_copy(update={"purged": len(purged), "purged_ids": purged})
+        return result
 
     async def recover_interrupted(self) -> list[str]:
         """Mark sessions whose reply writer is gone or 30 s silent as crashed; returns their ids."""
@@ -819,6 +844,57 @@ class Store:
     async def rebuild_search_index(self) -> None:
         await self._db.write(search_ops.rebuild_index)
 
+    async def search_build_state(self) -> search_ops.BuildState:
+        """How much of the search index is still to build (after an upgrade)."""
+        return await self._db.read(search_ops.build_state)
+
+    async def build_search_index(self, progress: Callable[[int, int], None] | None = None) -> None:
+        """Finish building the search index in short write transactions (resumable).
+
+        Each step holds the write lock about BUILD_TARGET seconds and then leaves it free a
+        moment, so other writers are never kept waiting; a crash loses at most one step.
+        `progress(rows done, rows in all)` is called after each step.
+        """
+        state = await self._db.read(search_ops.build_state)
+        total, done = state.total, 0
+        budget = search_ops.BUILD_FIRST_BYTES
+        since_pause = 0.0
+        while True:
+            started = time.perf_counter()
+            rows, finished = await self._db.write(search_ops.build_step, budget)
+            held = time.perf_counter() - started
+            if rows:
+                done += rows
+                rate = budget / max(held, 1e-3)
+                budget = int(
+                    min(max(rate * search_ops.BUILD_TARGET, 64 << 10), search_ops.BUILD_MAX_BYTES)
+                )
+                if progress is not None:
+                    progress(min(done, total), total)
+            if finished:
+                break
+            # Another process's busy handler polls every 100 ms once it has waited a while:
+            # a longer pause now and then lets it in (as the bulk loader does).
+            since_pause += held
+            if since_pause >= 0.5:
+                since_pause = 0.0
+                await asyncio.sleep(0.12)
+            else:
+                await asyncio.sleep(0.002)
+        await self.checkpoint()
+
+    async def checkpoint(self) -> None:
+        """Copy the WAL into the database and truncate it (after maintenance); gives up at
+        once if another connection is in the way."""
+
+        def run(conn: sqlite3.Connection) -> None:
+            try:
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            except sqlite3.OperationalError:
+                pass
+
+        await self._db.write_outside_transaction(run)
+
     async def optimize_search_index(self) -> None:
         await self._db.write(search_ops.optimize_index)
 
@@ -915,7 +991,8 @@ class Store:
                 conn.execute(f"PRAGMA busy_timeout = {int(timeout)}")
             problems = []
             try:
-                for table in ("messages_fts", "summaries_fts"):
+                serving = [index.table for index in search_ops.current_indexes(conn)]
+                for table in [*serving, "search_sessions"]:
                     try:
                         # rank = 1: also compare the index with the rows it was built from.
                         conn.execute(
@@ -960,6 +1037,7 @@ class Store:
             conn.execute("VACUUM")
 
         await self._db.write_outside_transaction(run)
+        await self.checkpoint()
 
     # ------------------------------------------------------------------ export and import
 

@@ -86,8 +86,11 @@ BULK_TRIGGERS = {
             ELSE preview END
     WHERE id = new.session_id;
 END""",
-    "messages_fts_ai": """CREATE TRIGGER messages_fts_ai AFTER INSERT ON messages BEGIN
-    INSERT INTO messages_fts (rowid, content, dirs)
+    "search_messages_ai": """CREATE TRIGGER search_messages_ai AFTER INSERT ON messages
+WHEN NOT EXISTS (SELECT 1 FROM search_build AS b
+                 WHERE b.name = 'messages' AND new.id > b.done AND new.id <= b.upto)
+BEGIN
+    INSERT INTO search_messages (rowid, content, dirs)
     VALUES (new.id, new.content, (SELECT dir_tokens FROM sessions WHERE id = new.session_id));
 END""",
 }
@@ -714,10 +717,12 @@ class _Applier:
         conn = self.conn
         ids = [local for local, _sid, _values in self.unindexed]
         conn.execute(
-            "INSERT INTO messages_fts (rowid, content, dirs)"
+            "INSERT INTO search_messages (rowid, content, dirs)"
             " SELECT m.id, m.content, s.dir_tokens FROM messages AS m"
             " JOIN sessions AS s ON s.id = m.session_id"
-            " WHERE m.id IN (SELECT value FROM json_each(?))",
+            " WHERE m.id IN (SELECT value FROM json_each(?)) AND NOT EXISTS ("
+            "SELECT 1 FROM search_build AS b"
+            " WHERE b.name = 'messages' AND m.id > b.done AND m.id <= b.upto)",
             (json.dumps(ids),),
         )
         per_session: dict[str, list[Any]] = {}
@@ -1405,18 +1410,49 @@ def attach_project(conn: sqlite3.Connection, remote: str, root: str) -> int:
 
 
 def _reindex_dirs(conn: sqlite3.Connection, session_id: str, old: str, new: str) -> None:
-    """Re-file a session's rows in the search index under its new directory tokens."""
-    for table, fts in (("messages", "messages_fts"), ("summaries", "summaries_fts")):
-        conn.execute(
-            f"INSERT INTO {fts} ({fts}, rowid, content, dirs)"
-            f" SELECT 'delete', id, content, ? FROM {table} WHERE session_id = ?",
-            (old, session_id),
+    """Re-file a session's rows in the search indexes under its new directory tokens.
+
+    The rows a search-index build has not reached yet are left to it; the version-2 indexes
+    are kept right while they exist (store/search.py)."""
+    from threadline.store.search import OLD
+
+    for table, fts in (("messages", "search_messages"), ("summaries", "search_summaries")):
+        built = (
+            " AND NOT EXISTS (SELECT 1 FROM search_build AS b"
+            f" WHERE b.name = '{table}' AND id > b.done AND id <= b.upto)"
         )
-        conn.execute(
-            f"INSERT INTO {fts} (rowid, content, dirs)"
-            f" SELECT id, content, ? FROM {table} WHERE session_id = ?",
-            (new, session_id),
-        )
+        _refile(conn, table, fts, session_id, old, new, built)
+        legacy = OLD[table].table
+        if (
+            conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (legacy,)
+            ).fetchone()
+            and conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = ?", (f"{legacy}_ai",)
+            ).fetchone()
+        ):
+            _refile(conn, table, legacy, session_id, old, new, "")
+
+
+def _refile(
+    conn: sqlite3.Connection,
+    table: str,
+    fts: str,
+    session_id: str,
+    old: str,
+    new: str,
+    where: str,
+) -> None:
+    conn.execute(
+        f"INSERT INTO {fts} ({fts}, rowid, content, dirs)"
+        f" SELECT 'delete', id, content, ? FROM {table} WHERE session_id = ?{where}",
+        (old, session_id),
+    )
+    conn.execute(
+        f"INSERT INTO {fts} (rowid, content, dirs)"
+        f" SELECT id, content, ? FROM {table} WHERE session_id = ?{where}",
+        (new, session_id),
+    )
 
 
 def detached_remotes(conn: sqlite3.Connection) -> list[str]:

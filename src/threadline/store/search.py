@@ -9,12 +9,24 @@ string, so any input is either searched or rejected with a clear message:
 - `-word` (or `-"phrase"`) excludes messages containing it;
 - `OR` between two terms matches either.
 Everything else (parentheses, NEAR, AND, column names) is searched as plain text.
+
+A prefix is not handed to FTS5 as a prefix query: without a prefix index (and with one, past
+its lengths) FTS5 merges the whole doclist of every term in the range before giving the first
+row, which costs ~100 ms on a common prefix at 2M messages. So a prefix whose terms fill few
+leaf pages (NATIVE_PAGES) is left to FTS5, exact and cheap; any other is expanded from the
+index's own term list (an fts5vocab table, sought term by term) into an OR of at most
+EXPAND_MAX exact terms, the short common words first; an OR of exact terms is read lazily from
+the newest end, so any prefix costs about the same as a word. Past EXPAND_MAX terms the hits
+are those of the terms chosen (the newest of `t*` are the newest with `the`, `to`, `this`...).
 """
 
 from __future__ import annotations
 
 import re
 import sqlite3
+import time
+import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from threadline.models import HIGHLIGHT_END, HIGHLIGHT_START, Scope, SearchHit
@@ -29,6 +41,27 @@ SNIPPET_TOKENS = 16
 MAX_QUERY_CHARS = 1000
 MAX_TERMS = 32
 
+# A typed prefix stands for at most this many exact terms, found with at most about
+# 1.5 * EXPAND_SEEKS lookups in the term list (each ~20-300 us at 2M messages).
+EXPAND_MAX = 48
+EXPAND_SEEKS = 40
+# A lookup just past a very common term reads the rest of that term's doclist (8 ms for "the"
+# at 2M messages): the expansion stops after this much CPU time and keeps what it found.
+EXPAND_CPU = 0.004
+# A prefix whose terms' doclists fill at most this many leaf pages (~4 KB each) is left to
+# FTS5's own prefix query: it merges them in a few ms (~25 us a page at 2M), and is exact.
+NATIVE_PAGES = 160
+# Leaf-page keys sampled per segment and depth (see TermList._page_keys).
+EXPAND_KEYS = 64
+# Expansions cut short (by the budgets or the cap) are samples anyway: kept this long per
+# database, so typing through `t`, `th` pays for them once.
+EXPAND_CACHE_SECONDS = 300.0
+_cache: dict[tuple[str, str, str], tuple[float, list[str]]] = {}
+# Directory tokens (store/scope.py) live in the same term list but never in `content`.
+_DIR_TOKEN = re.compile(r"^[ea][0-9a-f]{16}$")
+
+Expander = Callable[[str], "list[str] | None"]
+
 _TOKEN = re.compile(r'(-?)"([^"]*)"?(\*?)|(\S+)')
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
@@ -39,13 +72,237 @@ class _Term:
     prefix: bool
     negated: bool
 
-    def fts(self) -> str:
-        quoted = '"' + self.text.replace('"', '""') + '"'
-        return f"content : {quoted}{' *' if self.prefix else ''}"
+    def fts(self, expand: Expander | None = None) -> str:
+        if self.prefix and expand is not None:
+            expanded = self._expanded(expand)
+            if expanded is not None:
+                return expanded
+        return f"content : {_quote(self.text)}{' *' if self.prefix else ''}"
+
+    def _expanded(self, expand: Expander) -> str | None:
+        """`content : ("a b1" OR "a b2" ...)` for the terms the last token can complete to."""
+        tokens = fts_tokens(self.text)
+        if not tokens:
+            return None
+        terms = expand(tokens[-1])
+        if terms is None:  # the term list could not be read: let FTS5 do it
+            return None
+        if not terms:
+            # Nothing in the index starts with it: an exact phrase that matches nothing.
+            return f"content : {_quote(self.text)}"
+        head = " ".join(tokens[:-1])
+        phrases = [_quote(f"{head} {t}" if head else t) for t in terms]
+        if len(phrases) == 1:
+            return f"content : {phrases[0]}"
+        return "content : (" + " OR ".join(phrases) + ")"
 
 
-def parse_query(query: str) -> str:
+def _quote(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
+
+
+def _token_char(ch: str) -> bool:
+    # unicode61: letters, numbers and private-use characters make tokens.
+    return unicodedata.category(ch)[0] in "LN" or unicodedata.category(ch) == "Co"
+
+
+def fts_tokens(text: str) -> list[str]:
+    """`text` cut into tokens the way the index's tokenizer does it (unicode61, diacritics
+    removed, case folded); close enough to find the terms a prefix stands for."""
+    tokens: list[str] = []
+    current: list[str] = []
+    for ch in text:
+        if _token_char(ch):
+            current.append(ch)
+        elif unicodedata.category(ch) == "Mn" and current:
+            continue  # a combining mark: part of the token, removed with the diacritics
+        elif current:
+            tokens.append("".join(current))
+            current = []
+    if current:
+        tokens.append("".join(current))
+    out = []
+    for token in tokens:
+        folded = unicodedata.normalize("NFD", token.lower())
+        folded = "".join(c for c in folded if unicodedata.category(c) != "Mn")
+        out.append(unicodedata.normalize("NFC", folded))
+    return [t for t in out if t]
+
+
+def _after(term: str) -> str:
+    """The smallest string greater than every term that starts with `term`."""
+    last = term[-1]
+    if ord(last) >= 0x10FFFF:
+        return _after(term[:-1]) if len(term) > 1 else "\U0010ffff" * 2
+    bump = ord(last) + 1
+    if 0xD800 <= bump <= 0xDFFF:  # no surrogates in UTF-8
+        bump = 0xE000
+    return term[:-1] + chr(bump)
+
+
+class TermList:
+    """Expands prefixes from an fts5vocab `instance` table (term order, one row per use).
+
+    A lookup `term >= x LIMIT 1` costs one seek in each segment, whatever the term's
+    frequency (the `row` type would read the term's whole doclist to count it), except that
+    one landing just after a very common term reads the rest of its doclist. So the lookups
+    go first where the index's leaf pages start (see _page_keys), then step through the
+    terms in order until the range ends (the expansion is then complete) or the budgets
+    (EXPAND_SEEKS lookups, EXPAND_CPU) run out; a cut-short expansion keeps the shortest
+    EXPAND_MAX terms found, the common short words.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, vocab: str, db: str | None = None) -> None:
+        self.conn = conn
+        self.vocab = vocab
+        self.db = db  # a key for the cache of cut-short expansions (None: no cache)
+        self.sql = f"SELECT term FROM {vocab} WHERE term >= ? AND term < ? LIMIT 1"
+        self.seeks = 0
+        self.complete = False  # whether the last expansion holds every term of the prefix
+
+    def _spent(self) -> bool:
+        return self.seeks >= EXPAND_SEEKS or time.thread_time() - self.started > EXPAND_CPU
+
+    def _seek(self, low: str, high: str) -> str | None:
+        self.seeks += 1
+        row = self.conn.execute(self.sql, (low, high)).fetchone()
+        return None if row is None else str(row[0])
+
+    def expand(self, prefix: str) -> list[str]:
+        if not prefix:
+            return []
+        key = (self.db or "", self.vocab, prefix)
+        cached = _cache.get(key) if self.db else None
+        if cached is not None and time.monotonic() - cached[0] < EXPAND_CACHE_SECONDS:
+            self.complete = False
+            return list(cached[1])
+        terms = self._expand(prefix)
+        if self.db and not self.complete:
+            if len(_cache) > 512:
+                _cache.clear()
+            _cache[key] = (time.monotonic(), list(terms))
+        return terms
+
+    def pages(self, prefix: str) -> int:
+        """About how many leaf pages the terms starting with `prefix` fill, all segments."""
+        table = self.vocab.removesuffix("_terms") + "_idx"
+        low, high = ("0" + prefix).encode(), ("0" + _after(prefix)).encode()
+        total, segid = 0, -1
+        while True:
+            row = self.conn.execute(
+                f"SELECT segid FROM {table} WHERE segid > ? ORDER BY segid LIMIT 1", (segid,)
+            ).fetchone()
+            if row is None:
+                return total
+            segid = int(row[0])
+            first = self.conn.execute(
+                f"SELECT pgno FROM {table} WHERE segid = ? AND term < ? ORDER BY term DESC LIMIT 1",
+                (segid, low),
+            ).fetchone()
+            last = self.conn.execute(
+                f"SELECT pgno FROM {table} WHERE segid = ? AND term >= ? ORDER BY term LIMIT 1",
+                (segid, high),
+            ).fetchone()
+            if last is None:
+                last = self.conn.execute(
+                    f"SELECT max(pgno) + 1 FROM {table} WHERE segid = ?", (segid,)
+                ).fetchone()
+            start = int(first[0]) if first is not None else 0
+            total += max(int(last[0] or 0) - start, 1)
+
+    def _page_keys(self, prefix: str, end: str) -> list[str]:
+        """The leaf-page keys of the index in [prefix, end), shortest first.
+
+        FTS5 keys each leaf page of a segment by (a prefix of) the first term starting on it.
+        A term that follows a long doclist always starts a page, so a lookup at a key lands
+        right on it, where a lookup just after the common term before it would read that
+        term's whole doclist. Short keys come first: they are where the terms change most.
+        """
+        table = self.vocab.removesuffix("_terms") + "_idx"
+        sql = f"SELECT term FROM {table} WHERE segid = ? AND term >= ? AND term < ? LIMIT 1"
+        high = ("0" + end).encode()
+        keys: set[str] = set()
+        segid = -1
+        while True:  # each segment's keys are a range of the primary key (segid, term)
+            row = self.conn.execute(
+                f"SELECT segid FROM {table} WHERE segid > ? ORDER BY segid LIMIT 1", (segid,)
+            ).fetchone()
+            if row is None:
+                break
+            segid = int(row[0])
+            # One key under each next character, then under each next two (a spread of the
+            # range however many pages it has), each a lookup in an ordinary b-tree.
+            for depth in (1, 2):
+                low, taken = prefix, 0
+                while taken < EXPAND_KEYS:
+                    found = self.conn.execute(sql, (segid, ("0" + low).encode(), high)).fetchone()
+                    if found is None:
+                        break
+                    key = bytes(found[0])[1:].decode("utf-8", "replace")
+                    keys.add(key)
+                    taken += 1
+                    cut = len(prefix) + depth
+                    low = _after(key[:cut]) if len(key) >= cut else key + "\x01"
+        return sorted(keys, key=lambda k: (len(k), k))
+
+    def _expand(self, prefix: str) -> list[str]:
+        self.seeks = 0
+        end = _after(prefix)
+        found: dict[str, None] = {}
+        try:
+            keys = self._page_keys(prefix, end)
+        except sqlite3.OperationalError:  # not an FTS5 index with the usual shadow tables
+            keys = []
+        self.started = time.thread_time()
+        # Where the pages start: a spread of the range, each lookup cheap.
+        at_keys: set[str] = set()
+        for key in keys[: EXPAND_SEEKS // 2]:
+            if self._spent():
+                break
+            term = self._seek(key, end)
+            if term is not None:
+                found.setdefault(term)
+                at_keys.add(term)
+        # Then step through in order from the start: exact and complete when the range lies
+        # within a page or two. Stepping stops at a term a page starts with: the lookup after
+        # it may have to read a long doclist, and what follows was sampled from the keys.
+        low = prefix
+        complete = False
+        first, limit = self.seeks, self.seeks + EXPAND_SEEKS // 2 + 4
+        while self.seeks < limit and (self.seeks == first or not self._spent()):
+            term = self._seek(low, end)
+            if term is None:
+                complete = True
+                break
+            if term in at_keys and low != prefix:
+                break
+            found.setdefault(term)
+            low = term + "\x01"  # no token holds a control character
+        if not complete:
+            # The smallest term under each next character: usually the bare short word.
+            low, limit = prefix, self.seeks + EXPAND_SEEKS // 2
+            while self.seeks < limit and time.thread_time() - self.started < EXPAND_CPU:
+                term = self._seek(low, end)
+                if term is None:
+                    break
+                found.setdefault(term)
+                cut = len(prefix) + 1
+                low = _after(term[:cut]) if len(term) >= cut else term + "\x01"
+        terms = [t for t in found if not _DIR_TOKEN.match(t)]
+        self.complete = complete and len(terms) <= EXPAND_MAX
+        if self.complete:
+            return sorted(terms)
+        return _shortest(terms)
+
+
+def _shortest(terms: list[str]) -> list[str]:
+    return sorted(sorted(terms, key=len)[:EXPAND_MAX])
+
+
+def parse_query(query: str, expand: Expander | None = None) -> str:
     """Turn user text into a safe FTS5 expression on the `content` column.
+
+    `expand` gives the exact terms a prefix stands for (None: leave it to FTS5).
 
     Raises:
         SearchQueryError: when nothing searchable is left.
@@ -96,17 +353,76 @@ def parse_query(query: str) -> str:
             )
         raise SearchQueryError(f"nothing to search for in {query!r}: give a word or phrase")
     positive = " AND ".join(
-        "(" + " OR ".join(t.fts() for t in group) + ")" if len(group) > 1 else group[0].fts()
+        "(" + " OR ".join(t.fts(expand) for t in group) + ")"
+        if len(group) > 1
+        else group[0].fts(expand)
         for group in groups
     )
     expression = f"({positive})"
     for term in negatives:
-        expression += f" NOT {term.fts()}"
+        expression += f" NOT {term.fts(expand)}"
     return expression
 
 
-def _match(query: str, scope: Scope, root: str | None) -> str:
-    expression = parse_query(query)
+@dataclass(frozen=True)
+class Index:
+    """One full-text index: its FTS5 table and its term list."""
+
+    table: str
+    terms: str
+
+
+# The indexes of schema version 7 and the version-2 ones they replace (search_build says
+# which are complete).
+MESSAGES = Index("search_messages", "search_messages_terms")
+SUMMARIES = Index("search_summaries", "search_summaries_terms")
+OLD = {
+    "messages": Index("messages_fts", "messages_fts_terms"),
+    "summaries": Index("summaries_fts", "summaries_fts_terms"),
+}
+
+
+def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+    ).fetchone()
+    return row is not None
+
+
+def current_indexes(conn: sqlite3.Connection) -> tuple[Index, Index]:
+    """The message and summary indexes to search: the new ones once complete."""
+    pending = {r[0] for r in conn.execute("SELECT name FROM search_build")}
+    messages = OLD["messages"] if "messages" in pending else MESSAGES
+    summaries = OLD["summaries"] if "summaries" in pending else SUMMARIES
+    return messages, summaries
+
+
+def _db_key(conn: sqlite3.Connection) -> str:
+    for _seq, name, file in conn.execute("PRAGMA database_list"):
+        if name == "main":
+            return str(file)
+    return ""
+
+
+def _expander(conn: sqlite3.Connection, index: Index) -> Expander:
+    terms = TermList(conn, index.terms, _db_key(conn) or None)
+    cache: dict[str, list[str]] = {}
+
+    def expand(prefix: str) -> list[str] | None:
+        if prefix not in cache:
+            try:
+                if terms.pages(prefix) <= NATIVE_PAGES:
+                    return None  # few pages: FTS5's own prefix query, exact and cheap
+                cache[prefix] = terms.expand(prefix)
+            except sqlite3.OperationalError:
+                return None
+        return cache[prefix]
+
+    return expand
+
+
+def _match(query: str, scope: Scope, root: str | None, expand: Expander | None = None) -> str:
+    expression = parse_query(query, expand)
     scope_filter = scopes.fts_filter(scope, root)
     return f"({expression}) AND {scope_filter}" if scope_filter else expression
 
@@ -115,19 +431,21 @@ def _snippet(table: str) -> str:
     return f"snippet({table}, 0, '{HIGHLIGHT_START}', '{HIGHLIGHT_END}', '…', {SNIPPET_TOKENS})"
 
 
-def _message_hits(conn: sqlite3.Connection, match: str, limit: int, rank: bool) -> list[SearchHit]:
+def _message_hits(
+    conn: sqlite3.Connection, match: str, limit: int, rank: bool, fts: str
+) -> list[SearchHit]:
     base = (
         "SELECT m.id, m.session_id, m.role, m.created_at, coalesce(s.title, s.preview, ''),"
         " s.working_dir, {snippet}, {score}"
-        " FROM messages_fts JOIN messages AS m ON m.id = messages_fts.rowid"
+        f" FROM {fts} JOIN messages AS m ON m.id = {fts}.rowid"
         " JOIN sessions AS s ON s.id = m.session_id"
-        " WHERE messages_fts MATCH ? AND s.deleted_at IS NULL"
+        f" WHERE {fts} MATCH ? AND s.deleted_at IS NULL"
     )
     if rank:
         sql = (
             "SELECT * FROM ("
-            + base.format(snippet="NULL", score="bm25(messages_fts, 1.0, 0.0)")
-            + " ORDER BY messages_fts.rowid DESC LIMIT ?) ORDER BY 8 LIMIT ?"
+            + base.format(snippet="NULL", score=f"bm25({fts}, 1.0, 0.0)")
+            + f" ORDER BY {fts}.rowid DESC LIMIT ?) ORDER BY 8 LIMIT ?"
         )
         rows = conn.execute(sql, (match, RANK_CANDIDATES, limit)).fetchall()
         if not rows:
@@ -135,15 +453,15 @@ def _message_hits(conn: sqlite3.Connection, match: str, limit: int, rank: bool) 
         ids = [r[0] for r in rows]
         snippets = dict(
             conn.execute(
-                f"SELECT rowid, {_snippet('messages_fts')} FROM messages_fts"
-                f" WHERE messages_fts MATCH ? AND rowid IN ({','.join('?' * len(ids))})",
+                f"SELECT rowid, {_snippet(fts)} FROM {fts}"
+                f" WHERE {fts} MATCH ? AND rowid IN ({','.join('?' * len(ids))})",
                 (match, *ids),
             ).fetchall()
         )
         rows = [(*r[:6], snippets.get(r[0], ""), r[7]) for r in rows]
     else:
-        sql = base.format(snippet=_snippet("messages_fts"), score="NULL")
-        sql += " ORDER BY messages_fts.rowid DESC LIMIT ?"
+        sql = base.format(snippet=_snippet(fts), score="NULL")
+        sql += f" ORDER BY {fts}.rowid DESC LIMIT ?"
         rows = conn.execute(sql, (match, limit)).fetchall()
     return [
         SearchHit(
@@ -161,15 +479,17 @@ def _message_hits(conn: sqlite3.Connection, match: str, limit: int, rank: bool) 
     ]
 
 
-def _summary_hits(conn: sqlite3.Connection, match: str, limit: int, rank: bool) -> list[SearchHit]:
-    score = "bm25(summaries_fts, 1.0, 0.0)" if rank else "NULL"
-    order = "8" if rank else "summaries_fts.rowid DESC"
+def _summary_hits(
+    conn: sqlite3.Connection, match: str, limit: int, rank: bool, fts: str
+) -> list[SearchHit]:
+    score = f"bm25({fts}, 1.0, 0.0)" if rank else "NULL"
+    order = "8" if rank else f"{fts}.rowid DESC"
     rows = conn.execute(
         "SELECT x.id, x.session_id, x.last_message_id, x.created_at,"
-        f" coalesce(s.title, s.preview, ''), s.working_dir, {_snippet('summaries_fts')}, {score}"
-        " FROM summaries_fts JOIN summaries AS x ON x.id = summaries_fts.rowid"
+        f" coalesce(s.title, s.preview, ''), s.working_dir, {_snippet(fts)}, {score}"
+        f" FROM {fts} JOIN summaries AS x ON x.id = {fts}.rowid"
         " JOIN sessions AS s ON s.id = x.session_id"
-        f" WHERE summaries_fts MATCH ? AND s.deleted_at IS NULL ORDER BY {order} LIMIT ?",
+        f" WHERE {fts} MATCH ? AND s.deleted_at IS NULL ORDER BY {order} LIMIT ?",
         (match, limit),
     ).fetchall()
     return [
@@ -197,11 +517,25 @@ def search(
     limit: int,
     rank: bool,
 ) -> list[SearchHit]:
-    match = _match(query, scope, root)
+    _match(query, scope, root)  # refuse what cannot be searched before anything else
     if limit <= 0:
         return []
+    messages, summaries = current_indexes(conn)
     try:
-        hits = _message_hits(conn, match, limit, rank) + _summary_hits(conn, match, limit, rank)
+        hits = _message_hits(
+            conn,
+            _match(query, scope, root, _expander(conn, messages)),
+            limit,
+            rank,
+            messages.table,
+        )
+        hits += _summary_hits(
+            conn,
+            _match(query, scope, root, _expander(conn, summaries)),
+            limit,
+            rank,
+            summaries.table,
+        )
     except sqlite3.OperationalError as exc:
         text = str(exc).lower()
         if any(word in text for word in ("fts5", "syntax", "unterminated", "match")):
@@ -214,12 +548,195 @@ def search(
     return hits[:limit]
 
 
+def filter_match(conn: sqlite3.Connection, text: str) -> str | None:
+    """An FTS5 expression for search_sessions: `text` as a phrase whose last word is a prefix
+    (expanded like the search's), or None when it holds no word to look up."""
+    tokens = fts_tokens(text[:MAX_QUERY_CHARS])[:MAX_TERMS]
+    if not tokens:
+        return None
+    term_list = TermList(conn, "search_sessions_terms")
+    terms = term_list.expand(tokens[-1])
+    if not terms:
+        return _quote(" ".join(tokens))  # matches nothing, cheaply
+    if not term_list.complete:
+        # Too many words start with it to list: the index is small enough for FTS5's own
+        # prefix query, and the filter must not drop sessions.
+        return _quote(" ".join(tokens)) + " *"
+    head = " ".join(tokens[:-1])
+    return " OR ".join(_quote(f"{head} {t}" if head else t) for t in terms)
+
+
+# ---------------------------------------------------------------------- building the index
+
+# One build step indexes about this many bytes of text (adapted to hold the lock ~BUILD_TARGET).
+BUILD_FIRST_BYTES = 2 << 20
+BUILD_TARGET = 0.2
+# And never more than this (a busy machine stretches a step; the rate it measures lags).
+BUILD_MAX_BYTES = 8 << 20
+# The version-2 index's rows are deleted this many at a time before its table is dropped.
+RETIRE_ROWS = 2000
+
+
+@dataclass(frozen=True)
+class BuildState:
+    """How far the search indexes' build is: rows indexed of rows to index."""
+
+    done: int
+    total: int
+    finished: bool
+
+
+def _count_range(conn: sqlite3.Connection, table: str, low: int, high: int) -> int:
+    row = conn.execute(
+        f"SELECT count(*) FROM {table} WHERE rowid > ? AND rowid <= ?", (low, high)
+    ).fetchone()
+    return int(row[0])
+
+
+def build_state(conn: sqlite3.Connection) -> BuildState:
+    """Rows left to index (counted by id range), and whether anything is left to do."""
+    left = 0
+    for name, done, upto in conn.execute("SELECT name, done, upto FROM search_build"):
+        left += _count_range(conn, name, done, upto)
+    old = any(_has_table(conn, index.table) for index in OLD.values())
+    total = left
+    return BuildState(done=0, total=total, finished=left == 0 and not old)
+
+
+def build_step(conn: sqlite3.Connection, max_bytes: int = BUILD_FIRST_BYTES) -> tuple[int, bool]:
+    """One short step of the build (in the caller's write transaction).
+
+    Indexes the next rows of a pending index, up to about `max_bytes` of text, and moves its
+    marker; once nothing is pending, retires the version-2 indexes a slice at a time. Returns
+    (rows indexed, whether everything is done).
+    """
+    row = conn.execute("SELECT name, done, upto FROM search_build ORDER BY name LIMIT 1").fetchone()
+    if row is not None and row[0] == "sessions":
+        return _sessions_step(conn, int(row[1]), int(row[2])), False
+    if row is not None:
+        name, done, upto = str(row[0]), int(row[1]), int(row[2])
+        index = MESSAGES if name == "messages" else SUMMARIES
+        # The ids of the next rows, until their text reaches max_bytes.
+        last, rows, size = done, 0, 0
+        for rid, length in conn.execute(
+            f"SELECT id, length(content) FROM {name} WHERE id > ? AND id <= ? ORDER BY id",
+            (done, upto),
+        ):
+            last, rows, size = int(rid), rows + 1, size + int(length or 0) + 64
+            if size >= max_bytes:
+                break
+        if rows:
+            conn.execute(
+                f"INSERT INTO {index.table} (rowid, content, dirs)"
+                f" SELECT id, content, dirs FROM {index.table}_source"
+                " WHERE id > ? AND id <= ? ORDER BY id",
+                (done, last),
+            )
+        if rows == 0 or last >= upto:
+            conn.execute("DELETE FROM search_build WHERE name = ?", (name,))
+        else:
+            conn.execute("UPDATE search_build SET done = ? WHERE name = ?", (last, name))
+        return rows, False
+    return 0, _retire_step(conn)
+
+
+SESSIONS_STEP = 5000
+
+
+def _sessions_step(conn: sqlite3.Connection, done: int, upto: int) -> int:
+    """Index the next sessions (by rowid) in the title/preview index; the last step also
+    takes any session still without a key (rowids may have moved, on VACUUM)."""
+    row = conn.execute(
+        "SELECT max(rowid), count(*) FROM (SELECT rowid FROM sessions"
+        " WHERE rowid > ? AND rowid <= ? ORDER BY rowid LIMIT ?)",
+        (done, upto, SESSIONS_STEP),
+    ).fetchone()
+    last, rows = (int(row[0]), int(row[1])) if row[0] is not None else (upto, 0)
+    before = conn.execute("SELECT coalesce(max(rid), 0) FROM search_session_keys").fetchone()[0]
+    if rows:
+        conn.execute(
+            "INSERT OR IGNORE INTO search_session_keys (session_id)"
+            " SELECT id FROM sessions WHERE rowid > ? AND rowid <= ? ORDER BY rowid",
+            (done, last),
+        )
+    finished = rows == 0 or last >= upto
+    if finished:
+        conn.execute(
+            "INSERT INTO search_session_keys (session_id) SELECT id FROM sessions"
+            " WHERE id NOT IN (SELECT session_id FROM search_session_keys) ORDER BY rowid"
+        )
+    conn.execute(
+        "INSERT INTO search_sessions (rowid, title, preview) SELECT k.rid, s.title, s.preview"
+        " FROM search_session_keys AS k JOIN sessions AS s ON s.id = k.session_id"
+        " WHERE k.rid > ? ORDER BY k.rid",
+        (before,),
+    )
+    if finished:
+        conn.execute("DELETE FROM search_build WHERE name = 'sessions'")
+    else:
+        conn.execute("UPDATE search_build SET done = ? WHERE name = 'sessions'", (last,))
+    return rows
+
+
+def filter_ready(conn: sqlite3.Connection) -> bool:
+    """Whether the title/preview index holds every session (not while its build is pending)."""
+    return conn.execute("SELECT 1 FROM search_build WHERE name = 'sessions'").fetchone() is None
+
+
+def _retire_step(conn: sqlite3.Connection) -> bool:
+    """Drop the version-2 indexes: their triggers, then their rows in slices, then the tables."""
+    for name, index in OLD.items():
+        if not _has_table(conn, index.table):
+            continue
+        for op in ("ai", "ad", "au"):
+            conn.execute(f"DROP TRIGGER IF EXISTS {name}_fts_{op}")
+        conn.execute(f"DROP TABLE IF EXISTS {index.terms}")
+        # Rowids 1 and 10 of _data are FTS5's structure and averages records: kept so the
+        # table stays consistent until it goes.
+        for shadow, keep in (("data", 10), ("docsize", 0)):
+            table = f"{index.table}_{shadow}"
+            cur = conn.execute(
+                f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table}"
+                " WHERE rowid > ? LIMIT ?)",
+                (keep, RETIRE_ROWS if shadow == "data" else RETIRE_ROWS * 10),
+            )
+            if cur.rowcount > 0:
+                return False
+        conn.execute(f"DROP TABLE {index.table}")
+        conn.execute(f"DROP VIEW IF EXISTS {name}_fts_source")
+        return False
+    return True
+
+
+def finish_small_build(conn: sqlite3.Connection) -> None:
+    """Right after the upgrade of a database with nothing to index (a new one): drop the empty
+    version-2 indexes now, in one short transaction, rather than leave it to a build."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if conn.execute("SELECT 1 FROM search_build").fetchone() is None:
+            for _ in range(8):
+                if _retire_step(conn):
+                    break
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
 def rebuild_index(conn: sqlite3.Connection) -> None:
-    """Rebuild both full-text indexes from the tables (after a bulk load, or to repair)."""
-    conn.execute("INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')")
-    conn.execute("INSERT INTO summaries_fts (summaries_fts) VALUES ('rebuild')")
+    """Rebuild the full-text indexes from the tables (to repair; one transaction)."""
+    conn.execute("INSERT INTO search_messages (search_messages) VALUES ('rebuild')")
+    conn.execute("INSERT INTO search_summaries (search_summaries) VALUES ('rebuild')")
+    conn.execute("DELETE FROM search_build")
+    conn.execute("DELETE FROM search_sessions")
+    conn.execute("INSERT OR IGNORE INTO search_session_keys (session_id) SELECT id FROM sessions")
+    conn.execute(
+        "INSERT INTO search_sessions (rowid, title, preview)"
+        " SELECT k.rid, s.title, s.preview"
+        " FROM search_session_keys AS k JOIN sessions AS s ON s.id = k.session_id"
+    )
 
 
 def optimize_index(conn: sqlite3.Connection) -> None:
-    conn.execute("INSERT INTO messages_fts (messages_fts) VALUES ('optimize')")
-    conn.execute("INSERT INTO summaries_fts (summaries_fts) VALUES ('optimize')")
+    conn.execute("INSERT INTO search_messages (search_messages) VALUES ('optimize')")
+    conn.execute("INSERT INTO search_summaries (search_summaries) VALUES ('optimize')")

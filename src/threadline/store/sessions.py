@@ -9,6 +9,7 @@ from typing import Any
 from threadline.models import Scope, Session, SessionCursor, SessionSummary
 from threadline.store import liveness
 from threadline.store import scope as scopes
+from threadline.store import search as search_ops
 from threadline.store.errors import AmbiguousIdError, NotFoundError, StoreError
 from threadline.store.util import dump_json, fmt_ts, load_json, uuid7
 from threadline.text import collapse_whitespace
@@ -285,7 +286,7 @@ def list_sessions(
         # cut at the page: the cost is the page, not the workspace's history.
         if not dirs:
             return []
-        query_sql, query_params = _query_filter(query)
+        query_sql, query_params = _query_filter(conn, query, paged=True)
         arm = f"{select} WHERE working_dir = ? AND deleted_at IS NULL{query_sql}{cursor_sql}"
         sql = " UNION ALL ".join([arm] * len(dirs)) + order + page_sql
         params: list[Any] = []
@@ -293,7 +294,7 @@ def list_sessions(
             params += [stale, directory, *query_params, *cursor_params]
         rows = conn.execute(sql, [*params, *page_params]).fetchall()
         return summaries_from_rows(rows)
-    where, where_params = _list_where(scope, root, query, trashed)
+    where, where_params = _list_where(conn, scope, root, query, trashed, paged=True)
     sql = f"{select} WHERE {where}{cursor_sql}{order}{page_sql}"
     rows = conn.execute(sql, [stale, *where_params, *cursor_params, *page_params]).fetchall()
     return summaries_from_rows(rows)
@@ -328,26 +329,70 @@ def workspace_dirs(conn: sqlite3.Connection, root: str) -> list[str] | None:
 
 
 def _list_where(
-    scope: Scope, root: str | None, query: str | None, trashed: bool
+    conn: sqlite3.Connection,
+    scope: Scope,
+    root: str | None,
+    query: str | None,
+    trashed: bool,
+    paged: bool = False,
 ) -> tuple[str, list[Any]]:
     clause, params = scopes.sql_filter(scope, root)
     where = clause + (" AND deleted_at IS NOT NULL" if trashed else " AND deleted_at IS NULL")
-    query_sql, query_params = _query_filter(query)
+    query_sql, query_params = _query_filter(conn, query, paged)
     return where + query_sql, [*params, *query_params]
 
 
-def _query_filter(query: str | None) -> tuple[str, list[Any]]:
-    """Sessions whose title or preview contains `query` (case-insensitive for ASCII)."""
+# A filter matching more sessions than this is paged by walking the list in its order and
+# testing each row (matches are dense: a page fills at once) rather than through the index.
+FILTER_DENSE = 2000
+
+
+def _query_filter(
+    conn: sqlite3.Connection, query: str | None, paged: bool = False
+) -> tuple[str, list[Any]]:
+    """Sessions whose title or preview contains `query` (case-insensitive for ASCII) where a
+    word starts.
+
+    The title/preview index (search_sessions) finds the candidates: the text as a phrase, its
+    last word a prefix; the LIKE then keeps those that hold the text exactly as typed. Text
+    with nothing the index holds (punctuation only) is a LIKE scan, as before.
+    """
     if not query:
         return "", []
     pattern = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    return " AND (title LIKE ? ESCAPE '\\' OR preview LIKE ? ESCAPE '\\')", [pattern, pattern]
+    like = "(title LIKE ? ESCAPE '\\' OR preview LIKE ? ESCAPE '\\')"
+    match = search_ops.filter_match(conn, query) if search_ops.filter_ready(conn) else None
+    if match is None or (paged and _matches_more(conn, match, FILTER_DENSE)):
+        return f" AND {like}", [pattern, pattern]
+    return (
+        " AND id IN (SELECT k.session_id FROM search_sessions"
+        " JOIN search_session_keys AS k ON k.rid = search_sessions.rowid"
+        f" WHERE search_sessions MATCH ?) AND {like}",
+        [match, pattern, pattern],
+    )
+
+
+def _matches_more(conn: sqlite3.Connection, match: str, n: int) -> bool:
+    row = conn.execute(
+        "SELECT count(*) FROM (SELECT rowid FROM search_sessions WHERE search_sessions MATCH ?"
+        " LIMIT ?)",
+        (match, n + 1),
+    ).fetchone()
+    return int(row[0]) > n
 
 
 def count_sessions(
     conn: sqlite3.Connection, scope: Scope, root: str | None, query: str | None, trashed: bool
 ) -> int:
-    where, params = _list_where(scope, root, query, trashed)
+    if not query:
+        # The per-directory counts (session_counts): one row per directory in the scope.
+        clause, params = scopes.sql_filter(scope, root)
+        column = "trashed" if trashed else "live"
+        row = conn.execute(
+            f"SELECT coalesce(sum({column}), 0) FROM session_counts WHERE {clause}", params
+        ).fetchone()
+        return int(row[0])
+    where, params = _list_where(conn, scope, root, query, trashed)
     return int(conn.execute(f"SELECT count(*) FROM sessions WHERE {where}", params).fetchone()[0])
 
 
@@ -445,6 +490,51 @@ def purge_session(conn: sqlite3.Connection, session_id: str) -> bool:
     # memories keep their facts with the session link cleared (ON DELETE SET NULL).
     cur = conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
     return cur.rowcount > 0
+
+
+# Purging in steps: a step deletes at most this many messages of a session (with their index
+# entries, ~0.1-0.3 ms each) and stops taking sessions after PURGE_STEP_SECONDS.
+PURGE_CHUNK = 2000
+PURGE_STEP_SECONDS = 0.3
+
+
+def purge_step(
+    conn: sqlite3.Connection, ids: list[str], now: datetime, trashed_only: bool
+) -> tuple[list[str], list[str]]:
+    """Purge sessions from `ids` in one short write transaction: returns (purged, left).
+
+    A session with more than PURGE_CHUNK messages loses them a chunk per step; it is moved to
+    the trash first (it is going anyway), so a crash between steps leaves a session in the
+    trash, which the next purge of the trash finishes. With `trashed_only`, a session restored
+    from the trash meanwhile is left alone (and not reported as purged).
+    """
+    import time
+
+    started = time.perf_counter()
+    purged: list[str] = []
+    left = list(ids)
+    while left and time.perf_counter() - started < PURGE_STEP_SECONDS:
+        session_id = left[0]
+        row = conn.execute(
+            "SELECT deleted_at, message_count FROM sessions WHERE id = ?", (session_id,)
+        ).fetchone()
+        if row is None or (trashed_only and row[0] is None):
+            left.pop(0)
+            continue
+        if int(row[1]) > PURGE_CHUNK:
+            if row[0] is None:
+                conn.execute(
+                    "UPDATE sessions SET deleted_at = ? WHERE id = ?", (fmt_ts(now), session_id)
+                )
+            conn.execute(
+                "DELETE FROM messages WHERE id IN (SELECT id FROM messages WHERE session_id = ?"
+                " ORDER BY id DESC LIMIT ?)",
+                (session_id, PURGE_CHUNK),
+            )
+            return purged, left  # one chunk is a step
+        purge_session(conn, session_id)
+        purged.append(left.pop(0))
+    return purged, left
 
 
 def expired_trash(conn: sqlite3.Connection, cutoff: datetime) -> list[str]:

@@ -189,6 +189,7 @@ class ThreadlineApp(App[int]):
         from threadline.sync.worker import start_background_sync  # sync: the one hook
 
         self.background_sync = start_background_sync(self)
+        self.run_worker(self._finish_search_index(store), group="search-index", exit_on_error=False)
         if self.settings.session.auto_cleanup:
             await self._auto_cleanup(store)
         await self.capture.start(store)
@@ -203,6 +204,31 @@ class ThreadlineApp(App[int]):
 
         self.call_after_refresh(done)
         await painted
+
+    async def _finish_search_index(self, store: Store) -> None:
+        """After an upgrade, build the search index in the background (short write steps;
+        search uses the previous index meanwhile), with its progress in the header."""
+        if store.read_only:
+            return
+        try:
+            if (await store.search_build_state()).finished:
+                return
+        except ThreadlineError:
+            return
+        screen = self.main_screen
+
+        def progress(done: int, total: int) -> None:
+            screen.set_busy(f"indexing for search {done * 100 // max(total, 1)}%")
+
+        screen.set_busy("indexing for search…")
+        try:
+            await store.build_search_index(progress)
+        except ThreadlineError as exc:
+            from threadline.ui.notices import notify_error
+
+            notify_error(self, exc, "Indexing for search stopped (it resumes next time): ")
+        finally:
+            screen.set_busy(None)
 
     async def _start_engine(self, store: Store) -> None:
         """The turn engine, after the first paint (its HTTP client is imported on a thread)."""

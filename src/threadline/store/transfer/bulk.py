@@ -164,7 +164,9 @@ def new_rows(table: str) -> str:
 
 # messages_count_ai for every new row at once: counts and token totals added, last activity
 # moved to the newest message, the preview set from the first non-blank user message when the
-# session has none (the same expression as the trigger's).
+# session has none (the trigger's expression; a message an outside tool injected or a slash
+# command (payload kind other than `prompt`) is not what the person typed, so it is passed over;
+# a session of slash commands alone is previewed by its first command).
 _COUNTERS = f"""
 UPDATE main.sessions AS s SET
     message_count = s.message_count + x.n,
@@ -181,7 +183,15 @@ FROM (
     SELECT m.session_id AS sid, count(*) AS n,
            sum(coalesce(m.input_tokens, 0)) AS tin, sum(coalesce(m.output_tokens, 0)) AS tout,
            max(m.created_at) AS last,
-           min(CASE WHEN m.role = 'user' AND trim(m.content) <> '' THEN m.id END) AS first_user
+           coalesce(min(CASE WHEN m.role = 'user' AND trim(m.content) <> ''
+                                 AND coalesce(CASE WHEN json_valid(m.payload)
+                                                   THEN m.payload ->> '$.kind' END,
+                                              'prompt') = 'prompt'
+                                THEN m.id END),
+                    min(CASE WHEN m.role = 'user' AND trim(m.content) <> ''
+                                 AND CASE WHEN json_valid(m.payload)
+                                          THEN m.payload ->> '$.kind' END = 'command'
+                                THEN m.id END)) AS first_user
     FROM {new_rows("messages")} AS t CROSS JOIN main.messages AS m ON m.id = t.id
     GROUP BY m.session_id
 ) AS x

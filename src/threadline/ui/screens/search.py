@@ -21,7 +21,7 @@ from textual.binding import Binding
 from textual.content import Content
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Input, OptionList, Static
+from textual.widgets import Footer, Input, Static
 
 from threadline.errors import ThreadlineError
 from threadline.models import Scope, SearchHit
@@ -32,11 +32,13 @@ from threadline.ui.safe import one_line
 from threadline.ui.widgets.bars import SCOPE_LABELS
 from threadline.ui.widgets.search_results import SearchResults
 
-DEBOUNCE = 0.15
+# A search costs a few milliseconds whatever is typed (store/search.py), so the wait after the
+# last key is short: key to painted hits stays within ~150 ms, debounce included.
+DEBOUNCE = 0.06
 BUSY_DELAY = 0.1  # "searching…" shows when a search takes longer than this
 LIMIT = 100
-# A prefix needs this many characters: FTS5 keeps prefix indexes for 2 and 3 characters, and a
-# one-letter prefix would match a good part of the language.
+# A prefix needs this many characters. Any length costs about the same (the store expands it
+# into at most EXPAND_MAX exact terms), but one letter would match a good part of the language.
 PREFIX_MIN = 2
 
 SearchFn = Callable[[str, Scope, bool], Awaitable[list[SearchHit]]]
@@ -268,29 +270,24 @@ class SearchScreen(Screen[SearchOutcome]):
         ]
         self._message(*lines)
 
+    def _show_nothing(self, title: str, hint: str = "", *, error: bool = False) -> None:
+        """No hits: the list says why (its empty state)."""
+        results = self.results
+        if results.has_focus:
+            self.set_focus(self.input)
+        results.show_nothing(title, hint, error=error)
+        self.query_one("#search-message", Static).display = False
+        results.display = True
+
     def _show_no_hits(self, query: str) -> None:
-        lines = [
-            Content.assemble(
-                "No matches for ",
-                (f"“{one_line(query)}”", "bold"),
-                f" in {self._where()}.",
-            )
-        ]
         if self.scope is not Scope.ALL:
-            wider = SCOPE_LABELS[self.scope.next()]
-            lines.append(Content.styled(f"ctrl+s widens the search to {wider}.", "$text-muted"))
+            hint = f"ctrl+s widens the search to {SCOPE_LABELS[self.scope.next()]}."
         else:
-            lines.append(
-                Content.styled(
-                    "Try fewer words, or word* for words that start with it.", "$text-muted"
-                )
-            )
-        self._message(*lines)
+            hint = "Try fewer words, or word* for words that start with it."
+        self._show_nothing(f"No matches for “{one_line(query)}” in {self._where()}.", hint)
 
     def _show_error(self, text: str) -> None:
-        self._message(
-            Content.assemble(("Cannot search for that: ", "bold $text-error"), one_line(text))
-        )
+        self._show_nothing(f"Cannot search for that: {one_line(text)}", error=True)
 
     def _show_hits(self, hits: list[SearchHit]) -> None:
         results = self.results
@@ -393,8 +390,6 @@ class SearchScreen(Screen[SearchOutcome]):
         results = self.results
         if results.display and results.hits:
             self.set_focus(results)
-            if results.highlighted is None:
-                results.highlighted = 0
 
     def action_to_query(self) -> None:
         self.set_focus(self.input)
@@ -402,14 +397,10 @@ class SearchScreen(Screen[SearchOutcome]):
     def action_close(self) -> None:
         self.dismiss(SearchOutcome(self.input.value, self.rank))
 
-    @on(OptionList.OptionSelected, "#search-results")
-    def _chosen(self, event: OptionList.OptionSelected) -> None:
+    @on(SearchResults.Chosen)
+    def _chosen(self, event: SearchResults.Chosen) -> None:
         event.stop()
-        results = self.results
-        if not 0 <= event.option_index < len(results.hits):
-            return
-        hit = results.hits[event.option_index]
-        self.dismiss(SearchOutcome(self.input.value, self.rank, hit))
+        self.dismiss(SearchOutcome(self.input.value, self.rank, event.hit))
 
     def on_key(self, event: events.Key) -> None:
         """In the results, typing goes back to the query; ↑ on the first hit does too."""
@@ -417,7 +408,7 @@ class SearchScreen(Screen[SearchOutcome]):
         if self.focused is not results:
             return
         field = self.input
-        if event.key == "up" and (results.highlighted or 0) == 0:
+        if event.key == "up" and results.cursor == 0:
             event.stop()
             event.prevent_default()
             self.set_focus(field)

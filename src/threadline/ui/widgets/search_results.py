@@ -1,33 +1,34 @@
-"""The search screen's list of hits: an OptionList of two-line prompts drawn to fit the width.
+"""The search screen's list of hits: two lines a hit, drawn line by line (a `RowList`).
 
-The list is bounded (the screen asks the store for at most a hundred hits), so an OptionList is
-fine here. Each prompt is a small `Visual` built from `Content` pieces, never markup: the first
-line is the session's title, the role and age of the match and (in wider scopes) its directory;
-the second is the snippet with the matched words highlighted, moved left when needed so the
-first match is on screen. Every piece of stored text passes through `safe.one_line` first.
+Like the sidebar and the memories list, no widget per hit: the hits (at most the hundred the
+screen asks for) are held in a list, and only the lines on screen are laid out and drawn. The
+first line of a hit is the session's title, the role and age of the match and (in wider scopes)
+its directory; the second is the snippet with the matched words highlighted, moved left when
+needed so the first match is on screen. Every piece of stored text passes through
+`safe.one_line` first and is laid out as `Content` whose spans name parts of the row ("title",
+"detail", "match"), never markup; the parts' colours come from the component classes.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cached_property
 from pathlib import PurePosixPath
 
+from rich.segment import Segment
 from textual.binding import Binding
 from textual.content import Content
-from textual.css.styles import RulesMap
+from textual.message import Message
 from textual.strip import Strip
 from textual.style import Style
-from textual.visual import RenderOptions, Visual
-from textual.widgets import OptionList
-from textual.widgets.option_list import Option
 
 from threadline.models import Scope, SearchHit
 from threadline.paths import home_short
 from threadline.ui.format import relative_age
 from threadline.ui.safe import clean, one_line
+from threadline.ui.widgets.rows import RowList, row_bindings
 
 ROLE_LABELS = {
     "user": "You",
@@ -36,16 +37,16 @@ ROLE_LABELS = {
     "tool": "Tool",
     None: "Summary",
 }
-MATCH_STYLE = "bold $text-warning underline"
-TITLE_STYLE = "bold"
-DETAIL_STYLE = "$text-muted"
-INDENT = "  "
+# The parts of a row (span styles of the laid-out lines; component classes search-results--PART).
+TITLE, DETAIL, MATCH = "title", "detail", "match"
+PAD = 1  # cells left blank at each side of a row
+INDENT = "  "  # the snippet's, under the title
 LEAD = 12  # characters kept before the first match when the snippet is moved left
 _SPACES = re.compile(r"\s+")
 
 
 def snippet_content(hit: SearchHit) -> tuple[Content, int]:
-    """The snippet on one line with the matches styled, and where the first match starts."""
+    """The snippet on one line with the matches marked, and where the first match starts."""
     parts: list[tuple[str, str]] = []
     first = -1
     at = 0
@@ -58,7 +59,7 @@ def snippet_content(hit: SearchHit) -> tuple[Content, int]:
             continue
         if matched and first < 0:
             first = at
-        parts.append((text, MATCH_STYLE if matched else ""))
+        parts.append((text, MATCH if matched else ""))
         at += len(text)
     content = Content.assemble(*parts)
     return content.rstrip(), max(first, 0)
@@ -82,7 +83,7 @@ def where(hit: SearchHit, scope: Scope, root: str | None) -> str:
 
 @dataclass(frozen=True)
 class HitView:
-    """What one hit shows, prepared once (plain data: the prompt lays it out per width)."""
+    """What one hit shows, prepared once (plain data: the lines are laid out per width)."""
 
     title: str
     details: str
@@ -116,106 +117,182 @@ def _left_ellipsis(text: str, room: int) -> str:
     return "…" + tail
 
 
-class HitPrompt(Visual):
-    """Two lines for one hit, laid out for the width it is drawn at.
+def header_line(view: HitView, width: int) -> Content:
+    """The hit's first line, `width` cells at most: title, role · age[ · directory]."""
+    title = Content(view.title)
+    details = f"  {view.details}"
+    used = len(details)
+    directory = ""
+    # The directory gets what the title does not need, down to a short tail.
+    if view.directory:
+        room = width - used - 3 - min(title.cell_length, max(16, width // 3))
+        if room >= 8:
+            directory = _left_ellipsis(view.directory, room)
+            used += 3 + len(directory)
+    title = title.truncate(max(1, width - used), ellipsis=True)
+    parts: list[Content | tuple[str, str]] = [title.stylize(TITLE), (details, DETAIL)]
+    if directory:
+        parts.append((" · " + directory, DETAIL))
+    return Content.assemble(*parts).truncate(width, ellipsis=True)
 
-    What it shows is prepared on first draw, so a hundred hits cost little until scrolled to.
-    """
+
+def snippet_line(view: HitView, width: int) -> Content:
+    """The hit's second line, `width` cells at most: the snippet, indented, its first match
+    on screen."""
+    room = max(1, width - len(INDENT))
+    snippet = view.snippet
+    # Move the text left when the first match would fall off the end of the line.
+    if view.first_match > LEAD and view.first_match + 8 > room:
+        snippet = Content("…") + snippet[view.first_match - LEAD :]
+    return Content(INDENT) + snippet.truncate(room, ellipsis=True)
+
+
+class HitRow:
+    """One hit as listed; what it shows is prepared on first draw."""
+
+    __slots__ = ("hit", "_args", "_view")
 
     def __init__(self, hit: SearchHit, now: datetime, scope: Scope, root: str | None) -> None:
-        self._args = (hit, now, scope, root)
+        self.hit = hit
+        self._args = (now, scope, root)
+        self._view: HitView | None = None
 
-    @cached_property
+    @property
     def view(self) -> HitView:
-        return hit_view(*self._args)
-
-    def header(self, width: int) -> Content:
-        view = self.view
-        title = Content(view.title)
-        details = f"  {view.details}"
-        used = len(details)
-        directory = ""
-        # The directory gets what the title does not need, down to a short tail.
-        if view.directory:
-            room = width - used - 3 - min(title.cell_length, max(16, width // 3))
-            if room >= 8:
-                directory = _left_ellipsis(view.directory, room)
-                used += 3 + len(directory)
-        title = title.truncate(max(1, width - used), ellipsis=True)
-        parts: list[Content | tuple[str, str]] = [
-            title.stylize(TITLE_STYLE),
-            (details, DETAIL_STYLE),
-        ]
-        if directory:
-            parts.append((" · " + directory, DETAIL_STYLE))
-        return Content.assemble(*parts).truncate(width, ellipsis=True)
-
-    def snippet(self, width: int) -> Content:
-        view = self.view
-        room = max(1, width - len(INDENT))
-        snippet = view.snippet
-        # Move the text left when the first match would fall off the end of the line.
-        if view.first_match > LEAD and view.first_match + 8 > room:
-            snippet = Content("…") + snippet[view.first_match - LEAD :]
-        return Content(INDENT) + snippet.truncate(room, ellipsis=True)
-
-    def render_strips(
-        self, width: int, height: int | None, style: Style, options: RenderOptions
-    ) -> list[Strip]:
-        strips: list[Strip] = []
-        for line in (self.header(width), self.snippet(width)):
-            strips.extend(line.render_strips(width, 1, style, options))
-        return strips[:height] if height is not None else strips
-
-    def get_optimal_width(self, rules: RulesMap, container_width: int) -> int:
-        return max(1, container_width)
-
-    def get_height(self, rules: RulesMap, width: int) -> int:
-        return 2
+        if self._view is None:
+            self._view = hit_view(self.hit, *self._args)
+        return self._view
 
 
-class SearchResults(OptionList):
-    """The hits of a search, newest (or most relevant) first; enter or a click opens one."""
+class SearchResults(RowList):
+    """The hits of a search, newest (or most relevant) first; enter or a click opens one.
 
-    BINDINGS = [
-        Binding("enter", "select", "Open", tooltip="Open the session at the highlighted match"),
-    ]
+    With no hits it shows why (no matches, or the query cannot be searched) as its empty state.
+    """
+
+    PREFIX = "search-results"
+
+    COMPONENT_CLASSES = {
+        "search-results--row",
+        "search-results--cursor",
+        "search-results--title",
+        "search-results--detail",
+        "search-results--match",
+        "search-results--placeholder",
+        "search-results--empty-title",
+        "search-results--empty-hint",
+    }
 
     DEFAULT_CSS = """
     SearchResults {
         width: 1fr;
         height: 1fr;
-        border: none;
-        padding: 0;
+        overflow-x: hidden;
         background: $surface;
-        &:focus { border: none; background-tint: transparent; }
-        & > .option-list--option { padding: 0 1; }
+        & > .search-results--cursor { background: $surface-lighten-1; }
+        &:focus > .search-results--cursor { background: $block-cursor-background; }
+        &:focus > .search-results--cursor { color: $block-cursor-foreground; }
+        & > .search-results--title { text-style: bold; }
+        & > .search-results--detail { color: $text-muted; }
+        & > .search-results--match { color: $text-warning; text-style: bold underline; }
+        & > .search-results--placeholder { color: $text-disabled; }
+        & > .search-results--empty-title { text-style: bold; color: $text; }
+        & > .search-results--empty-hint { color: $text-muted; }
+        &.-error > .search-results--empty-title { color: $text-error; }
     }
     """
 
+    BINDINGS = row_bindings(
+        "match",
+        "matches",
+        "First match",
+        "Last match",
+        [Binding("enter", "open", "Open", tooltip="Open the session at the highlighted match")],
+    )
+
+    class Chosen(Message):
+        """A hit was chosen (enter or a click): open its session at it."""
+
+        def __init__(self, hit: SearchHit) -> None:
+            super().__init__()
+            self.hit = hit
+
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(markup=False, id=id)
+        super().__init__(id=id)
         self.hits: list[SearchHit] = []
+        self._rows: list[HitRow] = []
+        self._shown = 0  # which answer is drawn: part of every cached line's key
+
+    # ------------------------------------------------------------------ public
 
     def show(self, hits: list[SearchHit], now: datetime, scope: Scope, root: str | None) -> None:
-        """Replace the hits (the first one highlighted)."""
+        """Replace the hits (the cursor on the first one)."""
         self.hits = list(hits)
-        options: list[Option | None] = []
-        for i, hit in enumerate(self.hits):
-            if i:
-                options.append(None)  # a rule between hits
-            options.append(Option(HitPrompt(hit, now, scope, root), id=str(i)))
-        self.set_options(options)
-        self.highlighted = 0 if self.hits else None
+        self._rows = [HitRow(hit, now, scope, root) for hit in self.hits]
+        self._shown += 1
+        self.set_class(False, "-error")
+        self.set_row_count(len(self._rows), 0)
+
+    def show_nothing(self, title: str, hint: str = "", *, error: bool = False) -> None:
+        """No hits, and why: `title` (and `hint`), literal text; in the error colour when the
+        query could not be searched."""
+        self.hits = []
+        self._rows = []
+        self._shown += 1
+        self.set_class(error, "-error")
+        self.set_empty_text(title, hint)
+        self.set_row_count(0, 0)
 
     def clear(self) -> None:
-        """No hits (a search found none, or failed)."""
-        self.hits = []
-        self.clear_options()
+        """No hits and nothing to say (the screen shows its help instead)."""
+        self.show_nothing("")
 
     @property
     def highlighted_hit(self) -> SearchHit | None:
-        index = self.highlighted
-        if index is None or not 0 <= index < len(self.hits):
+        if not 0 <= self.cursor < len(self.hits):
             return None
-        return self.hits[index]
+        return self.hits[self.cursor]
+
+    def action_open(self) -> None:
+        hit = self.highlighted_hit
+        if hit is not None:
+            self.post_message(self.Chosen(hit))
+
+    # ------------------------------------------------------------------ rows
+
+    def row_count(self) -> int:
+        return len(self._rows)
+
+    def row_at(self, index: int) -> HitRow | None:
+        return self._rows[index] if 0 <= index < len(self._rows) else None
+
+    def row_key(self, row: object, index: int, is_cursor: bool) -> Hashable:
+        return (self._shown, is_cursor)
+
+    def row_clicked(self, index: int) -> None:
+        self.action_open()
+
+    def draw_row_line(self, row: object, index: int, sub: int, width: int, cursor: bool) -> Strip:
+        assert isinstance(row, HitRow)
+        states = ("search-results--cursor",) if cursor else ()
+        base = self.get_visual_style("search-results--row", *states)
+        room = max(1, width - 2 * PAD)
+        line = header_line(row.view, room) if sub == 0 else snippet_line(row.view, room)
+
+        def part(name: str | Style) -> Style:
+            if isinstance(name, Style):
+                return name
+            # The cursor's colours win over the title's and the details' (readable on the
+            # highlight); a match keeps its own.
+            components = (*states, f"search-results--{name}")
+            if name != MATCH:
+                components = (f"search-results--{name}", *states)
+            return self.get_visual_style("search-results--row", *components)
+
+        pad = Segment(" " * PAD, base.rich_style)
+        segments = [pad]
+        segments += [
+            Segment(text, style.rich_style)
+            for text, style in line.render(base, end="", parse_style=part)
+        ]
+        return Strip(segments).crop(0, width).adjust_cell_length(width, base.rich_style)
