@@ -37,7 +37,7 @@ COMMANDS: list[tuple[str, str, str]] = [
         "cleanup",
         "move old sessions to the trash and purge old trash, per the retention settings",
     ),
-    ("db", "db", "the database file: path, check, backup, vacuum"),
+    ("db", "db", "the database file: path, check, backup, vacuum, index"),
     ("config", "config_command", "set up a provider (init) and show the settings in effect (show)"),
     ("sync", "sync", "sync this database with your other machines through a git repository"),
 ]
