@@ -142,6 +142,7 @@ def bulk_import(tmp: Path, run: int) -> float:
     from threadline.store import Store
 
     async def go() -> float:
+        (tmp / f"yard{run}").mkdir()
         store = await Store.open(tmp / f"yard{run}" / "t.db")
         try:
             started = time.perf_counter()
@@ -173,6 +174,7 @@ def catch_up(tmp: Path, remote: Path, messages: int, runs: int) -> None:
     for run in range(runs):
         yards.append(bulk_import(tmp, run))
         db = tmp / f"new{run}" / "t.db"
+        db.parent.mkdir(exist_ok=True)
         marks: dict[str, float] = {}
 
         def progress(phase: str, done: int, total: int | None, marks: dict = marks) -> None:

@@ -37,6 +37,7 @@ import argparse
 import asyncio
 import json
 import os
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -63,8 +64,24 @@ def rss_mb() -> float:
 
 
 def emit(**figures: Any) -> None:
-    """Hand figures to the parent at once (a later crash cannot lose them)."""
-    print(json.dumps(figures), flush=True)
+    """Hand figures to the parent at once (a later crash cannot lose them): on stdout, or in a
+    terminal run (stdout is the terminal) appended to the file the parent named."""
+    line = json.dumps(figures)
+    path = os.environ.get("BENCH_FIGURES")
+    if path:
+        with open(path, "a") as fh:
+            fh.write(line + "\n")
+    else:
+        print(line, flush=True)
+
+
+def terminal() -> bool:
+    """This child runs in a real terminal (tmux), not headless."""
+    return bool(os.environ.get("BENCH_FIGURES"))
+
+
+def run_kwargs() -> dict[str, Any]:
+    return {} if terminal() else {"headless": True, "size": SIZE}
 
 
 class PaintClock:
@@ -108,7 +125,7 @@ def child_bare() -> None:
         emit(first_paint=clock.frames[0], rss_mb=rss_mb())
         app.exit()
 
-    app.run(headless=True, size=SIZE, auto_pilot=pilot)
+    app.run(auto_pilot=pilot, **run_kwargs())
 
 
 def run_through_cli(db: str, directory: str, pilot: Any) -> None:
@@ -122,7 +139,7 @@ def run_through_cli(db: str, directory: str, pilot: Any) -> None:
         async def auto_pilot(p: Any) -> None:
             await pilot(self, p)
 
-        return run(self, headless=True, size=SIZE, auto_pilot=auto_pilot)
+        return run(self, auto_pilot=auto_pilot, **run_kwargs())
 
     ThreadlineApp.run = headless  # type: ignore[method-assign]
     main(["--db", db, "--dir", directory])
@@ -153,7 +170,12 @@ def child_start(db: str, info: dict[str, Any]) -> None:
         await wait_for(lambda: bool(loads))
         await wait_for(lambda: clock.after(loads[0]) is not None)
         screen = app.main_screen
-        emit(first_sidebar_paint=clock.after(loads[0]), sessions=screen.total)
+        emit(
+            first_sidebar_paint=clock.after(loads[0]),
+            first_paint=clock.frames[0],
+            rows_loaded=loads[0],
+            sessions=screen.total,
+        )
         await p.pause(0.3)
         for name in ("switch_to_workspace", "switch_to_all"):
             before = len(loads)
@@ -284,8 +306,57 @@ def child_open(db: str, info: dict[str, Any], scroll_back: int) -> None:
 # ---------------------------------------------------------------------- the parent
 
 
-def run_child(args: list[str]) -> tuple[float, dict[str, Any]]:
+# Started in the tmux pane, this takes the time and replaces itself with the child: the child's
+# process start (exec included) is then known to the microsecond, tmux's own delay left out.
+LAUNCH = (
+    "import os, sys, time; os.environ['BENCH_T0'] = repr(time.monotonic()); "
+    "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])"
+)
+TMUX_SOCKET = f"bench_ui_{os.getpid()}"
+
+
+def run_in_terminal(args: list[str]) -> tuple[float, dict[str, Any]]:
+    """Run a child in a real terminal: a tmux session of SIZE on a private server."""
+    with tempfile.NamedTemporaryFile(prefix="bench_ui_figures_", delete=False) as fh:
+        figures_path = fh.name
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name in ("PATH", "HOME", "THREADLINE_CONFIG", "LANG", "LC_ALL", "VIRTUAL_ENV")
+        or name.startswith(("XDG_", "PYTHON"))
+    }
+    env.update(TEXTUAL_ANIMATIONS="none", BENCH_FIGURES=figures_path)
+    variables = [f"{k}={v}" for k, v in env.items()]
+    command = shlex.join(["env", *variables, sys.executable, "-c", LAUNCH, __file__, *args])
+    tmux = ["tmux", "-L", TMUX_SOCKET]
+    name = f"run{time.monotonic_ns()}"
+    subprocess.run(
+        [*tmux, "new-session", "-d", "-s", name, "-x", str(SIZE[0]), "-y", str(SIZE[1]), command],
+        check=True,
+    )
+    end = time.monotonic() + 900
+    while time.monotonic() < end:
+        alive = subprocess.run([*tmux, "has-session", "-t", name], capture_output=True)
+        if alive.returncode != 0:
+            break
+        time.sleep(0.2)
+    else:
+        subprocess.run([*tmux, "kill-session", "-t", name], capture_output=True)
+    figures: dict[str, Any] = {}
+    with open(figures_path) as fh:
+        for line in fh:
+            if line.startswith("{"):
+                figures.update(json.loads(line))
+    os.unlink(figures_path)
+    if "started" not in figures:
+        print(f"child {args[:2]} (terminal) printed no start: it failed early")
+    return float(figures.get("started", float("nan"))), figures
+
+
+def run_child(args: list[str], in_terminal: bool = False) -> tuple[float, dict[str, Any]]:
     """Run a child; returns its start time and every figure it printed (even if it failed)."""
+    if in_terminal:
+        return run_in_terminal(args)
     started = time.monotonic()
     proc = subprocess.run(
         [sys.executable, __file__, *args],
@@ -340,11 +411,23 @@ def main() -> int:
     parser.add_argument(
         "--no-copy", action="store_true", help="use the db in place (it may be written)"
     )
+    parser.add_argument(
+        "--terminal",
+        action="store_true",
+        help="run the start-up children (bare app and app) in a real terminal (tmux, "
+        f"{SIZE[0]}x{SIZE[1]}) instead of headless",
+    )
+    parser.add_argument(
+        "--skip-open", action="store_true", help="only the start-up figures (no long session)"
+    )
+    parser.add_argument("--json", default=None, help="also write the medians to this file")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--info", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.child:
+        if "BENCH_T0" in os.environ:  # started by the tmux launcher: its time of exec
+            emit(started=float(os.environ["BENCH_T0"]))
         info = json.loads(args.info) if args.info else {}
         if args.child == "bare":
             child_bare()
@@ -381,8 +464,8 @@ def main() -> int:
     os.environ["THREADLINE_CONFIG"] = str(config)
     loads = [os.getloadavg()[0]]
     try:
-        long_session, long_dir = find_long_session(db, info)
-        info["long_session"], info["long_dir"] = long_session, long_dir
+        if not args.skip_open:
+            info["long_session"], info["long_dir"] = find_long_session(db, info)
         common = ["--db", db, "--info", json.dumps(info), "--scroll-back", str(args.scroll_back)]
         figures: dict[str, list[float]] = {}
         details: dict[str, Any] = {}
@@ -392,18 +475,20 @@ def main() -> int:
                 figures.setdefault(name, []).append(value)
 
         for run in range(args.runs):
-            started, bare = run_child(["--child", "bare"])
+            started, bare = run_child(["--child", "bare"], args.terminal)
             if "first_paint" in bare:
                 add("bare start", bare["first_paint"] - started)
             add("bare rss", bare.get("rss_mb"))
-            started, start = run_child(["--child", "start", *common])
+            started, start = run_child(["--child", "start", *common], args.terminal)
             if "first_sidebar_paint" in start:
                 add("start", start["first_sidebar_paint"] - started)
+                add("start: first frame", start["first_paint"] - started)
+                add("start: rows loaded", start["rows_loaded"] - started)
             add("switch to all", start.get("switch_to_all"))
             add("switch to workspace", start.get("switch_to_workspace"))
             details.setdefault("sessions", start.get("sessions"))
             details.setdefault("all_sessions", start.get("all_sessions"))
-            _, opened = run_child(["--child", "open", *common])
+            opened = {} if args.skip_open else run_child(["--child", "open", *common])[1]
             add("open last screen", opened.get("open_last_screen"))
             pages = opened.get("older_pages") or []
             presses = opened.get("pageup_paints") or []
@@ -428,10 +513,15 @@ def main() -> int:
 
         m = {name: median(values) for name, values in figures.items()}
         nan = float("nan")
+        if args.json:
+            Path(args.json).write_text(
+                json.dumps({"medians": m, "details": details, "load": [min(loads), max(loads)]})
+            )
         print()
         print(
             f"database: {source} · medians of {args.runs} runs · load (1 min) "
-            f"{min(loads):.2f}–{max(loads):.2f}"
+            f"{min(loads):.2f}–{max(loads):.2f} · start-up "
+            f"{'in a real terminal (tmux)' if args.terminal else 'headless'}"
         )
         print(f"  sessions in the directory scope: {details.get('sessions') or 0:,}")
         print(f"  sessions in the all scope:       {details.get('all_sessions') or 0:,}")
@@ -440,6 +530,10 @@ def main() -> int:
         print(
             f"start to painted sidebar            {ms(m.get('start', nan))}   "
             f"{m.get('start', nan) / bare_start:.2f} x bare (target <= 1.5)"
+        )
+        print(
+            f"  (first frame {ms(m.get('start: first frame', nan)).strip()}, rows loaded "
+            f"{ms(m.get('start: rows loaded', nan)).strip()})"
         )
         print(f"switch to all scope, key to paint   {ms(m.get('switch to all', nan))}   (<= 1 s)")
         print(f"(switch to workspace, key to paint  {ms(m.get('switch to workspace', nan))})")
@@ -467,6 +561,7 @@ def main() -> int:
         )
         print(f"RSS of the bare app                 {m.get('bare rss', nan):7.0f} MB")
     finally:
+        subprocess.run(["tmux", "-L", TMUX_SOCKET, "kill-server"], capture_output=True)
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
         shutil.rmtree(env_home, ignore_errors=True)

@@ -1,12 +1,21 @@
-"""The records the store returns: pydantic models shared by the CLI, the chat engine and the UI."""
+"""The records the store returns, shared by the CLI, the chat engine and the UI.
+
+Frozen, slotted dataclasses rather than pydantic models: `sessions list`, `search` and the app's
+first screen build them, and pydantic's import and schema building cost more than the whole
+rest of those commands' start-up. The store is their only producer and its columns are
+constrained in SQL, so a record only converts what SQLite cannot hold: timestamps stored as
+ISO-8601 text become aware datetimes, and 0/1 integers become booleans (on construction, so
+every producer gets the same types). The few pydantic-style methods the code uses
+(`model_copy`, `model_dump`, `model_validate`, `model_fields`) are kept.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any, ClassVar, Literal, TypeVar, dataclass_transform
 
 Role = Literal["system", "user", "assistant", "tool"]
 Status = Literal["active", "completed", "crashed"]
@@ -33,12 +42,66 @@ class Scope(StrEnum):
         return order[(order.index(self) + 1) % len(order)]
 
 
-class _Record(BaseModel):
-    # Schemas are built on first use, not at import: a command pays only for the models it
-    # validates (start-up of `sessions list` / `search`).
-    model_config = ConfigDict(frozen=True, defer_build=True)
+def _as_datetime(value: Any) -> Any:
+    if isinstance(value, str):
+        return datetime.fromisoformat(value)
+    return value
 
 
+def _as_bool(value: Any) -> Any:
+    return bool(value) if isinstance(value, int) else value
+
+
+_R = TypeVar("_R", bound="_Record")
+
+
+class _Record:
+    """What every record shares: conversion on construction and the pydantic-style methods."""
+
+    __slots__ = ()
+    model_fields: ClassVar[dict[str, dataclasses.Field[Any]]]
+    _convert: ClassVar[tuple[tuple[str, Callable[[Any], Any]], ...]]
+
+    def __post_init__(self) -> None:
+        for name, convert in self._convert:
+            value = getattr(self, name)
+            converted = convert(value)
+            if converted is not value:
+                object.__setattr__(self, name, converted)
+
+    def model_copy(self: _R, *, update: dict[str, Any] | None = None) -> _R:
+        return dataclasses.replace(self, **(update or {}))  # type: ignore[type-var]
+
+    def model_dump(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.model_fields}
+
+    @classmethod
+    def model_validate(cls: type[_R], data: dict[str, Any]) -> _R:
+        return cls(**data)
+
+
+@dataclass_transform(kw_only_default=True, frozen_default=True)
+def record(cls: type[_R]) -> type[_R]:
+    """Make `cls` a frozen, slotted, keyword-only dataclass record."""
+    made = dataclasses.dataclass(frozen=True, slots=True, kw_only=True)(cls)
+    fields = {f.name: f for f in dataclasses.fields(made)}  # type: ignore[arg-type]
+    convert = []
+    for name, f in fields.items():
+        kind = str(f.type)
+        if kind.startswith("datetime"):
+            convert.append((name, _as_datetime))
+        elif kind == "bool":
+            convert.append((name, _as_bool))
+    made.model_fields = fields
+    made._convert = tuple(convert)
+    return made
+
+
+def _list() -> Any:
+    return dataclasses.field(default_factory=list)
+
+
+@record
 class SessionCursor(_Record):
     """Keyset position in a session list (pinned first, then newest activity, then id)."""
 
@@ -47,6 +110,7 @@ class SessionCursor(_Record):
     id: str
 
 
+@record
 class SessionSummary(_Record):
     """One row of a session list: what a sidebar or `sessions list` shows."""
 
@@ -98,6 +162,7 @@ class SessionSummary(_Record):
         return SessionCursor(pinned=self.pinned, updated_at=self.updated_at, id=self.id)
 
 
+@record
 class Session(SessionSummary):
     """A whole session row."""
 
@@ -105,9 +170,10 @@ class Session(SessionSummary):
     ended_at: datetime | None
     total_input_tokens: int
     total_output_tokens: int
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
+@record
 class Message(_Record):
     """One message of a session. `complete` is false while a reply streams or after it broke off."""
 
@@ -131,6 +197,7 @@ class Message(_Record):
         return (self.id, 0)
 
 
+@record
 class Summary(_Record):
     """A model-written summary standing for messages first_message_id..last_message_id."""
 
@@ -153,6 +220,7 @@ class Summary(_Record):
 TimelineItem = Message | Summary
 
 
+@record
 class SummarySpan(_Record):
     """Where a summary's range sits in its session, counted in the messages still stored."""
 
@@ -177,6 +245,7 @@ class SummarySpan(_Record):
         return self.covered == 0
 
 
+@record
 class Memory(_Record):
     """A durable fact about a project directory, with where it came from."""
 
@@ -186,12 +255,13 @@ class Memory(_Record):
     source_message_id: int | None
     fact: str
     category: Category
-    importance: int = Field(ge=1, le=5)
+    importance: int  # 1..5 (a CHECK in the schema)
     superseded_by: int | None = None
     is_manual: bool = False
     created_at: datetime
 
 
+@record
 class PendingExtraction(_Record):
     """A queued memory extraction for a session (retried with backoff, given up after 3)."""
 
@@ -206,6 +276,7 @@ class PendingExtraction(_Record):
     created_at: datetime
 
 
+@record
 class SearchHit(_Record):
     """One full-text match. `snippet` marks matched terms with HIGHLIGHT_START/END."""
 
@@ -249,6 +320,7 @@ def split_highlights(snippet: str) -> list[tuple[str, bool]]:
     return [(text, hit) for text, hit in parts if text]
 
 
+@record
 class CleanupResult(_Record):
     """What a cleanup moved to the trash (or would, in a dry run) and what it purged."""
 
@@ -257,10 +329,11 @@ class CleanupResult(_Record):
     by_max_limit: int
     purged: int
     dry_run: bool = False
-    trashed_ids: list[str] = Field(default_factory=list)
-    purged_ids: list[str] = Field(default_factory=list)
+    trashed_ids: list[str] = _list()
+    purged_ids: list[str] = _list()
 
 
+@record
 class DatabaseInfo(_Record):
     """Facts about the open database for `db check` and the like."""
 
@@ -276,9 +349,10 @@ class DatabaseInfo(_Record):
     read_only: bool = False  # the file cannot be written by this process
 
 
+@record
 class IntegrityReport(_Record):
     """What `db check` found: problems (empty when healthy) and checks it could not run."""
 
     problems: list[str]
-    skipped: list[str] = Field(default_factory=list)
+    skipped: list[str] = _list()
     read_only: bool = False

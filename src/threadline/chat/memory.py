@@ -34,8 +34,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
-
 from threadline.chat.context import MESSAGE_OVERHEAD, estimate_tokens, sendable
 from threadline.chat.provider import (
     ChatMessage,
@@ -45,10 +43,11 @@ from threadline.chat.provider import (
 )
 from threadline.chat.summarise import render_message
 from threadline.errors import ThreadlineError
-from threadline.models import WATERMARK_KEY, Category
+from threadline.models import WATERMARK_KEY
 from threadline.text import one_line
 
 if TYPE_CHECKING:
+    from threadline.chat.facts import ExtractedFact
     from threadline.chat.provider import Provider
     from threadline.config import MemoryConfig
     from threadline.models import Memory, Message, PendingExtraction, Session
@@ -97,24 +96,6 @@ MEMORY_HEADER = (
 # ---------------------------------------------------------------------- the reply format
 
 
-class ExtractedFact(BaseModel):
-    """One fact as the extractor must reply it."""
-
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
-
-    fact: str = Field(min_length=1, max_length=2000)
-    category: Category
-    importance: int = Field(ge=1, le=5)
-    source_message_id: int | None = None
-    supersedes: int | None = None
-
-    @field_validator("category", mode="before")
-    @classmethod
-    def _lower(cls, value: Any) -> Any:
-        return value.strip().lower() if isinstance(value, str) else value
-
-
-_FACTS = TypeAdapter(list[ExtractedFact])
 _FENCE = re.compile(r"^```[a-zA-Z]*\s*\n?(.*?)\n?\s*```$", re.DOTALL)
 
 
@@ -145,8 +126,14 @@ def parse_extraction(text: str) -> list[ExtractedFact]:
         raise ExtractionFormatError(
             f"the model's reply is not a JSON array of facts: {one_line(text, 80)!r}"
         )
+    # pydantic is imported here, not with the module: a turn (and `threadline chat`) loads this
+    # module for memory_context before its request, and pydantic's import is most of its cost.
+    from pydantic import ValidationError
+
+    from threadline.chat.facts import FACTS
+
     try:
-        return _FACTS.validate_python(data)
+        return FACTS.validate_python(data)
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(p) for p in first["loc"])

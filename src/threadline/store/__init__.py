@@ -1,5 +1,5 @@
 """The store: the only code that speaks SQL. Async (a thread per sqlite3 connection), returns
-pydantic models.
+the records of threadline.models.
 
 This package is the store's public surface (with threadline.models): code outside store/
 imports from here, never from its modules (tests/test_layering.py checks it).

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import datetime, timedelta
-from functools import cache
 from typing import Any
-
-from pydantic import TypeAdapter
 
 from threadline.models import Scope, Session, SessionCursor, SessionSummary
 from threadline.store import liveness
@@ -53,16 +50,9 @@ _FULL_FIELDS = _SUMMARY_FIELDS + (
 )
 
 
-@cache
-def _summary_list() -> TypeAdapter[list[SessionSummary]]:
-    """Built on first use (its schema costs start-up time every command would pay)."""
-    return TypeAdapter(list[SessionSummary])
-
-
 def summaries_from_rows(rows: list[Any]) -> list[SessionSummary]:
-    """Rows of SUMMARY_COLS as models, validated in one call (a sidebar page)."""
-    data = [dict(zip(_SUMMARY_FIELDS, r, strict=True)) for r in rows]
-    return _summary_list().validate_python(data)
+    """Rows of SUMMARY_COLS as records (a sidebar page)."""
+    return [SessionSummary(**dict(zip(_SUMMARY_FIELDS, r, strict=True))) for r in rows]
 
 
 def summary_from_row(row: tuple[Any, ...]) -> SessionSummary:
@@ -72,7 +62,7 @@ def summary_from_row(row: tuple[Any, ...]) -> SessionSummary:
 def session_from_row(row: tuple[Any, ...]) -> Session:
     data = dict(zip(_FULL_FIELDS, row, strict=True))
     data["metadata"] = load_json(data["metadata"]) or {}
-    return Session.model_validate(data)
+    return Session(**data)
 
 
 def _title(title: str | None) -> str | None:

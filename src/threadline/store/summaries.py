@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import datetime
-from functools import cache
 from typing import Any
-
-from pydantic import TypeAdapter
 
 from threadline.models import Message, Summary, SummarySpan, TimelineItem
 from threadline.store.columns import SUMMARY
@@ -20,14 +17,8 @@ COLS = SUMMARY.select()
 _FIELDS = SUMMARY.stored
 
 
-@cache
-def _summary_list() -> TypeAdapter[list[Summary]]:
-    """Built on first use (its schema costs start-up time every command would pay)."""
-    return TypeAdapter(list[Summary])
-
-
 def summaries_from_rows(rows: list[Any]) -> list[Summary]:
-    return _summary_list().validate_python([dict(zip(_FIELDS, r, strict=True)) for r in rows])
+    return [Summary(**dict(zip(_FIELDS, r, strict=True))) for r in rows]
 
 
 def summary_from_row(row: tuple[Any, ...]) -> Summary:

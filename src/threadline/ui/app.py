@@ -179,8 +179,12 @@ class ThreadlineApp(App[int]):
         screen = self.main_screen
         await screen.mounted.wait()
         await screen.load(store)
+        # What follows (the engine's imports on a thread, the collector) would hold the GIL
+        # while the rows paint: it waits for that paint.
+        await self._next_refresh()
         await self._start_engine(store)
-        self.call_after_refresh(_freeze_start_up)
+        # Once the first session has had time to open (its paint is not held up either).
+        self.set_timer(1.0, lambda: self.call_after_refresh(_freeze_start_up))
         self.set_interval(self.poll_seconds, self._poll, name="data-version poll")
         self.memory_tasks.start()
         from threadline.sync.worker import start_background_sync  # sync: the one hook
@@ -190,6 +194,17 @@ class ThreadlineApp(App[int]):
         if self.settings.session.auto_cleanup:
             await self._auto_cleanup(store)
         await self.capture.start(store)
+
+    async def _next_refresh(self) -> None:
+        """Return after the next screen refresh (the rows just loaded are on screen)."""
+        painted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def done() -> None:
+            if not painted.done():
+                painted.set_result(None)
+
+        self.call_after_refresh(done)
+        await painted
 
     async def _finish_search_index(self, store: Store) -> None:
         """After an upgrade, build the search index in the background (short write steps;
@@ -424,6 +439,10 @@ def run_app(
     except FileNotFoundError as exc:  # a broken install without its stylesheets
         raise ThreadlineError(str(exc)) from None
     install()  # pastes holding ESC arrive whole and in order (see ui/paste.py)
+    # The modules and classes loaded so far live as long as the process: out of the
+    # collector's sight, so the collections start-up triggers do not walk them (cheap: no
+    # collection is run here).
+    gc.freeze()
     app.run()
     if app.fatal_error is not None:
         raise ThreadlineError(app.fatal_error)

@@ -14,7 +14,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Input
+from textual.widgets import Input
 
 from threadline.errors import ThreadlineError
 from threadline.models import Scope, SearchHit, Session, SessionSummary, TimelineItem
@@ -25,7 +25,7 @@ from threadline.ui.keys import KeyGroup, KeySection, key_sections
 from threadline.ui.notices import notify_error
 from threadline.ui.safe import clean, one_line
 from threadline.ui.turn_runner import TurnRunner
-from threadline.ui.widgets.bars import HeaderBar, SessionTitle
+from threadline.ui.widgets.bars import HeaderBar, KeyFooter, SessionTitle
 from threadline.ui.widgets.composer import Composer, ComposerInput
 from threadline.ui.widgets.conversation import ConversationView
 from threadline.ui.widgets.session_list import SessionList, SessionQuery
@@ -194,7 +194,7 @@ class MainScreen(Screen[None]):
                 yield SessionTitle(id="session-title")
                 yield self._conversation
                 yield self._composer
-        yield Footer()
+        yield KeyFooter(hold=True)
 
     @property
     def sessions(self) -> SessionList:
@@ -254,7 +254,7 @@ class MainScreen(Screen[None]):
         # Below 120 columns the footer loses its padding, and below 100 the "^p palette" key
         # (? and the composer's hint name it), so the main keys (Delete and Write included)
         # fit in 80.
-        for footer in self.query(Footer):
+        for footer in self.query(KeyFooter):
             footer.compact = self.size.width < 120
             palette = self.size.width >= 100
             if footer.show_command_palette != palette:
@@ -450,6 +450,8 @@ class MainScreen(Screen[None]):
         self._update_header()
         if event.total == 0 and self._other_history is None:
             self._look_for_other_history()
+        # The key hints are drawn once the rows are on screen (see KeyFooter).
+        self.call_after_refresh(self.query_one(KeyFooter).release)
         if not self._auto_opened and event.total and self.open_session_id is None:
             self._auto_opened = True
             # After the list has painted: opening draws Markdown (and loads Pygments).

@@ -1,9 +1,15 @@
-"""One-line bars: the app header and the conversation's title line."""
+"""One-line bars: the app header, the conversation's title line and the key footer."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.content import Content
 from textual.widget import Widget
+from textual.widgets import Footer
+
+if TYPE_CHECKING:
+    from textual.screen import Screen
 
 from threadline.models import Scope, Session
 from threadline.paths import home_short
@@ -165,3 +171,56 @@ class SessionTitle(Widget):
         room = max(1, width - used)
         title = title.truncate(room, ellipsis=True).stylize("bold")
         return Content.assemble(title, *tail).truncate(width, ellipsis=True)
+
+
+class KeyFooter(Footer):
+    """Textual's footer, rebuilt once for a burst of binding changes, and (with `hold`) not
+    built before the screen says its content is on screen.
+
+    The stock footer rebuilds its keys (a dozen widgets, each styled) after every change of
+    the bindings, and start-up changes them several times in a row (focus settling, the
+    composer's state): the frames wait for each rebuild. This one rebuilds once, after the
+    refresh that follows the last change, from the bindings in force then. Held, it leaves its
+    line empty until `release()` (the main screen calls it once the sidebar's rows are
+    painted, so the rows are not held up by the key hints; at most HOLD_SECONDS)."""
+
+    HOLD_SECONDS = 1.0
+    _rebuild_pending = False
+
+    def __init__(self, *, hold: bool = False) -> None:
+        super().__init__()
+        self._held = hold
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        if self._held:
+            self.set_timer(self.HOLD_SECONDS, self.release)
+
+    def release(self) -> None:
+        """Build the keys now (and from now on, whenever the bindings change)."""
+        if self._held:
+            self._held = False
+            if self.is_attached:
+                self.bindings_changed(self.screen)
+
+    def bindings_changed(self, screen: Screen) -> None:
+        self._bindings_ready = True
+        if self._held or not screen.app.app_focus:
+            return
+        if self.is_attached and screen is self.screen and not self._rebuild_pending:
+            self._rebuild_pending = True
+            self.call_after_refresh(self._rebuild)
+
+    async def _rebuild(self) -> None:
+        self._rebuild_pending = False
+        if not self.is_attached:
+            return
+        # The keys bind to the footer's reactives (data_bind reads the running message pump):
+        # compose as the footer, whoever asked for the rebuild.
+        from textual._context import active_message_pump
+
+        token = active_message_pump.set(self)
+        try:
+            await self.recompose()
+        finally:
+            active_message_pump.reset(token)

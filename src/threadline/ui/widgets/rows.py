@@ -8,7 +8,8 @@ them, keeps the cursor in view and handles the keys and clicks every list has.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
+from functools import lru_cache
 
 from rich.segment import Segment
 from rich.style import Style
@@ -25,9 +26,12 @@ ROW_HEIGHT = 2  # two lines a row: what it is, then its details
 LINE_CACHE = 512  # drawn lines kept (a few screens)
 
 
-def message_lines(title: str, hint: str, room: int) -> list[tuple[Content, bool]]:
+@lru_cache(maxsize=8)
+def message_lines(title: str, hint: str, room: int) -> tuple[tuple[Content, bool], ...]:
     """An empty list's (or pane's) words, wrapped to `room` cells: a blank line, the title,
-    then, after a blank line, each paragraph of the hint. (line, is it the title)"""
+    then, after a blank line, each paragraph of the hint. (line, is it the title)
+
+    Cached: every line of the pane asks for them on every paint."""
     room = max(1, room)
     lines: list[tuple[Content, bool]] = [(Content(""), False)]
     lines += [(part, True) for part in Content(title).wrap(room)]
@@ -35,11 +39,11 @@ def message_lines(title: str, hint: str, room: int) -> list[tuple[Content, bool]
         lines.append((Content(""), False))
         for paragraph in hint.split("\n"):
             lines += [(part, False) for part in Content(paragraph).wrap(room)]
-    return lines
+    return tuple(lines)
 
 
 def message_line(
-    lines: list[tuple[Content, bool]],
+    lines: Sequence[tuple[Content, bool]],
     y: int,
     width: int,
     indent: int,
