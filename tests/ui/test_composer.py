@@ -118,7 +118,9 @@ async def test_the_stream_repaints_at_a_pace_not_per_token(
         live = captured[0]
         assert live.deltas == 2000
         assert 1 <= live.renders < live.deltas  # paced (the rule is tested below)
-        assert "t1999" in pane_text(app)
+        # The stored reply's last frame follows the turn's end: wait for it to be painted.
+        # The stored reply's last frame follows the turn's end: wait for it to be painted.
+        await until(pilot, lambda: "t1999" in pane_text(app), "the reply's end on screen")
 
 
 def test_live_pacing_draws_at_most_live_fps_times_a_second():

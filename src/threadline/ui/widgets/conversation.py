@@ -671,9 +671,11 @@ class ConversationView(ScrollView, can_focus=True):
             return Strip.blank(width, base)
         index = self._index_at(line)
         entry = entries[index]
-        was_exact = entry.exact
+        was_exact, was_height = entry.exact, entry.height
         strips = self._strips(index)
-        if not was_exact and not self._settle_scheduled:
+        # Measured for the first time, or drawn again at another height (a new version of the
+        # item, a finished reply drawn from the store): the layout and the scroll follow.
+        if (not was_exact or entry.height != was_height) and not self._settle_scheduled:
             self._settle_scheduled = True
             self.call_after_refresh(self._settle)
         offset = line - self._tops[index]
