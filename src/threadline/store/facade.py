@@ -589,9 +589,38 @@ class Store:
     async def count_messages(self, session_id: str) -> int:
         return await self._db.read(message_ops.count_messages, session_id)
 
-    async def delete_messages_before(self, session_id: str, before_id: int) -> int:
-        """Remove a session's messages with id < before_id (compacting); returns how many."""
-        return await self._db.write(message_ops.delete_messages_before, session_id, before_id)
+    async def delete_messages_before(
+        self,
+        session_id: str,
+        before_id: int,
+        *,
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Remove a session's messages with id < before_id (compacting); returns how many.
+
+        In short write transactions of COMPACT_CHUNK messages, oldest first, leaving the lock
+        free between them; `progress(removed_so_far)` after each. The summary that stands for
+        the messages is the durable marker: a crash between steps leaves the newest of them
+        still stored and still covered by it (requests unchanged), and removing again (the
+        next `sessions compact`) finishes. No step is undone by a later failure.
+        """
+        removed = 0
+        while True:
+            count, more = await self._db.write(
+                message_ops.delete_messages_step,
+                session_id,
+                before_id,
+                message_ops.COMPACT_CHUNK,
+            )
+            removed += count
+            if progress is not None:
+                progress(removed)
+            if not more:
+                break
+            await asyncio.sleep(0.005)  # let a writer waiting in another process in
+        if removed > message_ops.COMPACT_CHUNK:
+            await self.checkpoint()
+        return removed
 
     async def count_messages_before(self, session_id: str, before_id: int) -> int:
         """How many of a session's messages have id < before_id."""
