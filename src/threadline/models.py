@@ -128,11 +128,17 @@ class SessionSummary(_Record):
     deleted_at: datetime | None = None
     # A turn is under way (its writer keeps a heartbeat); `status` says crashed if it died.
     writing: bool = False
-    # The role of the session's last message (None: no message).
+    # The role of the session's last message (None: no message), and its stop reason.
     last_role: Role | None = None
+    last_stop: str | None = None
     # The tool an imported session came from ("claude-code", "chatgpt"…; threadline.records
     # SOURCES); None for a session threadline wrote.
     source: str | None = None
+
+    @property
+    def reply_failed(self) -> bool:
+        """The last reply broke off with a provider error (what arrived is kept)."""
+        return self.last_role == "assistant" and self.last_stop == "error"
 
     @property
     def unanswered(self) -> bool:

@@ -24,7 +24,7 @@ from threadline.chat.memory import (
 from threadline.chat.openai_compat import OpenAICompatProvider
 from threadline.chat.turns import TurnEngine, run_turn
 from threadline.config import MemoryConfig, ProviderSettings
-from threadline.models import Memory, Message, Session
+from threadline.models import Memory, Message, Scope, Session
 from threadline.store import Store
 from threadline.store.memories import WATERMARK_KEY
 
@@ -584,3 +584,37 @@ async def test_upkeep_queues_idle_sessions_and_processes_the_queue(
     clock.advance(hours=1)
     assert (await disabled.upkeep()).outcomes == []
     assert await store.list_pending_extractions() == []
+
+
+async def test_sessions_imported_from_other_tools_are_never_queued_automatically(
+    store: Store, server: FakeOpenAIServer, provider: OpenAICompatProvider, workdir: str, clock: Any
+) -> None:
+    from threadline.records import IncomingMessage, IncomingSession
+
+    engine = TurnEngine(store, provider, memory=MemoryConfig(idle_minutes=30))
+    extractor = engine.memory_extractor()
+    now = store.now()
+    batch = IncomingSession(
+        source="codex",
+        source_id="abc",
+        working_dir=workdir,
+        created_at=now,
+        messages=[
+            IncomingMessage("k1", "user", "old question", now, {}),
+            IncomingMessage("k2", "assistant", "old answer", now, {}),
+        ],
+    )
+    await store.load_history([batch])
+    (imported,) = await store.list_sessions(Scope.ALL, workdir, 10)
+    # Continued in threadline: a turn marks it for extraction like a session started here.
+    await run_turn(engine, await store.get_session(imported.id), "a new question")
+    assert WATERMARK_KEY in (await store.get_session(imported.id)).metadata  # type: ignore[union-attr]
+    assert await extractor.session_closed(imported.id) is None
+    clock.advance(hours=1)
+    assert await extractor.queue_idle() == []
+    # On demand it is extracted, with the queued range as positions in the session.
+    pending = await extractor.queue_session(imported.id)
+    assert pending is not None
+    (status,) = await extractor.status()
+    assert (status.first_position, status.last_position) == (1, 4)
+    assert status.range_text == "messages 1–4"

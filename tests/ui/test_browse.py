@@ -55,6 +55,10 @@ async def test_keys_move_the_cursor_and_enter_opens(plain_db: Sample):
         await settle(pilot)
         assert app.main_screen.open_session_id == plain_db.ids["fix"]
         assert "def retry(fn, attempts=5, delay=0.1):" in screen_text(app)
+        # The opened conversation takes the keys; esc goes back to the list.
+        assert app.focused is app.main_screen.conversation
+        await pilot.press("escape")
+        assert app.focused is sessions
         await pilot.press("end")
         assert sessions.cursor == 3
         await pilot.press("home")

@@ -10,6 +10,7 @@ from internals import notifications
 from sample_data import FIX_ANSWER, Sample, add_long_session
 
 from threadline.models import Message, Summary
+from threadline.ui.markdown import CONTINUATION
 from threadline.ui.timeline import MAX_ITEMS
 
 
@@ -47,13 +48,19 @@ async def test_long_code_lines_wrap_without_losing_characters(plain_db: Sample):
         await settle(pilot)
         await open_session(pilot, plain_db.ids["fix"])
         lines = widget_lines(app.main_screen.conversation)
-        # The long line of the code block is wider than the pane: it wraps; every character
-        # of it is on screen across the wrapped lines.
+        # The long line of the code block is wider than the pane: it wraps, each continued
+        # piece at the line's indent after a marker; every character of it is on screen
+        # across the wrapped lines.
         long_line = (
             "time.sleep(delay * 2**attempt)  # 0.1, 0.2, 0.4, 0.8 s: a slow runner still passes"
         )
         assert long_line in FIX_ANSWER
-        joined = "".join(line.strip(" ▎▌▁▂▃▄▅▆▇█") for line in lines)
+        continued = [line for line in lines if CONTINUATION in line]
+        assert continued
+        start = next(i for i, line in enumerate(lines) if "time.sleep(" in line)
+        indent = lines[start].index("time.sleep(")
+        assert lines[start + 1].index(CONTINUATION) == indent  # at the line's own indent
+        joined = "".join(line.replace(CONTINUATION, "").strip(" ▎▌▁▂▃▄▅▆▇█") for line in lines)
         assert long_line.replace(" ", "") in joined.replace(" ", "")
 
 

@@ -144,6 +144,9 @@ async def test_a_adds_a_memory_with_category_and_importance(plain_db: Sample):
         assert "Deploys go out on Tuesdays" in list_text(screen)
         assert screen.memory_list.highlighted.memory.id == memory.id
         assert "Remembered #" in await notifications(pilot)
+        # Its provenance says "added" once: by hand, and when.
+        detail = "\n".join(widget_lines(screen.query_one("#memory-detail")))
+        assert "added by hand now" in detail and "added by hand · added" not in detail
         # esc cancels: nothing is written.
         await pilot.press("a")
         await settle(pilot)

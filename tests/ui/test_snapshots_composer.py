@@ -200,3 +200,55 @@ def test_a_new_session_after_its_first_reply(snap_compare, plain_db, size):
         no_blink(pilot.app)
 
     assert snap_compare(app, terminal_size=size, run_before=run)
+
+
+def test_a_reply_streaming_in_another_session(snap_compare, plain_db):
+    """120x36: a reply is being written in "Fix the flaky retry test" while "How do I page
+    through…" is open. The sidebar's "Fix the flaky retry test" row says "3 msgs · ● writing…"
+    (yellow); the open session's pane has no "● writing…" and its composer's status says
+    "● replying in another session" (no spinner, no "esc cancels"). The list has the focus:
+    its right border is lit."""
+    app = make_app(plain_db, settings=scripted_settings())
+
+    async def run(pilot) -> None:
+        await open_fix(pilot, plain_db)
+        use_provider(pilot.app, ScriptedProvider(PARTIAL, then="hang"))
+        await send(pilot, "Add jitter to the backoff?")
+        screen = pilot.app.main_screen
+        view = screen.conversation
+        await wait_for(pilot, lambda: view.live is not None and view.live.deltas == len(PARTIAL))
+        screen.open_session(plain_db.ids["untitled"])
+        app = pilot.app
+        await until(
+            pilot,
+            lambda: (
+                view.session is not None
+                and view.session.id == plain_db.ids["untitled"]
+                and "another session" in composer_text(app)
+            ),
+        )
+        screen.sessions.focus()
+        await pilot.pause()
+        no_blink(pilot.app)
+
+    assert snap_compare(app, terminal_size=LARGE, run_before=run)
+
+
+def test_a_reply_that_failed_is_marked_in_the_list(snap_compare, plain_db):
+    """80x24, the composer focused (its top border lit, titled "✎ writing · keys type here ·
+    esc leaves") after a reply that failed part-way in "Fix the flaky retry test": its row in
+    the sidebar says "4 msgs · ⚠ reply failed" in red."""
+    app = make_app(plain_db, settings=scripted_settings())
+    error = ProviderError("the server answered 500", "server")
+
+    async def run(pilot) -> None:
+        await open_fix(pilot, plain_db)
+        use_provider(pilot.app, ScriptedProvider(["Half ", "an ", "answer"], then=error))
+        await pilot.press("i")
+        await send(pilot, "And on Windows?")
+        runner = pilot.app.main_screen.runner
+        await wait_for(pilot, lambda: runner.idle.is_set())
+        await settle(pilot)
+        no_blink(pilot.app)
+
+    assert snap_compare(app, terminal_size=SMALL, run_before=run)

@@ -16,7 +16,7 @@ from apphelpers import (
     widget_lines,
 )
 from memory_data import add_summarised_session, record_notifications, said
-from sample_data import HOSTILE_SHOWN, Sample
+from sample_data import API, HOSTILE_SHOWN, Sample
 from test_memory_upkeep import with_provider
 from test_untrusted_text import assert_inert, assert_no_control_bytes
 
@@ -179,6 +179,30 @@ async def test_a_compacted_session_shows_the_summary_alone_with_a_note(plain_db:
         assert isinstance(view.items[0], Summary)
         await pilot.press("f")
         assert "compacted away" in await notes(pilot)
+
+
+async def test_a_session_compacted_after_two_summaries_says_removed_once(plain_db: Sample):
+    async with await Store.open(plain_db.path) as store:
+        session = await store.create_session(API, title="Twice summarised")
+        ids = [
+            (await store.add_message(session.id, "user", f"Message {i + 1}")).id for i in range(30)
+        ]
+        await store.save_summary(session.id, "First summary.", ids[0], ids[9], token_count=8)
+        await store.save_summary(session.id, "Second summary.", ids[0], ids[19], token_count=9)
+        await store.delete_messages_before(session.id, ids[19] + 1)
+    app = make_app(plain_db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await open_session(pilot, session.id)
+        await pilot.press("tab", "home")
+        await settle(pilot)
+        text = pane(app)
+        assert "First summary." in text and "Second summary." in text
+        assert text.count("The messages it stands for were removed (compacted)") == 1
+        assert text.count("An earlier summary: the latest one") == 1
+        # The note of removal is on the latest summary, the one that stands for them now.
+        assert text.index("Second summary.") > text.index("were removed (compacted)")
+        assert text.index("were removed (compacted)") > text.index("First summary.")
 
 
 async def test_hostile_summary_text_stays_literal_with_the_new_label(sample_db: Sample):

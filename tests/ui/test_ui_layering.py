@@ -94,3 +94,12 @@ def test_the_window_and_paging_rules_load_no_textual():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_drafts_load_no_textual_and_code_wrapping_only_rich():
+    code = (
+        "import sys, threadline.ui.drafts, threadline.ui.markdown\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'textual', 'rich'}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['rich']"

@@ -271,6 +271,20 @@ class ExtractionStatus:
     state: ExtractionState
     session_title: str | None
     working_dir: str | None
+    # The queued range as positions in the session (1-based; None when unknown), so items of
+    # one session are told apart.
+    first_position: int | None = None
+    last_position: int | None = None
+
+    @property
+    def range_text(self) -> str:
+        """ "messages 3–8", "message 5", or "" when unknown."""
+        first, last = self.first_position, self.last_position
+        if first is None:
+            return ""
+        if last is None or last <= first:
+            return f"message {first}"
+        return f"messages {first}–{last}"
 
 
 def extraction_state(pending: PendingExtraction, now: datetime) -> ExtractionState:
@@ -298,12 +312,19 @@ async def extraction_status(store: Store) -> list[ExtractionStatus]:
         if row.session_id not in sessions:
             sessions[row.session_id] = await store.get_session(row.session_id)
         session = sessions[row.session_id]
+        first = last = None
+        if session is not None and row.from_message_id is not None:
+            first = await store.count_messages_before(row.session_id, row.from_message_id) + 1
+            if row.to_message_id is not None:
+                last = await store.count_messages_before(row.session_id, row.to_message_id + 1)
         result.append(
             ExtractionStatus(
                 row,
                 extraction_state(row, now),
                 session.display_title if session is not None else None,
                 session.working_dir if session is not None else None,
+                first,
+                last,
             )
         )
     return result
@@ -361,12 +382,16 @@ class MemoryExtractor:
 
     async def session_closed(self, session_id: str) -> PendingExtraction | None:
         """The app left a session (switched away, quit): queue its new messages, if automatic
-        extraction is on and the session was chatted in here (imports are left alone)."""
+        extraction is on and the session was chatted in here (imported sessions are left
+        alone: they are extracted from on demand only)."""
         if not (self.config.enabled and self.config.extraction):
             return None
         session = await self.store.get_session(session_id)
         if session is None or WATERMARK_KEY not in session.metadata:
             return None
+        if session.source or session.metadata.get("source"):  # imported: on demand (x) only
+            return None
+        # Only what is new since the last extraction is queued (nothing new: nothing queued).
         return await self.store.queue_extraction(session_id)
 
     async def upkeep(

@@ -365,11 +365,12 @@ def queue_extraction(
 
 def idle_sessions(conn: sqlite3.Connection, idle_before: datetime, since: datetime) -> list[str]:
     """Marked sessions whose last message is between `since` and `idle_before` and that have
-    messages past their watermark (not in the trash, no reply streaming)."""
+    messages past their watermark (not in the trash, no reply streaming, not imported from
+    another tool: those are extracted from on demand only)."""
     rows = conn.execute(
         "SELECT s.id FROM sessions AS s"
         " WHERE s.deleted_at IS NULL AND s.updated_at >= ? AND s.updated_at <= ?"
-        f" AND s.heartbeat_at IS NULL AND {_WATERMARK} IS NOT NULL"
+        f" AND s.heartbeat_at IS NULL AND s.source IS NULL AND {_WATERMARK} IS NOT NULL"
         " AND (SELECT max(m.id) FROM messages AS m WHERE m.session_id = s.id)"
         f" > {_WATERMARK}"
         " ORDER BY s.updated_at",

@@ -26,13 +26,16 @@ _STATUS = (
     " ELSE status END"
 )
 STATUS_SQL = _STATUS
-# Then the turn state: a turn under way (its heartbeat), and the role of the last message (one
-# index seek per listed row), so a user message nobody answered shows as such; last, the tool an
-# imported session came from (a column of the row itself: free).
+# Then the turn state: a turn under way (its heartbeat), and the role and stop reason of the
+# last message (an index seek each per listed row), so a user message nobody answered, or a reply
+# that failed part-way, shows as such; last, the tool an imported session came from (a column of
+# the row itself: free).
 SUMMARY_COLS = (
     "id, working_dir, title, preview, provider, model, {status}, pinned, created_at,"
     " updated_at, message_count, deleted_at, heartbeat_at IS NOT NULL,"
     " (SELECT role FROM messages WHERE messages.session_id = sessions.id"
+    " ORDER BY messages.id DESC LIMIT 1),"
+    " (SELECT stop_reason FROM messages WHERE messages.session_id = sessions.id"
     " ORDER BY messages.id DESC LIMIT 1), source"
 )
 FULL_COLS = SUMMARY_COLS + (
@@ -40,7 +43,7 @@ FULL_COLS = SUMMARY_COLS + (
 )
 _SUMMARY_FIELDS = (
     "id working_dir title preview provider model status pinned created_at updated_at"
-    " message_count deleted_at writing last_role source"
+    " message_count deleted_at writing last_role last_stop source"
 ).split()
 _FULL_FIELDS = _SUMMARY_FIELDS + (
     "system_prompt ended_at total_input_tokens total_output_tokens metadata".split()

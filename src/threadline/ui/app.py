@@ -253,6 +253,11 @@ class ThreadlineApp(App[int]):
         if self._main_screen is not None and self._main_screen.is_attached:
             self._main_screen.runner.update()
 
+    def writing_reply(self) -> bool:
+        """A reply is being written (streaming) in the app now."""
+        screen = self._main_screen
+        return screen is not None and screen.runner.busy
+
     def _theme_chosen(self, theme: object) -> None:
         """A theme chosen in the palette is remembered: [ui] theme in config.toml (written on
         a thread; themes the config cannot name, such as a plugin's, are not saved)."""
@@ -379,6 +384,10 @@ class ThreadlineApp(App[int]):
         if self._main_screen is not None:
             # A reply still streaming is cancelled and its partial text saved first.
             await self._main_screen.runner.stop()
+            try:
+                await self._main_screen.save_drafts()
+            except Exception:  # noqa: BLE001 - quitting goes on; a draft is not a message
+                pass
         if self.store is not None:
             # Before the engine closes: the session left open goes to extraction with it.
             screen = self._main_screen

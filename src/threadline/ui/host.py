@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, cast
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ class Host(Protocol):
     until it is open) and the turn engine (None until `engine_ready`, and without a provider)."""
 
     settings: Settings
+    db_path: Path
     working_dir: str
     clock: Callable[[], datetime]
     store: Store | None

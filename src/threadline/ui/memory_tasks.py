@@ -70,7 +70,9 @@ class MemoryStatus:
         if queued:
             parts.append((f"{queued:,} queued", "$text-muted"))
         if counts["failed"]:
-            parts.append((f"{counts['failed']:,} failed", "bold $error"))
+            # One quiet word for every extraction given up on (M shows them, r retries):
+            # never a notification each.
+            parts.append((f"{counts['failed']:,} failed", "$text-warning"))
         if not parts:
             return None
         pieces: list[tuple[str, str]] = [("memory: ", "$text-muted")]
@@ -92,6 +94,10 @@ class TaskHost(Notifier, Protocol):
 
     @property
     def screen_stack(self) -> list[Screen[Any]]: ...
+
+    def writing_reply(self) -> bool:
+        """A reply is being written (streaming) in the app now."""
+        ...
 
     def run_worker(
         self,
@@ -127,6 +133,7 @@ class MemoryTasks:
         self._upkeep: Worker[None] | None = None
         self._extracting = 0
         self._closing = False
+        self._held: list[str] = []  # notifications held while a reply is being written
 
     # ------------------------------------------------------------------ the engine
 
@@ -209,25 +216,28 @@ class MemoryTasks:
         self._tell(report)
 
     def _tell(self, report: ProcessReport) -> None:
-        """One quiet notification for what an upkeep run learned or gave up on."""
+        """One quiet notification for what an upkeep run learned. Extractions given up on
+        get none: the header's "memory: N failed" counts them (M shows why, r retries)."""
         added = report.memories_added
         if added:
-            self.app.notify(
+            self.tell(
                 f"Remembered {plural(added, 'new fact')} from your sessions. "
-                "M shows the project's memories.",
-                title="Memory",
-                markup=False,
+                "M shows the project's memories."
             )
-        for outcome in report.failed:
-            if outcome.gave_up:
-                self.app.notify(
-                    "Memory extraction gave up after 3 attempts: "
-                    f"{one_line(outcome.error)}. M shows the queue; x there tries again.",
-                    title="Memory",
-                    severity="warning",
-                    timeout=10,
-                    markup=False,
-                )
+
+    def tell(self, text: str) -> None:
+        """A memory notification, held while a reply is being written (a toast would cover
+        it) and shown when the reply ends."""
+        if self.app.writing_reply():
+            self._held.append(text)
+            return
+        self.app.notify(text, title="Memory", markup=False)
+
+    def reply_ended(self) -> None:
+        """The reply being written ended: show what was held meanwhile (the newest)."""
+        held, self._held = self._held, []
+        if held and not self._closing:
+            self.app.notify(held[-1], title="Memory", markup=False)
 
     async def refresh_status(self, unavailable: str | None = None) -> MemoryStatus:
         """Read the queue and publish its status to the screens."""

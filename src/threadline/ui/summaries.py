@@ -39,6 +39,19 @@ class SummaryScreen(Notifier, Protocol):
     def set_busy(self, text: str | None) -> None: ...
 
 
+def nothing_to_summarise(messages: int, keep: int) -> str:
+    """Why Z did nothing: the session is short, or what is before the newest is summarised."""
+    if messages <= keep:
+        return (
+            f"Nothing to summarise: the session has {plural(messages, 'message')}, and the "
+            f"newest {plural(keep, 'message')} always stay as they are."
+        )
+    return (
+        f"Nothing to summarise: the newest {plural(keep, 'message')} stay as they are, "
+        "and everything before them is summarised already."
+    )
+
+
 async def summarise_now(screen: SummaryScreen) -> None:
     """Summarise the target session (the open one, or the highlighted row when the list has
     focus): everything but its newest [context] keep_recent_messages messages."""
@@ -74,11 +87,8 @@ async def summarise_now(screen: SummaryScreen) -> None:
         screen.summarising.discard(session_id)
         screen.set_busy(None)
     if not summaries:
-        keep = engine.keep_recent_messages
         screen.notify(
-            f"Nothing to summarise: the newest {plural(keep, 'message')} stay as they are, "
-            "and everything before them is summarised already.",
-            markup=False,
+            nothing_to_summarise(session.message_count, engine.keep_recent_messages), markup=False
         )
         return
     if screen.open_session_id == session_id:

@@ -56,6 +56,7 @@ class RunnerScreen(Notifier, Protocol):
 
     store: Store | None
     open_session_id: str | None
+    draft_key: str  # whose draft the composer holds (a session id, or "" for a new session)
 
     @property
     def host(self) -> Host: ...
@@ -85,6 +86,12 @@ class RunnerScreen(Notifier, Protocol):
         ...
 
     async def reload_sessions(self, keep_id: str | None = None) -> None: ...
+
+    def take_sent(self, key: str, sent: str) -> None: ...
+
+    def restore_sent(self, key: str, text: str) -> None: ...
+
+    def adopt_new_draft(self, session_id: str) -> None: ...
 
     def run_worker(
         self,
@@ -126,6 +133,7 @@ class TurnRunner:
         self._chosen: dict[str, NewSession] = {}
         self._failed: set[str] = set()  # sessions whose last reply failed or was cancelled
         self._sent: str | None = None  # the text being sent, until it is saved
+        self._sent_key = ""  # the draft it was written in
         self.idle = asyncio.Event()
         self.idle.set()
 
@@ -133,7 +141,32 @@ class TurnRunner:
 
     @property
     def busy(self) -> bool:
+        """A turn is under way (in whichever session)."""
         return self.running is not None
+
+    @property
+    def busy_here(self) -> bool:
+        """A turn is under way in the session the view shows (esc cancels it)."""
+        running = self.running
+        return running is not None and self._is_open(running.session_id)
+
+    def _is_open(self, session_id: str) -> bool:
+        """Does the view show `session_id` ("": the new session the turn is making)?"""
+        open_id = self.screen.open_session_id
+        if session_id == "":
+            return open_id is None
+        return open_id == session_id
+
+    @property
+    def writing_id(self) -> str | None:
+        """The session a reply is being written in (None: none, or not made yet)."""
+        running = self.running
+        return running.session_id or None if running is not None else None
+
+    def _mark_writing(self) -> None:
+        """The sidebar marks the session being written in."""
+        if self.screen.is_attached:
+            self.screen.sessions.set_writing(self.writing_id)
 
     def _engine(self) -> TurnEngine | None:
         return self.screen.host.engine
@@ -179,7 +212,7 @@ class TurnRunner:
         """Bring the composer's state up to date with the view and the running turn."""
         composer = self._composer()
         running = self.running
-        if running is not None:
+        if running is not None and self._is_open(running.session_id):
             composer.show(
                 ComposerState(
                     "busy",
@@ -199,7 +232,9 @@ class TurnRunner:
         self.screen.conversation.writable = True
         note = ""
         session_id = self.screen.open_session_id
-        if self.draft is not None or session_id is None:
+        if running is not None:
+            note = "● replying in another session"
+        elif self.draft is not None or session_id is None:
             note = "a new session"
         elif session_id in self._failed:
             note = "ctrl+r answers your last message again"
@@ -230,8 +265,12 @@ class TurnRunner:
         if not text.strip():
             return False
         if not self.idle.is_set():  # a turn runs (or is starting)
+            if self.running is None or self.busy_here:
+                where = "press esc to cancel it"
+            else:
+                where = "open it (● in the list) and press esc to cancel it"
             self.screen.notify(
-                "A reply is still being written: wait for it, or press esc to cancel it. "
+                f"A reply is still being written (one at a time): wait for it, or {where}. "
                 "Your text stays in the composer.",
                 severity="warning",
                 markup=False,
@@ -262,9 +301,10 @@ class TurnRunner:
         self._start(None, retry=True)
 
     def cancel(self) -> bool:
-        """Cancel the reply being written (esc); False when there is none."""
+        """Cancel the reply being written in the open session (esc); False when there is
+        none (a reply written in another session goes on)."""
         running = self.running
-        if running is None:
+        if running is None or not self._is_open(running.session_id):
             return False
         running.label = "cancelling"
         running.turn.cancel()
@@ -324,6 +364,7 @@ class TurnRunner:
         # The composer empties when the message is saved, in the same repaint that shows it in
         # the pane (and keeps it if saving fails).
         self._sent = text
+        self._sent_key = screen.draft_key
         self.idle.clear()
         screen.run_worker(
             self._run(session, text, draft, retry),
@@ -380,6 +421,7 @@ class TurnRunner:
             self.running = Running(turn, session_id, app.clock(), screen.conversation)
             self.running.choice = choice if session is None else None
             self._failed.discard(session_id)
+            self._mark_writing()
             self.update()
             outcome = "error"
             from threadline.chat.turns import ReplyDelta
@@ -420,6 +462,7 @@ class TurnRunner:
                     notify_error(screen, exc, timeout=10)
             finally:
                 self.running = None
+                self._mark_writing()
             saved_id = turn.session_id
             if saved_id is None:
                 return
@@ -433,7 +476,9 @@ class TurnRunner:
             self._sent = None
             self.idle.set()
             if screen.is_attached:
+                self._mark_writing()
                 self.update()
+                app.memory_tasks.reply_ended()
 
     def _take_sent_text(self) -> None:
         """The message is saved: take its text out of the composer (what was typed since
@@ -441,17 +486,13 @@ class TurnRunner:
         sent, self._sent = self._sent, None
         if sent is None:
             return
-        composer = self.screen.composer
-        if composer.text.startswith(sent):
-            composer.text = composer.text[len(sent) :].lstrip("\n")
+        self.screen.take_sent(self._sent_key, sent)
 
     def _restore(self, text: str | None) -> None:
-        """Put a message that was not sent back in the composer (unless more was typed)."""
+        """Put a message that was not sent back in its draft (unless more was typed)."""
         if text is None or not self.screen.is_attached:
             return
-        composer = self.screen.composer
-        if not composer.text.strip():
-            composer.text = text
+        self.screen.restore_sent(self._sent_key, text)
 
     def _shown(self, session_id: str) -> bool:
         return self.screen.open_session_id == session_id
@@ -483,6 +524,8 @@ class TurnRunner:
             session = event.session
             if running.choice is not None:  # the session was made with this message
                 running.session_id = session.id
+                screen.adopt_new_draft(session.id)
+                self._mark_writing()
                 self._chosen[session.id] = NewSession(model=running.choice.model)
                 if self.draft is running.choice:
                     self.draft = None

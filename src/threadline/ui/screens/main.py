@@ -19,6 +19,7 @@ from textual.widgets import Input
 from threadline.errors import ThreadlineError
 from threadline.models import Scope, SearchHit, Session, SessionSummary, TimelineItem
 from threadline.paths import home_short, workspace_root
+from threadline.ui.drafts import NEW, Drafts, drafts_path
 from threadline.ui.host import Host, host
 from threadline.ui.keys import KeyGroup, KeySection, key_sections
 from threadline.ui.notices import notify_error
@@ -39,6 +40,17 @@ if TYPE_CHECKING:
 
 UNDO_SECONDS = 10.0
 FILTER_DELAY = 0.15
+DRAFT_SAVE_SECONDS = 1.0  # typing is saved (to the drafts file) at most this long after
+
+
+def filter_hint(scope: Scope, *, typing: bool) -> str:
+    """What to do when the filter matches nothing: keys that work where the focus is (while
+    typing in the filter, `s` is text), and a wider scope only when there is one."""
+    if scope is Scope.ALL:
+        return "esc clears the filter"
+    if typing:
+        return "esc clears the filter · enter, then s, widens the scope"
+    return "esc clears the filter · s widens the scope"
 
 
 class MainScreen(Screen[None]):
@@ -56,6 +68,13 @@ class MainScreen(Screen[None]):
             "Cancel",
             show=False,  # the composer says "esc cancels" while a reply streams
             tooltip="Cancel the reply being written",
+        ),
+        Binding(
+            "escape",
+            "leave",
+            "Leave",
+            show=False,
+            tooltip="Leave the composer (the draft stays) or the conversation",
         ),
         Binding("escape", "clear_filter", "Clear filter", show=False, tooltip="Clear the filter"),
         Binding(
@@ -141,7 +160,14 @@ class MainScreen(Screen[None]):
         self._short_ids: dict[str, str] = {}
         self.runner = TurnRunner(self)
         self.summarising: set[str] = set()  # sessions being summarised now (Z)
-        self._last_search: tuple[str, bool] = ("", False)  # (query, by relevance)
+        # (query, by relevance, scope) of the last search, offered again by ctrl+f.
+        self._last_search: tuple[str, bool, Scope | None] = ("", False, None)
+        # Composer drafts, one per session (see ui/drafts.py): the composer holds the draft
+        # of `draft_key` (a session id, or NEW for the session the next message makes).
+        self.drafts = Drafts(None)
+        self.draft_key = NEW
+        self._draft_timer: Timer | None = None
+        self._draft_problem = False
         # Other tools' history found on this machine (None: not looked for yet).
         self._other_history: list[FoundHistory] | None = None
 
@@ -189,6 +215,41 @@ class MainScreen(Screen[None]):
     def sidebar_has_focus(self) -> bool:
         return self.focused is self.sessions
 
+    # ------------------------------------------------------------------ focus
+
+    FOCUS_CLASSES = ("-focus-list", "-focus-conversation", "-focus-composer", "-focus-filter")
+
+    def _focus_class(self) -> str | None:
+        focused = self.focused
+        if focused is None:
+            return None
+        if focused is self.sessions:
+            return "-focus-list"
+        if focused is self.conversation:
+            return "-focus-conversation"
+        if focused.id == "composer-input":
+            return "-focus-composer"
+        if focused.id == "filter":
+            return "-focus-filter"
+        return None
+
+    def _show_focus(self) -> None:
+        """The focused pane's border and title light up (where single keys go is never a
+        guess)."""
+        if not self.query("#composer"):
+            return
+        chosen = self._focus_class()
+        for name in self.FOCUS_CLASSES:
+            self.set_class(name == chosen, name)
+        if self.query_text:
+            self._update_empty_text()  # its hint names the keys that work where focus is
+
+    def on_descendant_focus(self) -> None:
+        self._show_focus()
+
+    def on_descendant_blur(self) -> None:
+        self.call_after_refresh(self._show_focus)
+
     def on_resize(self) -> None:
         # Below 120 columns the footer loses its padding, and below 100 the "^p palette" key
         # (? and the composer's hint name it), so the main keys (Delete and Write included)
@@ -217,10 +278,100 @@ class MainScreen(Screen[None]):
     # ------------------------------------------------------------------ store
 
     async def load(self, store: Store) -> None:
-        """The database is open: load the sidebar."""
+        """The database is open: load the sidebar (and the drafts)."""
         self.store = store
         self.conversation.summaries = store
+        drafts = Drafts(drafts_path(self.host.db_path))
+        problem = await asyncio.to_thread(drafts.load)
+        if problem is not None:
+            self.notify(clean(problem), severity="warning", markup=False, timeout=10)
+        # What was typed before they were read stays (it is the newest).
+        for key in self.drafts.keys():
+            drafts.set(key, self.drafts.get(key))
+        self.drafts = drafts
+        if self.is_attached and not self.composer.text.strip():
+            self._set_composer_text(drafts.get(self.draft_key))
         await self._reload_sessions()
+
+    # ------------------------------------------------------------------ drafts
+
+    def _set_composer_text(self, text: str) -> None:
+        if self.composer.text != text:
+            self.composer.text = text
+
+    def swap_draft(self, key: str) -> None:
+        """The composer now writes to `key` (a session id, or NEW): keep its text as the draft
+        of the one it wrote to, and show `key`'s."""
+        if key == self.draft_key or not self.is_attached:
+            return
+        self.drafts.set(self.draft_key, self.composer.text)
+        self.draft_key = key
+        self._set_composer_text(self.drafts.get(key))
+        self._schedule_draft_save()
+
+    def adopt_new_draft(self, session_id: str) -> None:
+        """The new-session message made `session_id`: what is left of its draft goes with it."""
+        if self.draft_key == NEW:
+            self.drafts.set(NEW, "")
+            self.draft_key = session_id
+            self.drafts.set(session_id, self.composer.text)
+        else:
+            self.drafts.move(NEW, session_id)
+        self._schedule_draft_save()
+
+    def take_sent(self, key: str, sent: str) -> None:
+        """`sent`, written in `key`'s draft, was saved as a message: take it out of the draft
+        (what was typed after it stays)."""
+        if key == self.draft_key and self.is_attached:
+            composer = self.composer
+            if composer.text.startswith(sent):
+                self._set_composer_text(composer.text[len(sent) :].lstrip("\n"))
+        else:
+            self.drafts.remove_prefix(key, sent)
+        self._schedule_draft_save()
+
+    def restore_sent(self, key: str, text: str) -> None:
+        """`text` from `key`'s draft was not sent: it goes back (unless more was typed)."""
+        if key == self.draft_key and self.is_attached:
+            if not self.composer.text.strip():
+                self._set_composer_text(text)
+        elif not self.drafts.get(key).strip():
+            self.drafts.set(key, text)
+        self._schedule_draft_save()
+
+    @on(ComposerInput.Changed, "#composer-input")
+    def _composer_changed(self) -> None:
+        self.drafts.set(self.draft_key, self.composer.text)
+        self._schedule_draft_save()
+
+    def _schedule_draft_save(self) -> None:
+        if self._draft_timer is None and self.drafts.dirty and self.is_attached:
+            self._draft_timer = self.set_timer(DRAFT_SAVE_SECONDS, self._save_drafts_soon)
+
+    def _save_drafts_soon(self) -> None:
+        self._draft_timer = None
+        self.run_worker(self.save_drafts(), group="drafts", exit_on_error=False)
+
+    async def save_drafts(self) -> None:
+        """Write the changed drafts (on a thread); a failure is said once."""
+        drafts = self.drafts
+        if self.is_attached:
+            drafts.set(self.draft_key, self.composer.text)
+        changes = drafts.take_changes()
+        if not changes:
+            return
+        try:
+            await asyncio.to_thread(drafts.write, changes)
+        except OSError as exc:
+            drafts.keep_changes(changes)
+            if not self._draft_problem:
+                self._draft_problem = True
+                self.notify(
+                    clean(f"Drafts not saved to {drafts.path}: {exc.strerror or exc}"),
+                    severity="warning",
+                    markup=False,
+                    timeout=10,
+                )
 
     def _root(self) -> str | None:
         directory = self.host.working_dir
@@ -268,7 +419,9 @@ class MainScreen(Screen[None]):
         elif self.query_text:
             self.sessions.set_empty_text(
                 f"No session matches “{one_line(self.query_text)}”.",
-                "esc clears the filter · s widens the scope",
+                filter_hint(
+                    self.scope, typing=self.focused is not None and self.focused.id == "filter"
+                ),
             )
         elif self.scope is Scope.ALL:
             self.sessions.set_empty_text(
@@ -358,6 +511,8 @@ class MainScreen(Screen[None]):
     @on(SessionList.Opened)
     def _session_chosen(self, event: SessionList.Opened) -> None:
         self.open_session(event.summary.id)
+        # Its keys (k/j, f, c, y, e) work at once; esc goes back to the list.
+        self.conversation.focus()
 
     @work(group="open-session", exclusive=True, exit_on_error=False)
     async def open_session(
@@ -390,6 +545,7 @@ class MainScreen(Screen[None]):
             return
         self._switching_to(session.id)
         self.open_session_id = session.id
+        self.swap_draft(session.id)
         self.sessions.set_open(session.id)
         self._show_title(session)
 
@@ -421,6 +577,8 @@ class MainScreen(Screen[None]):
         """Leaving the open session for another: its new messages go to memory extraction."""
         previous = self.open_session_id
         if previous is not None and previous != session_id:
+            if previous == self.runner.writing_id:
+                return  # half a turn is not queued: the idle scan takes it once it is over
             self.host.memory_tasks.session_left(previous)
 
     def _show_title(self, session: Session) -> None:
@@ -434,6 +592,7 @@ class MainScreen(Screen[None]):
     def close_session(self, title: str, hint: str = "") -> None:
         """Show no session: `title` and `hint` in the pane (texts already safe)."""
         self.open_session_id = None
+        self.swap_draft(NEW)
         self.sessions.set_open(None)
         self.query_one(SessionTitle).show(None)
         self.conversation.show_empty(title, hint)
@@ -691,8 +850,27 @@ class MainScreen(Screen[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel_reply":
-            return self.runner.busy  # otherwise esc clears the filter
+            return self.runner.busy_here  # otherwise esc leaves the composer
+        if action == "leave":
+            focused = self.focused
+            return focused is self.conversation or (
+                focused is not None and focused.id == "composer-input"
+            )
         return True
+
+    def action_leave(self) -> None:
+        """esc: from the composer to the conversation (or the list when no session is open),
+        keeping the draft; from the conversation to the list."""
+        if self.focused is self.conversation or self.open_session_id is None:
+            self.sessions.focus()
+        else:
+            self.conversation.focus()
+
+    async def action_route(self, action: str) -> None:
+        """A conversation key pressed in the list acts on the open session."""
+        if self.open_session_id is None:
+            return
+        await self.conversation.run_action(action)
 
     # ------------------------------------------------------------------ summaries and memory
 
@@ -745,14 +923,16 @@ class MainScreen(Screen[None]):
         def done(outcome: SearchOutcome | None) -> None:
             if outcome is None:
                 return
-            self._last_search = (outcome.query, outcome.rank)
+            self._last_search = (outcome.query, outcome.rank, outcome.scope)
             hit = outcome.hit
             if hit is not None and hit.message_id is not None:
                 self.open_session(hit.session_id, hit.message_id, hit.summary_id)
 
-        query, rank = self._last_search
+        query, rank, last_scope = self._last_search
+        # The query comes back with the scope it was searched in (else: the sidebar's).
+        scope = last_scope if query and last_scope is not None else self.scope
         self.app.push_screen(
-            SearchScreen(search, self.scope, directory, self.host.clock, query=query, rank=rank),
+            SearchScreen(search, scope, directory, self.host.clock, query=query, rank=rank),
             callback=done,
         )
 

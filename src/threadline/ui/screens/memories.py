@@ -99,6 +99,7 @@ class MemoriesScreen(Screen[JumpTo | None]):
         self.stale = True
         # Set by whoever pushes the screen: the session open there (x extracts from it).
         self.open_session: Session | None = None
+        self._shown_directory: str | None = None
 
     @property
     def host(self) -> Host:
@@ -106,6 +107,10 @@ class MemoriesScreen(Screen[JumpTo | None]):
 
     @property
     def directory(self) -> str:
+        """The open session's directory (the app's when none is open): its memories are
+        shown, and x extracts from that session."""
+        if self.open_session is not None:
+            return self.open_session.working_dir
         return paths.resolve_dir(self.host.working_dir)
 
     @property
@@ -123,6 +128,10 @@ class MemoriesScreen(Screen[JumpTo | None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self._show_directory()
+        self._show_detail(None)
+
+    def _show_directory(self) -> None:
         where = paths.home_short(one_line(self.directory))
         self.memory_list.set_empty_text(
             f"No memories for {where} yet.",
@@ -130,7 +139,6 @@ class MemoriesScreen(Screen[JumpTo | None]):
             "with x on the open session. a adds one by hand.",
         )
         self._show_header()
-        self._show_detail(None)
 
     def on_screen_resume(self) -> None:
         """Shown from the main screen (the first time, or again: the screen is kept) rather
@@ -138,6 +146,14 @@ class MemoriesScreen(Screen[JumpTo | None]):
         if not self.stale:
             return
         self.stale = False
+        if self.directory != self._shown_directory:
+            # Another directory's memories: none of the last one's stay on screen meanwhile.
+            self._shown_directory = self.directory
+            self.memories = None
+            self._rows = []
+            self._by_id = {}
+            self.memory_list.set_rows([], None)
+            self._show_directory()
         self.memory_status_changed(self.host.memory_tasks.status)
         self.load()
         self.run_worker(
@@ -229,7 +245,11 @@ class MemoriesScreen(Screen[JumpTo | None]):
         if memory.source_message_id is not None and not memory.is_manual:
             meta.append((f", message #{memory.source_message_id}", "$text-muted"))
         age = relative_age(memory.created_at, now)
-        meta.append((" · added now" if age == "now" else f" · {age} ago", "$text-muted"))
+        if memory.is_manual:  # "added by hand now", "added by hand 3 h ago"
+            when = " now" if age == "now" else f" {age} ago"
+        else:
+            when = " · added now" if age == "now" else f" · {age} ago"
+        meta.append((when, "$text-muted"))
         lines.append(Content.assemble(*meta))
         if memory.superseded_by is not None:
             newer = self._by_id.get(memory.superseded_by)
@@ -317,6 +337,8 @@ class MemoriesScreen(Screen[JumpTo | None]):
             (label.ljust(13), style),
             (f"“{one_line(row.session_title or '(session gone)')}”", ""),
         ]
+        if row.range_text:  # items of one session told apart
+            parts.append((f" {row.range_text}", "$text-muted"))
         if pending.attempt_count:
             parts.append((f"  {plural(pending.attempt_count, 'attempt')} of 3", "$text-muted"))
         if row.state == "retrying":

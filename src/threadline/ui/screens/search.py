@@ -77,6 +77,7 @@ class SearchOutcome:
     query: str
     rank: bool
     hit: SearchHit | None = None
+    scope: Scope | None = None  # the scope searched last (offered again with the query)
 
 
 class QueryInput(Input):
@@ -395,12 +396,12 @@ class SearchScreen(Screen[SearchOutcome]):
         self.set_focus(self.input)
 
     def action_close(self) -> None:
-        self.dismiss(SearchOutcome(self.input.value, self.rank))
+        self.dismiss(SearchOutcome(self.input.value, self.rank, scope=self.scope))
 
     @on(SearchResults.Chosen)
     def _chosen(self, event: SearchResults.Chosen) -> None:
         event.stop()
-        self.dismiss(SearchOutcome(self.input.value, self.rank, event.hit))
+        self.dismiss(SearchOutcome(self.input.value, self.rank, event.hit, self.scope))
 
     def on_key(self, event: events.Key) -> None:
         """In the results, typing goes back to the query; ↑ on the first hit does too."""

@@ -312,6 +312,16 @@ def summary_title(item: Summary, span: SummarySpan | None) -> str:
 COMPACTED_NOTE = (
     "The messages it stands for were removed (compacted); this summary is what is left of them."
 )
+# An older summary of messages since removed: the latest one (further down) stands for them too.
+EARLIER_NOTE = "An earlier summary: the latest one, further down, stands for the same messages."
+
+
+def summary_note(span: SummarySpan | None, covered: bool) -> str | None:
+    """The note under a summary's title: a compacted range says it was removed once, on the
+    latest summary; an older summary of it says the latest stands for it."""
+    if span is None or not span.compacted:
+        return None
+    return EARLIER_NOTE if covered else COMPACTED_NOTE
 
 
 def _summary_block(
@@ -321,8 +331,9 @@ def _summary_block(
     lines = [_header([(title, styles.summary_label)], [], width, styles.base)]
     if state.show_meta:
         lines.append(_meta_line(item, styles, width, now))
-    if state.span is not None and state.span.compacted:
-        note = Text(COMPACTED_NOTE, style=styles.meta)
+    note_text = summary_note(state.span, state.covered)
+    if note_text is not None:
+        note = Text(note_text, style=styles.meta)
         lines += _render(note, width, styles.base, console, options)
     body = _body(item.content, True, width, styles.summary_body, styles, console, options)
     if state.expanded or len(body) <= COLLAPSED_LINES + 1:
@@ -375,8 +386,9 @@ def estimate_height(item: TimelineItem, width: int, state: BlockState) -> int:
     for line in text.split("\n"):
         body += max(1, -(-len(line) // width))
     if isinstance(item, Summary):
-        if state.span is not None and state.span.compacted:
-            extra += -(-len(COMPACTED_NOTE) // width)
+        note_text = summary_note(state.span, state.covered)
+        if note_text is not None:
+            extra += -(-len(note_text) // width)
         if not state.expanded:
             return extra + min(body, COLLAPSED_LINES + 1)
         return extra + body + 1

@@ -231,6 +231,22 @@ class Composer(Vertical):
     def enabled(self) -> bool:
         return not self.has_class("-disabled")
 
+    def _show_title(self) -> None:
+        """The border's title says whether keys type here, and how to leave."""
+        if self.input.has_focus:
+            self.border_title = "✎ writing · keys type here · esc leaves"
+        else:
+            self.border_title = "i writes" if self.enabled else None
+
+    def on_descendant_focus(self) -> None:
+        self._show_title()
+
+    def on_descendant_blur(self) -> None:
+        self._show_title()
+
+    def on_mount(self) -> None:
+        self._show_title()
+
     def show(self, state: ComposerState) -> None:
         """Set the status line (and, for "disabled", hide the text area)."""
         disabled = state.kind == "disabled"
@@ -246,6 +262,7 @@ class Composer(Vertical):
             self._ticker = None
         if disabled and was_focused:
             self.screen.focus_next()
+        self._show_title()
 
     def _tick(self) -> None:
         if self.tick is not None:

@@ -62,6 +62,7 @@ class SessionList(RowList):
         "session-list--age",
         "session-list--pin",
         "session-list--crashed",
+        "session-list--writing",
         "session-list--open",
         "session-list--source",
         "session-list--placeholder",
@@ -80,6 +81,7 @@ class SessionList(RowList):
         & > .session-list--age { color: $text-muted; }
         & > .session-list--pin { color: $warning; }
         & > .session-list--crashed { color: $error; text-style: bold; }
+        & > .session-list--writing { color: $warning; text-style: bold; }
         & > .session-list--open { color: $accent; }
         & > .session-list--source { color: $text-secondary; text-style: bold; }
         & > .session-list--placeholder { color: $text-disabled; }
@@ -93,7 +95,43 @@ class SessionList(RowList):
         "sessions",
         "First session",
         "Last session",
-        [Binding("enter", "open", "Open", tooltip="Open the highlighted session")],
+        [
+            Binding(
+                "enter",
+                "open",
+                "Open",
+                tooltip="Open the highlighted session (its conversation takes the keys)",
+            ),
+            # The open conversation's keys that mean nothing in the list act on it.
+            Binding(
+                "f",
+                "screen.route('toggle_fold')",
+                "Fold",
+                show=False,
+                tooltip="Show or fold away the open session's summarised messages",
+            ),
+            Binding(
+                "c",
+                "screen.route('copy_message')",
+                "Copy",
+                show=False,
+                tooltip="Copy the open session's selected message",
+            ),
+            Binding(
+                "y",
+                "screen.route('copy_code')",
+                "Copy code",
+                show=False,
+                tooltip="Copy the code blocks of the open session's selected message",
+            ),
+            Binding(
+                "e",
+                "screen.route('toggle_summary')",
+                "Expand",
+                show=False,
+                tooltip="Expand or collapse the open session's selected summary",
+            ),
+        ],
     )
 
     class Opened(Message):
@@ -123,6 +161,7 @@ class SessionList(RowList):
         self._query: SessionQuery | None = None
         self.pages: PagedRows[SessionSummary] = PagedRows(PAGE_SIZE, MAX_PAGES)
         self.open_id: str | None = None
+        self.writing_id: str | None = None  # the session this app is writing a reply in
         self._empty = ("No sessions.", "")
 
     # ------------------------------------------------------------------ public
@@ -145,6 +184,12 @@ class SessionList(RowList):
     def set_open(self, session_id: str | None) -> None:
         self.open_id = session_id
         self.redraw()
+
+    def set_writing(self, session_id: str | None) -> None:
+        """Mark the session a reply is being written in (None: none)."""
+        if session_id != self.writing_id:
+            self.writing_id = session_id
+            self.redraw()
 
     async def load(self, query: SessionQuery, keep_id: str | None = None) -> None:
         """Count and fetch the rows around the cursor, then swap them in at once.
@@ -219,6 +264,7 @@ class SessionList(RowList):
             row,
             is_cursor,
             row.id == self.open_id,
+            row.id == self.writing_id,
             relative_age(row.updated_at, self._clock()),
             self._query.scope if self._query else None,
         )
@@ -275,9 +321,15 @@ class SessionList(RowList):
                 detail.append((tag, "session-list--source"))
                 detail.append((" · ", "session-list--detail"))
             detail.append((plural(summary.message_count, "msg"), "session-list--detail"))
-            if summary.status == "crashed":
+            if summary.id == self.writing_id or (summary.writing and summary.status != "crashed"):
+                detail.append((" · ", "session-list--detail"))
+                detail.append(("● writing…", "session-list--writing"))
+            elif summary.status == "crashed":
                 detail.append((" · ", "session-list--detail"))
                 detail.append(("⚠ interrupted", "session-list--crashed"))
+            elif summary.reply_failed:
+                detail.append((" · ", "session-list--detail"))
+                detail.append(("⚠ reply failed", "session-list--crashed"))
             elif summary.unanswered:
                 detail.append((" · ", "session-list--detail"))
                 detail.append(("no reply", "session-list--crashed"))
