@@ -241,3 +241,34 @@ def test_cleanup_without_a_terminal_only_reports_many(cli, many_old, clock_now, 
     r = cli("cleanup", "--include-imported", "--json")
     assert json.loads(r.out)["moved_to_trash"]["total"] == 3
     assert with_db(live) == 0
+
+
+def test_db_vacuum_goes_in_steps_and_full_says_it_holds_the_lock(cli, aged, db_path):
+    import sqlite3
+
+    r = cli("db", "vacuum")
+    assert r.status == 0 and r.out.startswith("Vacuumed:") and r.err == ""
+    r = cli("db", "vacuum", "--full")
+    assert r.status == 0 and r.out.startswith("Vacuumed:")
+    assert "one transaction: other writers wait until it ends" in r.err
+    assert "made before" not in r.err
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("PRAGMA auto_vacuum").fetchone() == (2,)
+
+
+def test_db_vacuum_converts_an_old_database_once(cli, aged, db_path):
+    import sqlite3
+
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    conn.execute("PRAGMA auto_vacuum = NONE")
+    conn.execute("VACUUM")  # as a database made before stepped vacuuming is
+    conn.close()
+    r = cli("db", "vacuum")
+    assert r.status == 0 and r.out.startswith("Vacuumed:")
+    assert "made before stepped vacuuming, so it is rebuilt whole once" in r.err
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("PRAGMA auto_vacuum").fetchone() == (2,)
+    r = cli("db", "vacuum")
+    assert r.status == 0 and r.err == ""
+    r = cli("sessions", "list", "--all", "--json")
+    assert len(json.loads(r.out)) == 3

@@ -20,7 +20,7 @@ it, so an error or a cancel never leaves a partial summary behind.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -322,9 +322,19 @@ async def compact_plan(store: Store, session_id: str) -> CompactPlan:
     return CompactPlan(summary, count)
 
 
-async def compact_session(store: Store, session_id: str, summary: Summary | None = None) -> int:
+async def compact_session(
+    store: Store,
+    session_id: str,
+    summary: Summary | None = None,
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> int:
     """Remove the messages the latest summary (or `summary`, as shown to someone who
     confirmed) covers; returns how many went.
+
+    In short transactions (Store.delete_messages_before), `progress(removed_so_far)` after
+    each; interrupted, the summary still stands for what is left and compacting again
+    finishes.
 
     Raises:
         ThreadlineError: the session has no summary (nothing would stand for the messages).
@@ -332,4 +342,6 @@ async def compact_session(store: Store, session_id: str, summary: Summary | None
     summary = summary or await store.latest_summary(session_id)
     if summary is None:
         raise ThreadlineError("nothing to compact: the session has no summary yet")
-    return await store.delete_messages_before(session_id, summary.last_message_id + 1)
+    return await store.delete_messages_before(
+        session_id, summary.last_message_id + 1, progress=progress
+    )

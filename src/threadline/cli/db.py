@@ -44,7 +44,18 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("file", metavar="FILE", help="where to write the copy (a new file)")
     p.set_defaults(handler=cmd_backup)
     p = actions.add_parser(
-        "vacuum", parents=[common], help="rebuild the file to reclaim the space of deleted rows"
+        "vacuum",
+        parents=[common],
+        help="give the space of deleted rows back to the file system",
+        description="Frees the file's empty pages in short steps, each leaving the database "
+        "free for other writers a moment; interrupted, what was freed stays freed. --full "
+        "rebuilds the whole file instead, in one transaction that makes other writers wait "
+        "until it ends; a database made before stepped vacuuming needs that once.",
+    )
+    p.add_argument(
+        "--full",
+        action="store_true",
+        help="rebuild the whole file (holds the write lock throughout; converts an old database)",
     )
     p.set_defaults(handler=cmd_vacuum)
     p = actions.add_parser(
@@ -148,14 +159,41 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 
 def cmd_vacuum(args: argparse.Namespace) -> int:
-    from threadline.cli.output import human_size
+    import sys
+
+    from threadline.cli.output import Progress, human_size
 
     check_config(args)
     _require_existing(args)
 
     async def body(store: Store) -> tuple[int, int]:
         before = (await store.info()).size_bytes
-        await store.vacuum()
+        if args.full or not await store.vacuum_in_steps_possible():
+            why = (
+                ""
+                if args.full
+                else "this database was made before stepped vacuuming, so it is rebuilt "
+                "whole once (later vacuums go in short steps); "
+            )
+            print(
+                f"threadline: {why}rebuilding the file in one transaction: other writers "
+                "wait until it ends",
+                file=sys.stderr,
+                flush=True,
+            )
+            await store.vacuum(full=True)
+        else:
+            bar = Progress("vacuuming", unit="pages")
+            bar.count_unit = "pages"
+
+            def progress(done: int, total: int) -> None:
+                bar.total = total
+                bar.update(done, done)
+
+            try:
+                await store.vacuum(progress=progress)
+            finally:
+                bar.close()
         return before, (await store.info()).size_bytes
 
     before, after = with_store(args, body)

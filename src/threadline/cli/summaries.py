@@ -154,7 +154,15 @@ def cmd_compact(args: argparse.Namespace) -> int:
             if not confirm(question):
                 raise CommandFailed("cancelled: nothing was removed")
         covers = await _range(store, plan.summary)
-        removed = await compact_session(store, session.id, plan.summary)
+        from threadline.cli.output import Progress
+
+        bar = Progress("compacting", total=plan.removable)
+        try:
+            removed = await compact_session(
+                store, session.id, plan.summary, progress=lambda done: bar.update(done)
+            )
+        finally:
+            bar.close()
         print(
             f"removed {plural(removed, 'message')} from {short}; "
             f"the summary of {covers} stands for them"

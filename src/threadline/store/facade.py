@@ -66,6 +66,33 @@ def _given(**kwargs: Any) -> dict[str, Any]:
     return {k: v for k, v in kwargs.items() if v is not UNSET}
 
 
+# `PRAGMA auto_vacuum` of a file whose free pages are given back on request, in steps.
+_INCREMENTAL = 2
+# A stepped vacuum's transaction frees at most this many pages (4 KiB each) and stops taking
+# more after about this long, so it never holds the write lock near a second.
+VACUUM_STEP_PAGES = 4096
+VACUUM_STEP_SECONDS = 0.3
+
+
+def _free_pages(conn: sqlite3.Connection) -> int:
+    conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # the header as it is now
+    return int(conn.execute("PRAGMA freelist_count").fetchone()[0])
+
+
+def _vacuum_step(conn: sqlite3.Connection, most: int) -> tuple[int, int]:
+    """Free up to `most` pages in the caller's transaction; returns (freed, still free).
+
+    One page per statement: Python's sqlite3 steps a statement that returns no columns only
+    once, and `PRAGMA incremental_vacuum(N)` frees one page per step."""
+    started = time.perf_counter()
+    before = left = _free_pages(conn)
+    while left and before - left < most and time.perf_counter() - started < VACUUM_STEP_SECONDS:
+        for _ in range(min(64, left, most - (before - left))):
+            conn.execute("PRAGMA incremental_vacuum(1)")
+        left = _free_pages(conn)
+    return before - left, left
+
+
 class Store:
     """Async access to one threadline database. Open with `await Store.open(...)`.
 
@@ -589,9 +616,38 @@ class Store:
     async def count_messages(self, session_id: str) -> int:
         return await self._db.read(message_ops.count_messages, session_id)
 
-    async def delete_messages_before(self, session_id: str, before_id: int) -> int:
-        """Remove a session's messages with id < before_id (compacting); returns how many."""
-        return await self._db.write(message_ops.delete_messages_before, session_id, before_id)
+    async def delete_messages_before(
+        self,
+        session_id: str,
+        before_id: int,
+        *,
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Remove a session's messages with id < before_id (compacting); returns how many.
+
+        In short write transactions of COMPACT_CHUNK messages, oldest first, leaving the lock
+        free between them; `progress(removed_so_far)` after each. The summary that stands for
+        the messages is the durable marker: a crash between steps leaves the newest of them
+        still stored and still covered by it (requests unchanged), and removing again (the
+        next `sessions compact`) finishes. No step is undone by a later failure.
+        """
+        removed = 0
+        while True:
+            count, more = await self._db.write(
+                message_ops.delete_messages_step,
+                session_id,
+                before_id,
+                message_ops.COMPACT_CHUNK,
+            )
+            removed += count
+            if progress is not None:
+                progress(removed)
+            if not more:
+                break
+            await asyncio.sleep(0.005)  # let a writer waiting in another process in
+        if removed > message_ops.COMPACT_CHUNK:
+            await self.checkpoint()
+        return removed
 
     async def count_messages_before(self, session_id: str, before_id: int) -> int:
         """How many of a session's messages have id < before_id."""
@@ -1032,12 +1088,57 @@ class Store:
         await self._db.read(run, snapshot=False)
         return target
 
-    async def vacuum(self) -> None:
+    async def vacuum_in_steps_possible(self) -> bool:
+        """Whether the file frees pages in short steps (auto_vacuum = INCREMENTAL: every
+        database threadline creates; `vacuum(full=True)` converts an older one)."""
+
+        def mode(conn: sqlite3.Connection) -> int:
+            # Read something first: the pragma alone answers from the header as this
+            # connection last read it, which another connection's VACUUM may have changed.
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return int(conn.execute("PRAGMA auto_vacuum").fetchone()[0])
+
+        return await self._db.read(mode) == _INCREMENTAL
+
+    async def vacuum(
+        self,
+        *,
+        full: bool = False,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> bool:
+        """Give the space of deleted rows back to the file system; returns whether it went in
+        short steps.
+
+        An incremental database (see vacuum_in_steps_possible) moves its free pages to the end
+        of the file and drops them in write transactions of at most VACUUM_STEP_PAGES pages and
+        about VACUUM_STEP_SECONDS each, leaving the lock free between them;
+        `progress(pages_freed, pages_free_at_start)` after each. Interrupted, what is done
+        stays done. The WAL is then checkpointed, so the file shrinks.
+
+        `full`, or an older database: one VACUUM, which rebuilds the whole file and holds the
+        write lock throughout (other writers wait), switching the file to incremental.
+        """
+        if not full and await self.vacuum_in_steps_possible():
+            total = await self._db.read(_free_pages)
+            freed = 0
+            while True:
+                count, left = await self._db.write(_vacuum_step, VACUUM_STEP_PAGES)
+                freed += count
+                if progress is not None:
+                    progress(freed, max(total, freed))
+                if not left or not count:
+                    break
+                await asyncio.sleep(0.005)  # let a writer waiting in another process in
+            await self.checkpoint()
+            return True
+
         def run(conn: sqlite3.Connection) -> None:
+            conn.execute("PRAGMA auto_vacuum = INCREMENTAL")  # takes effect with the VACUUM
             conn.execute("VACUUM")
 
         await self._db.write_outside_transaction(run)
         await self.checkpoint()
+        return False
 
     # ------------------------------------------------------------------ export and import
 

@@ -215,11 +215,29 @@ def count_messages(conn: sqlite3.Connection, session_id: str) -> int:
     )
 
 
-def delete_messages_before(conn: sqlite3.Connection, session_id: str, before_id: int) -> int:
+# Compacting removes this many messages per write transaction (with their search-index rows
+# and sync tombstones, ~0.2-0.5 ms each), so no step holds the write lock near a second.
+COMPACT_CHUNK = 500
+
+
+def delete_messages_step(
+    conn: sqlite3.Connection, session_id: str, before_id: int, limit: int
+) -> tuple[int, bool]:
+    """Remove the oldest `limit` of a session's messages with id < before_id, in the caller's
+    transaction; returns (how many went, whether any are left).
+
+    Oldest first, so what a crash between steps leaves is the end of the range, right before
+    the messages kept: the summary already stands for them, and removing again finishes."""
     cur = conn.execute(
-        "DELETE FROM messages WHERE session_id = ? AND id < ?", (session_id, before_id)
+        "DELETE FROM messages WHERE id IN (SELECT id FROM messages"
+        " WHERE session_id = ? AND id < ? ORDER BY id LIMIT ?)",
+        (session_id, before_id, limit),
     )
-    return cur.rowcount
+    left = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM messages WHERE session_id = ? AND id < ?)",
+        (session_id, before_id),
+    ).fetchone()[0]
+    return cur.rowcount, bool(left)
 
 
 def count_messages_before(conn: sqlite3.Connection, session_id: str, before_id: int) -> int:

@@ -156,6 +156,10 @@ def open_and_migrate(
             )
         apply_pragmas(conn, reader=True)
         return MigrationReport(from_version=version, to_version=version)
+    if version == 0:
+        # Before anything writes the file's header (WAL does): only a new file can take it
+        # without a VACUUM. Freed pages can then go back to the file system in short steps.
+        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
     mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
     if str(mode).lower() != "wal":
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
