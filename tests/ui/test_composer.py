@@ -119,7 +119,6 @@ async def test_the_stream_repaints_at_a_pace_not_per_token(
         assert live.deltas == 2000
         assert 1 <= live.renders < live.deltas  # paced (the rule is tested below)
         # The stored reply's last frame follows the turn's end: wait for it to be painted.
-        # The stored reply's last frame follows the turn's end: wait for it to be painted.
         await until(pilot, lambda: "t1999" in pane_text(app), "the reply's end on screen")
 
 
