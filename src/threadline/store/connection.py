@@ -339,8 +339,18 @@ class _Worker:
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         return await self.submit(fn, *args)
 
-    async def open(self, target: str, uri: bool) -> None:
-        def connect() -> sqlite3.Connection:
+    async def open(
+        self,
+        target: str,
+        uri: bool,
+        setup: Callable[..., None] | None = None,
+        *args: Any,
+    ) -> None:
+        """Connect, then run `setup(conn, *args)`: one job, so opening costs the event loop a
+        single wait (at start-up the loop is busy drawing the first screen, and every extra
+        round trip would wait behind it)."""
+
+        def connect() -> None:
             conn = sqlite3.connect(
                 target,
                 uri=uri,
@@ -348,10 +358,12 @@ class _Worker:
                 cached_statements=256,
                 check_same_thread=False,  # interrupt() comes from the event loop's thread
             )
+            self.raw = conn  # set first: close() closes it if the setup fails
             conn.create_function("threadline_writer_gone", 1, sql_writer_gone)
-            return conn
+            if setup is not None:
+                setup(conn, *args)
 
-        self.raw = await self.call(connect)
+        await self.call(connect)
 
     async def close(self) -> None:
         if self._closed:
@@ -432,13 +444,16 @@ class Database:
         writer = _Worker("threadline-writer")
         pool: list[_Worker] = []
         try:
-            await writer.open(target, uri)
-            await writer.call(setup, writer.conn, read_only)
-            for n in range(max(1, readers)):
-                reader = _Worker(f"threadline-reader-{n}")
-                pool.append(reader)
-                await reader.open(target, uri)
-                await reader.call(_reader_setup, reader.conn)
+            await writer.open(target, uri, setup, read_only)
+            # After the writer's setup (which may migrate): the readers open side by side.
+            pool.extend(_Worker(f"threadline-reader-{n}") for n in range(max(1, readers)))
+            opened = await asyncio.gather(
+                *(reader.open(target, uri, _reader_setup) for reader in pool),
+                return_exceptions=True,
+            )
+            for outcome in opened:
+                if isinstance(outcome, BaseException):
+                    raise outcome
         except BaseException:
             await writer.close()
             for reader in pool:
