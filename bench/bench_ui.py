@@ -128,20 +128,52 @@ def child_bare() -> None:
     app.run(auto_pilot=pilot, **run_kwargs())
 
 
+def when_imported(name: str, patch: Any) -> None:
+    """Call `patch(module)` as soon as the module `name` is imported, when the code under test
+    imports it: importing it here first would change the order start-up does things in (the
+    CLI opens the database while it imports the app)."""
+    import importlib.abc
+    import importlib.util
+
+    class Hook(importlib.abc.MetaPathFinder):
+        def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
+            if fullname != name:
+                return None
+            sys.meta_path.remove(self)
+            spec = importlib.util.find_spec(fullname)
+            if spec is None or spec.loader is None:
+                return spec
+            loader = spec.loader
+            real_exec = loader.exec_module
+
+            def exec_module(module: Any) -> None:
+                real_exec(module)
+                patch(module)
+
+            loader.exec_module = exec_module  # type: ignore[method-assign]
+            return spec
+
+    sys.meta_path.insert(0, Hook())
+
+
 def run_through_cli(db: str, directory: str, pilot: Any) -> None:
     """`threadline --db DB --dir DIRECTORY`, its app run headless with `pilot(app, p)`."""
+
+    def patch(module: Any) -> None:
+        app_class = module.ThreadlineApp
+        run = app_class.run
+
+        def headless(self: Any, *args: Any, **kwargs: Any) -> Any:
+            async def auto_pilot(p: Any) -> None:
+                await pilot(self, p)
+
+            return run(self, auto_pilot=auto_pilot, **run_kwargs())
+
+        app_class.run = headless
+
+    when_imported("threadline.ui.app", patch)
     from threadline.cli import main
-    from threadline.ui.app import ThreadlineApp
 
-    run = ThreadlineApp.run
-
-    def headless(self: ThreadlineApp, *args: Any, **kwargs: Any) -> Any:
-        async def auto_pilot(p: Any) -> None:
-            await pilot(self, p)
-
-        return run(self, auto_pilot=auto_pilot, **run_kwargs())
-
-    ThreadlineApp.run = headless  # type: ignore[method-assign]
     main(["--db", db, "--dir", directory])
 
 
@@ -154,16 +186,18 @@ async def wait_for(condition: Any, limit: float = 120.0) -> None:
 
 
 def child_start(db: str, info: dict[str, Any]) -> None:
-    from threadline.ui.widgets.session_list import SessionList
-
     loads: list[float] = []
-    real_load = SessionList.load
 
-    async def timed_load(self: SessionList, *args: Any, **kwargs: Any) -> None:
-        await real_load(self, *args, **kwargs)
-        loads.append(time.monotonic())  # the rows are in: the next frame shows them
+    def patch(module: Any) -> None:
+        real_load = module.SessionList.load
 
-    SessionList.load = timed_load  # type: ignore[method-assign]
+        async def timed_load(self: Any, *args: Any, **kwargs: Any) -> None:
+            await real_load(self, *args, **kwargs)
+            loads.append(time.monotonic())  # the rows are in: the next frame shows them
+
+        module.SessionList.load = timed_load
+
+    when_imported("threadline.ui.widgets.session_list", patch)
 
     async def pilot(app: Any, p: Any) -> None:
         clock = PaintClock(app)

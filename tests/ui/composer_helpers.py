@@ -45,7 +45,7 @@ def composer_text(app) -> str:
 
 async def type_and_send(pilot, text: str) -> None:
     """Focus the composer (i), type `text` key by key (\\n as ctrl+j) and press enter."""
-    from threadline.ui.widgets.composer import ComposerInput
+    from threadline.ui.widgets.composer_input import ComposerInput
 
     if not isinstance(pilot.app.focused, ComposerInput):
         await pilot.press("i")

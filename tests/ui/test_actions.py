@@ -220,7 +220,7 @@ async def test_every_key_is_in_the_command_palette(plain_db: Sample):
         commands = {c.title for c in app.get_system_commands(app.screen)}
         from textual.binding import Binding
 
-        from threadline.ui.widgets.composer import ComposerInput
+        from threadline.ui.widgets.composer_input import ComposerInput
         from threadline.ui.widgets.conversation import ConversationView
 
         for owner in (MainScreen, SessionList, ConversationView, ComposerInput):

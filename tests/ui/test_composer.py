@@ -28,7 +28,8 @@ from threadline.models import Message
 from threadline.store import Store
 from threadline.ui.screens.new_session import NewSessionScreen
 from threadline.ui.screens.setup import ProviderSetupScreen
-from threadline.ui.widgets.composer import Composer, ComposerInput
+from threadline.ui.widgets.composer import Composer
+from threadline.ui.widgets.composer_input import ComposerInput
 from threadline.ui.widgets.conversation import ConversationView
 from threadline.ui.widgets.session_list import SessionList
 

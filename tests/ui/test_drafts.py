@@ -20,7 +20,8 @@ from sample_data import Sample
 from threadline.store import Store
 from threadline.ui.drafts import NEW, Drafts, drafts_path
 from threadline.ui.screens.new_session import NewSessionScreen
-from threadline.ui.widgets.composer import Composer, ComposerInput
+from threadline.ui.widgets.composer import Composer
+from threadline.ui.widgets.composer_input import ComposerInput
 
 SIZE = (110, 36)
 

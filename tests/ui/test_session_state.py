@@ -21,7 +21,8 @@ from threadline.ui.screens.main import filter_hint
 from threadline.ui.screens.memories import MemoriesScreen
 from threadline.ui.screens.search import SearchScreen
 from threadline.ui.summaries import nothing_to_summarise
-from threadline.ui.widgets.composer import Composer, ComposerInput
+from threadline.ui.widgets.composer import Composer
+from threadline.ui.widgets.composer_input import ComposerInput
 
 SIZE = (110, 36)
 

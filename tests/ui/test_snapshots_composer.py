@@ -23,7 +23,7 @@ from composer_helpers import (
 from sample_data import Sample
 
 from threadline.chat.provider import ProviderError
-from threadline.ui.widgets.composer import ComposerInput
+from threadline.ui.widgets.composer_input import ComposerInput
 
 SMALL = (80, 24)
 MEDIUM = (100, 30)

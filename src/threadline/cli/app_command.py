@@ -21,6 +21,11 @@ def run_app_command(args: argparse.Namespace) -> int:
     if args.dir is not None and not os.path.isdir(os.path.expanduser(args.dir)):
         raise ThreadlineError(f"{args.dir}: no such directory (--dir)")
     directory = paths.resolve_dir(args.dir)
+    # The database opens on its own threads while Textual and the app are imported and the
+    # first screen is built: the sidebar's rows can be read as soon as the screen is up.
+    from threadline.store import Store
+
+    opening = Store.open_in_background(db_file)
     from threadline.ui.app import run_app
 
-    return run_app(db_path=db_file, settings=settings, working_dir=directory)
+    return run_app(db_path=db_file, settings=settings, working_dir=directory, opening=opening)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
@@ -149,6 +151,29 @@ class Store:
         liveness.register(store._tag, db.writer_connection)
         db.prelude = store._settle
         return store
+
+    @classmethod
+    def open_in_background(
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        clock: Clock | None = None,
+    ) -> concurrent.futures.Future[Store]:
+        """Start `Store.open` on a thread of its own (with an event loop of its own) and return
+        at once: the app starts opening its database before it imports Textual and builds its
+        screen, and awaits the result (`asyncio.wrap_future`) on its own loop. The store is
+        then used from that loop only. An error opening is the future's exception."""
+        future: concurrent.futures.Future[Store] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                store = asyncio.run(cls.open(path, clock=clock))
+            except BaseException as exc:  # handed to whoever waits
+                future.set_exception(exc)
+            else:
+                future.set_result(store)
+
+        threading.Thread(target=run, name="threadline-open", daemon=True).start()
+        return future
 
     def _settle(self, conn: sqlite3.Connection) -> None:
         session_ops.settle_streams(conn, self._clock())

@@ -9,6 +9,7 @@ store refuses before writing).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import gc
 import os
 from collections.abc import Callable, Iterable
@@ -79,7 +80,10 @@ class ThreadlineApp(App[int]):
         scope: Scope = Scope.DIRECTORY,
         upkeep_seconds: float = UPKEEP_SECONDS,
         capture_seconds: float | None = None,
+        opening: concurrent.futures.Future[Store] | None = None,
     ) -> None:
+        """`opening`: the store of `db_path`, already being opened (Store.open_in_background:
+        the CLI starts it before importing the app); None: the app opens it."""
         css: list[str | PurePath] = [*stylesheets()]
         super().__init__(css_path=css)
         self.db_path = Path(db_path)
@@ -89,6 +93,7 @@ class ThreadlineApp(App[int]):
         self.poll_seconds = poll_seconds
         self.initial_scope = scope
         self.store: Store | None = None
+        self._opening = opening
         # The turn engine (None until engine_ready; stays None when no provider is set up,
         # with engine_error saying why).
         self.engine: TurnEngine | None = None
@@ -156,10 +161,13 @@ class ThreadlineApp(App[int]):
 
     async def _start(self) -> None:
         """Open the store, then load the main screen once it is mounted."""
-        from threadline.store import Store
-
         try:
-            store = await Store.open(self.db_path, clock=self.clock)
+            if self._opening is not None:
+                store = await asyncio.wrap_future(self._opening)
+            else:
+                from threadline.store import Store
+
+                store = await Store.open(self.db_path, clock=self.clock)
         except ThreadlineError as exc:
             self._fail(str(exc))
             return
@@ -182,6 +190,8 @@ class ThreadlineApp(App[int]):
         # What follows (the engine's imports on a thread, the collector) would hold the GIL
         # while the rows paint: it waits for that paint.
         await self._next_refresh()
+        # The composer's text area is not part of the first screen (see widgets/composer.py).
+        screen.composer.build()
         await self._start_engine(store)
         # Once the first session has had time to open (its paint is not held up either).
         self.set_timer(1.0, lambda: self.call_after_refresh(_freeze_start_up))
@@ -425,8 +435,10 @@ def run_app(
     settings: Settings,
     working_dir: str,
     clock: Callable[[], datetime] | None = None,
+    opening: concurrent.futures.Future[Store] | None = None,
 ) -> int:
-    """Run the app until the user quits; returns the exit status.
+    """Run the app until the user quits; returns the exit status. `opening`: the store of
+    `db_path` being opened already (see ThreadlineApp).
 
     Raises:
         ThreadlineError: the store could not be opened, or the install has no stylesheets
@@ -435,7 +447,7 @@ def run_app(
     from threadline.ui.paste import install
 
     try:
-        app = ThreadlineApp(db_path, settings, working_dir, clock=clock)
+        app = ThreadlineApp(db_path, settings, working_dir, clock=clock, opening=opening)
     except FileNotFoundError as exc:  # a broken install without its stylesheets
         raise ThreadlineError(str(exc)) from None
     install()  # pastes holding ESC arrive whole and in order (see ui/paste.py)

@@ -26,17 +26,20 @@ from threadline.ui.notices import notify_error
 from threadline.ui.safe import clean, one_line
 from threadline.ui.turn_runner import TurnRunner
 from threadline.ui.widgets.bars import HeaderBar, KeyFooter, SessionTitle
-from threadline.ui.widgets.composer import Composer, ComposerInput
+from threadline.ui.widgets.composer import Composer
 from threadline.ui.widgets.conversation import ConversationView
 from threadline.ui.widgets.session_list import SessionList, SessionQuery
 
 if TYPE_CHECKING:
+    from textual.widgets import TextArea
+
     from threadline.chat.turns import TurnEngine
     from threadline.sources.found import FoundHistory
     from threadline.store import Store
     from threadline.ui.memory_tasks import MemoryStatus
     from threadline.ui.screens.memories import JumpTo
     from threadline.ui.turn_runner import NewSession
+    from threadline.ui.widgets.composer_input import ComposerInput
 
 UNDO_SECONDS = 10.0
 FILTER_DELAY = 0.15
@@ -339,10 +342,10 @@ class MainScreen(Screen[None]):
             self.drafts.set(key, text)
         self._schedule_draft_save()
 
-    @on(ComposerInput.Changed, "#composer-input")
-    def _composer_changed(self) -> None:
-        self.drafts.set(self.draft_key, self.composer.text)
-        self._schedule_draft_save()
+    def on_text_area_changed(self, event: TextArea.Changed) -> None:
+        if event.text_area.id == "composer-input":  # (the composer's text area: built late)
+            self.drafts.set(self.draft_key, self.composer.text)
+            self._schedule_draft_save()
 
     def _schedule_draft_save(self) -> None:
         if self._draft_timer is None and self.drafts.dirty and self.is_attached:
@@ -836,10 +839,10 @@ class MainScreen(Screen[None]):
         if problem:
             self.notify(clean(problem), severity="warning", markup=False, timeout=10)
 
-    @on(ComposerInput.Submitted, "#composer-input")
-    def _composer_submitted(self, event: ComposerInput.Submitted) -> None:
-        event.stop()
-        self.runner.send(event.text)
+    def on_composer_input_submitted(self, event: ComposerInput.Submitted) -> None:
+        if event.input.id == "composer-input":
+            event.stop()
+            self.runner.send(event.text)
 
     def action_cancel_reply(self) -> None:
         if not self.runner.cancel():
@@ -964,16 +967,16 @@ class MainScreen(Screen[None]):
 
     def key_sections(self) -> list[KeySection]:
         """Every key of this screen and its views, grouped by where it works."""
-        mounted = bool(self.query("#composer-input"))
+        from threadline.ui.widgets.composer_input import ComposerInput
+
+        mounted = bool(self.query("#composer"))
         return key_sections(
             self.app,
             [
                 KeyGroup("Anywhere", MainScreen, self),
                 KeyGroup("Session list", SessionList, self.sessions if mounted else None),
                 KeyGroup("Conversation", ConversationView, self.conversation if mounted else None),
-                KeyGroup(
-                    "Composer", ComposerInput, self.query_one(ComposerInput) if mounted else None
-                ),
+                KeyGroup("Composer", ComposerInput, self.composer.input if mounted else None),
             ],
         )
 

@@ -20,7 +20,7 @@ from textual.widgets import Input, Static
 from threadline.ui.host import host
 from threadline.ui.safe import one_line
 from threadline.ui.turn_runner import NewSession
-from threadline.ui.widgets.composer import ComposerInput
+from threadline.ui.widgets.composer_input import ComposerInput
 from threadline.ui.widgets.model_picker import ModelPicker
 
 __all__ = ["NewSession", "NewSessionScreen"]

@@ -5,6 +5,11 @@ protocol, or tmux with `extended-keys on`) inserts a new line. Typed keys are te
 one-letter keys do not fire while the composer has focus. The status line says what enter
 will do (or, while a reply streams, how long it has been going and how many tokens arrived),
 or, when no model provider is configured, how to configure one.
+
+The text area (composer_input.py: Textual's TextArea, its import, styles and first layout) is
+not part of the first screen: a one-line stand-in showing its placeholder takes its place
+until the app has painted the sidebar and calls `build()`, or until anything needs the text
+area sooner (`input`: a focus, a click on the stand-in). Text set before holds until then.
 """
 
 from __future__ import annotations
@@ -13,86 +18,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from typing import TYPE_CHECKING
+
 from textual import events
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.content import Content
-from textual.message import Message
 from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import TextArea
 
 from threadline.ui.format import plural
-from threadline.ui.safe import clean, one_line
+from threadline.ui.safe import one_line
 
-# What terminals send for "a new line, not send": ctrl+j is a plain line feed, so it works
-# everywhere; shift+enter arrives as CSI u (kitty protocol) or, through tmux with extended
-# keys, as xterm's modifyOtherKeys form, which Textual names "shift+\r". (alt+enter without
-# those protocols is ESC CR, which Textual reports as a plain enter.)
-NEWLINE_KEYS = frozenset({"ctrl+j", "shift+enter", "shift+\r", "alt+enter", "ctrl+enter"})
+if TYPE_CHECKING:
+    from threadline.ui.widgets.composer_input import ComposerInput
+
+PLACEHOLDER = "Write a message…"
+
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
-
-
-class ComposerInput(TextArea):
-    """The text area: enter sends, ctrl+j / shift+enter insert a new line, pastes are made
-    visible (control characters shown as ^X, like stored text)."""
-
-    BINDINGS = [
-        Binding("enter", "submit", "Send", tooltip="Send the message"),
-        Binding(
-            "ctrl+j",
-            "newline",
-            "New line",
-            tooltip="Insert a new line (shift+enter too, where the terminal reports it)",
-        ),
-    ]
-
-    @dataclass
-    class Submitted(Message):
-        """Enter was pressed: `text` is the composer's whole text."""
-
-        input: ComposerInput
-        text: str
-
-        @property
-        def control(self) -> ComposerInput:
-            return self.input
-
-    def check_consume_key(self, key: str, character: str | None = None) -> bool:
-        # Textual gives "/" no character here, so the footer would offer "/ Filter" while
-        # typing; it is text like every printable key.
-        return key == "slash" or super().check_consume_key(key, character)
-
-    async def _on_key(self, event: events.Key) -> None:
-        # Runs before TextArea's own handler (which would insert "\n" for enter).
-        if event.key == "enter":
-            event.stop()
-            event.prevent_default()
-            self.action_submit()
-        elif event.key in NEWLINE_KEYS:
-            event.stop()
-            event.prevent_default()
-            self.action_newline()
-
-    async def _on_paste(self, event: events.Paste) -> None:
-        event.prevent_default()
-        event.stop()
-        if self.read_only or self.disabled:
-            return
-        start, end = self.selection
-        result = self.replace(clean(event.text), start, end, maintain_selection_offset=False)
-        self.move_cursor(result.end_location)
-        self.focus()
-
-    def action_submit(self) -> None:
-        self.post_message(self.Submitted(self, self.text))
-
-    def action_newline(self) -> None:
-        if self.read_only:
-            return
-        start, end = self.selection
-        self.replace("\n", start, end, maintain_selection_offset=False)
 
 
 @dataclass(frozen=True)
@@ -166,6 +109,29 @@ class ComposerStatus(Widget):
         return left.truncate(width, ellipsis=True)
 
 
+class ComposerStandIn(Widget):
+    """Where the text area will be, until it is built: its placeholder, drawn as it draws it.
+    A click builds the text area and focuses it."""
+
+    DEFAULT_CSS = """
+    ComposerStandIn {
+        height: 1;
+        padding: 0 1;
+        background: $surface;
+        color: $text 40%;
+    }
+    """
+
+    def render(self) -> str:
+        return PLACEHOLDER
+
+    def on_click(self, event: events.Click) -> None:
+        parent = self.parent
+        if isinstance(parent, Composer) and parent.enabled:
+            event.stop()
+            parent.input.focus()
+
+
 class Composer(Vertical):
     """The composer under the conversation: the text area and its status line."""
 
@@ -187,7 +153,7 @@ class Composer(Vertical):
     Composer > ComposerInput:focus {
         background: $boost;
     }
-    Composer.-disabled > ComposerInput {
+    Composer.-disabled > ComposerInput, Composer.-disabled > ComposerStandIn {
         display: none;
     }
     """
@@ -197,21 +163,48 @@ class Composer(Vertical):
         self._clock = clock
         self._ticker: Timer | None = None
         self.tick: Callable[[], object] | None = None  # called 10 times a second while busy
+        self._area: ComposerInput | None = None
+        self._stand_in = ComposerStandIn()
+        self._text = ""  # what the text area will start with (until it is built)
 
     def compose(self) -> ComposeResult:
+        yield self._stand_in if self._area is None else self._area
+        yield ComposerStatus(self._clock, id="composer-status")
+
+    @property
+    def built(self) -> bool:
+        """The text area exists (it replaced the stand-in)."""
+        return self._area is not None
+
+    def build(self) -> ComposerInput:
+        """Put the text area in the stand-in's place (once), holding the text set so far.
+        It is in the DOM on return (focus it, set its text); Textual mounts it next."""
+        if self._area is not None:
+            return self._area
+        from threadline.ui.widgets.composer_input import ComposerInput
+
         area = ComposerInput(
+            self._text,
             id="composer-input",
             soft_wrap=True,
             compact=True,
             highlight_cursor_line=False,
-            placeholder="Write a message…",
+            placeholder=PLACEHOLDER,
         )
-        yield area
-        yield ComposerStatus(self._clock, id="composer-status")
+        area.disabled = self.has_class("-disabled")
+        self._area = area
+        if self._text:
+            area.move_cursor(area.document.end)
+        self._text = ""
+        if self._stand_in.is_attached:  # else the composer is yet to compose: it yields `area`
+            self.mount(area, before=self._stand_in)
+            self._stand_in.remove()
+        return area
 
     @property
     def input(self) -> ComposerInput:
-        return self.query_one(ComposerInput)
+        """The text area (built now if it was not yet)."""
+        return self.build()
 
     @property
     def status(self) -> ComposerStatus:
@@ -219,11 +212,14 @@ class Composer(Vertical):
 
     @property
     def text(self) -> str:
-        return self.input.text
+        return self._text if self._area is None else self._area.text
 
     @text.setter
     def text(self, value: str) -> None:
-        area = self.input
+        area = self._area
+        if area is None:
+            self._text = value
+            return
         area.text = value
         area.move_cursor(area.document.end)
 
@@ -231,9 +227,12 @@ class Composer(Vertical):
     def enabled(self) -> bool:
         return not self.has_class("-disabled")
 
+    def _writing(self) -> bool:
+        return self._area is not None and self._area.has_focus
+
     def _show_title(self) -> None:
         """The border's title says whether keys type here, and how to leave."""
-        if self.input.has_focus:
+        if self._writing():
             self.border_title = "✎ writing · keys type here · esc leaves"
         else:
             self.border_title = "i writes" if self.enabled else None
@@ -250,9 +249,10 @@ class Composer(Vertical):
     def show(self, state: ComposerState) -> None:
         """Set the status line (and, for "disabled", hide the text area)."""
         disabled = state.kind == "disabled"
-        was_focused = self.input.has_focus
+        was_focused = self._writing()
         self.set_class(disabled, "-disabled")
-        self.input.disabled = disabled
+        if self._area is not None:
+            self._area.disabled = disabled
         self.status.show(state)
         if state.kind == "busy":
             if self._ticker is None:
