@@ -4,10 +4,19 @@ the new-session form, the sidebar following the turn, and keys while a reply str
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from collections.abc import Iterator
 
 import pytest
-from apphelpers import make_app, screen_text, settle, terminal_output, until, widget_lines
+from apphelpers import (
+    FixedClock,
+    make_app,
+    screen_text,
+    settle,
+    terminal_output,
+    until,
+    widget_lines,
+)
 from composer_helpers import (
     ScriptedProvider,
     chat_settings,
@@ -26,6 +35,8 @@ from test_untrusted_text import assert_no_control_bytes
 from fakes.openai_server import FakeOpenAIServer
 from threadline.models import Message
 from threadline.store import Store
+from threadline.ui.app import ThreadlineApp
+from threadline.ui.drafts import NEW
 from threadline.ui.screens.new_session import NewSessionScreen
 from threadline.ui.screens.setup import ProviderSetupScreen
 from threadline.ui.widgets.composer import Composer
@@ -176,6 +187,38 @@ async def test_app_keys_are_text_in_the_composer(plain_db: Sample, fake_server: 
         assert not screen.filter_input.display  # / did not open the filter
         assert len(screen.sessions.loaded_rows) == 4  # d deleted nothing
         assert not screen.conversation.show_meta
+
+
+async def test_keys_typed_before_the_text_area_is_built_land_in_it(
+    plain_db: Sample, fake_server: FakeOpenAIServer
+):
+    """The composer's text area is built after the sidebar's first paint (a stand-in shows
+    its placeholder until then). Here the database is still opening, so it is not built yet:
+    `i` builds it at once, and every key typed after lands in it, in order, none taken for an
+    app key."""
+    opening: concurrent.futures.Future[Store] = concurrent.futures.Future()
+    clock = FixedClock()
+    app = ThreadlineApp(
+        plain_db.path, chat_settings(fake_server), API, clock=clock, opening=opening
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.main_screen
+        await until(pilot, lambda: screen.mounted.is_set() and screen.composer.enabled)
+        composer = screen.query_one(Composer)
+        assert not composer.built and not screen.query(ComposerInput)
+        assert "Write a message…" in screen_text(app)  # the stand-in
+        await pilot.press("i", "q", "d", "n", "s", "space", "h", "i", "ctrl+j", "slash")
+        assert composer.built and isinstance(app.focused, ComposerInput)
+        await until(pilot, lambda: composer.text == "qdns hi\n/")
+        assert app.is_running and app.screen is screen  # q did not quit
+        assert not screen.filter_input.display  # / did not open the filter
+        opening.set_result(await Store.open(plain_db.path, clock=clock))
+        await settle(pilot)
+        assert len(screen.sessions.loaded_rows) == 4  # d deleted nothing
+        # The loaded list opened its first session (the composer now holds that session's
+        # draft): what was typed is the new session's draft, as typed.
+        assert screen.draft_key != NEW
+        assert screen.drafts.get(NEW) == "qdns hi\n/"
 
 
 async def test_tab_order_is_list_pane_composer_and_i_focuses_the_composer(
