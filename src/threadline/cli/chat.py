@@ -90,6 +90,29 @@ def chat_command(args: argparse.Namespace) -> int:
     return with_store(args, lambda store: _chat(store, args, settings, text), readers=2)
 
 
+# What the first request imports (httpx loads httpcore and its anyio backend on first use).
+_HTTP_MODULES = ("httpx", "httpcore", "httpcore._backends.anyio", "httpx_sse")
+
+
+def _preload_http() -> None:
+    """Import the HTTP client on a thread of its own while the turn's database work runs
+    (finding the session, saving the message, reading the context): the first request would
+    otherwise wait for these imports (~100 ms) after all of it. Started once this command's
+    own imports are done, so the two threads never import the same modules at once; the
+    request's own `import httpx` waits for this one to finish, or reports its error."""
+    import importlib
+    import threading
+
+    def run() -> None:
+        for name in _HTTP_MODULES:
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001 - the request imports it again and says why
+                return
+
+    threading.Thread(target=run, name="threadline-http-import", daemon=True).start()
+
+
 async def _chat(store: Store, args: argparse.Namespace, settings: Settings, text: str) -> int:
     import asyncio
     from contextlib import aclosing
@@ -107,6 +130,7 @@ async def _chat(store: Store, args: argparse.Namespace, settings: Settings, text
         UserMessageSaved,
     )
 
+    _preload_http()
     # Another process writing (an import, a vacuum) never loses what was typed: the message
     # waits for the lock as long as it takes, saying why, until it is saved or ctrl-c.
     store.wait_for_lock(None, _LockNotice())
