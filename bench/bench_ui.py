@@ -122,7 +122,7 @@ def child_bare() -> None:
     async def pilot(p: Any) -> None:
         while not clock.frames:
             await asyncio.sleep(0.001)
-        emit(first_paint=clock.frames[0], rss_mb=rss_mb())
+        emit(first_paint=clock.frames[0], cpu=time.process_time(), rss_mb=rss_mb())
         app.exit()
 
     app.run(auto_pilot=pilot, **run_kwargs())
@@ -205,6 +205,7 @@ def child_start(db: str, info: dict[str, Any]) -> None:
         await wait_for(lambda: clock.after(loads[0]) is not None)
         screen = app.main_screen
         emit(
+            cpu=time.process_time(),  # every thread's, up to here (not to the paint itself)
             first_sidebar_paint=clock.after(loads[0]),
             first_paint=clock.frames[0],
             rows_loaded=loads[0],
@@ -509,15 +510,22 @@ def main() -> int:
                 figures.setdefault(name, []).append(value)
 
         for run in range(args.runs):
-            started, bare = run_child(["--child", "bare"], args.terminal)
+            bare_started, bare = run_child(["--child", "bare"], args.terminal)
             if "first_paint" in bare:
-                add("bare start", bare["first_paint"] - started)
+                add("bare start", bare["first_paint"] - bare_started)
             add("bare rss", bare.get("rss_mb"))
+            add("bare cpu", bare.get("cpu"))
             started, start = run_child(["--child", "start", *common], args.terminal)
             if "first_sidebar_paint" in start:
                 add("start", start["first_sidebar_paint"] - started)
                 add("start: first frame", start["first_paint"] - started)
                 add("start: rows loaded", start["rows_loaded"] - started)
+                add("start cpu", start.get("cpu"))
+                if "cpu" in start and "cpu" in bare:
+                    add("start cpu ratio", start["cpu"] / bare["cpu"])
+                if "first_paint" in bare:
+                    bare_start = bare["first_paint"] - bare_started
+                    add("start ratio", (start["first_sidebar_paint"] - started) / bare_start)
             add("switch to all", start.get("switch_to_all"))
             add("switch to workspace", start.get("switch_to_workspace"))
             details.setdefault("sessions", start.get("sessions"))
@@ -564,6 +572,11 @@ def main() -> int:
         print(
             f"start to painted sidebar            {ms(m.get('start', nan))}   "
             f"{m.get('start', nan) / bare_start:.2f} x bare (target <= 1.5)"
+        )
+        print(
+            f"  (pair by pair: {m.get('start ratio', nan):.2f} x bare; CPU, every thread, "
+            f"{ms(m.get('start cpu', nan)).strip()} vs the bare app's "
+            f"{ms(m.get('bare cpu', nan)).strip()}: {m.get('start cpu ratio', nan):.2f} x)"
         )
         print(
             f"  (first frame {ms(m.get('start: first frame', nan)).strip()}, rows loaded "

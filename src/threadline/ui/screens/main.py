@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from textual import on, work
+from textual import events, on, work
 from textual.actions import SkipAction
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
@@ -148,8 +148,10 @@ class MainScreen(Screen[None]):
         scope: Scope = Scope.DIRECTORY,
         name: str | None = None,
         id: str | None = None,
+        classes: str | None = None,
     ) -> None:
-        super().__init__(name=name, id=id)
+        super().__init__(name=name, id=id, classes=classes)
+        self._resumed = False
         self.store: Store | None = None
         self.mounted = asyncio.Event()
         self.scope = scope
@@ -246,6 +248,13 @@ class MainScreen(Screen[None]):
             self.set_class(name == chosen, name)
         if self.query_text:
             self._update_empty_text()  # its hint names the keys that work where focus is
+
+    def _on_screen_resume(self, event: events.ScreenResume) -> None:
+        # (Runs before Screen's own handler.) The first time, every widget was styled as it
+        # was mounted, just now: styling them all again is the first frame's largest cost.
+        if not self._resumed:
+            self._resumed = True
+            event.refresh_styles = False
 
     def on_descendant_focus(self) -> None:
         self._show_focus()
