@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 POLL_SECONDS = 1.0
 # How long the first frame waits for the sidebar's rows (then it shows "Loading…").
-FIRST_FRAME_WAIT = 0.3
+FIRST_FRAME_WAIT = 0.5
 # How long a write waits while another process holds the database (then the message stays in
 # the composer with a notice).
 WRITE_PATIENCE = 60.0
