@@ -13,7 +13,6 @@ import concurrent.futures
 import gc
 import os
 from collections.abc import Callable, Iterable
-from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING
@@ -35,8 +34,6 @@ if TYPE_CHECKING:
     from threadline.ui.screens.main import MainScreen
 
 POLL_SECONDS = 1.0
-# How long the first frame waits for the sidebar's rows (then it shows "Loading…").
-FIRST_FRAME_WAIT = 0.5
 # How long a write waits while another process holds the database (then the message stays in
 # the composer with a notice).
 WRITE_PATIENCE = 60.0
@@ -97,7 +94,6 @@ class ThreadlineApp(App[int]):
         self.initial_scope = scope
         self.store: Store | None = None
         self._opening = opening
-        self._first_frame_hold: AbstractContextManager[None] | None = None
         # The turn engine (None until engine_ready; stays None when no provider is set up,
         # with engine_error saying why).
         self.engine: TurnEngine | None = None
@@ -153,21 +149,8 @@ class ThreadlineApp(App[int]):
         return self._main_screen is not None
 
     def on_load(self) -> None:
-        # The first frame waits (at most FIRST_FRAME_WAIT) for the sidebar's rows: drawing the
-        # screen without them and then again with them costs a frame, and the rows wait for it.
-        self._first_frame_hold = self.batch_update()
-        self._first_frame_hold.__enter__()
-        self.set_timer(FIRST_FRAME_WAIT, self._release_first_frame, name="first frame")
         # Open the database on its threads while Textual composes and mounts the screen.
         self.run_worker(self._start(), group="start", exit_on_error=False)
-
-    def _release_first_frame(self) -> None:
-        """Let the screen be drawn (once: the rows are in, or the wait is over)."""
-        hold, self._first_frame_hold = self._first_frame_hold, None
-        if hold is not None:
-            hold.__exit__(None, None, None)
-            if self.screen_stack:  # (none once the app has ended)
-                self.screen.refresh()
 
     def on_mount(self) -> None:
         self.theme_changed_signal.subscribe(self, self._theme_chosen)
@@ -184,12 +167,6 @@ class ThreadlineApp(App[int]):
 
     async def _start(self) -> None:
         """Open the store, then load the main screen once it is mounted."""
-        try:
-            await self._open_and_load()
-        finally:
-            self._release_first_frame()
-
-    async def _open_and_load(self) -> None:
         try:
             if self._opening is not None:
                 store = await asyncio.wrap_future(self._opening)
@@ -216,7 +193,6 @@ class ThreadlineApp(App[int]):
         screen = self.main_screen
         await screen.mounted.wait()
         await screen.load(store)
-        self._release_first_frame()
         # What follows (the engine's imports on a thread, the collector) would hold the GIL
         # while the rows paint: it waits for that paint.
         await self._next_refresh()
