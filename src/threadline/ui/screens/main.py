@@ -461,7 +461,8 @@ class MainScreen(Screen[None]):
         self.total = event.total
         self._update_header()
         if event.total == 0 and self._other_history is None:
-            self._look_for_other_history()
+            # After the rows' paint (the first start's: what it imports would hold it up).
+            self.call_after_refresh(self._look_for_other_history)
         # The key hints are drawn once the rows are on screen (see KeyFooter).
         self.call_after_refresh(self.query_one(KeyFooter).release)
         if not self._auto_opened and event.total and self.open_session_id is None:
