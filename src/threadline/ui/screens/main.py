@@ -170,6 +170,7 @@ class MainScreen(Screen[None]):
         # Composer drafts, one per session (see ui/drafts.py): the composer holds the draft
         # of `draft_key` (a session id, or NEW for the session the next message makes).
         self.drafts = Drafts(None)
+        self._reading_drafts: asyncio.Future[tuple[Drafts, str | None]] | None = None
         self.draft_key = NEW
         self._draft_timer: Timer | None = None
         self._draft_problem = False
@@ -275,6 +276,7 @@ class MainScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.mounted.set()
+        self.read_drafts()  # (while the database opens)
         if not self.query("#filter"):
             return  # the app is ending (the database could not be opened) before composing
         self.filter_input.display = False
@@ -289,12 +291,23 @@ class MainScreen(Screen[None]):
 
     # ------------------------------------------------------------------ store
 
+    def read_drafts(self) -> asyncio.Future[tuple[Drafts, str | None]]:
+        """Read the drafts file on a thread (once: started when the screen is mounted, while the
+        database opens; `load` waits for it). The drafts, and the problem reading them if any."""
+        if self._reading_drafts is None:
+            drafts = Drafts(drafts_path(self.host.db_path))
+
+            async def read() -> tuple[Drafts, str | None]:
+                return drafts, await asyncio.to_thread(drafts.load)
+
+            self._reading_drafts = asyncio.ensure_future(read())
+        return self._reading_drafts
+
     async def load(self, store: Store) -> None:
         """The database is open: load the sidebar (and the drafts)."""
         self.store = store
         self.conversation.summaries = store
-        drafts = Drafts(drafts_path(self.host.db_path))
-        problem = await asyncio.to_thread(drafts.load)
+        drafts, problem = await self.read_drafts()
         if problem is not None:
             self.notify(clean(problem), severity="warning", markup=False, timeout=10)
         # What was typed before they were read stays (it is the newest).
