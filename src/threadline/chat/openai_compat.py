@@ -13,6 +13,7 @@ import asyncio
 import json
 import random
 import socket
+import sys
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,12 @@ if TYPE_CHECKING:
     import httpx
 
     from threadline.config import ProviderSettings
+
+# `import httpx` also imports httpx's own command-line tool (httpx._main: click, pygments and
+# rich's progress and syntax modules) wherever click is installed: ~90 ms before a first
+# request, for a tool threadline never runs. Marked missing (before httpx is first imported),
+# httpx falls back to its stub `main`.
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 # The longest Retry-After we wait for; beyond it the error is reported at once.
 MAX_RETRY_AFTER = 60.0
