@@ -34,6 +34,9 @@ if TYPE_CHECKING:
     from threadline.ui.screens.main import MainScreen
 
 POLL_SECONDS = 1.0
+# The latest the cyclic garbage collector is turned back on after start-up (it normally is
+# 1 s after the sidebar's first paint).
+GC_BACK_ON_SECONDS = 10.0
 # How long a write waits while another process holds the database (then the message stays in
 # the composer with a notice).
 WRITE_PATIENCE = 60.0
@@ -56,6 +59,7 @@ def _freeze_start_up() -> None:
         _frozen = True
         gc.collect()
         gc.freeze()
+    gc.enable()  # (the CLI turns the collector off while the app starts: see run_app_command)
 
 
 class ThreadlineApp(App[int]):
@@ -154,6 +158,8 @@ class ThreadlineApp(App[int]):
 
     def on_mount(self) -> None:
         self.theme_changed_signal.subscribe(self, self._theme_chosen)
+        # Whatever becomes of start-up, the collector is back on by then.
+        self.set_timer(GC_BACK_ON_SECONDS, _freeze_start_up, name="collector back on")
         bad = self._bad_theme
         if bad:
             choices = ", ".join(sorted(self.available_themes))
@@ -461,7 +467,10 @@ def run_app(
     # collector's sight, so the collections start-up triggers do not walk them (cheap: no
     # collection is run here).
     gc.freeze()
-    app.run()
+    try:
+        app.run()
+    finally:
+        gc.enable()
     if app.fatal_error is not None:
         raise ThreadlineError(app.fatal_error)
     return int(app.return_code or 0)
