@@ -21,6 +21,10 @@ from rich.text import Text
 CONTINUATION = "↪ "  # starts each continued piece of a long code line, after its indent
 _INDENT = re.compile(r"[ \t]*")
 
+# A fence's opening line and its language (the first word of the info string, as Rich reads it).
+_FENCE_LANGUAGE = re.compile(r"^ {0,3}(?:`{3,}|~{3,})[ \t]*([^\s`]+)", re.MULTILINE)
+_warmed: set[str] = set()
+
 _PARSER = MarkdownIt("commonmark", {"html": False}).enable("strikethrough").enable("table")
 
 
@@ -52,6 +56,32 @@ def wrap_code_line(line: str, width: int, marker: str = CONTINUATION) -> list[tu
         pieces.append((start, end, lead))
         start, lead = end, prefix
     return pieces
+
+
+def fence_languages(text: str) -> set[str]:
+    """The languages named by the code fences of a Markdown text, not warmed yet."""
+    if "```" not in text and "~~~" not in text:
+        return set()
+    return {name.lower() for name in _FENCE_LANGUAGE.findall(text)} - _warmed
+
+
+def warm_lexers(names: set[str]) -> None:
+    """Build each language's Pygments lexer once, so that drawing a code block does not.
+
+    A lexer's first use compiles its rules (50-250 ms for some languages; Pygments keeps them
+    on the class afterwards): run this on a thread for the languages of messages about to be
+    drawn, and a page-up that reaches them does not pay it."""
+    from pygments.lexers import get_lexer_by_name
+    from pygments.util import ClassNotFound
+
+    for name in sorted(names - _warmed):
+        try:
+            get_lexer_by_name(name)
+        except ClassNotFound:
+            pass
+        except Exception:  # noqa: BLE001 - a broken lexer fails when drawn, as before
+            pass
+        _warmed.add(name)
 
 
 class WrappedSyntax(Syntax):

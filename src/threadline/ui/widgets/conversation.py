@@ -15,6 +15,7 @@ import bisect
 import time
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 
 from rich.segment import Segment
 from rich.style import Style
@@ -30,6 +31,7 @@ from textual.strip import Strip
 from threadline.errors import ThreadlineError
 from threadline.models import Message, Session, Summary, TimelineItem
 from threadline.ui.format import plural
+from threadline.ui.markdown import fence_languages, warm_lexers
 from threadline.ui.message_layout import has_spacer
 from threadline.ui.notices import notify_error
 from threadline.ui.timeline import (
@@ -60,6 +62,7 @@ FOUND_CONTEXT = 2  # lines shown above a message opened from a search hit
 GUTTER = 2
 BANNER = 2
 DRAWN_ITEMS = 100  # items whose drawing is kept (a few screens' worth, whatever their size)
+PREFETCH_SLICE = 0.008  # seconds of drawing the entries near the screen between two looks at input
 DRAWN_LINES = 300  # screen lines kept (gutter and meta joined): a few screens
 
 # (entry key, line offset in it) at the top of the screen (negative: the banner above it);
@@ -187,6 +190,7 @@ class ConversationView(ScrollView, can_focus=True):
         self._follow = True
         self._settling = False
         self._settle_scheduled = False
+        self._prefetch_scheduled = False
         self._cache: LRUCache[tuple[object, ...], list[Strip]] = LRUCache(DRAWN_ITEMS)
         self._line_cache: LRUCache[tuple[object, ...], tuple[list[Strip], Strip]] = LRUCache(
             DRAWN_LINES
@@ -280,6 +284,7 @@ class ConversationView(ScrollView, can_focus=True):
             return
         self._live = None  # a reply streaming here is shown again by the turn runner
         self._cache.clear()
+        self._warm_lexers()
         self._empty = (
             ("No messages yet.", "Write the first message below.")
             if self.writable
@@ -929,8 +934,9 @@ class ConversationView(ScrollView, can_focus=True):
         index = max(0, min(len(self._keys) - 1, bisect.bisect_right(self._tops, top) - 1))
         return (self._keys[index], top - self._tops[index])
 
-    def _settle(self, anchor: Anchor | None = None, margin_above: bool = True) -> None:
-        """Draw the entries around the viewport and put the scroll position where it belongs."""
+    def _settle(self, anchor: Anchor | None = None) -> None:
+        """Draw the entries on screen and put the scroll position where it belongs (the
+        entries around the screen are drawn after the paint: `_prefetch`)."""
         self._settle_scheduled = False
         entries = self.window.entries
         if not entries:
@@ -953,19 +959,63 @@ class ConversationView(ScrollView, can_focus=True):
             if found is None:  # it went (folded away): the top
                 found, offset = 0, -BANNER
             index = max(0, min(found, len(entries) - 1))
+            # Only the screen is drawn now; the screens around it are drawn after the paint,
+            # a few entries at a time (`_prefetch`), so a page-up finds them drawn.
             covered, i = -offset, index
-            while i < len(entries) and covered < 2 * height:
+            while i < len(entries) and covered < height:
                 covered += len(self._strips(i))
                 i += 1
-            covered, i = 0, index - 1
-            while margin_above and i >= 0 and covered < height:
-                covered += len(self._strips(i))
-                i -= 1
             self._recompute()
             offset = min(offset, (entries[index].height or 1) - 1)
             self._update_virtual_size()
             self._set_scroll(self._tops[index] + offset)
         self._maybe_load_more()
+        if not self._prefetch_scheduled:
+            self._prefetch_scheduled = True
+            self.call_after_refresh(self._prefetch)
+
+    def _unmeasured_near(self) -> int | None:
+        """The nearest entry not drawn yet within a screen above the screen or two below."""
+        self._recompute()
+        entries = self.window.entries
+        if not entries:
+            return None
+        height = max(1, self.scrollable_content_region.height)
+        top = int(self.scroll_y)
+        first = self._index_at(max(BANNER, top))
+        i = first - 1
+        while i >= 0 and self._tops[i + 1] > top - height:
+            if not entries[i].exact:
+                return i
+            i -= 1
+        i = first
+        while i < len(entries) and self._tops[i] < top + 3 * height:
+            if not entries[i].exact:
+                return i
+            i += 1
+        return None
+
+    def _prefetch(self) -> None:
+        """Draw the entries near the screen that are not drawn yet, for at most PREFETCH_SLICE
+        seconds, keeping what is on screen where it is; then give the loop back (a key press
+        waits for one slice at most) and go on."""
+        self._prefetch_scheduled = False
+        index = self._unmeasured_near()
+        if index is None:
+            return
+        anchor = self._anchor()
+        started = time.perf_counter()
+        while index is not None:
+            self._strips(index)
+            if time.perf_counter() - started > PREFETCH_SLICE:
+                break
+            self._recompute()
+            index = self._unmeasured_near()
+        if self._dirty:
+            self._settle(anchor)  # heights above the screen changed: keep its top line
+        if index is not None and not self._prefetch_scheduled:
+            self._prefetch_scheduled = True
+            self.call_later(self._prefetch)
 
     def _relayout_window(self) -> None:
         """Heights are stale (width or a global state changed): re-estimate, keep the anchor."""
@@ -1046,14 +1096,26 @@ class ConversationView(ScrollView, can_focus=True):
             return
         if added is None:
             return
+        self._warm_lexers()
         anchor = self._anchor()
         self._changed()
-        # The new items are above the screen: paint first, draw them (keeping the anchor)
-        # right after, before they can scroll into view.
-        self._settle(anchor, margin_above=False)
+        # The new items are above the screen: paint first; they are drawn (keeping the
+        # anchor) after it, a few at a time, before they can scroll into view (`_prefetch`).
+        self._settle(anchor)
         self.refresh()
-        self.call_after_refresh(self._settle)
         self.post_message(self.Loaded())
+
+    def _warm_lexers(self) -> None:
+        """Build, on a thread, the lexers of the code blocks in the window not drawn yet (a
+        lexer's first use costs up to a quarter of a second: not in a page-up's paint)."""
+        languages: set[str] = set()
+        for entry in self.window.entries:
+            if entry.height is None or not entry.exact:
+                languages |= fence_languages(entry.item.content)
+        if languages:
+            self.run_worker(
+                partial(warm_lexers, languages), thread=True, group="lexers", exit_on_error=False
+            )
 
     async def _newer(self, read) -> None:  # noqa: ANN001
         try:
