@@ -69,13 +69,13 @@ class LazyStrips(list[Strip]):
             at for at, (height, _) in self._pending.items() if at < stop and at + height > start
         ]:
             height, draw = self._pending.pop(at)
-            drawn = draw()
+            placeholder = super().__getitem__(at)
             # Its height was known (`code_block_height`); should a drawing differ, it is cut or
-            # padded so that the lines after it stay where they were laid out.
-            drawn = (drawn + [drawn[-1] if drawn else self[at]] * height)[:height]
+            # padded with blank lines so that the lines after it stay where they were laid out.
+            drawn = (draw() + [placeholder] * height)[:height]
             super().__setitem__(slice(at, at + height), drawn)
 
-    def __getitem__(self, index):  # type: ignore[no-untyped-def]
+    def __getitem__(self, index):  # noqa: ANN001, ANN204
         if self._pending:
             if isinstance(index, slice):
                 start, stop, _ = index.indices(len(self))
