@@ -9,6 +9,7 @@ import pytest
 from rich.console import Console
 from rich.style import Style
 from sample_data import FIX_ANSWER, HOSTILE
+from test_markdown_blocks import trimmed
 
 from threadline.models import Message
 from threadline.ui.widgets.blocks import BlockState, BlockStyles, render_block
@@ -143,7 +144,7 @@ def body(strips) -> list[str]:
 def test_the_live_drawing_is_the_whole_drawing_at_every_step(seed: int, console: Console):
     import random
 
-    from test_markdown_blocks import PIECES, chunks_of, trimmed
+    from test_markdown_blocks import PIECES, chunks_of
 
     rng = random.Random(seed)
     text = "\n\n".join(rng.choice(PIECES) for _ in range(7))
@@ -201,3 +202,43 @@ def test_a_finished_code_block_is_drawn_when_its_lines_are_shown(console: Consol
     assert drawn.count(code) == 1 and strips.pending == 0
     assert line.text.strip().startswith("x")
     assert lines(strips)[1:] == lines(whole)[1:]  # the header says it is being written
+
+
+def test_a_growing_code_block_draws_only_its_new_lines(console: Console, monkeypatch):
+    from threadline.ui.markdown import WrappedSyntax
+    from threadline.ui.widgets import live as live_module
+
+    ranges: list[tuple[int | None, int | None] | None] = []
+    real = live_module._render
+
+    def counting(renderable, *args, **kwargs):
+        if isinstance(renderable, WrappedSyntax):
+            ranges.append(renderable.line_range)
+        return real(renderable, *args, **kwargs)
+
+    monkeypatch.setattr(live_module, "_render", counting)
+    code = [
+        "def f(x):  ",
+        '    """A docstring',
+        "",
+        '    over lines"""',
+        "    return x * 2  # " + "a long comment " * 8,
+        "\tindented = 'with a tab'",
+        "",
+        "",
+        "print(f(2))   ",
+    ]
+    text = "Intro.\n\n```python\n" + "\n".join(code) + "\n```\n\nAfter."
+    live = LiveReply(message(""))
+    seen = ""
+    for piece in [text[i : i + 4] for i in range(0, len(text), 4)]:
+        live.append(piece)
+        seen += piece
+        drawn = live.render(50, BlockState(), STYLES, console, console.options, NOW)
+        whole = render_block(message(seen), 50, BlockState(), STYLES, console, console.options, NOW)
+        # Every step is the whole text's drawing (highlighting across lines included) ...
+        assert trimmed(body(drawn)) == trimmed(body(whole)), seen
+    # ... and once the block had lines, each repaint drew only the lines from its last one on.
+    starts = [line_range[0] for line_range in ranges if line_range is not None]
+    assert starts and max(starts) >= len(code) - 2
+    assert sorted(starts) == starts  # never back to the start

@@ -97,7 +97,13 @@ class WrappedSyntax(Syntax):
             return text
         marker_style = self._get_base_style() + Style(dim=True)
         pieces: list[Text] = []
-        for line in text.split("\n", allow_blank=True):
+        # With a line range, the lines before it stay one line each (Syntax picks the range's
+        # lines by counting lines).
+        first = (line_range[0] or 1) - 1 if line_range else 0
+        for number, line in enumerate(text.split("\n", allow_blank=True)):
+            if number < first:
+                pieces.append(line)
+                continue
             cuts = wrap_code_line(line.plain, width)
             if len(cuts) == 1:
                 pieces.append(line)

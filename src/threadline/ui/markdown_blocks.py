@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from threadline.ui.markdown import wrap_code_line
@@ -33,6 +34,8 @@ _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _CONTINUES = re.compile(r"^(\s|[-*+]\s|\d{1,9}[.)]\s)")
 # Rich draws a thematic break with a blank line of its own after it.
 _RULE = re.compile(r"^ {0,3}([-*_])( *\1){2,} *$")
+TAB_SIZE = 4  # Rich's Syntax expands tabs to this many columns
+
 # A growing line that starts with one of these (or nothing yet) may still turn out to continue
 # the block above it (an indented line, a list item).
 _UNDECIDED = frozenset(("", " ", "\t", "-", "*", "+", *"0123456789"))
@@ -134,6 +137,35 @@ def starts_with_break(tokens: Sequence[Token]) -> bool:
         and tokens[0].type in _CONTAINERS
         and tokens[1].type != tokens[0].type.replace("_open", "_close")
     )
+
+
+@dataclass(frozen=True)
+class OpenFence:
+    """A growing rest that is one fenced code block not closed yet, as it is drawn so far."""
+
+    lexer: str  # the first word of the info string ("" : none)
+    code: str  # what `WrappedCodeBlock` draws: the lines after the fence, trailing space cut
+    # Lines of `code` whose drawing cannot change as the code grows: all but the last one (it
+    # may grow, and its trailing spaces are cut only while it is the last).
+    stable: int
+
+
+def open_fence(rest: str) -> OpenFence | None:
+    """The growing rest as an open fenced code block (None: anything else)."""
+    lines = rest.split("\n")
+    opening = _FENCE.match(lines[0])
+    if opening is None or lines[0].startswith(" ") or len(lines) < 2:
+        return None
+    fence = opening.group(1)
+    info = lines[0][len(fence) :]
+    if fence[0] == "`" and "`" in info:
+        return None
+    for line in lines[1:]:
+        match = _FENCE.match(line)
+        if match and match.group(1)[0] == fence[0] and len(match.group(1)) >= len(fence):
+            return None  # closed (or closing): not growing as code any more
+    code = "\n".join(lines[1:]).rstrip()
+    return OpenFence(info.strip().partition(" ")[0], code, code.count("\n"))
 
 
 def code_block_height(block: str, width: int) -> int | None:

@@ -23,10 +23,14 @@ from rich.console import Console, ConsoleOptions
 from textual.strip import Strip
 
 from threadline.models import Message
+from threadline.ui.markdown import wrap_code_line
 from threadline.ui.markdown_blocks import (
+    TAB_SIZE,
     BlockCache,
     BlockSplitter,
+    OpenFence,
     code_block_height,
+    open_fence,
     split_blocks,
     starts_with_break,
 )
@@ -110,6 +114,9 @@ class LiveReply:
     _stale: bool = False
     _splitter: BlockSplitter = field(default_factory=BlockSplitter)
     blocks: BlockCache[tuple[bool, list[Strip]]] = field(default_factory=lambda: BLOCKS)
+    # The open code block's drawing so far: (key, its finished lines, the padding line above,
+    # those lines' rows, the padding line below).
+    _code: tuple[tuple[object, ...], list[str], Strip, list[Strip], Strip] | None = None
 
     @property
     def key(self) -> tuple[str, int]:
@@ -191,6 +198,56 @@ class LiveReply:
         drawn.append(Strip.blank(width, styles.base))
         return drawn
 
+    def _growing_code(
+        self,
+        fence: OpenFence,
+        tail: str,
+        width: int,
+        styles: BlockStyles,
+        console: Console,
+        options: ConsoleOptions,
+    ) -> list[Strip]:
+        """An open code block's lines: those of its finished code lines kept from the last
+        repaint, only the lines after them drawn (highlighted with the whole code, so a string
+        running over several lines is coloured as in the whole drawing)."""
+        from threadline.ui.markdown import WrappedSyntax
+        from threadline.ui.safe import safe_markdown
+
+        key = (tail.split("\n", 1)[0], width, styles.code_theme, styles.body, styles.base)
+        kept = self._code
+        code = fence.code
+        code_lines = code.split("\n")
+        inner = max(1, width - 2)
+        if kept is None or kept[0] != key or kept[1] != code_lines[: len(kept[1])]:
+            drawn = _render(
+                safe_markdown(tail, code_theme=styles.code_theme),
+                width,
+                styles.body,
+                console,
+                options,
+            )
+            top, rows, bottom = drawn[0], drawn[1:-1], drawn[-1]
+        else:
+            _, done, top, done_rows, bottom = kept
+            first = len(done)
+            syntax = WrappedSyntax(
+                code,
+                fence.lexer or "text",
+                theme=styles.code_theme,
+                word_wrap=True,
+                padding=1,
+                line_range=(first + 1, None),
+            )
+            syntax.wrap_width = inner
+            rows = done_rows + _render(syntax, width, styles.body, console, options)[1:-1]
+        # Keep the rows of the lines that cannot change (each line's rows: its pieces).
+        stable = fence.stable
+        count = sum(
+            len(wrap_code_line(line.expandtabs(TAB_SIZE), inner)) for line in code_lines[:stable]
+        )
+        self._code = (key, code_lines[:stable], top, rows[:count], bottom)
+        return [top, *rows, bottom]
+
     def _body(
         self,
         lines: LazyStrips,
@@ -200,8 +257,9 @@ class LiveReply:
         options: ConsoleOptions,
     ) -> None:
         """Add the body's lines: the finished blocks (drawn once; a code block when first
-        shown), then the growing rest drawn again. `stable_lines`: where the rest starts."""
-        from threadline.ui.safe import safe_markdown
+        shown), then the growing rest drawn again (an open code block: its new lines only).
+        `stable_lines`: where the rest starts."""
+        from threadline.ui.safe import clean, safe_markdown
 
         def draw(block: str) -> tuple[bool, list[Strip]]:
             markdown = safe_markdown(block, code_theme=styles.code_theme)
@@ -230,7 +288,12 @@ class LiveReply:
                 lines.defer(height, partial(drawn_code, block), blank)
         self.stable_lines = len(lines)
         if tail.strip():
-            broken, drawn = draw(tail)
+            fence = open_fence(clean(tail))
+            if fence is None:
+                broken, drawn = draw(tail)
+            else:
+                broken = False
+                drawn = self._growing_code(fence, tail, width, styles, console, options)
             if len(lines) > start and drawn and not broken:
                 lines.append(blank)
             lines.extend(drawn)
