@@ -176,3 +176,18 @@ def test_the_cache_lays_out_a_block_once_per_width_and_style():
     assert calls == ["a", "a", "a"]
     cache.get("a", 40, "dark", lambda: lay_out("a"))
     assert calls == ["a", "a", "a", "a"] and cache.misses == 4
+
+
+def test_the_lexers_of_code_blocks_about_to_be_drawn_are_built_ahead():
+    from pygments.lexers.rust import RustLexer
+
+    from threadline.ui.markdown import fence_languages, warm_lexers
+
+    text = "Text.\n\n```Rust\nfn main() {}\n```\n\n~~~ nosuchlanguage x\n~~~\n\n```\nplain\n```"
+    names = fence_languages(text)
+    # (rust may have been built by another test already; nothing else names this language)
+    assert "nosuchlanguage" in names and names <= {"rust", "nosuchlanguage"}
+    warm_lexers({"rust", "nosuchlanguage"})  # an unknown name is not an error
+    assert "_tokens" in RustLexer.__dict__  # its rules are compiled: drawing it will not
+    assert fence_languages(text) == set()  # and they are not built again
+    assert fence_languages("no fences at all") == set()

@@ -284,7 +284,7 @@ class ConversationView(ScrollView, can_focus=True):
             return
         self._live = None  # a reply streaming here is shown again by the turn runner
         self._cache.clear()
-        self._warm_lexers()
+        self.call_after_refresh(self._warm_lexers)  # after the last screen's paint
         self._empty = (
             ("No messages yet.", "Write the first message below.")
             if self.writable
@@ -975,7 +975,8 @@ class ConversationView(ScrollView, can_focus=True):
             self.call_after_refresh(self._prefetch)
 
     def _unmeasured_near(self) -> int | None:
-        """The nearest entry not drawn yet within a screen above the screen or two below."""
+        """The nearest entry not drawn yet: above the screen within one screen, then on it
+        and within two screens below it."""
         self._recompute()
         entries = self.window.entries
         if not entries:
