@@ -117,6 +117,8 @@ class LiveReply:
     # The open code block's drawing so far: (key, its finished lines, the padding line above,
     # those lines' rows, the padding line below).
     _code: tuple[tuple[object, ...], list[str], Strip, list[Strip], Strip] | None = None
+    # A finished block's height when it is one code block (None: another block), by width.
+    _heights: dict[tuple[str, int], int | None] = field(default_factory=dict)
 
     @property
     def key(self) -> tuple[str, int]:
@@ -226,6 +228,9 @@ class LiveReply:
                 console,
                 options,
             )
+            if len(drawn) < 2:  # not drawn as a padded code block: nothing to keep
+                self._code = None
+                return drawn
             top, rows, bottom = drawn[0], drawn[1:-1], drawn[-1]
         else:
             _, done, top, done_rows, bottom = kept
@@ -273,8 +278,11 @@ class LiveReply:
         blocks, tail = self._splitter.update(self.text)
         blank = Strip.blank(width, styles.base)
         start = len(lines)
+        heights = self._heights
         for block in blocks:
-            height = code_block_height(block, width)
+            height = heights.get((block, width), 0)
+            if height == 0:
+                height = heights[(block, width)] = code_block_height(block, width)
             if len(lines) > start:
                 # (a code block does not start with a break of its own)
                 if (
