@@ -296,7 +296,7 @@ class LiveReply:
                 lines.defer(height, partial(drawn_code, block), blank)
         self.stable_lines = len(lines)
         if tail.strip():
-            fence = open_fence(clean(tail))
+            fence = open_fence(clean(tail)) if tail.startswith(("```", "~~~")) else None
             if fence is None:
                 broken, drawn = draw(tail)
             else:
