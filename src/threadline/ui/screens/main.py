@@ -239,8 +239,8 @@ class MainScreen(Screen[None]):
         if not self.query("#composer"):
             return
         chosen = self._focus_class()
-        for name in self.FOCUS_CLASSES:
-            self.set_class(name == chosen, name)
+        # One restyle of the screen, not one per class that changed.
+        self.update_classes({name: name == chosen for name in self.FOCUS_CLASSES})
         if self.query_text:
             self._update_empty_text()  # its hint names the keys that work where focus is
 
