@@ -90,9 +90,8 @@ async def build_hostile(path: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-async def hostile_db(tmp_path: Path) -> tuple[Path, dict[str, str]]:
-    path = tmp_path / "hostile.db"
-    return path, await build_hostile(path)
+def hostile_db(built) -> tuple[Path, dict[str, str]]:  # noqa: ANN001
+    return built("hostile.db", build_hostile)
 
 
 def assert_no_control_bytes(output: str) -> None:
