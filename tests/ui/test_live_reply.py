@@ -12,7 +12,7 @@ from sample_data import FIX_ANSWER, HOSTILE
 
 from threadline.models import Message
 from threadline.ui.widgets.blocks import BlockState, BlockStyles, render_block
-from threadline.ui.widgets.live import LiveReply
+from threadline.ui.widgets.live import LiveReply, split_blocks
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 PLAIN = Style()
@@ -54,6 +54,17 @@ def lines(strips) -> list[str]:
 @pytest.fixture
 def console() -> Console:
     return Console(width=72, force_terminal=True, color_system="truecolor")
+
+
+def test_split_keeps_fences_lists_and_growing_tail_together():
+    chunks, tail = split_blocks("A.\n\n```\ncode\n\nmore\n```\n\n- x\n\n- y\n\nB is gr")
+    # (A list item after a blank line continues: a loose list stays one block.)
+    assert chunks == ["A.", "```\ncode\n\nmore\n```\n\n- x\n\n- y"]
+    assert tail == "B is gr"
+    # An open fence: nothing after it is final.
+    chunks, tail = split_blocks("A.\n\n```py\nx = 1\n\ny")
+    assert chunks == ["A."] and tail == "```py\nx = 1\n\ny"
+    assert "".join(split_blocks("")[1]) == ""
 
 
 @pytest.mark.parametrize("name", sorted(TEXTS))

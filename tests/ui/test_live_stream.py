@@ -1,31 +1,9 @@
-"""The live reply's rules without a screen (ui.live_stream): where its finished blocks end, the
-pace of its repaints and which lines a repaint draws again. Times are given, never read."""
+"""The live reply's repaints without a screen (ui.live_stream): their pace, the drawing kept
+for one frame, and which lines a repaint draws again. Times are given, never read."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
-from threadline.models import Message
-from threadline.ui.live_stream import LIVE_FPS, LiveStream, Repaint, live_delay, split_blocks
-
-NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
-
-
-def stream() -> LiveStream:
-    return LiveStream(Message(id=7, session_id="s", role="assistant", content="", created_at=NOW))
-
-
-def test_split_keeps_fences_lists_and_growing_tail_together():
-    chunks, tail = split_blocks("A.\n\n```\ncode\n\nmore\n```\n\n- x\n\n- y\n\nB is gr")
-    # (A list item after a blank line continues: a loose list stays one block.)
-    assert chunks == ["A.", "```\ncode\n\nmore\n```\n\n- x\n\n- y"]
-    assert tail == "B is gr"
-    # An open fence: nothing after it is final.
-    chunks, tail = split_blocks("A.\n\n```py\nx = 1\n\ny")
-    assert chunks == ["A."] and tail == "```py\nx = 1\n\ny"
-    assert "".join(split_blocks("")[1]) == ""
-    # A thematic break's blank line does not end a block of its own.
-    assert split_blocks("a\n\n---\n\nb\n\nc")[0] == ["a", "---\n\nb"]
+from threadline.ui.live_stream import LIVE_FPS, LivePace, Repaint, live_delay
 
 
 def test_live_pacing_draws_at_most_live_fps_times_a_second():
@@ -43,33 +21,51 @@ def test_live_pacing_draws_at_most_live_fps_times_a_second():
 
 
 def test_a_delta_schedules_one_repaint_until_it_starts():
-    live = stream()
-    live.painted = 10.0
+    pace = LivePace(painted=10.0)
     # Right after a paint: wait out the interval; later deltas ride on the scheduled repaint.
-    assert abs(live.arrived("Hel", 10.0) - 1 / LIVE_FPS) < 1e-9
-    assert live.arrived("lo", 10.01) is None
-    assert live.arrived(" there", 10.02) is None
-    assert live.text == "Hello there" and live.deltas == 3
-    assert live.due and live.frame == 0
-    live.next_frame()
-    assert not live.due and live.frame == 1
+    delay = pace.arrived(0.001, 10.0)
+    assert delay is not None and abs(delay - 1 / LIVE_FPS) < 1e-9
+    assert pace.arrived(0.001, 10.01) is None
+    assert pace.arrived(0.001, 10.02) is None
+    assert pace.due and pace.frame == 0
+    pace.next_frame()
+    assert not pace.due and pace.frame == 1
     # Long after the last paint: at once. A slow drawing (0.1 s) spaces repaints 0.3 s apart.
-    assert live.arrived("!", 20.0) == 0.0
-    live.next_frame()
-    live.painted, live.render_seconds = 20.0, 0.1
-    assert abs(live.arrived("?", 20.1) - 0.2) < 1e-9
-    assert live.key == ("m", 7) and live.text == "Hello there!?"
+    assert pace.arrived(0.001, 20.0) == 0.0
+    pace.next_frame()
+    pace.painted = 20.0
+    delay = pace.arrived(0.1, 20.1)
+    assert delay is not None and abs(delay - 0.2) < 1e-9
+
+
+def test_a_frame_is_drawn_once_per_width_and_state():
+    pace = LivePace()
+    drawings: list[str] = []
+
+    def draw(what: str):
+        def make() -> list[str]:
+            drawings.append(what)
+            return [what]
+
+        return make
+
+    assert pace.drawn((80, "plain"), draw("a")) == ["a"]
+    assert pace.drawn((80, "plain"), draw("b")) == ["a"]  # the same frame: kept
+    assert pace.drawn((60, "plain"), draw("c")) == ["c"]  # another width: drawn
+    pace.next_frame()
+    assert pace.drawn((60, "plain"), draw("d")) == ["d"]  # the next frame: drawn
+    pace.forget()
+    assert pace.drawn((60, "plain"), draw("e")) == ["e"]  # the layout was replaced
+    assert drawings == ["a", "c", "d", "e"]
 
 
 def test_a_repaint_draws_again_only_what_can_have_changed():
-    live = stream()
-    live.stable_lines = 4  # the header and the finished blocks
-    # The same height: from the growing end to the reply's end (entry at line 10, 9 lines).
-    assert live.repaint(10, 9, 9, 40) == Repaint(14, 5, grew=False)
+    pace = LivePace()
+    # 4 stable lines (header, finished blocks); the same height: from the growing end to
+    # the reply's end (entry at line 10, 9 lines).
+    assert pace.repaint(4, 10, 9, 9, 40) == Repaint(14, 5, grew=False)
     # Grown: the layout below it moved; everything from the growing end to the layout's end.
-    assert live.repaint(10, 12, 9, 43) == Repaint(14, 29, grew=True)
+    assert pace.repaint(4, 10, 12, 9, 43) == Repaint(14, 29, grew=True)
     # Nothing stable (or fewer lines than the stable count): at least its last line.
-    live.stable_lines = 0
-    assert live.repaint(10, 3, 3, 40) == Repaint(10, 3, grew=False)
-    live.stable_lines = 8
-    assert live.repaint(10, 3, 2, 13) == Repaint(12, 1, grew=True)
+    assert pace.repaint(0, 10, 3, 3, 40) == Repaint(10, 3, grew=False)
+    assert pace.repaint(8, 10, 3, 2, 13) == Repaint(12, 1, grew=True)

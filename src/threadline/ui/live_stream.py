@@ -1,65 +1,24 @@
-"""The reply being streamed into the conversation, kept apart from drawing (no Textual here).
+"""The live reply's repaints, kept apart from drawing (no Textual here).
 
-While a reply streams, the view (`widgets/conversation.py`) holds one `LiveStream` (its drawing,
-`widgets.live.LiveReply`, builds on it). This module keeps what does not need a screen:
+While a reply streams into the conversation, the view (`widgets/conversation.py`) keeps its text
+and drawing in a `widgets.live.LiveReply` and its repaints in a `LivePace`:
 
-- the text as it arrives, delta by delta, and where its finished Markdown blocks end
-  (`split_blocks`: everything before the last block is final, so it is drawn once);
-- the pace of repaints: at most LIVE_FPS a second, slower when drawing is slow, never one per
+- the pace: at most LIVE_FPS repaints a second, slower when drawing is slow, never one per
   token (`arrived` says when the next repaint is due, `next_frame` starts one);
+- the drawing of the current frame, made once however often its lines are asked for (`drawn`);
 - which lines a repaint draws again (`repaint`): only the growing end when the reply kept its
   height, everything below its finished part when it grew.
+
+Times are given (`now`, from a monotonic clock), never read here.
 """
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
 from dataclasses import dataclass
-
-from threadline.models import Message
+from typing import Any
 
 LIVE_FPS = 12  # at most this many repaints a second of a reply being streamed
-
-_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
-# A line that continues the block above it even after a blank line: indented text (a list
-# item's paragraph, indented code) or another list item (a loose list is one list).
-_CONTINUES = re.compile(r"^(\s|[-*+]\s|\d{1,9}[.)]\s)")
-# Rich draws a thematic break with a blank line of its own after it.
-_RULE = re.compile(r"^ {0,3}([-*_])( *\1){2,} *$")
-
-
-def split_blocks(text: str) -> tuple[list[str], str]:
-    """(finished chunks, the growing last chunk) of a Markdown text that may grow at its end.
-
-    A chunk ends at a blank line that is outside any code fence and followed by a line that
-    starts a new top-level block; chunks exclude the blank lines between them.
-    """
-    lines = text.split("\n")
-    chunks: list[str] = []
-    start = 0
-    fence: str | None = None
-    for i, line in enumerate(lines):
-        match = _FENCE.match(line)
-        if fence is None:
-            if match:
-                fence = match.group(1)
-                continue
-        elif match and match.group(1)[0] == fence[0] and len(match.group(1)) >= len(fence):
-            if not line.strip().strip(fence[0]):
-                fence = None
-            continue
-        if fence is not None or line.strip() or i + 1 >= len(lines):
-            continue
-        following = lines[i + 1]
-        if not following.strip() or _CONTINUES.match(following):
-            continue
-        if i and _RULE.match(lines[i - 1]):
-            continue
-        chunk = "\n".join(lines[start:i]).strip("\n")
-        if chunk.strip():
-            chunks.append(chunk)
-        start = i + 1
-    return chunks, "\n".join(lines[start:])
 
 
 def live_delay(painted: float, render_seconds: float, now: float) -> float:
@@ -79,61 +38,46 @@ class Repaint:
     grew: bool
 
 
-class LiveStream:
-    """A reply's text as it streams, and the pace and extent of its repaints.
+class LivePace:
+    """When the live reply is drawn again, and what a repaint draws again."""
 
-    Times are given (`now`, from a monotonic clock), never read here.
-    """
-
-    def __init__(self, message: Message) -> None:
-        self.message = message
-        self.parts: list[str] = []
-        self.deltas = 0
-        self.render_seconds = 0.0  # the last drawing's cost (repaints are paced by it)
-        # Lines at the start of the last drawing that the next one draws the same (the header
-        # and the finished blocks): a repaint needs only the lines after them.
-        self.stable_lines = 0
-        self.frame = 0  # bumped by each repaint (the drawing's cache key)
-        self.painted = 0.0  # when the last repaint was drawn
+    def __init__(self, painted: float = 0.0) -> None:
+        self.painted = painted  # when the last repaint was drawn (or the reply began)
         self.due = False  # a repaint is scheduled
-        self._text = ""
-        self._stale = False
+        self.frame = 0  # bumped by each repaint (the drawing's key)
+        self._drawn: tuple[tuple[object, ...], Any] | None = None
 
-    @property
-    def key(self) -> tuple[str, int]:
-        return ("m", self.message.id)
-
-    @property
-    def text(self) -> str:
-        if self._stale:
-            self._text = "".join(self.parts)
-            self._stale = False
-        return self._text
-
-    def append(self, text: str) -> None:
-        self.parts.append(text)
-        self.deltas += 1
-        self._stale = True
-
-    def arrived(self, text: str, now: float) -> float | None:
-        """Take a delta. Returns the seconds to wait before the next repaint when one is to be
-        scheduled now (0: at once); None when one is scheduled already."""
-        self.append(text)
+    def arrived(self, render_seconds: float, now: float) -> float | None:
+        """A delta arrived. Returns the seconds to wait before the next repaint when one is to
+        be scheduled now (0: at once); None when one is scheduled already. `render_seconds`:
+        what the last drawing cost."""
         if self.due:
             return None
         self.due = True
-        return max(0.0, live_delay(self.painted, self.render_seconds, now))
+        return max(0.0, live_delay(self.painted, render_seconds, now))
 
     def next_frame(self) -> None:
         """A repaint starts: the next delta schedules another; the drawing is made anew."""
         self.due = False
         self.frame += 1
 
-    def repaint(self, top: int, drawn: int, old_height: int, end: int) -> Repaint:
+    def drawn(self, key: tuple[object, ...], draw: Callable[[], Any]) -> Any:
+        """The drawing of the current frame for `key` (width, state…): `draw()` once per frame
+        and key, however often its lines are asked for."""
+        key = (self.frame, *key)
+        if self._drawn is None or self._drawn[0] != key:
+            self._drawn = (key, draw())
+        return self._drawn[1]
+
+    def forget(self) -> None:
+        """The next `drawn` draws again (the view's layout was replaced)."""
+        self._drawn = None
+
+    def repaint(self, stable: int, top: int, drawn: int, old_height: int, end: int) -> Repaint:
         """The lines to draw again after drawing the reply (at virtual line `top`) at `drawn`
-        lines where it had `old_height`; `end` is the layout's end after it. The lines before
-        its growing end are as they were."""
-        start = top + min(self.stable_lines, drawn - 1)
+        lines where it had `old_height`; `end` is the layout's end after it. Its first
+        `stable` lines (the header and the finished blocks) are as they were."""
+        start = top + min(stable, drawn - 1)
         if drawn == old_height:
             return Repaint(start, drawn - (start - top), False)
         return Repaint(start, max(1, end - start), True)

@@ -3,11 +3,12 @@
 No widget per message. The window of timeline items (paging, the fold, merging, the cursor)
 is `ui.timeline.TimelineWindow`'s; this view lays its entries out in lines, draws each one
 to Strips only when it comes near the screen (cached per item, width and state), guesses the
-height of the others, shows the reply being written (its text and the pace and extent of its
-repaints are `ui.live_stream`'s, its drawing `widgets.live`'s), and handles keys. A layout pass
-("settle") runs before each paint that moved: it draws the entries around the viewport and
-keeps the line at the top of the screen where it was while heights above it are refined or a
-page is prepended, so nothing jumps. Opening a session draws its last screen first.
+height of the others, shows the reply being written (its text and drawing are
+`widgets.live`'s, the pace and extent of its repaints `ui.live_stream`'s), and handles keys.
+A layout pass ("settle") runs before each paint that moved: it draws the entries around the
+viewport and keeps the line at the top of the screen where it was while heights above it are
+refined or a page is prepended, so nothing jumps. Opening a session draws its last screen
+first.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from textual.strip import Strip
 from threadline.errors import ThreadlineError
 from threadline.models import Message, Session, Summary, TimelineItem
 from threadline.ui.format import plural
+from threadline.ui.live_stream import LivePace
 from threadline.ui.message_layout import has_spacer
 from threadline.ui.notices import notify_error
 from threadline.ui.timeline import (
@@ -196,6 +198,7 @@ class ConversationView(ScrollView, can_focus=True):
         self._empty: tuple[str, str] = ("", "")
         self._width = 0
         self._live: LiveReply | None = None
+        self._pace = LivePace()  # the live reply's repaints
 
     # ------------------------------------------------------------------ the window
 
@@ -394,7 +397,7 @@ class ConversationView(ScrollView, can_focus=True):
             live.append(text)
         # Its header shows now; the text from the first repaint on (a reply that is over
         # within 1/LIVE_FPS s is drawn once, finished).
-        live.painted = time.monotonic()
+        self._pace = LivePace(painted=time.monotonic())
         self._live = live
         await self.append_items([live.message])
         self.window.live = live.key
@@ -405,7 +408,8 @@ class ConversationView(ScrollView, can_focus=True):
         live = self._live
         if live is None:
             return
-        delay = live.arrived(text, time.monotonic())
+        live.append(text)
+        delay = self._pace.arrived(live.render_seconds, time.monotonic())
         if delay is None:
             return
         if delay > 0.001:
@@ -419,15 +423,18 @@ class ConversationView(ScrollView, can_focus=True):
         live = self._live
         if live is None:
             return
-        live.next_frame()
+        pace = self._pace
+        pace.next_frame()
         index = self.window.index_of(live.key)
         if index is None:
             return
         old_height = self.window.entries[index].height or 0
         drawn = len(self._strips(index))
-        live.painted = time.monotonic()
+        pace.painted = time.monotonic()
         self._recompute()
-        repaint = live.repaint(self._tops[index], drawn, old_height, self._tops[-1])
+        repaint = pace.repaint(
+            live.stable_lines, self._tops[index], drawn, old_height, self._tops[-1]
+        )
         if not repaint.grew:
             self.refresh_lines(repaint.start, repaint.count)
             return
@@ -832,13 +839,16 @@ class ConversationView(ScrollView, can_focus=True):
         live = self._live
         if live is not None and entry.key == live.key:
             # Drawn from its chunks, once per repaint (not in the LRU: it changes all the time).
-            drawn = live.drawing(
-                width,
-                state,
-                self._block_styles(),
-                self.app.console,
-                self.app.console_options,
-                self._clock(),
+            drawn = self._pace.drawn(
+                (width, state),
+                lambda: live.render(
+                    width,
+                    state,
+                    self._block_styles(),
+                    self.app.console,
+                    self.app.console_options,
+                    self._clock(),
+                ),
             )
         else:
             key = (entry.key, entry.version, width, state)
@@ -871,8 +881,7 @@ class ConversationView(ScrollView, can_focus=True):
         self._keys = []
         self._tops = [BANNER]
         self._dirty = True
-        if self._live is not None:
-            self._live.forget_drawing()
+        self._pace.forget()
 
     def _changed(self) -> None:
         """Entries came, went or changed (their layout slots say which)."""

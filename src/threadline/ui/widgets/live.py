@@ -1,27 +1,26 @@
 """The reply being streamed, drawn incrementally: finished Markdown blocks are drawn once.
 
 A reply grows at its end, so everything before its last block is final. The text is cut at
-block boundaries (`live_stream.split_blocks`: a blank line outside a code fence, followed by a
-line that starts a new top-level block); each finished chunk is rendered as Markdown once and
-kept, and only the last, growing chunk is rendered again on each repaint. For the replies models
-write (paragraphs, code blocks, lists, headings) the chunks drawn one after another look like
-the whole text drawn at once, so nothing moves when the finished reply is drawn whole at the end.
+block boundaries (a blank line outside a code fence, followed by a line that starts a new
+top-level block); each finished chunk is rendered as Markdown once and kept, and only the last,
+growing chunk is rendered again on each repaint. For the replies models write (paragraphs,
+code blocks, lists, headings) the chunks drawn one after another look like the whole text
+drawn at once, so nothing moves when the finished reply is drawn whole at the end.
 
-The text, the pace of repaints and which lines they draw again are `ui.live_stream`'s (no
-Textual there); this module draws. Every piece of text goes through `safe.clean` (inside
-`safe_markdown`), like stored text.
+Every piece of text goes through `safe.clean` (inside `safe_markdown`), like stored text.
 """
 
 from __future__ import annotations
 
+import re
 import time
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from rich.console import Console, ConsoleOptions
 from textual.strip import Strip
 
 from threadline.models import Message
-from threadline.ui.live_stream import LiveStream, split_blocks
 from threadline.ui.widgets.blocks import (
     ROLE_LABELS,
     BlockState,
@@ -31,43 +30,83 @@ from threadline.ui.widgets.blocks import (
     _render,
 )
 
-__all__ = ["LiveReply", "split_blocks"]
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+# A line that continues the block above it even after a blank line: indented text (a list
+# item's paragraph, indented code) or another list item (a loose list is one list).
+_CONTINUES = re.compile(r"^(\s|[-*+]\s|\d{1,9}[.)]\s)")
+# Rich draws a thematic break with a blank line of its own after it.
+_RULE = re.compile(r"^ {0,3}([-*_])( *\1){2,} *$")
 
 
-class LiveReply(LiveStream):
-    """The text of a reply as it streams (`LiveStream`), and its drawing cache.
+def split_blocks(text: str) -> tuple[list[str], str]:
+    """(finished chunks, the growing last chunk) of a Markdown text that may grow at its end.
 
-    `render` returns what `render_block` would for the same message, built from cached chunks;
-    `drawing` returns the drawing of the current frame (made once per repaint).
+    A chunk ends at a blank line that is outside any code fence and followed by a line that
+    starts a new top-level block; chunks exclude the blank lines between them.
+    """
+    lines = text.split("\n")
+    chunks: list[str] = []
+    start = 0
+    fence: str | None = None
+    for i, line in enumerate(lines):
+        match = _FENCE.match(line)
+        if fence is None:
+            if match:
+                fence = match.group(1)
+                continue
+        elif match and match.group(1)[0] == fence[0] and len(match.group(1)) >= len(fence):
+            if not line.strip().strip(fence[0]):
+                fence = None
+            continue
+        if fence is not None or line.strip() or i + 1 >= len(lines):
+            continue
+        following = lines[i + 1]
+        if not following.strip() or _CONTINUES.match(following):
+            continue
+        if i and _RULE.match(lines[i - 1]):
+            continue
+        chunk = "\n".join(lines[start:i]).strip("\n")
+        if chunk.strip():
+            chunks.append(chunk)
+        start = i + 1
+    return chunks, "\n".join(lines[start:])
+
+
+@dataclass
+class LiveReply:
+    """The text of a reply as it streams, and its drawing cache.
+
+    `render` returns what `render_block` would for the same message, built from cached chunks.
     """
 
-    def __init__(self, message: Message) -> None:
-        super().__init__(message)
-        self.renders = 0
-        self._chunks: list[tuple[str, list[Strip]]] = []
-        self._cache_key: tuple[object, ...] | None = None
-        self._frame_drawn: tuple[tuple[object, ...], list[Strip]] | None = None
+    message: Message
+    parts: list[str] = field(default_factory=list)
+    deltas: int = 0
+    render_seconds: float = 0.0  # the last render's cost (the view paces repaints by it)
+    renders: int = 0
+    # Lines at the start of the last drawing that the next one draws the same (the header
+    # and the finished blocks): a repaint needs only the lines after them.
+    stable_lines: int = 0
+    _text: str = ""
+    _stale: bool = False
+    _chunks: list[tuple[str, list[Strip]]] = field(default_factory=list)
+    _cache_key: tuple[object, ...] | None = None
 
-    def drawing(
-        self,
-        width: int,
-        state: BlockState,
-        styles: BlockStyles,
-        console: Console,
-        options: ConsoleOptions,
-        now: datetime,
-    ) -> list[Strip]:
-        """The lines of the current frame (drawn by its first call: `render`)."""
-        key = (self.frame, width, state)
-        if self._frame_drawn is not None and self._frame_drawn[0] == key:
-            return self._frame_drawn[1]
-        drawn = self.render(width, state, styles, console, options, now)
-        self._frame_drawn = (key, drawn)
-        return drawn
+    @property
+    def key(self) -> tuple[str, int]:
+        return ("m", self.message.id)
 
-    def forget_drawing(self) -> None:
-        """The next `drawing` draws again (the view's layout was replaced)."""
-        self._frame_drawn = None
+    @property
+    def text(self) -> str:
+        if self._stale:
+            self._text = "".join(self.parts)
+            self._stale = False
+        return self._text
+
+    def append(self, text: str) -> None:
+        self.parts.append(text)
+        self.deltas += 1
+        self._stale = True
 
     def render(
         self,
