@@ -170,6 +170,29 @@ async def test_rank_merges_summaries_and_messages(store: Store, clock: FakeClock
     assert all(HIGHLIGHT_START in h.snippet for h in newest)
 
 
+async def test_newest_first_takes_a_summary_newer_than_a_full_page(
+    store: Store, clock: FakeClock
+) -> None:
+    """A page filled with messages still takes in a summary newer than its last message, and
+    one older than every message shown stays out of it."""
+    s = await store.create_session("/tmp")
+    old_first = await store.add_message(s.id, "user", "pageword old")
+    clock.advance(seconds=1)
+    await store.save_summary(s.id, "pageword old summary", old_first.id, old_first.id)
+    messages = []
+    for i in range(4):
+        clock.advance(seconds=1)
+        messages.append(await store.add_message(s.id, "user", f"pageword {i}"))
+    clock.advance(seconds=1)
+    await store.save_summary(s.id, "pageword new summary", messages[0].id, messages[-1].id)
+    hits = await store.search("pagew*", limit=3)
+    assert [h.kind for h in hits] == ["summary", "message", "message"]
+    assert hits[0].snippet == f"{HIGHLIGHT_START}pageword{HIGHLIGHT_END} new summary"
+    assert [h.message_id for h in hits[1:]] == [messages[3].id, messages[2].id]
+    everything = await store.search("pageword", limit=50)
+    assert [h.kind for h in everything].count("summary") == 2
+
+
 async def test_limit(store: Store) -> None:
     s = await store.create_session("/tmp")
     for i in range(12):

@@ -30,7 +30,6 @@ import time
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 
 from threadline.models import HIGHLIGHT_END, HIGHLIGHT_START, Scope, SearchHit
 from threadline.store import scope as scopes
@@ -506,8 +505,23 @@ def _add_snippets(conn: sqlite3.Connection, rows: list[_Row], kind: str, match: 
     ]
 
 
-def _when(value: str) -> datetime:
-    return datetime.fromisoformat(value)
+def _summaries_since(conn: sqlite3.Connection, stamp: str) -> bool:
+    """Whether any summary was made at or after `stamp` (one lookup in summaries_created)."""
+    row = conn.execute("SELECT 1 FROM summaries WHERE created_at >= ? LIMIT 1", (stamp,))
+    return row.fetchone() is not None
+
+
+class _Lazy:
+    """A value made on first use (the summaries' query: often not needed at all)."""
+
+    def __init__(self, make: Callable[[], str]) -> None:
+        self.make = make
+        self.value: str | None = None
+
+    def __call__(self) -> str:
+        if self.value is None:
+            self.value = self.make()
+        return self.value
 
 
 def _hit(r: _Row) -> SearchHit:
@@ -704,19 +718,22 @@ def search(
     messages, summaries = current_indexes(conn)
     try:
         message_match = _match(query, scope, root, _expander(conn, messages))
-        summary_match = _match(query, scope, root, _expander(conn, summaries))
+        summary_match = _Lazy(lambda: _match(query, scope, root, _expander(conn, summaries)))
         if rank:
             patterns = _rank_terms(query)
             rows = _ranked_rows(conn, message_match, patterns, messages.table, "message")
-            rows += _ranked_rows(conn, summary_match, patterns, summaries.table, "summary")
+            rows += _ranked_rows(conn, summary_match(), patterns, summaries.table, "summary")
             rows.sort(key=lambda r: (r[9], -r[1]))
         else:
             rows = _message_rows(conn, message_match, limit, messages.table, snippets=True)
-            rows += _summary_rows(conn, summary_match, limit, summaries.table)
-            rows.sort(key=lambda r: (_when(r[5]), r[3] or 0), reverse=True)
+            if len(rows) < limit or _summaries_since(conn, min(r[5] for r in rows)):
+                rows += _summary_rows(conn, summary_match(), limit, summaries.table)
+            # Timestamps are stored so that they sort as text (util.fmt_ts).
+            rows.sort(key=lambda r: (r[5], r[3] or 0), reverse=True)
         rows = rows[:limit]
         rows = _add_snippets(conn, rows, "message", message_match, messages.table)
-        rows = _add_snippets(conn, rows, "summary", summary_match, summaries.table)
+        if any(r[0] == "summary" for r in rows):
+            rows = _add_snippets(conn, rows, "summary", summary_match(), summaries.table)
     except sqlite3.OperationalError as exc:
         text = str(exc).lower()
         if any(word in text for word in ("fts5", "syntax", "unterminated", "match")):
