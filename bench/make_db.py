@@ -683,7 +683,10 @@ def load(args: argparse.Namespace, path: Path, log) -> dict:
             (p.id, now_ts, now_ts),
         )
     conn.execute("COMMIT")
-    log(f"sessions, {len(summaries):,} summaries and {len(memory_rows):,} memories written")
+    log(
+        f"sessions, {len(summaries):,} summaries and {len(memory_rows):,} memories written"
+        f" ({time.perf_counter() - t0:.1f}s since the start)"
+    )
 
     # The title/preview index, as the migration fills it.
     conn.execute("BEGIN")
@@ -708,7 +711,10 @@ def load(args: argparse.Namespace, path: Path, log) -> dict:
     if args.optimize:
         conn.execute("INSERT INTO search_messages (search_messages) VALUES ('optimize')")
     fts_seconds = time.perf_counter() - t_fts
-    log(f"search index: waited {waited:.1f}s for its builder, {fts_seconds:.1f}s in all")
+    log(
+        f"search index: waited {waited:.1f}s for its builder, {fts_seconds:.1f}s in all"
+        f" ({time.perf_counter() - t0:.1f}s since the start)"
+    )
     problems = conn.execute("PRAGMA foreign_key_check").fetchall()
     if problems:
         raise SystemExit(f"make_db: foreign key problems: {problems[:5]}")
