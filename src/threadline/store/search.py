@@ -55,6 +55,8 @@ EXPAND_CPU = 0.004
 NATIVE_PAGES = 160
 # The summaries' index is small, its doclists dense: FTS5 merges its pages at ~60 us each.
 SMALL_PAGES = 40
+# A prefix whose terms fill more pages than this is only sampled (TermList._expand).
+DENSE_PAGES = 4 * NATIVE_PAGES
 # Leaf-page keys sampled per segment and depth (see TermList._page_keys).
 EXPAND_KEYS = 64
 # Expansions cut short (by the budgets or the cap) are samples anyway: kept this long per
@@ -163,6 +165,7 @@ class TermList:
         self.sql = f"SELECT term FROM {vocab} WHERE term >= ? AND term < ? LIMIT 1"
         self.seeks = 0
         self.complete = False  # whether the last expansion holds every term of the prefix
+        self.range_pages = 0  # the leaf pages of the prefix's range, when known (pages())
 
     def _spent(self) -> bool:
         return self.seeks >= EXPAND_SEEKS or time.thread_time() - self.started > EXPAND_CPU
@@ -274,6 +277,10 @@ class TermList:
         low = prefix
         complete = False
         first, limit = self.seeks, self.seeks + EXPAND_SEEKS // 2 + 4
+        if self.range_pages > DENSE_PAGES:
+            # Too many pages to step through anyway, and each step past a common word (the
+            # bare prefix first: `a`, `the`) reads the rest of its doclist (6 ms for `a`).
+            limit = first
         while self.seeks < limit and (self.seeks == first or not self._spent()):
             term = self._seek(low, end)
             if term is None:
@@ -285,6 +292,7 @@ class TermList:
             low = term + "\x01"  # no token holds a control character
         if not complete:
             # The smallest term under each next character: usually the bare short word.
+            dense = self.range_pages > DENSE_PAGES
             low, limit = prefix, self.seeks + EXPAND_SEEKS // 2
             while self.seeks < limit and time.thread_time() - self.started < EXPAND_CPU:
                 term = self._seek(low, end)
@@ -292,7 +300,17 @@ class TermList:
                     break
                 found.setdefault(term)
                 cut = len(prefix) + 1
-                low = _after(term[:cut]) if len(term) >= cut else term + "\x01"
+                if len(term) >= cut:
+                    low = _after(term[:cut])
+                elif dense:
+                    # The bare prefix, a common word: on from the next page key (where the
+                    # term after a long doclist starts) rather than read the rest of its
+                    # doclist (26 ms past `the`).
+                    low = next((k for k in sorted(keys) if k > term), "")
+                    if not low:
+                        break
+                else:
+                    low = term + "\x01"
         terms = [t for t in found if not _DIR_TOKEN.match(t)]
         self.complete = complete and len(terms) <= EXPAND_MAX
         if self.complete:
@@ -427,7 +445,8 @@ def _expander(conn: sqlite3.Connection, index: Index) -> Expander:
     def expand(prefix: str) -> list[str] | None:
         if prefix not in cache:
             try:
-                if terms.pages(prefix) <= native:
+                terms.range_pages = terms.pages(prefix)
+                if terms.range_pages <= native:
                     return None  # few pages: FTS5's own prefix query, exact and cheap
                 cache[prefix] = terms.expand(prefix)
             except sqlite3.OperationalError:
