@@ -12,6 +12,7 @@ from sample_data import FIX_ANSWER, Sample, add_long_session
 from threadline.models import Message, Summary
 from threadline.ui.markdown import CONTINUATION
 from threadline.ui.timeline import MAX_ITEMS
+from threadline.ui.widgets import conversation
 
 
 def pane_text(app) -> str:
@@ -251,3 +252,43 @@ async def test_an_empty_session_says_how_to_write_to_it(plain_db: Sample):
         text = screen_text(app)
         assert "No messages yet." in text
         assert "threadline chat --session" in text  # no provider in these settings
+
+
+async def test_a_page_up_finds_the_screen_above_drawn_already(plain_db: Sample, monkeypatch):
+    session_id = await add_long_session(plain_db.path, 300)
+    app = make_app(plain_db)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await open_session(pilot, session_id)
+        view = app.main_screen.conversation
+        await pilot.press("tab")
+        await settle(pilot)
+        height = view.scrollable_content_region.height
+        drawn: list[object] = []
+        real = conversation.render_block
+
+        def counted(item, *args, **kwargs):
+            drawn.append(item)
+            return real(item, *args, **kwargs)
+
+        monkeypatch.setattr(conversation, "render_block", counted)
+        for _ in range(6):
+            top = int(view.scroll_y)
+            entries = view.window.entries
+            near = [
+                entry
+                for i, entry in enumerate(entries)
+                if view.region_of(i).bottom > top - height and view.region_of(i).y < top + height
+            ]
+            # After the paint, the screen above and the one below were drawn (each entry's
+            # height is its drawing's, not a guess) ...
+            assert near and all(entry.exact for entry in near)
+            # ... and not everything: entries far above are still guesses.
+            assert not all(entry.exact for entry in entries)
+            drawn.clear()
+            view.action_scroll_pages(-1)  # what page-up runs, before its paint
+            # The page-up draws nothing: what it brings on screen was drawn already.
+            assert drawn == []
+            assert int(view.scroll_y) == top - (height - 1)
+            await settle(pilot)
+            assert drawn  # the next screen above is drawn after the paint

@@ -9,6 +9,7 @@ import pytest
 from rich.console import Console
 from rich.style import Style
 from sample_data import FIX_ANSWER, HOSTILE
+from test_markdown_blocks import trimmed
 
 from threadline.models import Message
 from threadline.ui.widgets.blocks import BlockState, BlockStyles, render_block
@@ -132,3 +133,112 @@ def test_hostile_deltas_are_made_inert(console: Console):
     assert "\x1b" not in text and "\x07" not in text
     assert "^[]0;pwned^G" in text
     assert "[@click=app.quit]x[/]" in text
+
+
+def body(strips) -> list[str]:
+    """The lines under the header ("● writing…" or not), the spacer left out."""
+    return lines(strips)[1:-1]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_live_drawing_is_the_whole_drawing_at_every_step(seed: int, console: Console):
+    import random
+
+    from test_markdown_blocks import PIECES, chunks_of
+
+    rng = random.Random(seed)
+    text = "\n\n".join(rng.choice(PIECES) for _ in range(7))
+    live = LiveReply(message(""))
+    seen = ""
+    for piece in chunks_of(text, rng):
+        live.append(piece)
+        seen += piece
+        drawn = live.render(57, BlockState(), STYLES, console, console.options, NOW)
+        whole = render_block(message(seen), 57, BlockState(), STYLES, console, console.options, NOW)
+        if seen.strip():
+            assert trimmed(body(drawn)) == trimmed(body(whole)), seen
+    drawn = live.render(57, BlockState(), STYLES, console, console.options, NOW)
+    whole = render_block(message(text), 57, BlockState(), STYLES, console, console.options, NOW)
+    assert body(drawn) == body(whole)  # finished: the same, line for line
+
+
+def test_a_paragraph_then_a_table_or_a_quote_keeps_one_blank_line(console: Console):
+    for text in [
+        "Text.\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\nAfter.",
+        "Text.\n\n> quoted\n\nAfter.",
+    ]:
+        live = LiveReply(message(""))
+        live.append(text)
+        drawn = live.render(60, BlockState(), STYLES, console, console.options, NOW)
+        whole = render_block(message(text), 60, BlockState(), STYLES, console, console.options, NOW)
+        assert body(drawn) == body(whole)
+
+
+def test_a_finished_code_block_is_drawn_when_its_lines_are_shown(console: Console, monkeypatch):
+    from threadline.ui.widgets import live as live_module
+
+    drawn: list[str] = []
+    real = live_module._render
+
+    def counting(renderable, *args, **kwargs):
+        drawn.append(getattr(renderable, "markup", "?"))
+        return real(renderable, *args, **kwargs)
+
+    monkeypatch.setattr(live_module, "_render", counting)
+    code = "```python\n" + "\n".join(f"x{i} = {i}" for i in range(30)) + "\n```"
+    live = LiveReply(message(""), blocks=live_module.BlockCache(8))
+    live.append(f"Intro.\n\n{code}\n\nThe end of the reply")
+    strips = live.render(60, BlockState(), STYLES, console, console.options, NOW)
+    # Its height is known (30 lines and a padding line above and below) ...
+    whole = render_block(
+        message(live.text), 60, BlockState(), STYLES, console, console.options, NOW
+    )
+    assert len(strips) == len(whole)
+    # ... but it is not drawn until one of its lines is read.
+    assert code not in drawn and strips.pending == 32
+    assert strips[-2].text.startswith("The end of the reply")
+    assert code not in drawn
+    line = strips[10]  # within the code block
+    assert drawn.count(code) == 1 and strips.pending == 0
+    assert line.text.strip().startswith("x")
+    assert lines(strips)[1:] == lines(whole)[1:]  # the header says it is being written
+
+
+def test_a_growing_code_block_draws_only_its_new_lines(console: Console, monkeypatch):
+    from threadline.ui.markdown import WrappedSyntax
+    from threadline.ui.widgets import live as live_module
+
+    ranges: list[tuple[int | None, int | None] | None] = []
+    real = live_module._render
+
+    def counting(renderable, *args, **kwargs):
+        if isinstance(renderable, WrappedSyntax):
+            ranges.append(renderable.line_range)
+        return real(renderable, *args, **kwargs)
+
+    monkeypatch.setattr(live_module, "_render", counting)
+    code = [
+        "def f(x):  ",
+        '    """A docstring',
+        "",
+        '    over lines"""',
+        "    return x * 2  # " + "a long comment " * 8,
+        "\tindented = 'with a tab'",
+        "",
+        "",
+        "print(f(2))   ",
+    ]
+    text = "Intro.\n\n```python\n" + "\n".join(code) + "\n```\n\nAfter."
+    live = LiveReply(message(""))
+    seen = ""
+    for piece in [text[i : i + 4] for i in range(0, len(text), 4)]:
+        live.append(piece)
+        seen += piece
+        drawn = live.render(50, BlockState(), STYLES, console, console.options, NOW)
+        whole = render_block(message(seen), 50, BlockState(), STYLES, console, console.options, NOW)
+        # Every step is the whole text's drawing (highlighting across lines included) ...
+        assert trimmed(body(drawn)) == trimmed(body(whole)), seen
+    # ... and once the block had lines, each repaint drew only the lines from its last one on.
+    starts = [line_range[0] for line_range in ranges if line_range is not None]
+    assert starts and max(starts) >= len(code) - 2
+    assert sorted(starts) == starts  # never back to the start

@@ -17,12 +17,15 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING
 
+from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
 from threadline.errors import ThreadlineError
 from threadline.models import Scope
+from threadline.ui.idle_gc import TICK as IDLE_GC_TICK
+from threadline.ui.idle_gc import IdleCollector
 from threadline.ui.memory_tasks import UPKEEP_SECONDS, MemoryTasks
 from threadline.ui.resources import stylesheets
 from threadline.ui.safe import clean
@@ -117,6 +120,8 @@ class ThreadlineApp(App[int]):
         )
         self._bad_theme: str | None = None
         self._apply_theme(settings.ui.theme)
+        # Full garbage collections wait for a pause in the input (ui/idle_gc.py).
+        self.idle_gc = IdleCollector()
 
     def _apply_theme(self, name: str) -> None:
         if name in self.available_themes:
@@ -207,6 +212,8 @@ class ThreadlineApp(App[int]):
         await self._start_engine(store)
         # Once the first session has had time to open (its paint is not held up either).
         self.set_timer(1.0, lambda: self.call_after_refresh(_freeze_start_up))
+        self.idle_gc.start()
+        self.set_interval(IDLE_GC_TICK, self.idle_gc.tick, name="idle collections")
         self.set_interval(self.poll_seconds, self._poll, name="data-version poll")
         self.memory_tasks.start()
         from threadline.sync.worker import start_background_sync  # sync: the one hook
@@ -402,7 +409,13 @@ class ThreadlineApp(App[int]):
             self._data_version = version
             await screen.data_changed()
 
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, (events.Key, events.MouseEvent)):
+            self.idle_gc.activity()
+        await super().on_event(event)
+
     async def on_unmount(self) -> None:
+        self.idle_gc.stop()
         if self._main_screen is not None:
             # A reply still streaming is cancelled and its partial text saved first.
             await self._main_screen.runner.stop()

@@ -21,6 +21,10 @@ from rich.text import Text
 CONTINUATION = "↪ "  # starts each continued piece of a long code line, after its indent
 _INDENT = re.compile(r"[ \t]*")
 
+# A fence's opening line and its language (the first word of the info string, as Rich reads it).
+_FENCE_LANGUAGE = re.compile(r"^ {0,3}(?:`{3,}|~{3,})[ \t]*([^\s`]+)", re.MULTILINE)
+_warmed: set[str] = set()
+
 _PARSER = MarkdownIt("commonmark", {"html": False}).enable("strikethrough").enable("table")
 
 
@@ -54,6 +58,32 @@ def wrap_code_line(line: str, width: int, marker: str = CONTINUATION) -> list[tu
     return pieces
 
 
+def fence_languages(text: str) -> set[str]:
+    """The languages named by the code fences of a Markdown text, not warmed yet."""
+    if "```" not in text and "~~~" not in text:
+        return set()
+    return {name.lower() for name in _FENCE_LANGUAGE.findall(text)} - _warmed
+
+
+def warm_lexers(names: set[str]) -> None:
+    """Build each language's Pygments lexer once, so that drawing a code block does not.
+
+    A lexer's first use compiles its rules (50-250 ms for some languages; Pygments keeps them
+    on the class afterwards): run this on a thread for the languages of messages about to be
+    drawn, and a page-up that reaches them does not pay it."""
+    from pygments.lexers import get_lexer_by_name
+    from pygments.util import ClassNotFound
+
+    for name in sorted(names - _warmed):
+        try:
+            get_lexer_by_name(name)
+        except ClassNotFound:
+            pass
+        except Exception:  # noqa: BLE001 - a broken lexer fails when drawn, as before
+            pass
+        _warmed.add(name)
+
+
 class WrappedSyntax(Syntax):
     """Syntax whose long lines are cut by `wrap_code_line` (set `wrap_width`, the code's
     width inside the padding), so nothing is wrapped again at a space."""
@@ -67,7 +97,13 @@ class WrappedSyntax(Syntax):
             return text
         marker_style = self._get_base_style() + Style(dim=True)
         pieces: list[Text] = []
-        for line in text.split("\n", allow_blank=True):
+        # With a line range, the lines before it stay one line each (Syntax picks the range's
+        # lines by counting lines).
+        first = (line_range[0] or 1) - 1 if line_range else 0
+        for number, line in enumerate(text.split("\n", allow_blank=True)):
+            if number < first:
+                pieces.append(line)
+                continue
             cuts = wrap_code_line(line.plain, width)
             if len(cuts) == 1:
                 pieces.append(line)

@@ -3,10 +3,12 @@
 No widget per message. The window of timeline items (paging, the fold, merging, the cursor)
 is `ui.timeline.TimelineWindow`'s; this view lays its entries out in lines, draws each one
 to Strips only when it comes near the screen (cached per item, width and state), guesses the
-height of the others, streams the reply being written, and handles keys. A layout pass
-("settle") runs before each paint that moved: it draws the entries around the viewport and
-keeps the line at the top of the screen where it was while heights above it are refined or a
-page is prepended, so nothing jumps. Opening a session draws its last screen first.
+height of the others, shows the reply being written (its text and drawing are
+`widgets.live`'s, the pace and extent of its repaints `ui.live_stream`'s), and handles keys.
+A layout pass ("settle") runs before each paint that moved: it draws the entries around the
+viewport and keeps the line at the top of the screen where it was while heights above it are
+refined or a page is prepended, so nothing jumps. Opening a session draws its last screen
+first.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import bisect
 import time
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 
 from rich.segment import Segment
 from rich.style import Style
@@ -30,6 +33,8 @@ from textual.strip import Strip
 from threadline.errors import ThreadlineError
 from threadline.models import Message, Session, Summary, TimelineItem
 from threadline.ui.format import plural
+from threadline.ui.live_stream import LivePace
+from threadline.ui.markdown import fence_languages, warm_lexers
 from threadline.ui.message_layout import has_spacer
 from threadline.ui.notices import notify_error
 from threadline.ui.timeline import (
@@ -55,11 +60,11 @@ from threadline.ui.widgets.rows import message_line, message_lines
 
 __all__ = ["FOLD_MIN", "ConversationView"]
 
-LIVE_FPS = 12  # at most this many repaints a second of a reply being streamed
 FOUND_CONTEXT = 2  # lines shown above a message opened from a search hit
 GUTTER = 2
 BANNER = 2
 DRAWN_ITEMS = 100  # items whose drawing is kept (a few screens' worth, whatever their size)
+PREFETCH_SLICE = 0.008  # seconds of drawing the entries near the screen between two looks at input
 DRAWN_LINES = 300  # screen lines kept (gutter and meta joined): a few screens
 
 # (entry key, line offset in it) at the top of the screen (negative: the banner above it);
@@ -187,6 +192,7 @@ class ConversationView(ScrollView, can_focus=True):
         self._follow = True
         self._settling = False
         self._settle_scheduled = False
+        self._prefetch_scheduled = False
         self._cache: LRUCache[tuple[object, ...], list[Strip]] = LRUCache(DRAWN_ITEMS)
         self._line_cache: LRUCache[tuple[object, ...], tuple[list[Strip], Strip]] = LRUCache(
             DRAWN_LINES
@@ -196,10 +202,7 @@ class ConversationView(ScrollView, can_focus=True):
         self._empty: tuple[str, str] = ("", "")
         self._width = 0
         self._live: LiveReply | None = None
-        self._live_strips: tuple[tuple[object, ...], list[Strip]] | None = None
-        self._live_due = False
-        self._live_painted = 0.0
-        self._live_frame = 0  # bumped by each paint of the live reply (its drawing's key)
+        self._pace = LivePace()  # the live reply's repaints
 
     # ------------------------------------------------------------------ the window
 
@@ -280,6 +283,7 @@ class ConversationView(ScrollView, can_focus=True):
             return
         self._live = None  # a reply streaming here is shown again by the turn runner
         self._cache.clear()
+        self.call_after_refresh(self._warm_lexers)  # after the last screen's paint
         self._empty = (
             ("No messages yet.", "Write the first message below.")
             if self.writable
@@ -396,11 +400,10 @@ class ConversationView(ScrollView, can_focus=True):
         live = LiveReply(message.model_copy(update={"content": ""}))
         if text:
             live.append(text)
-        self._live = live
-        self._live_strips = None
         # Its header shows now; the text from the first repaint on (a reply that is over
         # within 1/LIVE_FPS s is drawn once, finished).
-        self._live_painted = time.monotonic()
+        self._pace = LivePace(painted=time.monotonic())
+        self._live = live
         await self.append_items([live.message])
         self.window.live = live.key
 
@@ -411,40 +414,40 @@ class ConversationView(ScrollView, can_focus=True):
         if live is None:
             return
         live.append(text)
-        if not self._live_due:
-            self._live_due = True
-            delay = live_delay(self._live_painted, live.render_seconds, time.monotonic())
-            if delay > 0.001:
-                self.set_timer(delay, self._paint_live, name="live reply")
-            else:
-                self.call_later(self._paint_live)
+        delay = self._pace.arrived(live.render_seconds, time.monotonic())
+        if delay is None:
+            return
+        if delay > 0.001:
+            self.set_timer(delay, self._paint_live, name="live reply")
+        else:
+            self.call_later(self._paint_live)
 
     def _paint_live(self) -> None:
         """Draw the live reply again: only its growing end is drawn anew; only its own lines
         are repainted unless it grew (then, following the end, the screen scrolls)."""
-        self._live_due = False
         live = self._live
         if live is None:
             return
+        pace = self._pace
+        pace.next_frame()
         index = self.window.index_of(live.key)
         if index is None:
             return
-        entry = self.window.entries[index]
-        old_height = entry.height or 0
-        self._live_frame += 1
-        drawn = self._strips(index)
-        self._live_painted = time.monotonic()
+        old_height = self.window.entries[index].height or 0
+        drawn = len(self._strips(index))
+        pace.painted = time.monotonic()
         self._recompute()
-        # The lines before its growing end are as they were: only the rest is repainted.
-        start = self._tops[index] + min(live.stable_lines, len(drawn) - 1)
-        if len(drawn) == old_height:
-            self.refresh_lines(start, len(drawn) - (start - self._tops[index]))
+        repaint = pace.repaint(
+            live.stable_lines, self._tops[index], drawn, old_height, self._tops[-1]
+        )
+        if not repaint.grew:
+            self.refresh_lines(repaint.start, repaint.count)
             return
         self._update_virtual_size()
         if self._follow:
             self._set_scroll(self.max_scroll_y)  # the screen scrolls: all of it is repainted
         else:
-            self.refresh_lines(start, max(1, self._tops[-1] - start))
+            self.refresh_lines(repaint.start, repaint.count)
 
     async def stream_end(self, message: Message) -> None:
         """The reply ended (finished, failed or cancelled): draw its final form (added at the
@@ -452,7 +455,6 @@ class ConversationView(ScrollView, can_focus=True):
         live = self._live
         if live is not None and live.key == item_key(message):
             self._live = None
-            self._live_strips = None
         else:
             live = None
         anchor = self._anchor()
@@ -841,20 +843,18 @@ class ConversationView(ScrollView, can_focus=True):
         state = self.item_state(index)
         live = self._live
         if live is not None and entry.key == live.key:
-            # Drawn from its chunks, kept in one slot (not the LRU: it changes all the time).
-            key = (entry.key, self._live_frame, width, state)
-            if self._live_strips is not None and self._live_strips[0] == key:
-                drawn = self._live_strips[1]
-            else:
-                drawn = live.render(
+            # Drawn from its chunks, once per repaint (not in the LRU: it changes all the time).
+            drawn = self._pace.drawn(
+                (width, state),
+                lambda: live.render(
                     width,
                     state,
                     self._block_styles(),
                     self.app.console,
                     self.app.console_options,
                     self._clock(),
-                )
-                self._live_strips = (key, drawn)
+                ),
+            )
         else:
             key = (entry.key, entry.version, width, state)
             cached = self._cache.get(key)
@@ -886,7 +886,7 @@ class ConversationView(ScrollView, can_focus=True):
         self._keys = []
         self._tops = [BANNER]
         self._dirty = True
-        self._live_strips = None
+        self._pace.forget()
 
     def _changed(self) -> None:
         """Entries came, went or changed (their layout slots say which)."""
@@ -929,8 +929,9 @@ class ConversationView(ScrollView, can_focus=True):
         index = max(0, min(len(self._keys) - 1, bisect.bisect_right(self._tops, top) - 1))
         return (self._keys[index], top - self._tops[index])
 
-    def _settle(self, anchor: Anchor | None = None, margin_above: bool = True) -> None:
-        """Draw the entries around the viewport and put the scroll position where it belongs."""
+    def _settle(self, anchor: Anchor | None = None) -> None:
+        """Draw the entries on screen and put the scroll position where it belongs (the
+        entries around the screen are drawn after the paint: `_prefetch`)."""
         self._settle_scheduled = False
         entries = self.window.entries
         if not entries:
@@ -953,19 +954,64 @@ class ConversationView(ScrollView, can_focus=True):
             if found is None:  # it went (folded away): the top
                 found, offset = 0, -BANNER
             index = max(0, min(found, len(entries) - 1))
+            # Only the screen is drawn now; the screens around it are drawn after the paint,
+            # a few entries at a time (`_prefetch`), so a page-up finds them drawn.
             covered, i = -offset, index
-            while i < len(entries) and covered < 2 * height:
+            while i < len(entries) and covered < height:
                 covered += len(self._strips(i))
                 i += 1
-            covered, i = 0, index - 1
-            while margin_above and i >= 0 and covered < height:
-                covered += len(self._strips(i))
-                i -= 1
             self._recompute()
             offset = min(offset, (entries[index].height or 1) - 1)
             self._update_virtual_size()
             self._set_scroll(self._tops[index] + offset)
         self._maybe_load_more()
+        if not self._prefetch_scheduled:
+            self._prefetch_scheduled = True
+            self.call_after_refresh(self._prefetch)
+
+    def _unmeasured_near(self) -> int | None:
+        """The nearest entry not drawn yet: above the screen within one screen, then on it
+        and within two screens below it."""
+        self._recompute()
+        entries = self.window.entries
+        if not entries:
+            return None
+        height = max(1, self.scrollable_content_region.height)
+        top = int(self.scroll_y)
+        first = self._index_at(max(BANNER, top))
+        i = first - 1
+        while i >= 0 and self._tops[i + 1] > top - height:
+            if not entries[i].exact:
+                return i
+            i -= 1
+        i = first
+        while i < len(entries) and self._tops[i] < top + 3 * height:
+            if not entries[i].exact:
+                return i
+            i += 1
+        return None
+
+    def _prefetch(self) -> None:
+        """Draw the entries near the screen that are not drawn yet, for at most PREFETCH_SLICE
+        seconds, keeping what is on screen where it is; then give the loop back (a key press
+        waits for one slice at most) and go on."""
+        self._prefetch_scheduled = False
+        index = self._unmeasured_near()
+        if index is None:
+            return
+        anchor = self._anchor()
+        started = time.perf_counter()
+        while index is not None:
+            self._strips(index)
+            if time.perf_counter() - started > PREFETCH_SLICE:
+                break
+            self._recompute()
+            index = self._unmeasured_near()
+        if self._dirty:
+            self._settle(anchor)  # heights above the screen changed: keep its top line
+        if index is not None and not self._prefetch_scheduled:
+            self._prefetch_scheduled = True
+            self.call_later(self._prefetch)
 
     def _relayout_window(self) -> None:
         """Heights are stale (width or a global state changed): re-estimate, keep the anchor."""
@@ -1046,14 +1092,26 @@ class ConversationView(ScrollView, can_focus=True):
             return
         if added is None:
             return
+        self._warm_lexers()
         anchor = self._anchor()
         self._changed()
-        # The new items are above the screen: paint first, draw them (keeping the anchor)
-        # right after, before they can scroll into view.
-        self._settle(anchor, margin_above=False)
+        # The new items are above the screen: paint first; they are drawn (keeping the
+        # anchor) after it, a few at a time, before they can scroll into view (`_prefetch`).
+        self._settle(anchor)
         self.refresh()
-        self.call_after_refresh(self._settle)
         self.post_message(self.Loaded())
+
+    def _warm_lexers(self) -> None:
+        """Build, on a thread, the lexers of the code blocks in the window not drawn yet (a
+        lexer's first use costs up to a quarter of a second: not in a page-up's paint)."""
+        languages: set[str] = set()
+        for entry in self.window.entries:
+            if entry.height is None or not entry.exact:
+                languages |= fence_languages(entry.item.content)
+        if languages:
+            self.run_worker(
+                partial(warm_lexers, languages), thread=True, group="lexers", exit_on_error=False
+            )
 
     async def _newer(self, read) -> None:  # noqa: ANN001
         try:
@@ -1067,10 +1125,3 @@ class ConversationView(ScrollView, can_focus=True):
         self._changed()
         self._settle(anchor)
         self.refresh()
-
-
-def live_delay(painted: float, render_seconds: float, now: float) -> float:
-    """How long to wait before drawing the live reply again: at most LIVE_FPS repaints a
-    second, and drawing takes at most a third of the time (a slow drawing waits longer)."""
-    interval = max(1 / LIVE_FPS, 3 * render_seconds)
-    return painted + interval - now

@@ -1,26 +1,39 @@
 """The reply being streamed, drawn incrementally: finished Markdown blocks are drawn once.
 
-A reply grows at its end, so everything before its last block is final. The text is cut at
-block boundaries (a blank line outside a code fence, followed by a line that starts a new
-top-level block); each finished chunk is rendered as Markdown once and kept, and only the last,
-growing chunk is rendered again on each repaint. For the replies models write (paragraphs,
-code blocks, lists, headings) the chunks drawn one after another look like the whole text
-drawn at once, so nothing moves when the finished reply is drawn whole at the end.
+The text is cut into blocks as it grows (`ui.markdown_blocks`: the rules, without Textual);
+each finished block is drawn once (kept by its text, width and styles, so drawing the finished
+reply again reuses them) and only the last, growing block is drawn again on each repaint. A
+finished code block's height is known without drawing it: it is drawn when one of its lines is
+first shown (`LazyStrips`), so a long reply followed at its end draws what is on screen. For the
+replies models write the blocks drawn one after another look like the whole text drawn at once,
+so nothing moves when the finished reply is drawn whole at the end.
 
 Every piece of text goes through `safe.clean` (inside `safe_markdown`), like stored text.
 """
 
 from __future__ import annotations
 
-import re
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
 from rich.console import Console, ConsoleOptions
 from textual.strip import Strip
 
 from threadline.models import Message
+from threadline.ui.markdown import wrap_code_line
+from threadline.ui.markdown_blocks import (
+    TAB_SIZE,
+    BlockCache,
+    BlockSplitter,
+    OpenFence,
+    code_block_height,
+    open_fence,
+    split_blocks,
+    starts_with_break,
+)
 from threadline.ui.widgets.blocks import (
     ROLE_LABELS,
     BlockState,
@@ -30,46 +43,56 @@ from threadline.ui.widgets.blocks import (
     _render,
 )
 
-_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
-# A line that continues the block above it even after a blank line: indented text (a list
-# item's paragraph, indented code) or another list item (a loose list is one list).
-_CONTINUES = re.compile(r"^(\s|[-*+]\s|\d{1,9}[.)]\s)")
-# Rich draws a thematic break with a blank line of its own after it.
-_RULE = re.compile(r"^ {0,3}([-*_])( *\1){2,} *$")
+__all__ = ["LazyStrips", "LiveReply", "split_blocks"]
+
+# Finished blocks drawn, shared by the live replies (a reply drawn again, at another width or
+# from the store once finished, draws only what it has not drawn before).
+BLOCKS: BlockCache[tuple[bool, list[Strip]]] = BlockCache(256)
 
 
-def split_blocks(text: str) -> tuple[list[str], str]:
-    """(finished chunks, the growing last chunk) of a Markdown text that may grow at its end.
+class LazyStrips(list[Strip]):
+    """Lines of which some ranges are drawn only when first read (by index, slice or
+    iteration): `defer(height, draw)` appends `height` placeholder lines that `draw()`
+    replaces. Its length is known from the start. Never `extend` a plain list with it."""
 
-    A chunk ends at a blank line that is outside any code fence and followed by a line that
-    starts a new top-level block; chunks exclude the blank lines between them.
-    """
-    lines = text.split("\n")
-    chunks: list[str] = []
-    start = 0
-    fence: str | None = None
-    for i, line in enumerate(lines):
-        match = _FENCE.match(line)
-        if fence is None:
-            if match:
-                fence = match.group(1)
-                continue
-        elif match and match.group(1)[0] == fence[0] and len(match.group(1)) >= len(fence):
-            if not line.strip().strip(fence[0]):
-                fence = None
-            continue
-        if fence is not None or line.strip() or i + 1 >= len(lines):
-            continue
-        following = lines[i + 1]
-        if not following.strip() or _CONTINUES.match(following):
-            continue
-        if i and _RULE.match(lines[i - 1]):
-            continue
-        chunk = "\n".join(lines[start:i]).strip("\n")
-        if chunk.strip():
-            chunks.append(chunk)
-        start = i + 1
-    return chunks, "\n".join(lines[start:])
+    def __init__(self, lines: list[Strip] | None = None) -> None:
+        super().__init__(lines or ())
+        self._pending: dict[int, tuple[int, Callable[[], list[Strip]]]] = {}
+
+    def defer(self, height: int, draw: Callable[[], list[Strip]], placeholder: Strip) -> None:
+        self._pending[len(self)] = (height, draw)
+        super().extend([placeholder] * height)
+
+    @property
+    def pending(self) -> int:
+        """Lines not drawn yet."""
+        return sum(height for height, _ in self._pending.values())
+
+    def _fill(self, start: int, stop: int) -> None:
+        for at in [
+            at for at, (height, _) in self._pending.items() if at < stop and at + height > start
+        ]:
+            height, draw = self._pending.pop(at)
+            placeholder = super().__getitem__(at)
+            # Its height was known (`code_block_height`); should a drawing differ, it is cut or
+            # padded with blank lines so that the lines after it stay where they were laid out.
+            drawn = (draw() + [placeholder] * height)[:height]
+            super().__setitem__(slice(at, at + height), drawn)
+
+    def __getitem__(self, index):  # noqa: ANN001, ANN204
+        if self._pending:
+            if isinstance(index, slice):
+                start, stop, _ = index.indices(len(self))
+                self._fill(start, max(start, stop))
+            else:
+                at = index + len(self) if index < 0 else index
+                self._fill(at, at + 1)
+        return super().__getitem__(index)
+
+    def __iter__(self) -> Iterator[Strip]:
+        if self._pending:
+            self._fill(0, len(self))
+        return super().__iter__()
 
 
 @dataclass
@@ -89,8 +112,13 @@ class LiveReply:
     stable_lines: int = 0
     _text: str = ""
     _stale: bool = False
-    _chunks: list[tuple[str, list[Strip]]] = field(default_factory=list)
-    _cache_key: tuple[object, ...] | None = None
+    _splitter: BlockSplitter = field(default_factory=BlockSplitter)
+    blocks: BlockCache[tuple[bool, list[Strip]]] = field(default_factory=lambda: BLOCKS)
+    # The open code block's drawing so far: (key, its finished lines, the padding line above,
+    # those lines' rows, the padding line below).
+    _code: tuple[tuple[object, ...], list[str], Strip, list[Strip], Strip] | None = None
+    # A finished block's height when it is one code block (None: another block), by width.
+    _heights: dict[tuple[str, int], int | None] = field(default_factory=dict)
 
     @property
     def key(self) -> tuple[str, int]:
@@ -158,10 +186,6 @@ class LiveReply:
         now: datetime,
     ) -> list[Strip]:
         width = max(4, width)
-        key = (width, id(styles))
-        if key != self._cache_key:
-            self._cache_key = key
-            self._chunks = []
         label = styles.labels.get(message.role, styles.meta)
         right = [("● writing…", styles.streaming)] if writing else []
         lines = [
@@ -171,42 +195,32 @@ class LiveReply:
         ]
         if state.show_meta:
             lines.append(_meta_line(message, styles, width, now))
-        body, stable = self._body(width, styles, console, options)
-        self.stable_lines = len(lines) + stable
-        lines += body
-        lines.append(Strip.blank(width, styles.base))
-        return lines
+        drawn = LazyStrips(lines)
+        self._body(drawn, width, styles, console, options)
+        drawn.append(Strip.blank(width, styles.base))
+        return drawn
 
-    def _body(
-        self, width: int, styles: BlockStyles, console: Console, options: ConsoleOptions
-    ) -> tuple[list[Strip], int]:
-        """The body's lines, and how many of them are the finished blocks'."""
+    def _growing_code(
+        self,
+        fence: OpenFence,
+        tail: str,
+        width: int,
+        styles: BlockStyles,
+        console: Console,
+        options: ConsoleOptions,
+    ) -> list[Strip]:
+        """An open code block's lines: those of its finished code lines kept from the last
+        repaint, only the lines after them drawn (highlighted with the whole code, so a string
+        running over several lines is coloured as in the whole drawing)."""
+        from threadline.ui.markdown import WrappedSyntax
         from threadline.ui.safe import safe_markdown
 
-        chunks, tail = split_blocks(self.text)
-        # Chunks only ever grow in number; a cached chunk whose text changed (it cannot, but
-        # be safe) is drawn again.
-        for i, chunk in enumerate(chunks):
-            if i < len(self._chunks) and self._chunks[i][0] == chunk:
-                continue
-            del self._chunks[i:]
-            drawn = _render(
-                safe_markdown(chunk, code_theme=styles.code_theme),
-                width,
-                styles.body,
-                console,
-                options,
-            )
-            self._chunks.append((chunk, drawn))
-        del self._chunks[len(chunks) :]
-        blank = Strip.blank(width, styles.base)
-        body: list[Strip] = []
-        for _, drawn in self._chunks:
-            if body:
-                body.append(blank)
-            body += drawn
-        stable = len(body)
-        if tail.strip():
+        key = (tail.split("\n", 1)[0], width, styles.code_theme, styles.body, styles.base)
+        kept = self._code
+        code = fence.code
+        code_lines = code.split("\n")
+        inner = max(1, width - 2)
+        if kept is None or kept[0] != key or kept[1] != code_lines[: len(kept[1])]:
             drawn = _render(
                 safe_markdown(tail, code_theme=styles.code_theme),
                 width,
@@ -214,10 +228,83 @@ class LiveReply:
                 console,
                 options,
             )
-            if body and drawn:
-                body.append(blank)
-            body += drawn
-        if not body:
+            if len(drawn) < 2:  # not drawn as a padded code block: nothing to keep
+                self._code = None
+                return drawn
+            top, rows, bottom = drawn[0], drawn[1:-1], drawn[-1]
+        else:
+            _, done, top, done_rows, bottom = kept
+            first = len(done)
+            syntax = WrappedSyntax(
+                code,
+                fence.lexer or "text",
+                theme=styles.code_theme,
+                word_wrap=True,
+                padding=1,
+                line_range=(first + 1, None),
+            )
+            syntax.wrap_width = inner
+            rows = done_rows + _render(syntax, width, styles.body, console, options)[1:-1]
+        # Keep the rows of the lines that cannot change (each line's rows: its pieces).
+        stable = fence.stable
+        count = sum(
+            len(wrap_code_line(line.expandtabs(TAB_SIZE), inner)) for line in code_lines[:stable]
+        )
+        self._code = (key, code_lines[:stable], top, rows[:count], bottom)
+        return [top, *rows, bottom]
+
+    def _body(
+        self,
+        lines: LazyStrips,
+        width: int,
+        styles: BlockStyles,
+        console: Console,
+        options: ConsoleOptions,
+    ) -> None:
+        """Add the body's lines: the finished blocks (drawn once; a code block when first
+        shown), then the growing rest drawn again (an open code block: its new lines only).
+        `stable_lines`: where the rest starts."""
+        from threadline.ui.safe import clean, safe_markdown
+
+        def draw(block: str) -> tuple[bool, list[Strip]]:
+            markdown = safe_markdown(block, code_theme=styles.code_theme)
+            drawn = _render(markdown, width, styles.body, console, options)
+            return starts_with_break(markdown.parsed), drawn
+
+        def drawn_code(block: str) -> list[Strip]:
+            return self.blocks.get(block, width, style_key, partial(draw, block))[1]
+
+        style_key = (styles.code_theme, styles.body, styles.base)
+        blocks, tail = self._splitter.update(self.text)
+        blank = Strip.blank(width, styles.base)
+        start = len(lines)
+        heights = self._heights
+        for block in blocks:
+            height = heights.get((block, width), 0)
+            if height == 0:
+                height = heights[(block, width)] = code_block_height(block, width)
+            if len(lines) > start:
+                # (a code block does not start with a break of its own)
+                if (
+                    height is not None
+                    or not self.blocks.get(block, width, style_key, partial(draw, block))[0]
+                ):
+                    lines.append(blank)
+            if height is None:
+                lines.extend(self.blocks.get(block, width, style_key, partial(draw, block))[1])
+            else:
+                lines.defer(height, partial(drawn_code, block), blank)
+        self.stable_lines = len(lines)
+        if tail.strip():
+            fence = open_fence(clean(tail)) if tail.startswith(("```", "~~~")) else None
+            if fence is None:
+                broken, drawn = draw(tail)
+            else:
+                broken = False
+                drawn = self._growing_code(fence, tail, width, styles, console, options)
+            if len(lines) > start and drawn and not broken:
+                lines.append(blank)
+            lines.extend(drawn)
+        if len(lines) == start:
             # Nothing visible yet (the first tokens were blank).
-            body = [Strip.blank(width, styles.base)]
-        return body, stable
+            lines.append(blank)
