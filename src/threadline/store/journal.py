@@ -556,8 +556,9 @@ def drop_pending(conn: sqlite3.Connection, upto: int) -> None:
 
 
 @dataclass
-class FileMark:
-    """How far one journal file of another machine has been applied."""
+class JournalMark:
+    """How far one journal file of another machine has been applied (the importers' files
+    have records.FileMark)."""
 
     path: str
     machine: str
@@ -570,13 +571,13 @@ class Batch:
     """Records of other machines to apply in one transaction, with the marks they reach."""
 
     records: list[tuple[str, dict[str, Any]]]  # (machine, record), in apply order
-    marks: list[FileMark] = field(default_factory=list)
+    marks: list[JournalMark] = field(default_factory=list)
     retry_waiting: bool = False  # first retry records held back by a streaming reply
 
 
-def file_marks(conn: sqlite3.Connection) -> dict[str, FileMark]:
+def file_marks(conn: sqlite3.Connection) -> dict[str, JournalMark]:
     return {
-        r[0]: FileMark(r[0], r[1], int(r[2]), int(r[3]))
+        r[0]: JournalMark(r[0], r[1], int(r[2]), int(r[3]))
         for r in conn.execute("SELECT path, machine, offset, size FROM sync_files")
     }
 
@@ -798,6 +799,10 @@ class _Applier:
                 rec["working_dir"], rec.get("project_remote"), rec.get("project_path")
             )
             metadata = rec.get("metadata") or {}
+            if self.bulk:
+                # Inside the Bulk: the session's title index entry is written with the batch's
+                # others in one statement (per row, FTS5 writes a segment for each session).
+                self._bulk()
             cur = conn.execute(
                 "INSERT INTO sessions (id, working_dir, dir_tokens, title, provider, model,"
                 " system_prompt, status, pinned, deleted_at, created_at, updated_at, ended_at,"
@@ -1455,7 +1460,7 @@ class Journal:
     async def drop_pending(self, upto: int) -> None:
         await self._db.write(drop_pending, upto)
 
-    async def file_marks(self) -> dict[str, FileMark]:
+    async def file_marks(self) -> dict[str, JournalMark]:
         return await self._db.read(file_marks)
 
     async def peer_seqs(self) -> dict[str, int]:

@@ -27,7 +27,7 @@ from threadline.sync.errors import JournalFileError, SyncError
 from threadline.sync.git import Git, git_path, redact
 
 if TYPE_CHECKING:
-    from threadline.store import FileMark, Store
+    from threadline.store import JournalMark, Store
 
 # phase ("writing", "applying"), done, total (None when unknown)
 Progress = Callable[[str, int, int | None], None]
@@ -402,10 +402,10 @@ class _BatchState:
 async def _apply_merged(
     journal: Any, merged: Iterator[_Head], state: _BatchState, progress: Progress
 ) -> None:
-    from threadline.store import Batch, FileMark
+    from threadline.store import Batch, JournalMark
 
     batch = Batch(records=[], retry_waiting=True)
-    marks_now: dict[str, FileMark] = {}
+    marks_now: dict[str, JournalMark] = {}
     size = 0
     applied_seq = state.applied_seq
 
@@ -439,7 +439,7 @@ async def _apply_merged(
                 size += len(record.get("content") or "") + 200
             if head.item.whole:
                 end = head.item.end
-                marks_now[file.rel] = FileMark(file.rel, head.machine, end, file.size)
+                marks_now[file.rel] = JournalMark(file.rel, head.machine, end, file.size)
             if len(batch.records) >= APPLY_BATCH or size >= APPLY_BATCH_BYTES:
                 await flush()
         await flush()
