@@ -27,6 +27,7 @@ import asyncio
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -573,6 +574,9 @@ class Batch:
     records: list[tuple[str, dict[str, Any]]]  # (machine, record), in apply order
     marks: list[JournalMark] = field(default_factory=list)
     retry_waiting: bool = False  # first retry records held back by a streaming reply
+    # The messages it inserts are left out of the search index, for one build at the end of
+    # the catch-up (index_deferred, below), when catching_up allowed it.
+    defer_index: bool = False
 
 
 def file_marks(conn: sqlite3.Connection) -> dict[str, JournalMark]:
@@ -1289,6 +1293,8 @@ def apply(conn: sqlite3.Connection, batch: Batch) -> int:
     """Apply a batch of other machines' records and move their progress marks, atomically."""
     capture = conn.execute("SELECT capture FROM sync_state WHERE id = 1").fetchone()[0]
     conn.execute("UPDATE sync_state SET capture = 0 WHERE id = 1")
+    if batch.defer_index:
+        _defer_begin(conn)
     applier = _Applier(conn)
     applier.bulk = sum(1 for _m, r in batch.records if r["op"] == "message") >= BULK_MIN
     applier.prefetch([r["uid"] for _m, r in batch.records if r["op"] == "message"])
@@ -1300,6 +1306,8 @@ def apply(conn: sqlite3.Connection, batch: Batch) -> int:
         n, _seq, _at = counts.get(machine, (0, 0, ""))
         counts[machine] = (n + 1, record["seq"], record["at"])
     applier.flush()
+    if batch.defer_index:
+        _defer_end(conn)
     for machine, (n, seq, at) in counts.items():
         conn.execute(
             "INSERT INTO sync_peers (machine, seq, records, last_at) VALUES (?, ?, ?, ?)"
@@ -1314,6 +1322,94 @@ def apply(conn: sqlite3.Connection, batch: Batch) -> int:
         )
     conn.execute("UPDATE sync_state SET capture = ? WHERE id = 1", (capture,))
     return len(batch.records)
+
+
+# ---------------------------------------------------------------------- the search index
+#
+# A new machine catching up inserts far more messages than it holds; indexing them batch by
+# batch costs more than one build at the end (FTS5 segments written per batch, merged again
+# and again). So while it catches up, the messages it inserts are left to the search index's
+# own resumable build (search_build, migration 0007: rows done < id <= upto are the build's,
+# the triggers skip them), which the sync runs once the records are in, and which the app, or
+# `threadline db index`, finishes if the sync is stopped before. Each batch moves `upto` to the
+# last message id in its own transaction: a crash leaves exactly the rows after `done` not yet
+# indexed, and a search meanwhile finds the rest.
+
+DEFER_FOREVER = 1 << 62  # `upto` inside a batch's transaction: every id it inserts is the build's
+
+
+def may_defer_index(conn: sqlite3.Connection, incoming: int) -> bool:
+    """Whether a catch-up of `incoming` records may leave its messages to one index build.
+
+    Yes on a database holding fewer messages than are coming (a new machine), or where a
+    catch-up stopped before its build; no while the version-2 index still serves searches
+    (an upgrade's build is under way: search would miss the new rows).
+    """
+    from threadline.store.search import OLD
+
+    if conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (OLD["messages"].table,)
+    ).fetchone():
+        return False
+    if conn.execute("SELECT 1 FROM search_build WHERE name = 'messages'").fetchone():
+        return True
+    stored = conn.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()[0]
+    return int(stored) < incoming
+
+
+def _defer_begin(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        "INSERT INTO search_build (name, done, upto)"
+        " SELECT 'messages', coalesce(max(id), 0), ? FROM messages WHERE true"
+        " ON CONFLICT (name) DO UPDATE SET upto = excluded.upto",
+        (DEFER_FOREVER,),
+    )
+
+
+def _defer_end(conn: sqlite3.Connection) -> None:
+    """The build's range ends at the last message inserted (none: no build)."""
+    conn.execute(
+        "UPDATE search_build SET upto = (SELECT coalesce(max(id), 0) FROM messages)"
+        " WHERE name = 'messages'"
+    )
+    conn.execute("DELETE FROM search_build WHERE name = 'messages' AND upto <= done")
+
+
+def index_deferred(conn: sqlite3.Connection) -> int:
+    """Messages not yet in the search index because a catch-up left them to the build (0:
+    none; an upgrade's build, which search covers with the version-2 index, is not counted)."""
+    from threadline.store.search import OLD
+
+    row = conn.execute("SELECT done, upto FROM search_build WHERE name = 'messages'").fetchone()
+    if (
+        row is None
+        or conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+            (OLD["messages"].table,),
+        ).fetchone()
+    ):
+        return 0
+    return int(
+        conn.execute(
+            "SELECT count(*) FROM messages WHERE id > ? AND id <= ?", (row[0], row[1])
+        ).fetchone()[0]
+    )
+
+
+# A step of the build indexes about this much text (then sized to hold the lock INDEX_TARGET).
+INDEX_FIRST_BYTES = 8 << 20
+INDEX_TARGET = 0.5
+INDEX_MAX_BYTES = 64 << 20
+
+
+def index_step(conn: sqlite3.Connection, max_bytes: int) -> tuple[int, bool]:
+    """One step of the search index's build, on the messages a catch-up left to it."""
+    from threadline.store import search as search_ops
+
+    first = conn.execute("SELECT name FROM search_build ORDER BY name LIMIT 1").fetchone()
+    if first is None or first[0] != "messages":
+        return 0, True
+    return search_ops.build_step(conn, max_bytes)
 
 
 def parked_count(conn: sqlite3.Connection) -> int:
@@ -1508,6 +1604,31 @@ class Journal:
 
     async def parked(self) -> int:
         return await self._db.read(parked_count)
+
+    async def may_defer_index(self, incoming: int) -> bool:
+        return await self._db.read(may_defer_index, incoming)
+
+    async def index_deferred(self) -> int:
+        return await self._db.read(index_deferred)
+
+    async def build_index(self, progress: Callable[[int, int], None]) -> None:
+        """Index the messages a catch-up left to the build, in write transactions of about an
+        apply batch's length (resumable: each moves the build's mark). `progress(done, total)`.
+        """
+        total = await self.index_deferred()
+        done, budget = 0, INDEX_FIRST_BYTES
+        while True:
+            started = time.perf_counter()
+            rows, finished = await self._db.write(index_step, budget)
+            held = time.perf_counter() - started
+            if finished:
+                break
+            if self._checkpointer is not None:
+                self._checkpointer.poke()
+            done += rows
+            progress(min(done, total), total)
+            if held > 0:
+                budget = int(min(max(budget / held * INDEX_TARGET, 1 << 20), INDEX_MAX_BYTES))
 
     async def record_result(self, error: str | None) -> None:
         await self._db.write(record_result, self._clock(), error)
