@@ -24,10 +24,12 @@ Rules (the same on every machine, whatever order records arrive in):
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -71,6 +73,11 @@ MESSAGE_FIELDS = (
     "complete",
 )
 MEMORY_FIELDS = ("fact", "category", "importance", "superseded_by")
+_CREATED = MESSAGE_FIELDS.index("created_at")
+# A directory's search scope tokens (hashes of it and its parents), for the sessions of a
+# catch-up: they come many to a directory.
+_dir_tokens = functools.lru_cache(maxsize=1024)(scopes.dir_tokens)
+_COMPLETE = MESSAGE_FIELDS.index("complete")
 # Metadata keys that hold local ids or local bookkeeping: never journalled.
 LOCAL_METADATA = ("memory_watermark",)
 
@@ -617,7 +624,7 @@ class _Applier:
         self.bulk = False  # messages are queued and inserted in bulk (transfer/bulk.py)
         self.plan: TriggerPlan | None = None  # what a Bulk takes over, read once per batch
         self.pending: Bulk | None = None  # open while inserted rows wait for their trigger work
-        self.queue: list[tuple[str, str, list[Any]]] = []  # (session, uid, values) to insert
+        self.queue: list[tuple[Any, ...]] = []  # (uid, session, *values) to insert
         self.queued_uids: set[str] = set()
         # (session, created_at, role, content) of every message this batch inserted.
         self.batch_keys: set[tuple[str, str, str, str]] = set()
@@ -815,7 +822,7 @@ class _Applier:
                 (
                     sid,
                     directory,
-                    scopes.dir_tokens(directory),
+                    _dir_tokens(directory),
                     one_line(rec.get("title")),
                     rec.get("provider"),
                     rec.get("model"),
@@ -880,11 +887,11 @@ class _Applier:
 
     def message(self, rec: dict[str, Any]) -> None:
         uid, sid = rec["uid"], rec["session"]
-        if self.dead(f"m:{uid}") or self.dead(f"s:{sid}"):
+        if self.tombstone_kinds and (self.dead(f"m:{uid}") or self.dead(f"s:{sid}")):
             return
         conn = self.conn
-        values = [rec.get(f) for f in MESSAGE_FIELDS]
-        values[MESSAGE_FIELDS.index("complete")] = int(bool(rec.get("complete", True)))
+        values = list(map(rec.get, MESSAGE_FIELDS))
+        values[_COMPLETE] = int(bool(rec.get("complete", True)))
         if uid in self.queued_uids:
             self.flush()
         local = self.local_m(uid)
@@ -935,11 +942,11 @@ class _Applier:
 
     def _insert_message(self, sid: str, uid: str, values: list[Any]) -> int | None:
         """Insert a message; in bulk mode it is queued (id None) and inserted by flush()."""
-        created_at = values[MESSAGE_FIELDS.index("created_at")]
+        created_at = values[_CREATED]
         if sid in self.newest:
             self.newest[sid] = max(self.newest[sid], created_at)
         if self.bulk:
-            self.queue.append((sid, uid, values))
+            self.queue.append((uid, sid, *values))
             self.queued_uids.add(uid)
             self.batch_keys.add((sid, created_at, values[0], values[1]))
             return None
@@ -964,7 +971,7 @@ class _Applier:
         )
         conn.executemany(
             f"INSERT INTO temp.sync_stage (uid, {cols}) VALUES (?, ?, {', '.join('?' * 10)})",
-            [(uid, sid, *values) for sid, uid, values in self.queue],
+            self.queue,
         )
         bulk = self._bulk()  # the insert triggers are suspended from here
         conn.execute(f"INSERT INTO messages ({cols}) SELECT {cols} FROM temp.sync_stage ORDER BY n")
@@ -980,15 +987,14 @@ class _Applier:
             (first,),
         )
         conn.execute("DELETE FROM temp.sync_stage")
-        for i, (_sid, uid, _values) in enumerate(self.queue):
-            self.known_m[uid] = first + i
+        uids = (row[0] for row in self.queue)
+        self.known_m.update(zip(uids, range(first, last + 1), strict=True))
         self.queue.clear()
         self.queued_uids.clear()
 
     def _insert_in_order(self, sid: str, uid: str, values: list[Any]) -> None:
         conn = self.conn
-        created_at = values[MESSAGE_FIELDS.index("created_at")]
-        mine = (created_at, uid_key(uid))
+        created_at = values[_CREATED]
         last = self.last.get(sid)
         if last is None:
             row = conn.execute(
@@ -997,10 +1003,16 @@ class _Applier:
             ).fetchone()
             if row is not None:
                 last = (int(row[0]), str(row[1]), uid_of(conn, self.me, "m", row[0]))
-        if last is None or mine > (last[1], uid_key(last[2])):
+        # After the session's last message (by time, then uid): appended (nearly always).
+        if (
+            last is None
+            or created_at > last[1]
+            or (created_at == last[1] and uid_key(uid) > uid_key(last[2]))
+        ):
             local = self._insert_message(sid, uid, values)
             self.last[sid] = (local, created_at, uid)
             return
+        mine = (created_at, uid_key(uid))
         self.last.pop(sid, None)
         self.flush()
         streaming = conn.execute(
@@ -1300,11 +1312,12 @@ def apply(conn: sqlite3.Connection, batch: Batch) -> int:
     applier.prefetch([r["uid"] for _m, r in batch.records if r["op"] == "message"])
     if batch.retry_waiting:
         applier.retry_waiting()
-    counts: dict[str, tuple[int, int, str]] = {}
+    step = applier.apply
     for machine, record in batch.records:
-        applier.apply(machine, record)
-        n, _seq, _at = counts.get(machine, (0, 0, ""))
-        counts[machine] = (n + 1, record["seq"], record["at"])
+        step(machine, record)
+    numbers = Counter(machine for machine, _record in batch.records)
+    lasts = dict(batch.records)  # each machine's last record
+    counts = {m: (n, lasts[m]["seq"], lasts[m]["at"]) for m, n in numbers.items()}
     applier.flush()
     if batch.defer_index:
         _defer_end(conn)
