@@ -39,9 +39,12 @@ from threadline.store import scope as scopes
 from threadline.store.project import join, project_of
 from threadline.store.sessions import _title as one_line
 from threadline.store.transfer.bulk import (
+    FTS_HASHSIZE,
     Bulk,
     Checkpointer,
     TriggerPlan,
+    _restore_hashsize,
+    _set_hashsize,
     pause_autocheckpoint,
     plan_triggers,
 )
@@ -1422,7 +1425,13 @@ def index_step(conn: sqlite3.Connection, max_bytes: int) -> tuple[int, bool]:
     first = conn.execute("SELECT name FROM search_build ORDER BY name LIMIT 1").fetchone()
     if first is None or first[0] != "messages":
         return 0, True
-    return search_ops.build_step(conn, max_bytes)
+    # The step's terms go out as one segment (FTS5's default writes one per MiB: more to merge).
+    table = search_ops.MESSAGES.table
+    previous = _set_hashsize(conn, table, max(FTS_HASHSIZE, max_bytes * 2))
+    try:
+        return search_ops.build_step(conn, max_bytes)
+    finally:
+        _restore_hashsize(conn, table, previous)
 
 
 def parked_count(conn: sqlite3.Connection) -> int:
