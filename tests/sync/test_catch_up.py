@@ -119,3 +119,55 @@ def test_a_catch_up_stopped_before_its_index_is_built_is_finished_by_the_next_sy
 
     va, vb = asyncio.run(finished())
     assert va == vb, first_difference(va, vb)
+
+
+@pytest.mark.parametrize("change", ["records", "garbage"])
+async def test_a_file_checked_while_git_works_is_checked_again_when_git_changes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    """Other machines' files are checked while git commits, pulls and pushes: one the pull
+    rewrites is read again (more records: all applied; garbage: nothing of it applied)."""
+    import subprocess
+    import threading
+
+    from sync.test_bad_files import _push_edit
+
+    a, b = await machines(tmp_path, 2)
+    for m in (a, b):
+        await m.init()
+    await _chat(a, "alpha", 2, 5)
+    await a.sync()
+    # b's clone holds a's records without having applied them (a sync stopped after its pull).
+    subprocess.run(["git", "-C", f"{b.db}.sync", "pull", "-q", "--rebase"], check=True)
+    if change == "records":
+        await _chat(a, "gamma", 1, 4)
+        await a.sync()
+    else:
+        _push_edit(a, "not json at all\n")
+
+    checked = threading.Event()
+    check = engine._Early._check
+
+    def check_then_tell(self: engine._Early, *args: object) -> dict:
+        try:
+            return check(self, *args)  # type: ignore[arg-type]
+        finally:
+            checked.set()
+
+    def checkpoint(name: str) -> None:
+        if name == "written":  # the check is over before git changes anything
+            assert checked.wait(30)
+
+    monkeypatch.setattr(engine._Early, "_check", check_then_tell)
+    monkeypatch.setattr(engine, "_checkpoint", checkpoint)
+    report = await b.sync()
+    assert checked.is_set()
+    if change == "records":
+        assert report.errors == []
+        assert await _found(b, "alpha*") == 10
+        assert await _found(b, "gamma*") == 4
+    else:
+        assert len(report.errors) == 1 and "not a valid journal" in report.errors[0]
+        assert await _found(b, "alpha*") == 0  # nothing applied from the file
+    for m in (a, b):
+        await m.close()

@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import socket
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -215,14 +216,19 @@ async def sync(store: Store, options: SyncOptions, progress: Progress = _noop) -
         with _Lock(repo / ".git" / "threadline-sync.lock"):
             _repair(git)
             _checkpoint("start")
-            report.written = await _write(store, repo, me, recipients, progress)
-            _checkpoint("written")
-            _commit(git, me)
-            _checkpoint("committed")
-            report.pushed = _exchange(git)
-            _checkpoint("pushed")
             with _collector_paused():
-                await _apply_others(store, repo, me, identities, progress, report)
+                early = await _Early.start(store, repo, me, identities)
+                try:
+                    report.written = await _write(store, repo, me, recipients, progress)
+                    _checkpoint("written")
+                    _commit(git, me)
+                    _checkpoint("committed")
+                    report.pushed = _exchange(git)
+                    _checkpoint("pushed")
+                    checked = await early.result()
+                finally:
+                    early.stop()
+                await _apply_others(store, repo, me, identities, progress, report, checked)
             _checkpoint("applied")
             report.attached = await _attach(store, options.here, everywhere=report.applied > 0)
             _tighten(repo)
@@ -366,6 +372,83 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+@dataclass
+class _Checked:
+    """A file checked before git's exchange, with what it was then."""
+
+    file: journal_files.PeerFile
+    offset: int  # where its new part began
+    stat: tuple[int, int, int]  # inode, size, mtime (ns) when read
+    after: int  # the machine's last seq before it
+    result: tuple[int, int, list[journal_files.Item] | None] | None  # see validate()
+    error: str | None
+
+
+def _stat_key(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+class _Early:
+    """Other machines' files checked on a thread while git commits, pulls and pushes (other
+    processes, so the two run side by side). A file git leaves as it was (same inode, size and
+    time) is not read again; the rest, new or changed, is checked after the exchange."""
+
+    def __init__(self) -> None:
+        self.task: asyncio.Future[dict[str, _Checked]] | None = None
+        self.stopping = threading.Event()
+
+    @classmethod
+    async def start(cls, store: Store, repo: Path, me: str, identities: list[Any] | None) -> _Early:
+        early = cls()
+        marks = await store.journal.file_marks()
+        pending = journal_files.peer_files(repo, me, marks)
+        if pending:
+            seqs = await store.journal.peer_seqs()
+            early.task = asyncio.ensure_future(
+                asyncio.to_thread(early._check, pending, seqs, identities)
+            )
+        return early
+
+    def _check(
+        self,
+        pending: dict[str, list[journal_files.PeerFile]],
+        seqs: dict[str, int],
+        identities: list[Any] | None,
+    ) -> dict[str, _Checked]:
+        out: dict[str, _Checked] = {}
+        budget = journal_files.KEEP_BYTES
+        try:
+            for machine, files in pending.items():
+                after = seqs.get(machine, 0)
+                for file in files:
+                    stat = _stat_key(file.path)
+                    if self.stopping.is_set() or stat is None or stat[1] != file.size:
+                        break
+                    offset = file.offset
+                    try:
+                        result = journal_files.validate(file, identities, after, budget)
+                    except JournalFileError as exc:
+                        out[file.rel] = _Checked(file, offset, stat, after, None, str(exc))
+                        break
+                    if result[2] is not None:
+                        budget -= file.size - file.offset
+                    out[file.rel] = _Checked(file, offset, stat, after, result, None)
+                    after = result[1]
+        except Exception:  # whatever went wrong is met again, and reported, after the exchange
+            pass
+        return out
+
+    async def result(self) -> dict[str, _Checked]:
+        return await self.task if self.task is not None else {}
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+
 async def _apply_others(
     store: Store,
     repo: Path,
@@ -373,6 +456,7 @@ async def _apply_others(
     identities: list[Any] | None,
     progress: Progress,
     report: SyncReport,
+    checked: dict[str, _Checked] | None = None,
 ) -> None:
     journal = store.journal
     marks = await journal.file_marks()
@@ -391,11 +475,25 @@ async def _apply_others(
         good = []
         after = seqs.get(machine, 0)
         for file in peer_files:
-            try:
-                count, after, kept = journal_files.validate(file, identities, after, budget)
-            except JournalFileError as exc:
-                failed.append((machine, str(exc)))
-                break
+            early = (checked or {}).get(file.rel)
+            if (
+                early is not None
+                and early.offset == file.offset
+                and early.stat[1] == file.size
+                and early.after == after
+                and _stat_key(file.path) == early.stat
+            ):
+                file = early.file
+                if early.result is None:
+                    failed.append((machine, str(early.error)))
+                    break
+                count, after, kept = early.result
+            else:
+                try:
+                    count, after, kept = journal_files.validate(file, identities, after, budget)
+                except JournalFileError as exc:
+                    failed.append((machine, str(exc)))
+                    break
             if kept is not None:
                 budget -= file.size - file.offset
             good.append((file, kept))
