@@ -150,7 +150,7 @@ async def test_a_file_checked_while_git_works_is_checked_again_when_git_changes_
 
     def check_then_tell(self: engine._Early, *args: object) -> dict:
         try:
-            return check(self, *args)  # type: ignore[arg-type]
+            return check(self, *args)
         finally:
             checked.set()
 
