@@ -102,6 +102,22 @@ def test_a_catch_up_stopped_before_its_index_is_built_is_finished_by_the_next_sy
         await b.close()
 
     asyncio.run(stopped())
+    # `threadline db index` finishes the build as it does an upgrade's: every message applied
+    # so far is found.
+    from threadline.cli import main
+
+    assert main(["--db", str(b.db), "db", "index"]) == 0
+
+    async def indexed() -> None:
+        store = await b.open()
+        assert (await store.search_build_state()).finished
+        sessions = await store.list_sessions("all", limit=None)
+        applied = sum(s.message_count for s in sessions if (s.title or "").startswith("alpha"))
+        assert applied > 0
+        assert await _found(b, "alpha*") == applied
+        await b.close()
+
+    asyncio.run(indexed())
     run_sync(b, tmp_path)
     run_sync(a, tmp_path)
 
