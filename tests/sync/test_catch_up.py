@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -164,7 +165,7 @@ async def test_a_file_checked_while_git_works_is_checked_again_when_git_changes_
     checked = threading.Event()
     check = engine._Early._check
 
-    def check_then_tell(self: engine._Early, *args: object) -> dict:
+    def check_then_tell(self: engine._Early, *args: Any) -> dict:
         try:
             return check(self, *args)
         finally:
@@ -185,5 +186,40 @@ async def test_a_file_checked_while_git_works_is_checked_again_when_git_changes_
     else:
         assert len(report.errors) == 1 and "not a valid journal" in report.errors[0]
         assert await _found(b, "alpha*") == 0  # nothing applied from the file
+    for m in (a, b):
+        await m.close()
+
+
+@pytest.mark.parametrize(("keep", "reads"), [(None, 1), (3000, 2)])
+async def test_each_file_is_read_once_while_what_is_kept_fits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keep: int | None, reads: int
+) -> None:
+    """Checked, then applied: a file is read (parsed, decrypted) once when its records fit in
+    what a sync keeps in memory, twice when they do not; the result is the same."""
+    from collections import Counter
+
+    from threadline.sync import files as journal_files
+
+    if keep is not None:
+        monkeypatch.setattr(journal_files, "KEEP_BYTES", keep)
+    read = journal_files.read_items
+    opened: Counter[str] = Counter()
+
+    def counted(file: journal_files.PeerFile, *args: Any, **kw: Any) -> Any:
+        opened[file.rel] += 1
+        return read(file, *args, **kw)
+
+    monkeypatch.setattr(journal_files, "read_items", counted)
+    a, b = await machines(tmp_path, 2)
+    await a.init()
+    await _chat(a, "alpha", 4, 10)
+    await a.sync()
+    assert b.store is not None
+    report = await engine.init(b.store, str(b.remote_repo), b.options)
+    assert report.applied == 44
+    assert list(opened.values()) == [reads]  # a's one journal file
+    assert a.store is not None
+    va, vb = await snapshot(a.store), await snapshot(b.store)
+    assert va == vb, first_difference(va, vb)
     for m in (a, b):
         await m.close()

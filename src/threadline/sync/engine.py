@@ -228,7 +228,9 @@ async def sync(store: Store, options: SyncOptions, progress: Progress = _noop) -
                     checked = await early.result()
                 finally:
                     early.stop()
-                await _apply_others(store, repo, me, identities, progress, report, checked)
+                await _apply_others(
+                    store, repo, me, identities, progress, report, checked, early.budget
+                )
             _checkpoint("applied")
             report.attached = await _attach(store, options.here, everywhere=report.applied > 0)
             _tighten(repo)
@@ -400,6 +402,8 @@ class _Early:
     def __init__(self) -> None:
         self.task: asyncio.Future[dict[str, _Checked]] | None = None
         self.stopping = threading.Event()
+        # Shared with the checks after the exchange: what is kept, all in all, stays bounded.
+        self.budget = journal_files.KeepBudget()
 
     @classmethod
     async def start(cls, store: Store, repo: Path, me: str, identities: list[Any] | None) -> _Early:
@@ -420,7 +424,7 @@ class _Early:
         identities: list[Any] | None,
     ) -> dict[str, _Checked]:
         out: dict[str, _Checked] = {}
-        budget = journal_files.KEEP_BYTES
+        budget = self.budget
         try:
             for machine, files in pending.items():
                 after = seqs.get(machine, 0)
@@ -434,8 +438,6 @@ class _Early:
                     except JournalFileError as exc:
                         out[file.rel] = _Checked(file, offset, stat, after, None, str(exc))
                         break
-                    if result[2] is not None:
-                        budget -= file.size - file.offset
                     out[file.rel] = _Checked(file, offset, stat, after, result, None)
                     after = result[1]
         except Exception:  # whatever went wrong is met again, and reported, after the exchange
@@ -457,6 +459,7 @@ async def _apply_others(
     progress: Progress,
     report: SyncReport,
     checked: dict[str, _Checked] | None = None,
+    budget: journal_files.KeepBudget | None = None,
 ) -> None:
     journal = store.journal
     marks = await journal.file_marks()
@@ -470,7 +473,8 @@ async def _apply_others(
     streams = []
     total = 0
     failed: list[tuple[str, str]] = []
-    budget = journal_files.KEEP_BYTES  # files read once (kept parsed) up to this many bytes
+    if budget is None:
+        budget = journal_files.KeepBudget()  # files read once (kept parsed) up to KEEP_BYTES
     for machine, peer_files in pending.items():
         good = []
         after = seqs.get(machine, 0)
@@ -494,8 +498,6 @@ async def _apply_others(
                 except JournalFileError as exc:
                     failed.append((machine, str(exc)))
                     break
-            if kept is not None:
-                budget -= file.size - file.offset
             good.append((file, kept))
             total += count
         if good:
