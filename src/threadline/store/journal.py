@@ -587,6 +587,9 @@ class Batch:
     # The messages it inserts are left out of the search index, for one build at the end of
     # the catch-up (index_deferred, below), when catching_up allowed it.
     defer_index: bool = False
+    # Projects none of whose sessions has its folder here, as found by the catch-up's earlier
+    # batches (shared from batch to batch; None: look again in each batch).
+    rootless: set[str] | None = None
 
 
 def file_marks(conn: sqlite3.Connection) -> dict[str, JournalMark]:
@@ -648,6 +651,7 @@ class _Applier:
         }
         self.last: dict[str, tuple[int | None, str, str]] = {}
         self.roots: dict[str, str | None] = {}
+        self.rootless: set[str] = set()  # Batch.rootless
         self.handlers: dict[str, Callable[[dict[str, Any]], None]] = {
             "session": self.session,
             "session.set": self.session_set,
@@ -775,6 +779,8 @@ class _Applier:
 
     def root_for(self, remote: str) -> str | None:
         """Where this machine has the project checked out (a session of it whose folder exists)."""
+        if remote in self.rootless:
+            return None
         if remote not in self.roots:
             found = None
             for working_dir, inner in self.conn.execute(
@@ -813,6 +819,11 @@ class _Applier:
                 rec["working_dir"], rec.get("project_remote"), rec.get("project_path")
             )
             metadata = rec.get("metadata") or {}
+            remote = rec.get("project_remote")
+            if remote in self.rootless:
+                root = _strip(directory, rec.get("project_path") or "")
+                if root is not None and os.path.isdir(root):  # now it has one: look again
+                    self.rootless.discard(remote)
             if self.bulk:
                 # Inside the Bulk: the session's title index entry is written with the batch's
                 # others in one statement (per row, FTS5 writes a segment for each session).
@@ -1311,6 +1322,8 @@ def apply(conn: sqlite3.Connection, batch: Batch) -> int:
     if batch.defer_index:
         _defer_begin(conn)
     applier = _Applier(conn)
+    if batch.rootless is not None:
+        applier.rootless = batch.rootless
     applier.bulk = sum(1 for _m, r in batch.records if r["op"] == "message") >= BULK_MIN
     applier.prefetch([r["uid"] for _m, r in batch.records if r["op"] == "message"])
     if batch.retry_waiting:
@@ -1322,6 +1335,8 @@ def apply(conn: sqlite3.Connection, batch: Batch) -> int:
     lasts = dict(batch.records)  # each machine's last record
     counts = {m: (n, lasts[m]["seq"], lasts[m]["at"]) for m, n in numbers.items()}
     applier.flush()
+    if batch.rootless is not None:
+        batch.rootless.update(r for r, root in applier.roots.items() if root is None)
     if batch.defer_index:
         _defer_end(conn)
     for machine, (n, seq, at) in counts.items():

@@ -534,6 +534,7 @@ class _BatchState:
         self.total = total
         self.done = 0
         self.defer_index = False
+        self.rootless: set[str] = set()  # see Batch.rootless
 
 
 async def _apply_merged(
@@ -541,7 +542,9 @@ async def _apply_merged(
 ) -> None:
     from threadline.store import Batch, JournalMark
 
-    batch = Batch(records=[], retry_waiting=True, defer_index=state.defer_index)
+    batch = Batch(
+        records=[], retry_waiting=True, defer_index=state.defer_index, rootless=state.rootless
+    )
     # Where each file's applied part ends so far in this batch: rel -> (file, machine, offset).
     marks_now: dict[str, tuple[journal_files.PeerFile, str, int]] = {}
     size = 0
@@ -569,7 +572,8 @@ async def _apply_merged(
         ]
         await wait()
         running = asyncio.ensure_future(journal.apply(batch))
-        batch, marks_now, size = Batch(records=[], defer_index=state.defer_index), {}, 0
+        batch = Batch(records=[], defer_index=state.defer_index, rootless=state.rootless)
+        marks_now, size = {}, 0
 
     try:
         records = batch.records
