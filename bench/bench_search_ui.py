@@ -2,15 +2,18 @@
 
     python bench/bench_search_ui.py                     # /work/benchdata/big.db, 7 runs each
     python bench/bench_search_ui.py --db /tmp/small.db --runs 3
+    python bench/bench_search_ui.py --terminal          # in a real terminal (tmux, 120x36)
 
-The app runs headless on a copy of the database (opening it may write: stale replies are
-marked), with auto-cleanup off, and deleted at the end. For each query the field is first set to
-the query without its last character (and that search is let finish), then the last key is
-pressed, as a person typing would. Three figures per query, medians of --runs:
+The app runs headless (or, with --terminal, in a real terminal) on a copy of the database
+(opening it may write: stale replies are marked), with auto-cleanup off, and deleted at the
+end. For each query the field is first set to the query without its last character (and that
+search is let finish), then the last key is pressed, as a person typing would. Three figures
+per query, medians of --runs:
 
 - store: the store.search call the keystroke led to (the query as typed: the last word is a
   prefix while typing, so `have` searches `have*`);
-- fire to paint: from the debounce timer firing to the frame showing the hits;
+- fire to paint: from the debounce timer firing to the frame showing the hits (the frame
+  handed to the driver: in a terminal run, written to the terminal);
 - key to paint: from the key press to that frame, less the DEBOUNCE the screen waits on
   purpose (the whole keystroke-to-paint time is that plus DEBOUNCE).
 
@@ -26,8 +29,10 @@ import argparse
 import asyncio
 import json
 import os
+import shlex
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -166,8 +171,46 @@ def run_app(db: str, directory: str, scope_name: str, runs: int, info: dict) -> 
                     field.focus()
         app.exit()
 
-    app.run(headless=True, size=(120, 36), auto_pilot=pilot)
+    if os.environ.get("BENCH_FIGURES"):  # in a real terminal (tmux): its size is the pane's
+        app.run(auto_pilot=pilot)
+    else:
+        app.run(headless=True, size=(120, 36), auto_pilot=pilot)
     return {"figures": figures, "counts": counts}
+
+
+def in_terminal(args: list[str], scope: str) -> dict[str, Any]:
+    """Run the child for `scope` in a real terminal: a 120x36 tmux session on a private
+    server; its figures come back in a file (its stdout is the terminal)."""
+    with tempfile.NamedTemporaryFile(prefix="bench_search_ui_", delete=False) as fh:
+        figures_path = fh.name
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name in ("PATH", "HOME", "THREADLINE_CONFIG", "LANG", "LC_ALL", "VIRTUAL_ENV")
+        or name.startswith(("XDG_", "PYTHON"))
+    }
+    env.update(TEXTUAL_ANIMATIONS="none", BENCH_FIGURES=figures_path)
+    variables = [f"{k}={v}" for k, v in env.items()]
+    command = shlex.join(["env", *variables, sys.executable, __file__, *args])
+    tmux = ["tmux", "-L", f"bench_search_ui_{os.getpid()}"]
+    name = f"search-{scope}"
+    try:
+        subprocess.run(
+            [*tmux, "new-session", "-d", "-s", name, "-x", "120", "-y", "36", command], check=True
+        )
+        end = time.monotonic() + 1800
+        while time.monotonic() < end:
+            alive = subprocess.run([*tmux, "has-session", "-t", name], capture_output=True)
+            if alive.returncode != 0:
+                break
+            time.sleep(0.5)
+    finally:
+        subprocess.run([*tmux, "kill-server"], capture_output=True)
+    text = Path(figures_path).read_text()
+    os.unlink(figures_path)
+    if not text.strip():
+        raise SystemExit(f"the {scope} run (in tmux) wrote no figures: it failed")
+    return json.loads(text.strip().splitlines()[-1])
 
 
 def ms(values: list[float], plus: float = 0.0) -> str:
@@ -186,6 +229,11 @@ def main() -> int:
     parser.add_argument(
         "--no-copy", action="store_true", help="use the db in place (it may be written)"
     )
+    parser.add_argument(
+        "--terminal",
+        action="store_true",
+        help="run the app in a real terminal (a 120x36 tmux session) instead of headless",
+    )
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--dir", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--info", default=None, help=argparse.SUPPRESS)
@@ -193,7 +241,11 @@ def main() -> int:
 
     if args.child:
         info = json.loads(args.info or "{}")
-        print(json.dumps(run_app(args.db, args.dir, args.child, args.runs, info)))
+        line = json.dumps(run_app(args.db, args.dir, args.child, args.runs, info))
+        if os.environ.get("BENCH_FIGURES"):
+            Path(os.environ["BENCH_FIGURES"]).write_text(line + "\n")
+        else:
+            print(line)
         return 0
 
     source = Path(args.db)
@@ -214,36 +266,39 @@ def main() -> int:
 
         for scope in ("directory", "all"):
             # A fresh process per scope, so the runs do not share one app's caches.
-            import subprocess
-
-            proc = subprocess.run(
-                [
-                    sys.executable,
-                    __file__,
-                    "--db",
-                    db,
-                    "--child",
-                    scope,
-                    "--dir",
-                    directory,
-                    "--info",
-                    json.dumps(info),
-                    "--runs",
-                    str(args.runs),
-                ],
-                capture_output=True,
-                text=True,
-                timeout=1800,
-                env={**os.environ, "TEXTUAL_ANIMATIONS": "none"},
-            )
-            if proc.returncode != 0:
-                raise SystemExit(f"the {scope} run failed:\n{proc.stderr[-3000:]}")
-            result = json.loads(proc.stdout.strip().splitlines()[-1])
+            child = [
+                "--db",
+                db,
+                "--child",
+                scope,
+                "--dir",
+                directory,
+                "--info",
+                json.dumps(info),
+                "--runs",
+                str(args.runs),
+            ]
+            loads = [os.getloadavg()[0]]
+            if args.terminal:
+                result = in_terminal(child, scope)
+            else:
+                proc = subprocess.run(
+                    [sys.executable, __file__, *child],
+                    capture_output=True,
+                    text=True,
+                    timeout=1800,
+                    env={**os.environ, "TEXTUAL_ANIMATIONS": "none"},
+                )
+                if proc.returncode != 0:
+                    raise SystemExit(f"the {scope} run failed:\n{proc.stderr[-3000:]}")
+                result = json.loads(proc.stdout.strip().splitlines()[-1])
             where = directory if scope == "directory" else "all directories"
-            load = os.getloadavg()[0]
+            loads.append(os.getloadavg()[0])
+            load = f"{loads[0]:.2f}–{loads[1]:.2f}"
             print()
             print(
-                f"scope: {scope} ({where}) · median/p99 ms of {args.runs} · load {load:.2f} · "
+                f"scope: {scope} ({where}) · median/p99 ms of {args.runs} · load {load} · "
+                f"{'in a real terminal (tmux)' if args.terminal else 'headless'} · "
                 f"debounce {DEBOUNCE * 1000:.0f} ms (in the last column only)"
             )
             print(

@@ -182,17 +182,35 @@ class TextMaker:
         return f" See `{word}` for the details."
 
     def user(self) -> str:
+        text = self._user_body()
+        if self.rng.random() < 0.3:
+            text += self._rare_tail()
+        return text
+
+    def _user_body(self) -> str:
         r = self.rng.random()
         text = self._paragraph(0, 2) + " " + self.rng.choice(self.questions)
         if r < 0.12:
             text += "\n\n" + self.rng.choice(self.code)
         elif r < 0.16:
             text += "\n\n" + self._paragraph(8, 30)  # a pasted log or document
-        if self.rng.random() < 0.3:
-            text += self._rare_tail()
         return text.strip()
 
     def assistant(self) -> str:
+        text = self._assistant_body()
+        if self.rng.random() < 0.3:
+            text += self._rare_tail()
+        return text
+
+    def make_pools(self, size: int) -> None:
+        """Whole message texts made once and drawn from for every message (the rare tails
+        are still drawn per message): making each message's text afresh was a third of the
+        generator's CPU time. `size` of each kind keeps every word's share as it was."""
+        self.user_pool = [self._user_body() for _ in range(size)]
+        self.assistant_pool = [self._assistant_body() for _ in range(size)]
+        self.tool_pool = [self.tool() for _ in range(max(size // 8, 1))]
+
+    def _assistant_body(self) -> str:
         blocks = []
         for _ in range(self.rng.randint(1, 4)):
             r = self.rng.random()
@@ -204,10 +222,7 @@ class TextMaker:
                 blocks.append(self._list())
             else:
                 blocks.append(self.rng.choice(self.headings))
-        text = "\n\n".join(blocks)
-        if self.rng.random() < 0.3:
-            text += self._rare_tail()
-        return text
+        return "\n\n".join(blocks)
 
     def tool(self) -> str:
         if self.rng.random() < 0.5:
@@ -395,12 +410,20 @@ SUMMARY_EVERY = 40
 def message_rows(
     plans: list[SessionPlan], keys: list[int], text: TextMaker, rng: random.Random, summaries: list
 ) -> Iterator[tuple]:
-    """The message rows in id order; fills in each plan's counters, preview and summary ranges."""
+    """The message rows in id order; fills in each plan's counters, preview and summary ranges.
+
+    Texts come from the TextMaker's pools (make_pools), each with its own chance of a rare
+    tail; the few random numbers a message needs are plain random() draws."""
     seq_bits = max(p.count for p in plans).bit_length()
     sess_bits = len(plans).bit_length()
     seq_mask = (1 << seq_bits) - 1
     sess_mask = (1 << sess_bits) - 1
     tool_ids = itertools.count(1)
+    draw = rng.random
+    users, assistants, tools = text.user_pool, text.assistant_pool, text.tool_pool
+    n_users, n_assistants, n_tools = len(users), len(assistants), len(tools)
+    rare, n_rare, rare_counts = text.rare, len(text.rare), text.rare_counts
+    stamp = Stamps()
     for mid, key in enumerate(keys, start=1):
         seq = key & seq_mask
         p = plans[(key >> seq_bits) & sess_mask]
@@ -410,19 +433,25 @@ def message_rows(
         input_tokens = output_tokens = response_ms = None
         model = stop = None
         if phase in (0, 2):
-            role, content = "user", text.user()
+            role, content = "user", users[int(draw() * n_users)]
+        elif phase == 4 and draw() < 0.5:
+            role, content = "tool", tools[int(draw() * n_tools)]
+            payload = f'{{"tool_call_id": "call_{next(tool_ids)}"}}'
+        else:
+            role, content = "assistant", assistants[int(draw() * n_assistants)]
+        if role != "tool" and draw() < 0.3:
+            word = rare[int(draw() * n_rare)]
+            rare_counts[word] += 1
+            content += f" See `{word}` for the details."
+        if role == "user":
             if p.preview is None:
                 p.preview = preview_of(content)
-        elif phase == 4 and rng.random() < 0.5:
-            role, content = "tool", text.tool()
-            payload = json.dumps({"tool_call_id": f"call_{next(tool_ids)}"})
-        else:
-            role, content = "assistant", text.assistant()
-            input_tokens = rng.randint(200, 12_000)
+        elif role == "assistant":
+            input_tokens = 200 + int(draw() * 11_801)
             output_tokens = len(content) // 4
-            response_ms = rng.randint(400, 40_000)
+            response_ms = 400 + int(draw() * 39_601)
             model, stop = p.model, "stop"
-            if rng.random() < 0.03:
+            if draw() < 0.03:
                 call = {
                     "id": f"call_{next(tool_ids)}",
                     "type": "function",
@@ -447,7 +476,7 @@ def message_rows(
             role,
             content,
             payload,
-            ms_to_ts(ms),
+            stamp(ms),
             input_tokens,
             output_tokens,
             model,
@@ -456,23 +485,27 @@ def message_rows(
         )
 
 
-def produce(plans, keys, text, rng, out, fts_out) -> None:
-    """Child process: make the rows in batches (text generation runs beside SQLite's inserts);
-    the index builder gets each message's id, text and directory tokens."""
-    summaries: list = []
-    tokens = {p.id: scopes.dir_tokens(p.working_dir) for p in plans}
-    gen = message_rows(plans, keys, text, rng, summaries)
-    while batch := list(itertools.islice(gen, 10_000)):
-        out.put(batch)
-        fts_out.put([(r[0], r[3], tokens[r[1]]) for r in batch])
-    fts_out.put(None)
-    stats = [(p.preview, p.input_tokens, p.output_tokens, p.made, p.last_ms) for p in plans]
-    ranges = [(p.index, first, last, ms) for p, first, last, ms in summaries]
-    out.put(("done", stats, ranges, dict(text.rare_counts)))
+class Stamps:
+    """ms_to_ts, with each day's date made once (strftime per message was 3 us of 15)."""
+
+    def __init__(self) -> None:
+        self.days: dict[int, str] = {}
+
+    def __call__(self, ms: int) -> str:
+        seconds, milli = divmod(ms, 1000)
+        day, rest = divmod(seconds, 86400)
+        date = self.days.get(day)
+        if date is None:
+            date = self.days[day] = time.strftime("%Y-%m-%dT", time.gmtime(day * 86400))
+        hours, rest = divmod(rest, 3600)
+        minutes, secs = divmod(rest, 60)
+        return f"{date}{hours:02d}:{minutes:02d}:{secs:02d}.{milli:03d}Z"
 
 
-def build_index(side: str, batches) -> None:
-    """Child process: the message search index, in a file of its own, from the rows as made."""
+def build_index(side: str, plans: list[SessionPlan], batches) -> None:
+    """Child process: the message search index, in a file of its own, from the rows as made
+    (each batch: ids, texts and session indexes)."""
+    tokens = [scopes.dir_tokens(p.working_dir) for p in plans]
     conn = sqlite3.connect(side, isolation_level=None)
     conn.execute("PRAGMA journal_mode = OFF")
     conn.execute("PRAGMA synchronous = OFF")
@@ -483,10 +516,10 @@ def build_index(side: str, batches) -> None:
         "INSERT INTO search_messages (search_messages, rank) VALUES ('hashsize', ?)", (256 << 20,)
     )
     conn.execute("BEGIN")
+    insert = "INSERT INTO search_messages (rowid, content, dirs) VALUES (?, ?, ?)"
     while (batch := batches.get()) is not None:
-        conn.executemany(
-            "INSERT INTO search_messages (rowid, content, dirs) VALUES (?, ?, ?)", batch
-        )
+        ids, texts, owners = batch
+        conn.executemany(insert, zip(ids, texts, [tokens[i] for i in owners], strict=True))
     conn.execute("COMMIT")
     conn.execute("DELETE FROM search_messages_config WHERE k = 'hashsize'")
     conn.close()
@@ -531,44 +564,34 @@ def load(args: argparse.Namespace, path: Path, log) -> dict:
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)"
     )
     t_load = time.perf_counter()
-    # Text is made in a forked child process while this one inserts (SQLite is the bottleneck).
+    # The rows are made and inserted here while a forked child process indexes their text
+    # (the two halves cost about the same; only the text crosses between them).
     ctx = multiprocessing.get_context("fork")
-    batches = ctx.Queue(maxsize=16)
-    fts_batches = ctx.Queue(maxsize=16)
+    fts_batches = ctx.Queue(maxsize=8)
     side = f"{path}.index"
     for suffix in ("", "-journal"):
         Path(side + suffix).unlink(missing_ok=True)
-    indexer = ctx.Process(target=build_index, args=(side, fts_batches), daemon=True)
+    indexer = ctx.Process(target=build_index, args=(side, plans, fts_batches), daemon=True)
     indexer.start()
-    producer = ctx.Process(
-        target=produce, args=(plans, keys, text, rng, batches, fts_batches), daemon=True
-    )
-    producer.start()
+    t_pools = time.perf_counter()
+    text.make_pools(max(min(len(keys) // 20, 100_000), 100))
+    log(f"text pools made in {time.perf_counter() - t_pools:.1f}s")
+    summaries: list = []
+    owner = {p.id: p.index for p in plans}
+    gen = message_rows(plans, keys, text, rng, summaries)
     done = 0
     conn.execute("BEGIN")
-    while True:
-        item = batches.get()
-        if isinstance(item, tuple):
-            _, stats, ranges, rare_counts = item
-            break
-        conn.executemany(insert, item)
-        done += len(item)
+    while batch := list(itertools.islice(gen, 10_000)):
+        ids, texts, owners = zip(*((r[0], r[3], owner[r[1]]) for r in batch), strict=True)
+        fts_batches.put((ids, texts, owners))
+        conn.executemany(insert, batch)
+        done += len(batch)
         if done % 500_000 == 0:
             conn.execute("COMMIT")
             conn.execute("BEGIN")
             log(f"  messages: {done:,} ({done / (time.perf_counter() - t_load):,.0f}/s)")
     conn.execute("COMMIT")
-    producer.join()
-    for p, (preview, tin, tout, made, last_ms) in zip(plans, stats, strict=True):
-        p.preview, p.input_tokens, p.output_tokens, p.made, p.last_ms = (
-            preview,
-            tin,
-            tout,
-            made,
-            last_ms,
-        )
-    summaries = [(plans[i], first, last, ms) for i, first, last, ms in ranges]
-    text.rare_counts.update(rare_counts)
+    fts_batches.put(None)
     load_seconds = time.perf_counter() - t_load
 
     # Sessions, with the counters and preview the triggers would have kept.
@@ -660,7 +683,10 @@ def load(args: argparse.Namespace, path: Path, log) -> dict:
             (p.id, now_ts, now_ts),
         )
     conn.execute("COMMIT")
-    log(f"sessions, {len(summaries):,} summaries and {len(memory_rows):,} memories written")
+    log(
+        f"sessions, {len(summaries):,} summaries and {len(memory_rows):,} memories written"
+        f" ({time.perf_counter() - t0:.1f}s since the start)"
+    )
 
     # The title/preview index, as the migration fills it.
     conn.execute("BEGIN")
@@ -685,7 +711,10 @@ def load(args: argparse.Namespace, path: Path, log) -> dict:
     if args.optimize:
         conn.execute("INSERT INTO search_messages (search_messages) VALUES ('optimize')")
     fts_seconds = time.perf_counter() - t_fts
-    log(f"search index: waited {waited:.1f}s for its builder, {fts_seconds:.1f}s in all")
+    log(
+        f"search index: waited {waited:.1f}s for its builder, {fts_seconds:.1f}s in all"
+        f" ({time.perf_counter() - t0:.1f}s since the start)"
+    )
     problems = conn.execute("PRAGMA foreign_key_check").fetchall()
     if problems:
         raise SystemExit(f"make_db: foreign key problems: {problems[:5]}")

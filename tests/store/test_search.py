@@ -112,6 +112,87 @@ async def test_rank_orders_by_relevance(store: Store, clock: FakeClock) -> None:
     assert f"{HIGHLIGHT_START}rankword{HIGHLIGHT_END}" in ranked[0].snippet
 
 
+async def test_rank_counts_words_as_the_index_cuts_them(store: Store, clock: FakeClock) -> None:
+    """Relevance counts a word where the index has it as a token: after punctuation, an
+    underscore or a newline, in any case and with its accents; not inside another word."""
+    s = await store.create_session("/tmp")
+    inside = await store.add_message(s.id, "user", "xtokword tokword")
+    clock.advance(seconds=1)
+    cut = await store.add_message(s.id, "user", "(TOKWORD) a_Tokword\ntökword")
+    clock.advance(seconds=1)
+    once = await store.add_message(s.id, "user", "tokword and five other words")
+    ranked = await store.search("tokword", rank=True)
+    # Counted right: three times in `cut`; once in the other two, the shorter one first.
+    assert [h.message_id for h in ranked] == [cut.id, inside.id, once.id]
+    assert ranked[0].rank is not None and ranked[0].rank < ranked[1].rank
+
+
+async def test_rank_weighs_a_rare_word_over_a_common_one(store: Store, clock: FakeClock) -> None:
+    """With either word enough, a message holding the rarer one comes first (its IDF)."""
+    s = await store.create_session("/tmp")
+    for i in range(30):
+        await store.add_message(s.id, "user", f"commonword filler number {i}")
+        clock.advance(seconds=1)
+    rare = await store.add_message(s.id, "user", "rareword filler number x")
+    clock.advance(seconds=1)
+    common = await store.add_message(s.id, "user", "commonword filler number y")
+    ranked = await store.search("commonword OR rareword", rank=True)
+    assert ranked[0].message_id == rare.id
+    assert common.id in [h.message_id for h in ranked]
+
+
+async def test_rank_counts_a_prefix_as_one_term(store: Store, clock: FakeClock) -> None:
+    """`pre*` scores each message by how many of its words start with `pre`, as FTS5 counts a
+    prefix; every hit gets its snippet."""
+    s = await store.create_session("/tmp")
+    few = await store.add_message(s.id, "user", "prefixa words")
+    clock.advance(seconds=1)
+    many = await store.add_message(s.id, "user", "prefixb prefixc prefixd words")
+    clock.advance(seconds=1)
+    none_inside = await store.add_message(s.id, "user", "prefixe words xprefixf xprefixg")
+    ranked = await store.search("prefix*", rank=True)
+    assert [h.message_id for h in ranked] == [many.id, few.id, none_inside.id]
+    assert all(HIGHLIGHT_START in h.snippet for h in ranked)
+
+
+async def test_rank_merges_summaries_and_messages(store: Store, clock: FakeClock) -> None:
+    s = await store.create_session("/tmp")
+    first = await store.add_message(s.id, "user", "mergeword once in a long message " * 4)
+    clock.advance(seconds=1)
+    last = await store.add_message(s.id, "assistant", "nothing here")
+    clock.advance(seconds=1)
+    await store.save_summary(s.id, "mergeword mergeword mergeword", first.id, last.id, 10, "m")
+    ranked = await store.search("mergeword", rank=True)
+    assert [h.kind for h in ranked] == ["summary", "message"]
+    assert f"{HIGHLIGHT_START}mergeword{HIGHLIGHT_END}" in ranked[0].snippet
+    newest = await store.search("mergeword")
+    assert [h.kind for h in newest] == ["summary", "message"]
+    assert all(HIGHLIGHT_START in h.snippet for h in newest)
+
+
+async def test_newest_first_takes_a_summary_newer_than_a_full_page(
+    store: Store, clock: FakeClock
+) -> None:
+    """A page filled with messages still takes in a summary newer than its last message, and
+    one older than every message shown stays out of it."""
+    s = await store.create_session("/tmp")
+    old_first = await store.add_message(s.id, "user", "pageword old")
+    clock.advance(seconds=1)
+    await store.save_summary(s.id, "pageword old summary", old_first.id, old_first.id)
+    messages = []
+    for i in range(4):
+        clock.advance(seconds=1)
+        messages.append(await store.add_message(s.id, "user", f"pageword {i}"))
+    clock.advance(seconds=1)
+    await store.save_summary(s.id, "pageword new summary", messages[0].id, messages[-1].id)
+    hits = await store.search("pagew*", limit=3)
+    assert [h.kind for h in hits] == ["summary", "message", "message"]
+    assert hits[0].snippet == f"{HIGHLIGHT_START}pageword{HIGHLIGHT_END} new summary"
+    assert [h.message_id for h in hits[1:]] == [messages[3].id, messages[2].id]
+    everything = await store.search("pageword", limit=50)
+    assert [h.kind for h in everything].count("summary") == 2
+
+
 async def test_limit(store: Store) -> None:
     s = await store.create_session("/tmp")
     for i in range(12):

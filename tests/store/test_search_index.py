@@ -87,10 +87,21 @@ async def test_a_prefix_of_many_words_keeps_the_short_common_ones(
         # A prefix of few words is listed whole, in order.
         assert terms.expand("thaa") == ["thaaxyzzy"] and terms.complete
         assert terms.expand("thzz") == [] and terms.complete
+        # A range of many pages is only sampled, never stepping past the bare word: still
+        # the short word and words of the prefix only.
+        terms.range_pages = search_ops.DENSE_PAGES + 1
+        search_ops._cache.clear()
+        dense = terms.expand("th")
+        assert "the" in dense and 2 <= len(dense) <= EXPAND_MAX and not terms.complete
+        assert all(t.startswith("th") for t in dense)
+        assert terms.seeks <= 2 * search_ops.EXPAND_SEEKS
     finally:
         conn.close()
     assert the.id in await hit_ids(store, "th*")
     assert len(await store.search("th*", limit=500)) == 7
+    monkeypatch.setattr(search_ops, "DENSE_PAGES", -1)
+    search_ops._cache.clear()
+    assert the.id in await hit_ids(store, "th*")
 
 
 async def test_prefix_of_words_with_diacritics_and_other_scripts(

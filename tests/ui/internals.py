@@ -51,3 +51,14 @@ def send_raw(app: App, event) -> None:  # noqa: ANN001
     """Deliver an event as the terminal driver does (no waiting in between, unlike Pilot)."""
     event.set_sender(app)
     app._driver.send_message(event)
+
+
+def look_for_idle_in(window: float, monkeypatch) -> None:  # noqa: ANN001
+    """Pilot waits, after each key it presses and in each `pause()`, until the process looks
+    idle: less than 5 % of a CPU used during one sleep of Textual's granularity (20 ms).
+    Look in shorter sleeps of `window` seconds (the same 5 % share counts as idle): the
+    checks are as strict, and a key costs `2 * window` of waiting instead of 40 ms."""
+    from textual import _wait
+
+    monkeypatch.setattr(_wait, "SLEEP_GRANULARITY", window)
+    monkeypatch.setattr(_wait, "SLEEP_IDLE", window / 20)

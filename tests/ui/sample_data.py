@@ -256,3 +256,10 @@ if __name__ == "__main__":
     import sys
 
     print(asyncio.run(build(sys.argv[1])).ids)
+
+
+def copied(built, name: str, build, **options: bool) -> Sample:  # noqa: ANN001
+    """A copy of the sample `build(path, **options)` writes, made with conftest's `built`
+    fixture (built once per test process, copied for each test), at tmp_path/name."""
+    path, sample = built(name, lambda where: build(where, **options))
+    return Sample(path, dict(sample.ids))

@@ -122,22 +122,6 @@ async def test_the_stream_repaints_at_a_pace_not_per_token(
         await until(pilot, lambda: "t1999" in pane_text(app), "the reply's end on screen")
 
 
-def test_live_pacing_draws_at_most_live_fps_times_a_second():
-    """The rule the view follows for each delta (no clock: the times are given)."""
-    from threadline.ui.widgets.conversation import LIVE_FPS, live_delay
-
-    painted, paints, due = 0.0, 0, None
-    for i in range(2000):  # 2,000 deltas over one second
-        now = i / 2000
-        if due is not None and now >= due:
-            painted, paints, due = due, paints + 1, None
-        if due is None:
-            due = now + max(0.0, live_delay(painted, 0.002, now))
-    assert LIVE_FPS <= paints + 1 <= LIVE_FPS + 1
-    # A drawing that takes long paces the repaints further apart (a third of the time).
-    assert abs(live_delay(0.0, 0.2, 0.0) - 0.6) < 1e-9
-
-
 async def test_shift_enter_and_ctrl_j_insert_a_new_line_and_blank_is_not_sent(
     plain_db: Sample, fake_server: FakeOpenAIServer
 ):

@@ -5,7 +5,6 @@ literally and no control byte reaches the terminal."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import imported_data
@@ -18,19 +17,20 @@ from apphelpers import (
     terminal_output,
     widget_lines,
 )
+from sample_data import copied
 from test_untrusted_text import assert_inert, assert_no_control_bytes
 
 from threadline.ui.screens.help import HelpScreen
 
 
 @pytest.fixture
-def imported_db(tmp_path: Path):
-    return asyncio.run(imported_data.build(tmp_path / "imported.db"))
+def imported_db(built):  # noqa: ANN001
+    return copied(built, "imported.db", imported_data.build)
 
 
 @pytest.fixture
-def hostile_imported_db(tmp_path: Path):
-    return asyncio.run(imported_data.build(tmp_path / "hostile.db", hostile=True))
+def hostile_imported_db(built):  # noqa: ANN001
+    return copied(built, "hostile-imported.db", imported_data.build, hostile=True)
 
 
 async def open_cc(pilot, sample) -> None:

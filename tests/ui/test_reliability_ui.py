@@ -68,7 +68,7 @@ async def test_a_message_that_cannot_be_saved_stays_in_the_composer(
 
     db = tmp_path / "busy.db"
     session_id = await _build(db)
-    monkeypatch.setattr(app_module, "WRITE_PATIENCE", 0.0)  # give up at the first busy timeout
+    monkeypatch.setattr(app_module, "WRITE_PATIENCE", 0.0)  # give up at the first look
     app = make_app(db, settings=chat_settings(fake_server))
     async with app.run_test(size=(110, 36)) as pilot:
         await settle(pilot)

@@ -102,23 +102,28 @@ async def test_a_reply_that_failed_part_way_is_marked_in_the_list(plain_db: Samp
         assert row.id == plain_db.ids["untitled"] and row.reply_failed
 
 
+def lit(screen) -> list[str]:
+    """The panes drawn lit (their border or title in the accent colour)."""
+    return [pane for pane in screen.LIT_PANES if screen.query_one(pane).has_class("-lit")]
+
+
 async def test_focus_is_shown_and_esc_leaves_the_composer_keeping_the_draft(plain_db: Sample):
     app = make_app(plain_db, settings=scripted_settings())
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         screen = app.main_screen
         composer = screen.query_one(Composer)
-        assert screen.has_class("-focus-list")
+        assert screen.lit_pane() == "#sidebar" and lit(screen) == ["#sidebar"]
         await pilot.press("i")
         assert isinstance(app.focused, ComposerInput)
-        assert screen.has_class("-focus-composer") and not screen.has_class("-focus-list")
+        assert screen.lit_pane() == "#composer" and lit(screen) == ["#composer"]
         assert "esc leaves" in str(composer.border_title)
         await pilot.press(*"q", "escape")
         assert composer.text == "q" and app.is_running  # typed, not quit
-        assert app.focused is screen.conversation and screen.has_class("-focus-conversation")
+        assert app.focused is screen.conversation and lit(screen) == ["#session-title"]
         assert "esc leaves" not in str(composer.border_title)
         await pilot.press("escape")
-        assert app.focused is screen.sessions and screen.has_class("-focus-list")
+        assert app.focused is screen.sessions and lit(screen) == ["#sidebar"]
         await pilot.press("i")
         assert composer.text == "q"  # the draft stayed
 

@@ -3,20 +3,18 @@ ChatGPT and llm ones, in ~/src/api beside the plain sample). Each docstring says
 
 from __future__ import annotations
 
-import asyncio
-from pathlib import Path
-
 import imported_data
 import pytest
 from apphelpers import make_app, settle
+from sample_data import copied
 
 MEDIUM = (120, 36)
 SMALL = (80, 24)
 
 
 @pytest.fixture
-def imported_db(tmp_path: Path):
-    return asyncio.run(imported_data.build(tmp_path / "imported.db"))
+def imported_db(built):  # noqa: ANN001
+    return copied(built, "imported.db", imported_data.build)
 
 
 def open_cc(sample, *keys: str, tool: bool = False):

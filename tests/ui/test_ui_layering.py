@@ -87,9 +87,9 @@ def test_no_ui_module_reaches_into_another_objects_private_members():
     assert found == []
 
 
-def test_the_window_and_paging_rules_load_no_textual():
+def test_the_window_paging_and_live_stream_rules_load_no_textual():
     code = (
-        "import sys, threadline.ui.timeline, threadline.ui.pages\n"
+        "import sys, threadline.ui.timeline, threadline.ui.pages, threadline.ui.live_stream\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -90,9 +90,8 @@ async def build_hostile(path: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-async def hostile_db(tmp_path: Path) -> tuple[Path, dict[str, str]]:
-    path = tmp_path / "hostile.db"
-    return path, await build_hostile(path)
+def hostile_db(built) -> tuple[Path, dict[str, str]]:  # noqa: ANN001
+    return built("hostile.db", build_hostile)
 
 
 def assert_no_control_bytes(output: str) -> None:
@@ -133,7 +132,7 @@ def test_clean_makes_every_control_character_visible():
         assert safe_content(text).plain == shown  # literal: no markup was parsed
 
 
-async def test_titles_previews_and_directories_in_the_sidebar(hostile_db):
+async def test_titles_and_previews_in_the_sidebar(hostile_db):
     path, _ = hostile_db
     app = make_app(path, working_dir=ROOT)
     async with app.run_test(size=(200, 80)) as pilot:
@@ -146,32 +145,50 @@ async def test_titles_previews_and_directories_in_the_sidebar(hostile_db):
             assert f"P{i} {shown}" in sidebar, shown
         assert_no_control_bytes(terminal_output(app))
         assert_inert(app)
-        await click_everything(pilot, [f"T{i}" for i in range(len(HOSTILE_SHOWN))])
+        await click_everything(pilot, {f"T{i} ": shown for i, shown in enumerate(HOSTILE_SHOWN)})
+
+
+async def test_directories_in_the_sidebar(hostile_db):
+    path, _ = hostile_db
+    app = make_app(path, working_dir=ROOT)
+    async with app.run_test(size=(200, 80)) as pilot:
+        await settle(pilot)
+        app.main_screen.query_one("#sidebar").styles.width = 120  # room for whole paths
         # The "all" scope shows each entry's directory.
         await pilot.press("s", "s")
         await settle(pilot)
         sidebar = "\n".join(widget_lines(app.main_screen.sessions))
+        shown = {}
         for i, text in enumerate(HOSTILE_STRINGS[: len(HOSTILE_SHOWN)]):
             # As stored (a path: "//" became "/"), made visible, shortened with ~.
-            stored = str(Path(f"/home/dev/d{i}/{text}"))
-            assert "~" + clean(stored)[len("/home/dev") :] in sidebar, text
+            stored = "~" + clean(str(Path(f"/home/dev/d{i}/{text}")))[len("/home/dev") :]
+            assert stored in sidebar, text
+            shown[f"~/d{i}/"] = stored[len(f"~/d{i}/") :]
         assert_no_control_bytes(terminal_output(app))
         assert_inert(app)
-        await click_everything(pilot, [f"~/d{i}/" for i in range(len(HOSTILE_SHOWN))])
+        await click_everything(pilot, shown)
 
 
-async def click_everything(pilot, needles: list[str]) -> None:
-    """Click on each needle's line (over the hostile text): nothing but selection may happen."""
+async def click_everything(pilot, needles: list[str] | dict[str, str]) -> None:
+    """Click on each needle's line, over the hostile text: nothing but selection may happen.
+    A list: twice, 2 and 14 cells after each needle; a dict (needle: the text after it): once,
+    in the middle of the text."""
     app = pilot.app
     lines = screen_lines(app)  # the needles are in the sidebar: clicks do not move them
-    for needle in needles:
+    texts = needles if isinstance(needles, dict) else dict.fromkeys(needles, "")
+    clicked = 0
+    for needle, text in texts.items():
         for y, line in enumerate(lines):
-            x = line.find(needle)
+            x = line.find(needle + text[:3])
             if x >= 0:
-                for dx in (2, 14):
+                offsets = [len(needle) + min(len(text) // 2, 8)] if text else [2, 14]
+                for dx in offsets:
                     await pilot.click(offset=(min(x + dx, app.size.width - 3), y))
                     assert app.is_running
+                clicked += 1
                 break
+    if isinstance(needles, dict):
+        assert clicked == len(needles)
     await settle(pilot)
     assert app.is_running and app.return_code is None
 

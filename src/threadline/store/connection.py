@@ -36,6 +36,11 @@ from threadline.store.liveness import sql_writer_gone
 T = TypeVar("T")
 
 BUSY_TIMEOUT_MS = 5000
+# A write waiting for another process's lock tries for this long at a time (SQLite's own wait),
+# then looks whether to give up (the store closed, its patience ran out) or to say so.
+LOCK_STEP_MS = 250
+# It says so once it has waited this long (and every step after: listeners pace themselves).
+LOCK_NOTICE_SECONDS = BUSY_TIMEOUT_MS / 1000 / 2
 # How long a write keeps retrying by default when another process holds the lock.
 WRITE_RETRY_SECONDS = 60.0
 # The -wal file is cut back to this size whenever SQLite starts it over (after a checkpoint):
@@ -195,8 +200,9 @@ class LockWait:
     """How a write waits for the lock: for how long, whom it tells, and when it gives up.
 
     `notify(seconds)` is called on the writer's thread each time the lock is still held after
-    another busy timeout; `abandoned` is set when the store closes (a write still waiting for
-    the lock then gives up, having written nothing).
+    another step (LOCK_STEP_MS), from LOCK_NOTICE_SECONDS on; `abandoned` is set when the
+    store closes (a write still waiting for the lock then gives up within a step, having
+    written nothing).
     """
 
     def __init__(
@@ -236,7 +242,7 @@ def run_transaction(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) 
     delay = 0.005
     while True:
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            _begin_immediate(conn)
             try:
                 result = fn(conn, *args)
                 conn.execute("COMMIT")
@@ -259,10 +265,20 @@ def run_transaction(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) 
                     f"another process kept the database locked for {waited:.0f} s; "
                     "nothing was written (try again when it is done)"
                 ) from None
-            if wait.notify is not None and waited >= BUSY_TIMEOUT_MS / 1000 / 2:
+            if wait.notify is not None and waited >= LOCK_NOTICE_SECONDS:
                 wait.notify(waited)
             time.sleep(delay)
             delay = min(delay * 2, 0.1)
+
+
+def _begin_immediate(conn: sqlite3.Connection) -> None:
+    """BEGIN IMMEDIATE, waiting at most LOCK_STEP_MS for another process's lock (the caller
+    retries): a write given up (the store closed) stops within a step, not a busy timeout."""
+    conn.execute(f"PRAGMA busy_timeout = {LOCK_STEP_MS}")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
 
 def run_read(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) -> T:

@@ -22,6 +22,8 @@ are those of the terms chosen (the newest of `t*` are the newest with `the`, `to
 
 from __future__ import annotations
 
+import bisect
+import math
 import re
 import sqlite3
 import time
@@ -51,6 +53,10 @@ EXPAND_CPU = 0.004
 # A prefix whose terms' doclists fill at most this many leaf pages (~4 KB each) is left to
 # FTS5's own prefix query: it merges them in a few ms (~25 us a page at 2M), and is exact.
 NATIVE_PAGES = 160
+# The summaries' index is small, its doclists dense: FTS5 merges its pages at ~60 us each.
+SMALL_PAGES = 40
+# A prefix whose terms fill more pages than this is only sampled (TermList._expand).
+DENSE_PAGES = 4 * NATIVE_PAGES
 # Leaf-page keys sampled per segment and depth (see TermList._page_keys).
 EXPAND_KEYS = 64
 # Expansions cut short (by the budgets or the cap) are samples anyway: kept this long per
@@ -159,6 +165,7 @@ class TermList:
         self.sql = f"SELECT term FROM {vocab} WHERE term >= ? AND term < ? LIMIT 1"
         self.seeks = 0
         self.complete = False  # whether the last expansion holds every term of the prefix
+        self.range_pages = 0  # the leaf pages of the prefix's range, when known (pages())
 
     def _spent(self) -> bool:
         return self.seeks >= EXPAND_SEEKS or time.thread_time() - self.started > EXPAND_CPU
@@ -203,9 +210,10 @@ class TermList:
                 f"SELECT pgno FROM {table} WHERE segid = ? AND term >= ? ORDER BY term LIMIT 1",
                 (segid, high),
             ).fetchone()
-            if last is None:
+            if last is None:  # the segment's last page (pages follow the terms' order)
                 last = self.conn.execute(
-                    f"SELECT max(pgno) + 1 FROM {table} WHERE segid = ?", (segid,)
+                    f"SELECT pgno + 1 FROM {table} WHERE segid = ? ORDER BY term DESC LIMIT 1",
+                    (segid,),
                 ).fetchone()
             start = int(first[0]) if first is not None else 0
             total += max(int(last[0] or 0) - start, 1)
@@ -269,6 +277,10 @@ class TermList:
         low = prefix
         complete = False
         first, limit = self.seeks, self.seeks + EXPAND_SEEKS // 2 + 4
+        if self.range_pages > DENSE_PAGES:
+            # Too many pages to step through anyway, and each step past a common word (the
+            # bare prefix first: `a`, `the`) reads the rest of its doclist (6 ms for `a`).
+            limit = first
         while self.seeks < limit and (self.seeks == first or not self._spent()):
             term = self._seek(low, end)
             if term is None:
@@ -280,6 +292,7 @@ class TermList:
             low = term + "\x01"  # no token holds a control character
         if not complete:
             # The smallest term under each next character: usually the bare short word.
+            dense = self.range_pages > DENSE_PAGES
             low, limit = prefix, self.seeks + EXPAND_SEEKS // 2
             while self.seeks < limit and time.thread_time() - self.started < EXPAND_CPU:
                 term = self._seek(low, end)
@@ -287,7 +300,17 @@ class TermList:
                     break
                 found.setdefault(term)
                 cut = len(prefix) + 1
-                low = _after(term[:cut]) if len(term) >= cut else term + "\x01"
+                if len(term) >= cut:
+                    low = _after(term[:cut])
+                elif dense:
+                    # The bare prefix, a common word: on from the next page key (where the
+                    # term after a long doclist starts) rather than read the rest of its
+                    # doclist (26 ms past `the`).
+                    low = next((k for k in sorted(keys) if k > term), "")
+                    if not low:
+                        break
+                else:
+                    low = term + "\x01"
         terms = [t for t in found if not _DIR_TOKEN.match(t)]
         self.complete = complete and len(terms) <= EXPAND_MAX
         if self.complete:
@@ -299,10 +322,8 @@ def _shortest(terms: list[str]) -> list[str]:
     return sorted(sorted(terms, key=len)[:EXPAND_MAX])
 
 
-def parse_query(query: str, expand: Expander | None = None) -> str:
-    """Turn user text into a safe FTS5 expression on the `content` column.
-
-    `expand` gives the exact terms a prefix stands for (None: leave it to FTS5).
+def _parse(query: str) -> tuple[list[list[_Term]], list[_Term]]:
+    """User text as an AND of OR-groups of terms, and the terms to exclude.
 
     Raises:
         SearchQueryError: when nothing searchable is left.
@@ -352,6 +373,18 @@ def parse_query(query: str, expand: Expander | None = None) -> str:
                 "a search needs at least one word to find, not only words to exclude"
             )
         raise SearchQueryError(f"nothing to search for in {query!r}: give a word or phrase")
+    return groups, negatives
+
+
+def parse_query(query: str, expand: Expander | None = None) -> str:
+    """Turn user text into a safe FTS5 expression on the `content` column.
+
+    `expand` gives the exact terms a prefix stands for (None: leave it to FTS5).
+
+    Raises:
+        SearchQueryError: when nothing searchable is left.
+    """
+    groups, negatives = _parse(query)
     positive = " AND ".join(
         "(" + " OR ".join(t.fts(expand) for t in group) + ")"
         if len(group) > 1
@@ -422,12 +455,14 @@ def _db_key(conn: sqlite3.Connection) -> str:
 
 def _expander(conn: sqlite3.Connection, index: Index) -> Expander:
     terms = TermList(conn, index.terms, _db_key(conn) or None)
+    native = NATIVE_PAGES if index.table in ("search_messages", "messages_fts") else SMALL_PAGES
     cache: dict[str, list[str]] = {}
 
     def expand(prefix: str) -> list[str] | None:
         if prefix not in cache:
             try:
-                if terms.pages(prefix) <= NATIVE_PAGES:
+                terms.range_pages = terms.pages(prefix)
+                if terms.range_pages <= native:
                     return None  # few pages: FTS5's own prefix query, exact and cheap
                 cache[prefix] = terms.expand(prefix)
             except sqlite3.OperationalError:
@@ -447,81 +482,260 @@ def _snippet(table: str) -> str:
     return f"snippet({table}, 0, '{HIGHLIGHT_START}', '{HIGHLIGHT_END}', '…', {SNIPPET_TOKENS})"
 
 
-def _message_hits(
-    conn: sqlite3.Connection, match: str, limit: int, rank: bool, fts: str
-) -> list[SearchHit]:
-    base = (
-        "SELECT m.id, m.session_id, m.role, m.created_at, coalesce(s.title, s.preview, ''),"
-        " s.working_dir, {snippet}, {score}"
+# A hit before it becomes a SearchHit: (kind, id, session_id, message_id, role, created_at,
+# title, working_dir, snippet, rank). Messages and summaries are merged as rows, and only
+# the rows kept are made into records (and given snippets, for summaries and ranked hits).
+_Row = tuple
+
+
+def _message_rows(
+    conn: sqlite3.Connection, match: str, limit: int, fts: str, snippets: bool
+) -> list[_Row]:
+    snippet = _snippet(fts) if snippets else "NULL"
+    rows = conn.execute(
+        f"SELECT m.id, m.session_id, m.role, m.created_at, coalesce(s.title, s.preview, ''),"
+        f" s.working_dir, {snippet}"
         f" FROM {fts} JOIN messages AS m ON m.id = {fts}.rowid"
         " JOIN sessions AS s ON s.id = m.session_id"
-        f" WHERE {fts} MATCH ? AND s.deleted_at IS NULL"
-    )
-    if rank:
-        sql = (
-            "SELECT * FROM ("
-            + base.format(snippet="NULL", score=f"bm25({fts}, 1.0, 0.0)")
-            + f" ORDER BY {fts}.rowid DESC LIMIT ?) ORDER BY 8 LIMIT ?"
+        f" WHERE {fts} MATCH ? AND s.deleted_at IS NULL ORDER BY {fts}.rowid DESC LIMIT ?",
+        (match, limit),
+    ).fetchall()
+    return [("message", r[0], r[1], r[0], r[2], r[3], r[4], r[5], r[6], None) for r in rows]
+
+
+def _summary_rows(conn: sqlite3.Connection, match: str, limit: int, fts: str) -> list[_Row]:
+    rows = conn.execute(
+        "SELECT x.id, x.session_id, x.last_message_id, x.created_at,"
+        " coalesce(s.title, s.preview, ''), s.working_dir"
+        f" FROM {fts} JOIN summaries AS x ON x.id = {fts}.rowid"
+        " JOIN sessions AS s ON s.id = x.session_id"
+        f" WHERE {fts} MATCH ? AND s.deleted_at IS NULL ORDER BY {fts}.rowid DESC LIMIT ?",
+        (match, limit),
+    ).fetchall()
+    return [("summary", r[0], r[1], r[2], None, r[3], r[4], r[5], None, None) for r in rows]
+
+
+def _add_snippets(conn: sqlite3.Connection, rows: list[_Row], kind: str, match: str, fts: str):
+    """`rows` with the snippets of those of `kind` that have none yet.
+
+    One pass over the matches between the lowest and highest of those rows, newest first (a
+    lookup by rowid would set up the whole query again for each row: 0.7 ms with a prefix
+    expanded into 20 words), making a snippet only for the rows wanted.
+    """
+    ids = [r[1] for r in rows if r[0] == kind and r[8] is None]
+    if not ids:
+        return rows
+    wanted = ",".join(str(int(i)) for i in ids)
+    found = {
+        rid: text
+        for rid, text in conn.execute(
+            f"SELECT rowid, CASE WHEN rowid IN ({wanted}) THEN {_snippet(fts)} END FROM {fts}"
+            f" WHERE {fts} MATCH ? AND rowid >= ? AND rowid <= ? ORDER BY rowid DESC",
+            (match, min(ids), max(ids)),
         )
-        rows = conn.execute(sql, (match, RANK_CANDIDATES, limit)).fetchall()
-        if not rows:
-            return []
-        ids = [r[0] for r in rows]
-        snippets = dict(
-            conn.execute(
-                f"SELECT rowid, {_snippet(fts)} FROM {fts}"
-                f" WHERE {fts} MATCH ? AND rowid IN ({','.join('?' * len(ids))})",
-                (match, *ids),
-            ).fetchall()
-        )
-        rows = [(*r[:6], snippets.get(r[0], ""), r[7]) for r in rows]
-    else:
-        sql = base.format(snippet=_snippet(fts), score="NULL")
-        sql += f" ORDER BY {fts}.rowid DESC LIMIT ?"
-        rows = conn.execute(sql, (match, limit)).fetchall()
+        if text is not None
+    }
     return [
-        SearchHit(
-            kind="message",
-            message_id=r[0],
-            session_id=r[1],
-            role=r[2],
-            created_at=r[3],
-            session_title=r[4],
-            working_dir=r[5],
-            snippet=r[6] or "",
-            rank=r[7],
-        )
-        for r in rows
+        (*r[:8], found.get(r[1], ""), r[9]) if r[0] == kind and r[8] is None else r for r in rows
     ]
 
 
-def _summary_hits(
-    conn: sqlite3.Connection, match: str, limit: int, rank: bool, fts: str
-) -> list[SearchHit]:
-    score = f"bm25({fts}, 1.0, 0.0)" if rank else "NULL"
-    order = "8" if rank else f"{fts}.rowid DESC"
-    rows = conn.execute(
-        "SELECT x.id, x.session_id, x.last_message_id, x.created_at,"
-        f" coalesce(s.title, s.preview, ''), s.working_dir, {_snippet(fts)}, {score}"
-        f" FROM {fts} JOIN summaries AS x ON x.id = {fts}.rowid"
-        " JOIN sessions AS s ON s.id = x.session_id"
-        f" WHERE {fts} MATCH ? AND s.deleted_at IS NULL ORDER BY {order} LIMIT ?",
-        (match, limit),
-    ).fetchall()
-    return [
-        SearchHit(
-            kind="summary",
-            summary_id=r[0],
-            session_id=r[1],
-            message_id=r[2],
-            role=None,
-            created_at=r[3],
-            session_title=r[4],
-            working_dir=r[5],
-            snippet=r[6] or "",
-            rank=r[7],
+def _summaries_since(conn: sqlite3.Connection, stamp: str) -> bool:
+    """Whether any summary was made at or after `stamp` (one lookup in summaries_created)."""
+    row = conn.execute("SELECT 1 FROM summaries WHERE created_at >= ? LIMIT 1", (stamp,))
+    return row.fetchone() is not None
+
+
+class _Lazy:
+    """A value made on first use (the summaries' query: often not needed at all)."""
+
+    def __init__(self, make: Callable[[], str]) -> None:
+        self.make = make
+        self.value: str | None = None
+
+    def __call__(self) -> str:
+        if self.value is None:
+            self.value = self.make()
+        return self.value
+
+
+def _hit(r: _Row) -> SearchHit:
+    if r[0] == "message":
+        return SearchHit(
+            kind="message",
+            message_id=r[1],
+            session_id=r[2],
+            role=r[4],
+            created_at=r[5],
+            session_title=r[6],
+            working_dir=r[7],
+            snippet=r[8] or "",
+            rank=r[9],
         )
-        for r in rows
+    return SearchHit(
+        kind="summary",
+        summary_id=r[1],
+        session_id=r[2],
+        message_id=r[3],
+        role=None,
+        created_at=r[5],
+        session_title=r[6],
+        working_dir=r[7],
+        snippet=r[8] or "",
+        rank=r[9],
+    )
+
+
+# ------------------------------------------------------------------------------ relevance
+#
+# FTS5's bm25() first counts, for each phrase of the query, every row of the whole index that
+# holds it (its IDF): 30 ms for a common word at 2M messages, 160 ms for a phrase of two
+# common words, 200 ms for a prefix expanded into 20 words. So relevance is scored here
+# instead, over the RANK_CANDIDATES newest matches only, with bm25's formula (k1 1.2, b 0.75,
+# FTS5's token counts and average): each term of the query (a word, a phrase, a prefix as one
+# term, as FTS5 counts a prefix) is counted in the candidates' text, and its IDF is estimated
+# from how many of the candidates hold it, scaled from the newest rows they span to the whole
+# index. Scores are negative, lower first, as bm25()'s are.
+
+BM25_K1 = 1.2
+BM25_B = 0.75
+_NOT_TOKEN = r"[\W_]"  # a character that is not part of a token (letters and digits are)
+_TOKEN_CHAR = r"[^\W_]"
+
+
+def _varint(data: bytes, at: int = 0) -> tuple[int, int]:
+    """SQLite's variable-length integer at `at`: (value, where the next one starts)."""
+    value = 0
+    for i in range(8):
+        byte = data[at + i]
+        value = (value << 7) | (byte & 0x7F)
+        if byte < 0x80:
+            return value, at + i + 1
+    return (value << 8) | data[at + 8], at + 9
+
+
+def _fold(text: str) -> str:
+    """Text folded the way the index's tokenizer folds it (case, diacritics)."""
+    text = text.lower()
+    if text.isascii():
+        return text
+    folded = unicodedata.normalize("NFD", text)
+    return unicodedata.normalize("NFC", "".join(c for c in folded if not unicodedata.combining(c)))
+
+
+def _term_pattern(term: _Term) -> re.Pattern[str] | None:
+    """A pattern finding `term` in folded text; it starts with the term's literal text (so
+    the search for it is fast), and a match counts only where a token starts (_occurrences)."""
+    tokens = fts_tokens(term.text)
+    if not tokens:
+        return None
+    body = (_NOT_TOKEN + "+").join(re.escape(t) for t in tokens)
+    end = "" if term.prefix else f"(?!{_TOKEN_CHAR})"
+    return re.compile(body + end)
+
+
+def _occurrences(pattern: re.Pattern[str], text: str, starts: list[int]) -> list[int]:
+    """How many times `pattern` starts a token in each document of `text` (the documents
+    joined by NULs; `starts` are their offsets)."""
+    counts = [0] * len(starts)
+    for m in pattern.finditer(text):
+        at = m.start()
+        if at and text[at - 1].isalnum():
+            continue  # inside a token
+        counts[bisect.bisect_right(starts, at) - 1] += 1
+    return counts
+
+
+def _rank_terms(query: str) -> list[re.Pattern[str]]:
+    groups, _negatives = _parse(query)
+    return [p for group in groups for t in group if (p := _term_pattern(t)) is not None]
+
+
+def _index_stats(conn: sqlite3.Connection, fts: str) -> tuple[int, float]:
+    """(rows in the index, their average token count in `content`), from FTS5's own record."""
+    row = conn.execute(f"SELECT block FROM {fts}_data WHERE id = 1").fetchone()
+    if row is None or not row[0]:
+        return 0, 1.0
+    rows, at = _varint(bytes(row[0]))
+    tokens, _ = _varint(bytes(row[0]), at)
+    return rows, (tokens / rows if rows else 1.0)
+
+
+def _score(
+    conn: sqlite3.Connection,
+    fts: str,
+    patterns: list[re.Pattern[str]],
+    candidates: list[tuple[int, str, bytes | None]],
+    newest: int,
+) -> list[float]:
+    """bm25-like scores (negative, lower is better) of the candidates (id, text, FTS5 size
+    record), newest first; `newest` is the index's highest rowid."""
+    if not candidates:
+        return []
+    total, avgdl = _index_stats(conn, fts)
+    joined = _fold("\x00".join(text or "" for _, text, _ in candidates))
+    texts = joined.split("\x00")
+    if len(texts) != len(candidates):  # a NUL in the text itself: fold one by one
+        texts = [_fold(text or "") for _, text, _ in candidates]
+        joined = "\x00".join(texts)
+    starts, at = [], 0
+    for text in texts:
+        starts.append(at)
+        at += len(text) + 1
+    counts = [_occurrences(p, joined, starts) for p in patterns]
+    # The candidates are the newest matches: they span the rows from the oldest of them to
+    # the newest, and a term's share of that span stands for its share of the whole index.
+    span = max(newest - min(c[0] for c in candidates) + 1, len(candidates))
+    scale = max(total, span) / span
+    idfs = []
+    for per_doc in counts:
+        n = sum(1 for c in per_doc if c) * scale
+        idf = math.log((max(total, n) - n + 0.5) / (n + 0.5))
+        idfs.append(idf if idf > 0 else 1e-6)
+    scores = []
+    for i, (_rid, text, size) in enumerate(candidates):
+        dl = _varint(size)[0] if size else max(len(text or "") // 6, 1)
+        norm = BM25_K1 * (1 - BM25_B + BM25_B * dl / (avgdl or 1.0))
+        score = 0.0
+        for idf, per_doc in zip(idfs, counts, strict=True):
+            tf = per_doc[i]
+            if tf:
+                score += idf * tf * (BM25_K1 + 1) / (tf + norm)
+        scores.append(-score)
+    return scores
+
+
+def _ranked_rows(
+    conn: sqlite3.Connection, match: str, patterns: list[re.Pattern[str]], fts: str, kind: str
+) -> list[_Row]:
+    """The RANK_CANDIDATES newest matches of `kind`, scored (not yet sorted, no snippets)."""
+    # The row's token counts, as FTS5 keeps them (content first).
+    SIZE = f"(SELECT sz FROM {fts}_docsize WHERE id = {fts}.rowid)"
+    if kind == "message":
+        sql = (
+            "SELECT m.id, m.session_id, m.id, m.role, m.created_at,"
+            f" coalesce(s.title, s.preview, ''), s.working_dir, m.content, {SIZE}"
+            f" FROM {fts} JOIN messages AS m ON m.id = {fts}.rowid"
+            " JOIN sessions AS s ON s.id = m.session_id"
+        )
+        newest_sql = "SELECT max(id) FROM messages"
+    else:
+        sql = (
+            "SELECT x.id, x.session_id, x.last_message_id, NULL, x.created_at,"
+            f" coalesce(s.title, s.preview, ''), s.working_dir, x.content, {SIZE}"
+            f" FROM {fts} JOIN summaries AS x ON x.id = {fts}.rowid"
+            " JOIN sessions AS s ON s.id = x.session_id"
+        )
+        newest_sql = "SELECT max(id) FROM summaries"
+    sql += f" WHERE {fts} MATCH ? AND s.deleted_at IS NULL ORDER BY {fts}.rowid DESC LIMIT ?"
+    rows = conn.execute(sql, (match, RANK_CANDIDATES)).fetchall()
+    if not rows:
+        return []
+    newest = int(conn.execute(newest_sql).fetchone()[0] or 0)
+    scores = _score(conn, fts, patterns, [(r[0], r[7], r[8]) for r in rows], newest)
+    return [
+        (kind, r[0], r[1], r[2], r[3], r[4], r[5], r[6], None, score)
+        for r, score in zip(rows, scores, strict=True)
     ]
 
 
@@ -538,30 +752,29 @@ def search(
         return []
     messages, summaries = current_indexes(conn)
     try:
-        hits = _message_hits(
-            conn,
-            _match(query, scope, root, _expander(conn, messages)),
-            limit,
-            rank,
-            messages.table,
-        )
-        hits += _summary_hits(
-            conn,
-            _match(query, scope, root, _expander(conn, summaries)),
-            limit,
-            rank,
-            summaries.table,
-        )
+        message_match = _match(query, scope, root, _expander(conn, messages))
+        summary_match = _Lazy(lambda: _match(query, scope, root, _expander(conn, summaries)))
+        if rank:
+            patterns = _rank_terms(query)
+            rows = _ranked_rows(conn, message_match, patterns, messages.table, "message")
+            rows += _ranked_rows(conn, summary_match(), patterns, summaries.table, "summary")
+            rows.sort(key=lambda r: (r[9], -r[1]))
+        else:
+            rows = _message_rows(conn, message_match, limit, messages.table, snippets=True)
+            if len(rows) < limit or _summaries_since(conn, min(r[5] for r in rows)):
+                rows += _summary_rows(conn, summary_match(), limit, summaries.table)
+            # Timestamps are stored so that they sort as text (util.fmt_ts).
+            rows.sort(key=lambda r: (r[5], r[3] or 0), reverse=True)
+        rows = rows[:limit]
+        rows = _add_snippets(conn, rows, "message", message_match, messages.table)
+        if any(r[0] == "summary" for r in rows):
+            rows = _add_snippets(conn, rows, "summary", summary_match(), summaries.table)
     except sqlite3.OperationalError as exc:
         text = str(exc).lower()
         if any(word in text for word in ("fts5", "syntax", "unterminated", "match")):
             raise SearchQueryError(f"cannot search for {query!r}: {exc}") from None
         raise
-    if rank:
-        hits.sort(key=lambda h: h.rank if h.rank is not None else 0.0)
-    else:
-        hits.sort(key=lambda h: (h.created_at, h.message_id or 0), reverse=True)
-    return hits[:limit]
+    return [_hit(r) for r in rows]
 
 
 def filter_match(conn: sqlite3.Connection, text: str) -> str | None:

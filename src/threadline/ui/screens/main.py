@@ -217,30 +217,32 @@ class MainScreen(Screen[None]):
 
     # ------------------------------------------------------------------ focus
 
-    FOCUS_CLASSES = ("-focus-list", "-focus-conversation", "-focus-composer", "-focus-filter")
+    # The pane lit (class "-lit") while focus is in it: its border or title.
+    LIT_PANES = ("#sidebar", "#session-title", "#composer")
 
-    def _focus_class(self) -> str | None:
+    def lit_pane(self) -> str | None:
+        """The pane the focus lights: "#sidebar" (the list or the filter), "#session-title"
+        (the conversation) or "#composer"; None when focus is elsewhere."""
         focused = self.focused
         if focused is None:
             return None
-        if focused is self.sessions:
-            return "-focus-list"
+        if focused is self.sessions or focused.id == "filter":
+            return "#sidebar"
         if focused is self.conversation:
-            return "-focus-conversation"
+            return "#session-title"
         if focused.id == "composer-input":
-            return "-focus-composer"
-        if focused.id == "filter":
-            return "-focus-filter"
+            return "#composer"
         return None
 
     def _show_focus(self) -> None:
         """The focused pane's border and title light up (where single keys go is never a
-        guess)."""
+        guess). The class is set on the panes, not the screen: a focus change restyles the
+        two panes concerned, not every widget on the screen (each dropping its drawing)."""
         if not self.query("#composer"):
             return
-        chosen = self._focus_class()
-        for name in self.FOCUS_CLASSES:
-            self.set_class(name == chosen, name)
+        lit = self.lit_pane()
+        for pane in self.LIT_PANES:
+            self.query_one(pane).set_class(pane == lit, "-lit")
         if self.query_text:
             self._update_empty_text()  # its hint names the keys that work where focus is
 

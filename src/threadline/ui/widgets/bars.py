@@ -186,6 +186,7 @@ class KeyFooter(Footer):
 
     HOLD_SECONDS = 1.0
     _rebuild_pending = False
+    _built: tuple[object, ...] | None = None
 
     def __init__(self, *, hold: bool = False) -> None:
         super().__init__()
@@ -211,10 +212,28 @@ class KeyFooter(Footer):
             self._rebuild_pending = True
             self.call_after_refresh(self._rebuild)
 
+    def _shown(self) -> tuple[object, ...]:
+        """What the keys are built from: the shown bindings in force (and the palette's)."""
+        palette = self.app.COMMAND_PALETTE_BINDING
+        return (
+            self.show_command_palette,
+            tuple(
+                (key, binding.action, binding.description, binding.group, enabled, tooltip)
+                for key, (_, binding, enabled, tooltip) in self.screen.active_bindings.items()
+                if binding.show or key == palette
+            ),
+        )
+
     async def _rebuild(self) -> None:
         self._rebuild_pending = False
         if not self.is_attached:
             return
+        # Focus moving between widgets with the same keys (or a binding refresh that changed
+        # nothing shown) leaves the keys as they are: a rebuild restyles a dozen widgets.
+        shown = self._shown()
+        if shown == self._built:
+            return
+        self._built = shown
         # The keys bind to the footer's reactives (data_bind reads the running message pump):
         # compose as the footer, whoever asked for the rebuild.
         from textual._context import active_message_pump

@@ -3,10 +3,12 @@
 No widget per message. The window of timeline items (paging, the fold, merging, the cursor)
 is `ui.timeline.TimelineWindow`'s; this view lays its entries out in lines, draws each one
 to Strips only when it comes near the screen (cached per item, width and state), guesses the
-height of the others, streams the reply being written, and handles keys. A layout pass
-("settle") runs before each paint that moved: it draws the entries around the viewport and
-keeps the line at the top of the screen where it was while heights above it are refined or a
-page is prepended, so nothing jumps. Opening a session draws its last screen first.
+height of the others, shows the reply being written (its text and drawing are
+`widgets.live`'s, the pace and extent of its repaints `ui.live_stream`'s), and handles keys.
+A layout pass ("settle") runs before each paint that moved: it draws the entries around the
+viewport and keeps the line at the top of the screen where it was while heights above it are
+refined or a page is prepended, so nothing jumps. Opening a session draws its last screen
+first.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from textual.strip import Strip
 from threadline.errors import ThreadlineError
 from threadline.models import Message, Session, Summary, TimelineItem
 from threadline.ui.format import plural
+from threadline.ui.live_stream import LivePace
 from threadline.ui.message_layout import has_spacer
 from threadline.ui.notices import notify_error
 from threadline.ui.timeline import (
@@ -55,7 +58,6 @@ from threadline.ui.widgets.rows import message_line, message_lines
 
 __all__ = ["FOLD_MIN", "ConversationView"]
 
-LIVE_FPS = 12  # at most this many repaints a second of a reply being streamed
 FOUND_CONTEXT = 2  # lines shown above a message opened from a search hit
 GUTTER = 2
 BANNER = 2
@@ -196,10 +198,7 @@ class ConversationView(ScrollView, can_focus=True):
         self._empty: tuple[str, str] = ("", "")
         self._width = 0
         self._live: LiveReply | None = None
-        self._live_strips: tuple[tuple[object, ...], list[Strip]] | None = None
-        self._live_due = False
-        self._live_painted = 0.0
-        self._live_frame = 0  # bumped by each paint of the live reply (its drawing's key)
+        self._pace = LivePace()  # the live reply's repaints
 
     # ------------------------------------------------------------------ the window
 
@@ -396,11 +395,10 @@ class ConversationView(ScrollView, can_focus=True):
         live = LiveReply(message.model_copy(update={"content": ""}))
         if text:
             live.append(text)
-        self._live = live
-        self._live_strips = None
         # Its header shows now; the text from the first repaint on (a reply that is over
         # within 1/LIVE_FPS s is drawn once, finished).
-        self._live_painted = time.monotonic()
+        self._pace = LivePace(painted=time.monotonic())
+        self._live = live
         await self.append_items([live.message])
         self.window.live = live.key
 
@@ -411,40 +409,40 @@ class ConversationView(ScrollView, can_focus=True):
         if live is None:
             return
         live.append(text)
-        if not self._live_due:
-            self._live_due = True
-            delay = live_delay(self._live_painted, live.render_seconds, time.monotonic())
-            if delay > 0.001:
-                self.set_timer(delay, self._paint_live, name="live reply")
-            else:
-                self.call_later(self._paint_live)
+        delay = self._pace.arrived(live.render_seconds, time.monotonic())
+        if delay is None:
+            return
+        if delay > 0.001:
+            self.set_timer(delay, self._paint_live, name="live reply")
+        else:
+            self.call_later(self._paint_live)
 
     def _paint_live(self) -> None:
         """Draw the live reply again: only its growing end is drawn anew; only its own lines
         are repainted unless it grew (then, following the end, the screen scrolls)."""
-        self._live_due = False
         live = self._live
         if live is None:
             return
+        pace = self._pace
+        pace.next_frame()
         index = self.window.index_of(live.key)
         if index is None:
             return
-        entry = self.window.entries[index]
-        old_height = entry.height or 0
-        self._live_frame += 1
-        drawn = self._strips(index)
-        self._live_painted = time.monotonic()
+        old_height = self.window.entries[index].height or 0
+        drawn = len(self._strips(index))
+        pace.painted = time.monotonic()
         self._recompute()
-        # The lines before its growing end are as they were: only the rest is repainted.
-        start = self._tops[index] + min(live.stable_lines, len(drawn) - 1)
-        if len(drawn) == old_height:
-            self.refresh_lines(start, len(drawn) - (start - self._tops[index]))
+        repaint = pace.repaint(
+            live.stable_lines, self._tops[index], drawn, old_height, self._tops[-1]
+        )
+        if not repaint.grew:
+            self.refresh_lines(repaint.start, repaint.count)
             return
         self._update_virtual_size()
         if self._follow:
             self._set_scroll(self.max_scroll_y)  # the screen scrolls: all of it is repainted
         else:
-            self.refresh_lines(start, max(1, self._tops[-1] - start))
+            self.refresh_lines(repaint.start, repaint.count)
 
     async def stream_end(self, message: Message) -> None:
         """The reply ended (finished, failed or cancelled): draw its final form (added at the
@@ -452,7 +450,6 @@ class ConversationView(ScrollView, can_focus=True):
         live = self._live
         if live is not None and live.key == item_key(message):
             self._live = None
-            self._live_strips = None
         else:
             live = None
         anchor = self._anchor()
@@ -841,20 +838,18 @@ class ConversationView(ScrollView, can_focus=True):
         state = self.item_state(index)
         live = self._live
         if live is not None and entry.key == live.key:
-            # Drawn from its chunks, kept in one slot (not the LRU: it changes all the time).
-            key = (entry.key, self._live_frame, width, state)
-            if self._live_strips is not None and self._live_strips[0] == key:
-                drawn = self._live_strips[1]
-            else:
-                drawn = live.render(
+            # Drawn from its chunks, once per repaint (not in the LRU: it changes all the time).
+            drawn = self._pace.drawn(
+                (width, state),
+                lambda: live.render(
                     width,
                     state,
                     self._block_styles(),
                     self.app.console,
                     self.app.console_options,
                     self._clock(),
-                )
-                self._live_strips = (key, drawn)
+                ),
+            )
         else:
             key = (entry.key, entry.version, width, state)
             cached = self._cache.get(key)
@@ -886,7 +881,7 @@ class ConversationView(ScrollView, can_focus=True):
         self._keys = []
         self._tops = [BANNER]
         self._dirty = True
-        self._live_strips = None
+        self._pace.forget()
 
     def _changed(self) -> None:
         """Entries came, went or changed (their layout slots say which)."""
@@ -1067,10 +1062,3 @@ class ConversationView(ScrollView, can_focus=True):
         self._changed()
         self._settle(anchor)
         self.refresh()
-
-
-def live_delay(painted: float, render_seconds: float, now: float) -> float:
-    """How long to wait before drawing the live reply again: at most LIVE_FPS repaints a
-    second, and drawing takes at most a third of the time (a slow drawing waits longer)."""
-    interval = max(1 / LIVE_FPS, 3 * render_seconds)
-    return painted + interval - now
