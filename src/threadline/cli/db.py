@@ -61,11 +61,12 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p = actions.add_parser(
         "index",
         parents=[common],
-        help="finish building the search index (after an upgrade), or --rebuild it",
-        description="After an upgrade the search index is rebuilt in short steps, each "
-        "leaving the database free for other writers a moment; the app does it in the "
-        "background, this does it now. Interrupted, it resumes where it stopped. Search "
-        "works meanwhile, on the previous index.",
+        help="finish building the search index (after an upgrade or a sync), or --rebuild it",
+        description="After an upgrade, or a new machine's first sync, the search index is "
+        "built in short steps, each leaving the database free for other writers a moment; "
+        "the app does it in the background, this does it now. Interrupted, it resumes where "
+        "it stopped. Search works meanwhile, on the previous index (after a sync: without "
+        "the messages not yet indexed).",
     )
     p.add_argument(
         "--rebuild",

@@ -64,8 +64,11 @@ class _Progress:
     def __call__(self, phase: str, done: int, total: int | None) -> None:
         if not self.tty:
             return
+        from threadline.sync.engine import INDEXING
+
         of = f" of {total:,}" if total else ""
-        sys.stderr.write(f"\r{phase}: {done:,}{of} records\x1b[K")
+        what = "messages" if phase == INDEXING else "records"
+        sys.stderr.write(f"\r{phase}: {done:,}{of} {what}\x1b[K")
         sys.stderr.flush()
         self.shown = True
 

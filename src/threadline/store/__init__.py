@@ -22,7 +22,7 @@ from threadline.store.search import MAX_QUERY_CHARS
 from threadline.store.util import Clock, system_clock
 
 if TYPE_CHECKING:
-    from threadline.store.journal import Batch, FileMark, strip_root
+    from threadline.store.journal import Batch, JournalMark, strip_root
     from threadline.store.project import Project, project_of
     from threadline.store.transfer import (
         ImportFormatError,
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Batch",
-    "FileMark",
+    "JournalMark",
     "Project",
     "project_of",
     "strip_root",
@@ -65,7 +65,7 @@ def __getattr__(name: str) -> Any:
         from threadline.store import transfer
 
         return getattr(transfer, name)
-    if name in ("Batch", "FileMark", "strip_root"):  # sync's side of the store (lazily)
+    if name in ("Batch", "JournalMark", "strip_root"):  # sync's side of the store (lazily)
         from threadline.store import journal
 
         return getattr(journal, name)

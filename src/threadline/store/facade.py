@@ -1073,11 +1073,15 @@ class Store:
             problems = []
             try:
                 serving = [index.table for index in search_ops.current_indexes(conn)]
+                partial = search_ops.partial_indexes(conn)
                 for table in [*serving, "search_sessions"]:
+                    # rank = 1: also compare the index with the rows it was built from (not
+                    # while its build is under way: it holds only part of them).
+                    rank = 0 if table in partial else 1
                     try:
-                        # rank = 1: also compare the index with the rows it was built from.
                         conn.execute(
-                            f"INSERT INTO {table} ({table}, rank) VALUES ('integrity-check', 1)"
+                            f"INSERT INTO {table} ({table}, rank) VALUES ('integrity-check', ?)",
+                            (rank,),
                         )
                     except sqlite3.DatabaseError as exc:
                         problems.append(f"{table}: {exc}")

@@ -24,9 +24,12 @@ Rules (the same on every machine, whatever order records arrive in):
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import sqlite3
+import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,9 +39,12 @@ from threadline.store import scope as scopes
 from threadline.store.project import join, project_of
 from threadline.store.sessions import _title as one_line
 from threadline.store.transfer.bulk import (
+    FTS_HASHSIZE,
     Bulk,
     Checkpointer,
     TriggerPlan,
+    _restore_hashsize,
+    _set_hashsize,
     pause_autocheckpoint,
     plan_triggers,
 )
@@ -70,6 +76,11 @@ MESSAGE_FIELDS = (
     "complete",
 )
 MEMORY_FIELDS = ("fact", "category", "importance", "superseded_by")
+_CREATED = MESSAGE_FIELDS.index("created_at")
+# A directory's search scope tokens (hashes of it and its parents), for the sessions of a
+# catch-up: they come many to a directory.
+_dir_tokens = functools.lru_cache(maxsize=1024)(scopes.dir_tokens)
+_COMPLETE = MESSAGE_FIELDS.index("complete")
 # Metadata keys that hold local ids or local bookkeeping: never journalled.
 LOCAL_METADATA = ("memory_watermark",)
 
@@ -556,8 +567,9 @@ def drop_pending(conn: sqlite3.Connection, upto: int) -> None:
 
 
 @dataclass
-class FileMark:
-    """How far one journal file of another machine has been applied."""
+class JournalMark:
+    """How far one journal file of another machine has been applied (the importers' files
+    have records.FileMark)."""
 
     path: str
     machine: str
@@ -570,13 +582,19 @@ class Batch:
     """Records of other machines to apply in one transaction, with the marks they reach."""
 
     records: list[tuple[str, dict[str, Any]]]  # (machine, record), in apply order
-    marks: list[FileMark] = field(default_factory=list)
+    marks: list[JournalMark] = field(default_factory=list)
     retry_waiting: bool = False  # first retry records held back by a streaming reply
+    # The messages it inserts are left out of the search index, for one build at the end of
+    # the catch-up (index_deferred, below), when catching_up allowed it.
+    defer_index: bool = False
+    # Projects none of whose sessions has its folder here, as found by the catch-up's earlier
+    # batches (shared from batch to batch; None: look again in each batch).
+    rootless: set[str] | None = None
 
 
-def file_marks(conn: sqlite3.Connection) -> dict[str, FileMark]:
+def file_marks(conn: sqlite3.Connection) -> dict[str, JournalMark]:
     return {
-        r[0]: FileMark(r[0], r[1], int(r[2]), int(r[3]))
+        r[0]: JournalMark(r[0], r[1], int(r[2]), int(r[3]))
         for r in conn.execute("SELECT path, machine, offset, size FROM sync_files")
     }
 
@@ -612,7 +630,7 @@ class _Applier:
         self.bulk = False  # messages are queued and inserted in bulk (transfer/bulk.py)
         self.plan: TriggerPlan | None = None  # what a Bulk takes over, read once per batch
         self.pending: Bulk | None = None  # open while inserted rows wait for their trigger work
-        self.queue: list[tuple[str, str, list[Any]]] = []  # (session, uid, values) to insert
+        self.queue: list[tuple[Any, ...]] = []  # (uid, session, *values) to insert
         self.queued_uids: set[str] = set()
         # (session, created_at, role, content) of every message this batch inserted.
         self.batch_keys: set[tuple[str, str, str, str]] = set()
@@ -633,6 +651,7 @@ class _Applier:
         }
         self.last: dict[str, tuple[int | None, str, str]] = {}
         self.roots: dict[str, str | None] = {}
+        self.rootless: set[str] = set()  # Batch.rootless
         self.handlers: dict[str, Callable[[dict[str, Any]], None]] = {
             "session": self.session,
             "session.set": self.session_set,
@@ -760,6 +779,8 @@ class _Applier:
 
     def root_for(self, remote: str) -> str | None:
         """Where this machine has the project checked out (a session of it whose folder exists)."""
+        if remote in self.rootless:
+            return None
         if remote not in self.roots:
             found = None
             for working_dir, inner in self.conn.execute(
@@ -798,6 +819,15 @@ class _Applier:
                 rec["working_dir"], rec.get("project_remote"), rec.get("project_path")
             )
             metadata = rec.get("metadata") or {}
+            remote = rec.get("project_remote")
+            if remote in self.rootless:
+                root = _strip(directory, rec.get("project_path") or "")
+                if root is not None and os.path.isdir(root):  # now it has one: look again
+                    self.rootless.discard(remote)
+            if self.bulk:
+                # Inside the Bulk: the session's title index entry is written with the batch's
+                # others in one statement (per row, FTS5 writes a segment for each session).
+                self._bulk()
             cur = conn.execute(
                 "INSERT INTO sessions (id, working_dir, dir_tokens, title, provider, model,"
                 " system_prompt, status, pinned, deleted_at, created_at, updated_at, ended_at,"
@@ -806,7 +836,7 @@ class _Applier:
                 (
                     sid,
                     directory,
-                    scopes.dir_tokens(directory),
+                    _dir_tokens(directory),
                     one_line(rec.get("title")),
                     rec.get("provider"),
                     rec.get("model"),
@@ -871,11 +901,11 @@ class _Applier:
 
     def message(self, rec: dict[str, Any]) -> None:
         uid, sid = rec["uid"], rec["session"]
-        if self.dead(f"m:{uid}") or self.dead(f"s:{sid}"):
+        if self.tombstone_kinds and (self.dead(f"m:{uid}") or self.dead(f"s:{sid}")):
             return
         conn = self.conn
-        values = [rec.get(f) for f in MESSAGE_FIELDS]
-        values[MESSAGE_FIELDS.index("complete")] = int(bool(rec.get("complete", True)))
+        values = list(map(rec.get, MESSAGE_FIELDS))
+        values[_COMPLETE] = int(bool(rec.get("complete", True)))
         if uid in self.queued_uids:
             self.flush()
         local = self.local_m(uid)
@@ -926,11 +956,11 @@ class _Applier:
 
     def _insert_message(self, sid: str, uid: str, values: list[Any]) -> int | None:
         """Insert a message; in bulk mode it is queued (id None) and inserted by flush()."""
-        created_at = values[MESSAGE_FIELDS.index("created_at")]
+        created_at = values[_CREATED]
         if sid in self.newest:
             self.newest[sid] = max(self.newest[sid], created_at)
         if self.bulk:
-            self.queue.append((sid, uid, values))
+            self.queue.append((uid, sid, *values))
             self.queued_uids.add(uid)
             self.batch_keys.add((sid, created_at, values[0], values[1]))
             return None
@@ -955,7 +985,7 @@ class _Applier:
         )
         conn.executemany(
             f"INSERT INTO temp.sync_stage (uid, {cols}) VALUES (?, ?, {', '.join('?' * 10)})",
-            [(uid, sid, *values) for sid, uid, values in self.queue],
+            self.queue,
         )
         bulk = self._bulk()  # the insert triggers are suspended from here
         conn.execute(f"INSERT INTO messages ({cols}) SELECT {cols} FROM temp.sync_stage ORDER BY n")
@@ -971,15 +1001,14 @@ class _Applier:
             (first,),
         )
         conn.execute("DELETE FROM temp.sync_stage")
-        for i, (_sid, uid, _values) in enumerate(self.queue):
-            self.known_m[uid] = first + i
+        uids = (row[0] for row in self.queue)
+        self.known_m.update(zip(uids, range(first, last + 1), strict=True))
         self.queue.clear()
         self.queued_uids.clear()
 
     def _insert_in_order(self, sid: str, uid: str, values: list[Any]) -> None:
         conn = self.conn
-        created_at = values[MESSAGE_FIELDS.index("created_at")]
-        mine = (created_at, uid_key(uid))
+        created_at = values[_CREATED]
         last = self.last.get(sid)
         if last is None:
             row = conn.execute(
@@ -988,10 +1017,16 @@ class _Applier:
             ).fetchone()
             if row is not None:
                 last = (int(row[0]), str(row[1]), uid_of(conn, self.me, "m", row[0]))
-        if last is None or mine > (last[1], uid_key(last[2])):
+        # After the session's last message (by time, then uid): appended (nearly always).
+        if (
+            last is None
+            or created_at > last[1]
+            or (created_at == last[1] and uid_key(uid) > uid_key(last[2]))
+        ):
             local = self._insert_message(sid, uid, values)
             self.last[sid] = (local, created_at, uid)
             return
+        mine = (created_at, uid_key(uid))
         self.last.pop(sid, None)
         self.flush()
         streaming = conn.execute(
@@ -1284,17 +1319,26 @@ def apply(conn: sqlite3.Connection, batch: Batch) -> int:
     """Apply a batch of other machines' records and move their progress marks, atomically."""
     capture = conn.execute("SELECT capture FROM sync_state WHERE id = 1").fetchone()[0]
     conn.execute("UPDATE sync_state SET capture = 0 WHERE id = 1")
+    if batch.defer_index:
+        _defer_begin(conn)
     applier = _Applier(conn)
+    if batch.rootless is not None:
+        applier.rootless = batch.rootless
     applier.bulk = sum(1 for _m, r in batch.records if r["op"] == "message") >= BULK_MIN
     applier.prefetch([r["uid"] for _m, r in batch.records if r["op"] == "message"])
     if batch.retry_waiting:
         applier.retry_waiting()
-    counts: dict[str, tuple[int, int, str]] = {}
+    step = applier.apply
     for machine, record in batch.records:
-        applier.apply(machine, record)
-        n, _seq, _at = counts.get(machine, (0, 0, ""))
-        counts[machine] = (n + 1, record["seq"], record["at"])
+        step(machine, record)
+    numbers = Counter(machine for machine, _record in batch.records)
+    lasts = dict(batch.records)  # each machine's last record
+    counts = {m: (n, lasts[m]["seq"], lasts[m]["at"]) for m, n in numbers.items()}
     applier.flush()
+    if batch.rootless is not None:
+        batch.rootless.update(r for r, root in applier.roots.items() if root is None)
+    if batch.defer_index:
+        _defer_end(conn)
     for machine, (n, seq, at) in counts.items():
         conn.execute(
             "INSERT INTO sync_peers (machine, seq, records, last_at) VALUES (?, ?, ?, ?)"
@@ -1309,6 +1353,100 @@ def apply(conn: sqlite3.Connection, batch: Batch) -> int:
         )
     conn.execute("UPDATE sync_state SET capture = ? WHERE id = 1", (capture,))
     return len(batch.records)
+
+
+# ---------------------------------------------------------------------- the search index
+#
+# A new machine catching up inserts far more messages than it holds; indexing them batch by
+# batch costs more than one build at the end (FTS5 segments written per batch, merged again
+# and again). So while it catches up, the messages it inserts are left to the search index's
+# own resumable build (search_build, migration 0007: rows done < id <= upto are the build's,
+# the triggers skip them), which the sync runs once the records are in, and which the app, or
+# `threadline db index`, finishes if the sync is stopped before. Each batch moves `upto` to the
+# last message id in its own transaction: a crash leaves exactly the rows after `done` not yet
+# indexed, and a search meanwhile finds the rest.
+
+DEFER_FOREVER = 1 << 62  # `upto` inside a batch's transaction: every id it inserts is the build's
+
+
+def may_defer_index(conn: sqlite3.Connection, incoming: int) -> bool:
+    """Whether a catch-up of `incoming` records may leave its messages to one index build.
+
+    Yes on a database holding fewer messages than are coming (a new machine), or where a
+    catch-up stopped before its build; no while the version-2 index still serves searches
+    (an upgrade's build is under way: search would miss the new rows).
+    """
+    from threadline.store.search import OLD
+
+    if conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (OLD["messages"].table,)
+    ).fetchone():
+        return False
+    if conn.execute("SELECT 1 FROM search_build WHERE name = 'messages'").fetchone():
+        return True
+    stored = conn.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()[0]
+    return int(stored) < incoming
+
+
+def _defer_begin(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        "INSERT INTO search_build (name, done, upto)"
+        " SELECT 'messages', coalesce(max(id), 0), ? FROM messages WHERE true"
+        " ON CONFLICT (name) DO UPDATE SET upto = excluded.upto",
+        (DEFER_FOREVER,),
+    )
+
+
+def _defer_end(conn: sqlite3.Connection) -> None:
+    """The build's range ends at the last message inserted (none: no build)."""
+    conn.execute(
+        "UPDATE search_build SET upto = (SELECT coalesce(max(id), 0) FROM messages)"
+        " WHERE name = 'messages'"
+    )
+    conn.execute("DELETE FROM search_build WHERE name = 'messages' AND upto <= done")
+
+
+def index_deferred(conn: sqlite3.Connection) -> int:
+    """Messages not yet in the search index because a catch-up left them to the build (0:
+    none; an upgrade's build, which search covers with the version-2 index, is not counted)."""
+    from threadline.store.search import OLD
+
+    row = conn.execute("SELECT done, upto FROM search_build WHERE name = 'messages'").fetchone()
+    if (
+        row is None
+        or conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+            (OLD["messages"].table,),
+        ).fetchone()
+    ):
+        return 0
+    return int(
+        conn.execute(
+            "SELECT count(*) FROM messages WHERE id > ? AND id <= ?", (row[0], row[1])
+        ).fetchone()[0]
+    )
+
+
+# A step of the build indexes about this much text (then sized to hold the lock INDEX_TARGET).
+INDEX_FIRST_BYTES = 8 << 20
+INDEX_TARGET = 0.5
+INDEX_MAX_BYTES = 64 << 20
+
+
+def index_step(conn: sqlite3.Connection, max_bytes: int) -> tuple[int, bool]:
+    """One step of the search index's build, on the messages a catch-up left to it."""
+    from threadline.store import search as search_ops
+
+    first = conn.execute("SELECT name FROM search_build ORDER BY name LIMIT 1").fetchone()
+    if first is None or first[0] != "messages":
+        return 0, True
+    # The step's terms go out as one segment (FTS5's default writes one per MiB: more to merge).
+    table = search_ops.MESSAGES.table
+    previous = _set_hashsize(conn, table, max(FTS_HASHSIZE, max_bytes * 2))
+    try:
+        return search_ops.build_step(conn, max_bytes)
+    finally:
+        _restore_hashsize(conn, table, previous)
 
 
 def parked_count(conn: sqlite3.Connection) -> int:
@@ -1455,7 +1593,7 @@ class Journal:
     async def drop_pending(self, upto: int) -> None:
         await self._db.write(drop_pending, upto)
 
-    async def file_marks(self) -> dict[str, FileMark]:
+    async def file_marks(self) -> dict[str, JournalMark]:
         return await self._db.read(file_marks)
 
     async def peer_seqs(self) -> dict[str, int]:
@@ -1503,6 +1641,31 @@ class Journal:
 
     async def parked(self) -> int:
         return await self._db.read(parked_count)
+
+    async def may_defer_index(self, incoming: int) -> bool:
+        return await self._db.read(may_defer_index, incoming)
+
+    async def index_deferred(self) -> int:
+        return await self._db.read(index_deferred)
+
+    async def build_index(self, progress: Callable[[int, int], None]) -> None:
+        """Index the messages a catch-up left to the build, in write transactions of about an
+        apply batch's length (resumable: each moves the build's mark). `progress(done, total)`.
+        """
+        total = await self.index_deferred()
+        done, budget = 0, INDEX_FIRST_BYTES
+        while True:
+            started = time.perf_counter()
+            rows, finished = await self._db.write(index_step, budget)
+            held = time.perf_counter() - started
+            if finished:
+                break
+            if self._checkpointer is not None:
+                self._checkpointer.poke()
+            done += rows
+            progress(min(done, total), total)
+            if held > 0:
+                budget = int(min(max(budget / held * INDEX_TARGET, 1 << 20), INDEX_MAX_BYTES))
 
     async def record_result(self, error: str | None) -> None:
         await self._db.write(record_result, self._clock(), error)

@@ -423,11 +423,27 @@ def _has_table(conn: sqlite3.Connection, name: str) -> bool:
 
 
 def current_indexes(conn: sqlite3.Connection) -> tuple[Index, Index]:
-    """The message and summary indexes to search: the new ones once complete."""
+    """The message and summary indexes to search: the new ones once complete, or when there
+    is no version-2 one (a catch-up of sync leaves its rows to a build: they are found once
+    it is done)."""
     pending = {r[0] for r in conn.execute("SELECT name FROM search_build")}
-    messages = OLD["messages"] if "messages" in pending else MESSAGES
-    summaries = OLD["summaries"] if "summaries" in pending else SUMMARIES
+    messages, summaries = MESSAGES, SUMMARIES
+    if "messages" in pending and _has_table(conn, OLD["messages"].table):
+        messages = OLD["messages"]
+    if "summaries" in pending and _has_table(conn, OLD["summaries"].table):
+        summaries = OLD["summaries"]
     return messages, summaries
+
+
+def partial_indexes(conn: sqlite3.Connection) -> set[str]:
+    """The indexes that serve searches while their build is still under way."""
+    pending = {r[0] for r in conn.execute("SELECT name FROM search_build")}
+    messages, summaries = current_indexes(conn)
+    return {
+        index.table
+        for name, index in (("messages", messages), ("summaries", summaries))
+        if name in pending and index.table != OLD[name].table
+    }
 
 
 def _db_key(conn: sqlite3.Connection) -> str:

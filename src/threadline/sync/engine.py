@@ -10,12 +10,15 @@ aborted, and records are applied in transactions that move their progress marks 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
+import gc
 import heapq
 import json
 import os
 import shutil
 import socket
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,10 +30,11 @@ from threadline.sync.errors import JournalFileError, SyncError
 from threadline.sync.git import Git, git_path, redact
 
 if TYPE_CHECKING:
-    from threadline.store import FileMark, Store
+    from threadline.store import Store
 
-# phase ("writing", "applying"), done, total (None when unknown)
+# phase ("writing", "applying" records, INDEXING messages), done, total (None when unknown)
 Progress = Callable[[str, int, int | None], None]
+INDEXING = "indexing for search"
 
 PUSH_ATTEMPTS = 5
 APPLY_BATCH = 5000  # records per transaction: about half a second of work on a busy machine
@@ -212,13 +216,21 @@ async def sync(store: Store, options: SyncOptions, progress: Progress = _noop) -
         with _Lock(repo / ".git" / "threadline-sync.lock"):
             _repair(git)
             _checkpoint("start")
-            report.written = await _write(store, repo, me, recipients, progress)
-            _checkpoint("written")
-            _commit(git, me)
-            _checkpoint("committed")
-            report.pushed = _exchange(git)
-            _checkpoint("pushed")
-            await _apply_others(store, repo, me, identities, progress, report)
+            with _collector_paused():
+                early = await _Early.start(store, repo, me, identities)
+                try:
+                    report.written = await _write(store, repo, me, recipients, progress)
+                    _checkpoint("written")
+                    _commit(git, me)
+                    _checkpoint("committed")
+                    report.pushed = _exchange(git)
+                    _checkpoint("pushed")
+                    checked = await early.result()
+                finally:
+                    early.stop()
+                await _apply_others(
+                    store, repo, me, identities, progress, report, checked, early.budget
+                )
             _checkpoint("applied")
             report.attached = await _attach(store, options.here, everywhere=report.applied > 0)
             _tighten(repo)
@@ -319,11 +331,10 @@ def _exchange(git: Git) -> bool:
     raise SyncError(f"the push was rejected {PUSH_ATTEMPTS} times (others kept pushing); try again")
 
 
-@dataclass
-class _Head:
-    machine: str
-    file: journal_files.PeerFile
-    item: journal_files.Item
+# A record on its way to be applied: (its time, its machine, the record, its file, where its
+# line ends, whether it is its line's last). Merged by time, then machine: two streams are two
+# machines, so the comparison never reaches the record.
+_Head = tuple[str, str, dict[str, Any], journal_files.PeerFile, int, bool]
 
 
 def _stream(
@@ -340,7 +351,104 @@ def _stream(
         else:
             items = kept
         for item in items:
-            yield _Head(machine, file, item)
+            record = item.record
+            yield (record["at"], machine, record, file, item.end, item.whole)
+        if kept is not None:
+            kept.clear()  # applied: its memory goes
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cycle collector off while records are read and applied.
+
+    A catch-up holds hundreds of thousands of parsed records at once, and each full collection
+    walks them all (measured: a third more time to read them); what is read and applied makes
+    no reference cycles to speak of. Back on afterwards (if it was on).
+    """
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+@dataclass
+class _Checked:
+    """A file checked before git's exchange, with what it was then."""
+
+    file: journal_files.PeerFile
+    offset: int  # where its new part began
+    stat: tuple[int, int, int]  # inode, size, mtime (ns) when read
+    after: int  # the machine's last seq before it
+    result: tuple[int, int, list[journal_files.Item] | None] | None  # see validate()
+    error: str | None
+
+
+def _stat_key(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+class _Early:
+    """Other machines' files checked on a thread while git commits, pulls and pushes (other
+    processes, so the two run side by side). A file git leaves as it was (same inode, size and
+    time) is not read again; the rest, new or changed, is checked after the exchange."""
+
+    def __init__(self) -> None:
+        self.task: asyncio.Future[dict[str, _Checked]] | None = None
+        self.stopping = threading.Event()
+        # Shared with the checks after the exchange: what is kept, all in all, stays bounded.
+        self.budget = journal_files.KeepBudget()
+
+    @classmethod
+    async def start(cls, store: Store, repo: Path, me: str, identities: list[Any] | None) -> _Early:
+        early = cls()
+        marks = await store.journal.file_marks()
+        pending = journal_files.peer_files(repo, me, marks)
+        if pending:
+            seqs = await store.journal.peer_seqs()
+            early.task = asyncio.ensure_future(
+                asyncio.to_thread(early._check, pending, seqs, identities)
+            )
+        return early
+
+    def _check(
+        self,
+        pending: dict[str, list[journal_files.PeerFile]],
+        seqs: dict[str, int],
+        identities: list[Any] | None,
+    ) -> dict[str, _Checked]:
+        out: dict[str, _Checked] = {}
+        budget = self.budget
+        try:
+            for machine, files in pending.items():
+                after = seqs.get(machine, 0)
+                for file in files:
+                    stat = _stat_key(file.path)
+                    if self.stopping.is_set() or stat is None or stat[1] != file.size:
+                        break
+                    offset = file.offset
+                    try:
+                        result = journal_files.validate(file, identities, after, budget)
+                    except JournalFileError as exc:
+                        out[file.rel] = _Checked(file, offset, stat, after, None, str(exc))
+                        break
+                    out[file.rel] = _Checked(file, offset, stat, after, result, None)
+                    after = result[1]
+        except Exception:  # whatever went wrong is met again, and reported, after the exchange
+            pass
+        return out
+
+    async def result(self) -> dict[str, _Checked]:
+        return await self.task if self.task is not None else {}
+
+    def stop(self) -> None:
+        self.stopping.set()
 
 
 async def _apply_others(
@@ -350,6 +458,8 @@ async def _apply_others(
     identities: list[Any] | None,
     progress: Progress,
     report: SyncReport,
+    checked: dict[str, _Checked] | None = None,
+    budget: journal_files.KeepBudget | None = None,
 ) -> None:
     journal = store.journal
     marks = await journal.file_marks()
@@ -363,25 +473,51 @@ async def _apply_others(
     streams = []
     total = 0
     failed: list[tuple[str, str]] = []
+    if budget is None:
+        budget = journal_files.KeepBudget()  # files read once (kept parsed) up to KEEP_BYTES
     for machine, peer_files in pending.items():
         good = []
         after = seqs.get(machine, 0)
         for file in peer_files:
-            try:
-                count, after, kept = journal_files.validate(file, identities, after)
-            except JournalFileError as exc:
-                failed.append((machine, str(exc)))
-                break
+            early = (checked or {}).get(file.rel)
+            if (
+                early is not None
+                and early.offset == file.offset
+                and early.stat[1] == file.size
+                and early.after == after
+                and _stat_key(file.path) == early.stat
+            ):
+                file = early.file
+                if early.result is None:
+                    failed.append((machine, str(early.error)))
+                    break
+                count, after, kept = early.result
+            else:
+                try:
+                    count, after, kept = journal_files.validate(file, identities, after, budget)
+                except JournalFileError as exc:
+                    failed.append((machine, str(exc)))
+                    break
             good.append((file, kept))
             total += count
         if good:
             streams.append(_stream(machine, good, identities))
-    merged = heapq.merge(*streams, key=lambda h: (h.item.record["at"], h.machine))
+    merged = heapq.merge(*streams)
     state = _BatchState(seqs, total)
+    # A catch-up (a new machine's above all) leaves its messages to one search index build
+    # at the end; stopped before it, the next sync (or the app) builds what is left.
+    state.defer_index = total > APPLY_BATCH and await journal.may_defer_index(total)
     if total > APPLY_BATCH:
         await journal.catching_up(True)
     try:
         await _apply_merged(journal, merged, state, progress)
+        if await journal.index_deferred():
+
+            def indexing(done: int, total: int) -> None:
+                progress(INDEXING, done, total)
+
+            _checkpoint("indexing")
+            await journal.build_index(indexing)
     finally:
         if total > APPLY_BATCH:
             await journal.catching_up(False)
@@ -397,15 +533,20 @@ class _BatchState:
         self.applied_seq = dict(seqs)
         self.total = total
         self.done = 0
+        self.defer_index = False
+        self.rootless: set[str] = set()  # see Batch.rootless
 
 
 async def _apply_merged(
     journal: Any, merged: Iterator[_Head], state: _BatchState, progress: Progress
 ) -> None:
-    from threadline.store import Batch, FileMark
+    from threadline.store import Batch, JournalMark
 
-    batch = Batch(records=[], retry_waiting=True)
-    marks_now: dict[str, FileMark] = {}
+    batch = Batch(
+        records=[], retry_waiting=True, defer_index=state.defer_index, rootless=state.rootless
+    )
+    # Where each file's applied part ends so far in this batch: rel -> (file, machine, offset).
+    marks_now: dict[str, tuple[journal_files.PeerFile, str, int]] = {}
     size = 0
     applied_seq = state.applied_seq
 
@@ -425,23 +566,28 @@ async def _apply_merged(
         nonlocal batch, marks_now, size, running
         if not batch.records and not marks_now:
             return
-        batch.marks = list(marks_now.values())
+        batch.marks = [
+            JournalMark(file.rel, machine, end, file.size)
+            for file, machine, end in marks_now.values()
+        ]
         await wait()
         running = asyncio.ensure_future(journal.apply(batch))
-        batch, marks_now, size = Batch(records=[]), {}, 0
+        batch = Batch(records=[], defer_index=state.defer_index, rootless=state.rootless)
+        marks_now, size = {}, 0
 
     try:
-        for head in merged:
-            record, file = head.item.record, head.file
-            if record["seq"] > applied_seq.get(head.machine, 0):
-                batch.records.append((head.machine, record))
-                applied_seq[head.machine] = record["seq"]
+        records = batch.records
+        for _at, machine, record, file, end, whole in merged:
+            seq = record["seq"]
+            if seq > applied_seq.get(machine, 0):
+                records.append((machine, record))
+                applied_seq[machine] = seq
                 size += len(record.get("content") or "") + 200
-            if head.item.whole:
-                end = head.item.end
-                marks_now[file.rel] = FileMark(file.rel, head.machine, end, file.size)
-            if len(batch.records) >= APPLY_BATCH or size >= APPLY_BATCH_BYTES:
+            if whole:
+                marks_now[file.rel] = (file, machine, end)
+            if len(records) >= APPLY_BATCH or size >= APPLY_BATCH_BYTES:
                 await flush()
+                records = batch.records
         await flush()
     finally:
         await wait()
