@@ -23,7 +23,7 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from threadline.ui.markdown import wrap_code_line
+from threadline.ui.code_lines import wrap_code_line
 
 if TYPE_CHECKING:
     from markdown_it.token import Token

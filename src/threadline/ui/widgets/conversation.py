@@ -32,9 +32,9 @@ from textual.strip import Strip
 
 from threadline.errors import ThreadlineError
 from threadline.models import Message, Session, Summary, TimelineItem
+from threadline.ui.code_lines import fence_languages, warm_lexers
 from threadline.ui.format import plural
 from threadline.ui.live_stream import LivePace
-from threadline.ui.markdown import fence_languages, warm_lexers
 from threadline.ui.message_layout import has_spacer
 from threadline.ui.notices import notify_error
 from threadline.ui.timeline import (

@@ -23,7 +23,7 @@ from rich.console import Console, ConsoleOptions
 from textual.strip import Strip
 
 from threadline.models import Message
-from threadline.ui.markdown import wrap_code_line
+from threadline.ui.code_lines import wrap_code_line
 from threadline.ui.markdown_blocks import (
     TAB_SIZE,
     BlockCache,
