@@ -218,7 +218,7 @@ def _child_bare(db: str, sessions: int, messages: int) -> dict[str, Any]:
         fts = [
             sql
             for (sql,) in conn.execute(
-                "SELECT sql FROM sqlite_master WHERE type = 'table' AND sql LIKE '%USING fts5%'"
+                "SELECT sql FROM sqlite_master WHERE type = 'table' AND sql LIKE '%USING fts5 %'"
                 " AND name LIKE '%messages%'"
             )
         ]
