@@ -44,6 +44,8 @@ if TYPE_CHECKING:
 UNDO_SECONDS = 10.0
 FILTER_DELAY = 0.15
 DRAFT_SAVE_SECONDS = 1.0  # typing is saved (to the drafts file) at most this long after
+# The first frame waits for the sidebar's rows at most this long (then "Loading…" shows).
+FIRST_FRAME_HOLD = 0.3
 
 
 def filter_hint(scope: Scope, *, typing: bool) -> str:
@@ -154,6 +156,7 @@ class MainScreen(Screen[None]):
         self._resumed = False
         self.store: Store | None = None
         self.mounted = asyncio.Event()
+        self.rows_ready = asyncio.Event()  # the sidebar's first rows are in (see load)
         self.scope = scope
         self.query_text = ""
         self.total: int | None = None
@@ -252,6 +255,18 @@ class MainScreen(Screen[None]):
         if self.query_text:
             self._update_empty_text()  # its hint names the keys that work where focus is
 
+    @on(events.ScreenResume)
+    async def _hold_first_frame(self, event: events.ScreenResume) -> None:
+        # (Runs before Screen's own handler, which lays the screen out and paints it.) The
+        # first frame waits for the sidebar's rows (a few milliseconds once the database is
+        # open; at most FIRST_FRAME_HOLD): painting "Loading…" first costs a whole frame,
+        # and the database threads' answers wait behind it. The event loop runs meanwhile.
+        if not self._resumed:
+            try:
+                await asyncio.wait_for(self.rows_ready.wait(), FIRST_FRAME_HOLD)
+            except TimeoutError:
+                pass
+
     def _on_screen_resume(self, event: events.ScreenResume) -> None:
         # (Runs before Screen's own handler.) The first time, every widget was styled as it
         # was mounted, just now: styling them all again is the first frame's largest cost.
@@ -319,6 +334,7 @@ class MainScreen(Screen[None]):
         if self.is_attached and not self.composer.text.strip():
             self._set_composer_text(drafts.get(self.draft_key))
         await self._reload_sessions()
+        self.rows_ready.set()
 
     # ------------------------------------------------------------------ drafts
 
