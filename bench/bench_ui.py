@@ -132,15 +132,20 @@ def when_imported(name: str, patch: Any) -> None:
     """Call `patch(module)` as soon as the module `name` is imported, when the code under test
     imports it: importing it here first would change the order start-up does things in (the
     CLI opens the database while it imports the app)."""
-    import importlib.abc
-    import importlib.util
+    # A meta path finder by duck typing: importlib.abc and importlib.util (which the app
+    # does not import; importlib.abc imports importlib.resources) would count against the
+    # app's start-up and not the bare app's.
 
-    class Hook(importlib.abc.MetaPathFinder):
+    class Hook:
         def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
             if fullname != name:
                 return None
             sys.meta_path.remove(self)
-            spec = importlib.util.find_spec(fullname)
+            spec = None
+            for finder in sys.meta_path:
+                spec = finder.find_spec(fullname, path, target)
+                if spec is not None:
+                    break
             if spec is None or spec.loader is None:
                 return spec
             loader = spec.loader
