@@ -28,6 +28,36 @@ class ChoiceScreen(ModalScreen[str]):
     """Ask `question` (Content: stored text inside must already be literal) with `choices`;
     `focus` names the one focused at first, `cancel` the answer esc gives."""
 
+    DEFAULT_CSS = """
+    ChoiceScreen {
+        align: center middle;
+        background: $background 60%;
+    }
+
+    #choice-box {
+        width: 72;
+        max-width: 95%;
+        height: auto;
+        border: round $accent;
+        border-title-style: bold;
+        background: $surface;
+        padding: 1 2;
+    }
+
+    #choice-question {
+        margin-bottom: 1;
+    }
+
+    #choice-buttons {
+        height: auto;
+        align-horizontal: right;
+    }
+
+    #choice-buttons Button {
+        margin-left: 2;
+    }
+    """
+
     def __init__(
         self,
         title: str,

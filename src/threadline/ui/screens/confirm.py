@@ -15,6 +15,36 @@ class ConfirmScreen(ModalScreen[bool]):
     """Ask before something that cannot be undone. `question` is Content (stored text inside
     it must already be literal: build it with Content/Content.assemble, never markup)."""
 
+    DEFAULT_CSS = """
+    ConfirmScreen {
+        align: center middle;
+        background: $background 60%;
+    }
+
+    #confirm-box {
+        width: 72;
+        max-width: 95%;
+        height: auto;
+        border: round $accent;
+        border-title-style: bold;
+        background: $surface;
+        padding: 1 2;
+    }
+
+    #confirm-question {
+        margin-bottom: 1;
+    }
+
+    #confirm-buttons {
+        height: auto;
+        align-horizontal: right;
+    }
+
+    #confirm-buttons Button {
+        margin-left: 2;
+    }
+    """
+
     BINDINGS = [
         Binding("y", "answer(True)", "Yes", show=True),
         Binding("n,escape", "answer(False)", "No", show=True),

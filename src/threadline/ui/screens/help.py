@@ -15,6 +15,36 @@ from threadline.ui.keys import KeySection
 class HelpScreen(ModalScreen[None]):
     """A list of the keys (the screen that opens it says which); esc, q or ? closes it."""
 
+    DEFAULT_CSS = """
+    HelpScreen {
+        align: center middle;
+        background: $background 60%;
+    }
+
+    #help-box {
+        width: 90;
+        max-width: 95%;
+        height: auto;
+        max-height: 90%;
+        border: round $accent;
+        border-title-style: bold;
+        background: $surface;
+        padding: 0 1;
+    }
+
+    #help-grid {
+        grid-size: 2;
+        grid-columns: 12 1fr;
+        grid-gutter: 0 1;
+        height: auto;
+    }
+
+    #help-grid .title {
+        column-span: 2;
+        padding-top: 1;
+    }
+    """
+
     BINDINGS = [
         Binding("escape,q,question_mark", "dismiss", "Close", show=True),
     ]

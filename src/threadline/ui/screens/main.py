@@ -196,7 +196,9 @@ class MainScreen(Screen[None]):
         self._composer = Composer(clock, id="composer")
         yield HeaderBar(id="header")
         with Horizontal(id="body"):
-            with Vertical(id="sidebar"):
+            # Lit from the start: the list takes the focus (AUTO_FOCUS), and a class added
+            # then would restyle the sidebar again before the first frame.
+            with Vertical(id="sidebar", classes="-lit"):
                 yield Input(placeholder="filter titles and previews", id="filter", compact=True)
                 yield self._sessions
             with Vertical(id="main"):

@@ -68,6 +68,41 @@ class MemoriesScreen(Screen[JumpTo | None]):
 
     Closes with a `JumpTo` (enter on a memory with a source) or None (esc)."""
 
+    DEFAULT_CSS = """
+    MemoriesScreen {
+        layout: vertical;
+    }
+
+    #memories-header {
+        height: 1;
+        background: $panel;
+        padding: 0 1;
+    }
+
+    #memories-body {
+        height: 1fr;
+    }
+
+    #memory-list {
+        height: 1fr;
+    }
+
+    #memory-detail {
+        height: auto;
+        max-height: 8;
+        padding: 0 1;
+        border-top: hkey $panel-lighten-1;
+    }
+
+    #memory-status {
+        height: auto;
+        max-height: 8;
+        padding: 0 1;
+        border-top: hkey $panel-lighten-1;
+        background: $boost;
+    }
+    """
+
     AUTO_FOCUS = "MemoryList"
 
     BINDINGS = [

@@ -36,6 +36,51 @@ class MemoryDraft:
 class MemoryForm(ModalScreen[MemoryDraft | None]):
     """Write or edit a memory: the fact, its category and its importance (1-5)."""
 
+    DEFAULT_CSS = """
+    MemoryForm {
+        align: center middle;
+        background: $background 60%;
+    }
+
+    #memory-form {
+        width: 72;
+        max-width: 95%;
+        height: auto;
+        border: round $accent;
+        border-title-style: bold;
+        background: $surface;
+        padding: 1 2;
+    }
+
+    #memory-form .field-label {
+        color: $text-muted;
+        margin-top: 1;
+    }
+
+    #memory-form .field-label:first-of-type {
+        margin-top: 0;
+    }
+
+    #memory-choices {
+        height: auto;
+    }
+
+    #memory-choices > Vertical {
+        height: auto;
+        width: 1fr;
+    }
+
+    #memory-category {
+        margin-right: 2;
+    }
+
+    #memory-error {
+        height: auto;
+        margin-top: 1;
+        display: none;
+    }
+    """
+
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", show=True),
         Binding("ctrl+s", "save", "Save", show=True),

@@ -29,6 +29,54 @@ __all__ = ["NewSession", "NewSessionScreen"]
 class NewSessionScreen(ModalScreen[NewSession | None]):
     """Model and system prompt for a new session in the current directory; enter starts it."""
 
+    DEFAULT_CSS = """
+    NewSessionScreen {
+        align: center middle;
+        background: $background 60%;
+    }
+
+    #new-session-box {
+        width: 72;
+        max-width: 95%;
+        height: auto;
+        border: round $accent;
+        border-title-style: bold;
+        background: $surface;
+        padding: 1 2;
+    }
+
+    #new-session-where, #new-session-hint {
+        color: $text-muted;
+    }
+
+    #new-session-where {
+        margin-bottom: 1;
+    }
+
+    .new-session-label {
+        text-style: bold;
+    }
+
+    #new-session-model {
+        background: $boost;
+    }
+
+    #new-session-models {
+        margin-bottom: 1;
+    }
+
+    #new-session-system {
+        height: auto;
+        min-height: 3;
+        max-height: 8;
+        background: $boost;
+    }
+
+    #new-session-hint {
+        margin-top: 1;
+    }
+    """
+
     BINDINGS = [Binding("escape", "cancel", "Cancel", show=True)]
 
     def __init__(self, where: str, default_model: str | None) -> None:

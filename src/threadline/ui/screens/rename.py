@@ -16,6 +16,32 @@ from threadline.ui.safe import one_line
 class RenameScreen(ModalScreen[str | None]):
     """Edit a session's title; enter saves, esc cancels, an empty title shows the preview again."""
 
+    DEFAULT_CSS = """
+    RenameScreen {
+        align: center middle;
+        background: $background 60%;
+    }
+
+    #rename-box {
+        width: 64;
+        max-width: 95%;
+        height: auto;
+        border: round $accent;
+        border-title-style: bold;
+        background: $surface;
+        padding: 1 2;
+    }
+
+    #rename-current, #rename-hint {
+        color: $text-muted;
+        margin-bottom: 1;
+    }
+
+    #rename-hint {
+        margin: 1 0 0 0;
+    }
+    """
+
     BINDINGS = [Binding("escape", "cancel", "Cancel", show=True)]
 
     def __init__(self, title: str, shown_as: str) -> None:

@@ -130,6 +130,28 @@ SYNTAX = [
 class SearchScreen(Screen[SearchOutcome]):
     """Type to search; ↓ or enter goes to the hits; enter opens one; esc goes back."""
 
+    DEFAULT_CSS = """
+    SearchScreen {
+        layout: vertical;
+        overflow: hidden;
+    }
+
+    #search-input {
+        margin: 1 0 0 0;
+        padding: 0 1;
+        background: $boost;
+    }
+
+    #search-message {
+        height: 1fr;
+        padding: 1 2;
+    }
+
+    #search-results {
+        margin-top: 1;
+    }
+    """
+
     AUTO_FOCUS = "#search-input"
 
     BINDINGS = [

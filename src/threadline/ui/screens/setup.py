@@ -45,6 +45,64 @@ FIELDS = {"base_url": "#setup-url", "api_key_env": "#setup-key", "model": "#setu
 class ProviderSetupScreen(ModalScreen[Path | None]):
     """The provider form; closes with the config file written, or None (esc)."""
 
+    DEFAULT_CSS = """
+    ProviderSetupScreen {
+        align: center middle;
+        background: $background 60%;
+    }
+
+    #setup-box {
+        width: 84;
+        max-width: 100%;
+        height: auto;
+        max-height: 100%;
+        border: round $accent;
+        border-title-style: bold;
+        background: $surface;
+        padding: 0 1;
+    }
+
+    .setup-row {
+        height: auto;
+    }
+
+    #setup-box > .setup-row:first-of-type, .setup-test-row, .setup-model-row {
+        margin-top: 1;
+    }
+
+    .setup-label {
+        width: 14;
+        color: $text-muted;
+    }
+
+    #setup-preset, #setup-url, #setup-key, #setup-models {
+        width: 1fr;
+    }
+
+    .setup-note {
+        padding-left: 14;
+        color: $text-muted;
+    }
+
+    .setup-note.-error, #setup-result.-error {
+        color: $text-error;
+    }
+
+    #setup-result {
+        width: 1fr;
+        padding-left: 2;
+        color: $text-muted;
+    }
+
+    #setup-result.-ok {
+        color: $text-success;
+    }
+
+    #setup-where {
+        margin-top: 1;
+    }
+    """
+
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", show=False),
         Binding("ctrl+s", "save", "Save", show=False),

@@ -74,6 +74,22 @@ class TrashList(SessionList):
 class TrashScreen(Screen[str | None]):
     """Sessions in the trash. Closes with the id of a session to open (enter), or None."""
 
+    DEFAULT_CSS = """
+    TrashScreen {
+        layout: vertical;
+    }
+
+    #trash-header {
+        height: 1;
+        background: $panel;
+        padding: 0 1;
+    }
+
+    #trash-list {
+        height: 1fr;
+    }
+    """
+
     AUTO_FOCUS = "TrashList"
 
     BINDINGS = [
