@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
+# (Re-exported: they live apart so that the app's first frame does not import this module.)
+from threadline.chat.hints import missing_model_message as missing_model_message
+from threadline.chat.hints import not_configured_message as not_configured_message
 from threadline.errors import ThreadlineError
-
-if TYPE_CHECKING:
-    from threadline.config import ProviderSettings
 
 ChatRole = Literal["system", "user", "assistant"]
 # Server-supplied text in an error message is cut to this many cells (threadline.text.one_line).
@@ -159,47 +158,3 @@ async def complete(provider: Provider, messages: Sequence[ChatMessage], model: s
     if end is None:
         raise ProviderError("the provider ended the stream without a result", "truncated")
     return Completion("".join(parts), end)
-
-
-def not_configured_message(
-    settings: ProviderSettings,
-    config_path: Path | str | None,
-    *,
-    model: str | None = None,
-    model_required: bool = True,
-) -> str | None:
-    """Why no request can be made with these settings, with how to fix it; None when ready.
-
-    The one "is a provider configured" check. `model` is a model chosen elsewhere (a flag, the
-    session), which makes the settings' own model optional; with model_required=False only the
-    provider's URL must be known (the session being continued will name the model).
-    """
-    from threadline.config import API_KEY_ENV, BASE_URL_ENV, MODEL_ENV
-
-    has_model = bool(model or settings.model)
-    if settings.configured and (has_model or not model_required):
-        return None
-    where = f"[provider] in {config_path}" if config_path else "[provider] in config.toml"
-    key_hint = (
-        f"an API key, if the server needs one, goes in {API_KEY_ENV} or in the variable "
-        "named by [provider] api_key_env"
-    )
-    if not settings.configured and not has_model:
-        return (
-            f"no model provider configured: set base_url and model under {where}, or "
-            f"{BASE_URL_ENV} and {MODEL_ENV} (for Ollama: http://localhost:11434/v1); {key_hint}"
-        )
-    if not settings.configured:
-        return (
-            f"no provider URL configured: set base_url under {where} or {BASE_URL_ENV} "
-            f"(for Ollama: http://localhost:11434/v1); {key_hint}"
-        )
-    return missing_model_message(config_path)
-
-
-def missing_model_message(config_path: Path | str | None) -> str:
-    """What to say when a provider URL is known but no model is."""
-    from threadline.config import MODEL_ENV
-
-    where = f"[provider] in {config_path}" if config_path else "[provider] in config.toml"
-    return f"no model configured: set model under {where} or {MODEL_ENV}"

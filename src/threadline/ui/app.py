@@ -115,9 +115,7 @@ class ThreadlineApp(App[int]):
         # Coding agents' histories followed live ([sources]).
         from threadline.ui.capture_tasks import CaptureTasks
 
-        self.capture = (
-            CaptureTasks(self) if capture_seconds is None else CaptureTasks(self, capture_seconds)
-        )
+        self.capture = CaptureTasks(self, capture_seconds)
         self._bad_theme: str | None = None
         self._apply_theme(settings.ui.theme)
         # Full garbage collections wait for a pause in the input (ui/idle_gc.py).

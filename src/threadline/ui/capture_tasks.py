@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from textual.content import Content
 
-from threadline import capture
 from threadline.errors import ThreadlineError
 from threadline.ui.notices import notify_error
 
@@ -24,6 +23,7 @@ if TYPE_CHECKING:
     from textual.app import App
     from textual.timer import Timer
 
+    from threadline import capture
     from threadline.config import Settings
     from threadline.importing import ImportProgress
     from threadline.store import Store
@@ -43,7 +43,9 @@ class CaptureTasks:
     """Asks once, then follows. `pass_done` is set after every look for changes (tests wait on
     it); `passes` counts them."""
 
-    def __init__(self, app: CaptureHost, seconds: float = capture.POLL_SECONDS) -> None:
+    def __init__(self, app: CaptureHost, seconds: float | None = None) -> None:
+        """`seconds`: between two looks for changes (None: capture.POLL_SECONDS). The app
+        makes this before its first frame: `threadline.capture` is imported when used."""
         self.host = app
         self.seconds = seconds
         self.passes = 0
@@ -63,6 +65,8 @@ class CaptureTasks:
 
     async def start(self, store: Store) -> None:
         """Ask about undecided histories (once), and follow the ones turned on."""
+        from threadline import capture
+
         try:
             found = await asyncio.to_thread(capture.undecided, self.host.settings)
         except (OSError, ThreadlineError):
@@ -114,7 +118,7 @@ class CaptureTasks:
 
     async def remember(self, found: list[capture.Found], follow: bool) -> None:
         """Write the answer to config.toml (on a thread) and to the settings in use."""
-        from threadline import paths
+        from threadline import capture, paths
         from threadline.config_write import update_config
 
         settings = self.host.settings
@@ -136,6 +140,8 @@ class CaptureTasks:
 
     def palette_commands(self) -> list[tuple[str, str, Any]]:
         """Follow / stop following each agent history, for the command palette."""
+        from threadline import capture
+
         store = self._store or getattr(self.host, "store", None)
         if store is None:
             return []
@@ -180,6 +186,8 @@ class CaptureTasks:
     def follow(self, store: Store) -> None:
         """(Re)start following the histories turned on now: a pass at once, then a look for
         changes every `seconds` (a timer starts each as a short worker; none runs forever)."""
+        from threadline import capture
+
         histories = [f for f in capture.followed(self.host.settings) if f.enabled]
         names = [f.name for f in histories]
         self._store = store
@@ -197,7 +205,8 @@ class CaptureTasks:
         self._first = True
         self._store = store
         self._tick()
-        self._timer = self.app.set_interval(self.seconds, self._tick, name="capture")
+        seconds = capture.POLL_SECONDS if self.seconds is None else self.seconds
+        self._timer = self.app.set_interval(seconds, self._tick, name="capture")
 
     def _tick(self) -> None:
         if self._running or self._runner is None:

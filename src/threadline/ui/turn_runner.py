@@ -182,7 +182,7 @@ class TurnRunner:
 
     def not_ready(self) -> str | None:
         """Why nothing can be sent from the view as it is (None: ready): the full message."""
-        from threadline.chat.provider import not_configured_message
+        from threadline.chat.hints import not_configured_message
 
         app = self.screen.host
         if app.engine_error is not None:

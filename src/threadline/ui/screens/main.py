@@ -21,7 +21,6 @@ from threadline.models import Scope, SearchHit, Session, SessionSummary, Timelin
 from threadline.paths import home_short, workspace_root
 from threadline.ui.drafts import NEW, Drafts, drafts_path
 from threadline.ui.host import Host, host
-from threadline.ui.keys import KeyGroup, KeySection, key_sections
 from threadline.ui.notices import notify_error
 from threadline.ui.safe import clean, one_line
 from threadline.ui.turn_runner import TurnRunner
@@ -36,6 +35,7 @@ if TYPE_CHECKING:
     from threadline.chat.turns import TurnEngine
     from threadline.sources.found import FoundHistory
     from threadline.store import Store
+    from threadline.ui.keys import KeySection
     from threadline.ui.memory_tasks import MemoryStatus
     from threadline.ui.screens.memories import JumpTo
     from threadline.ui.turn_runner import NewSession
@@ -1010,6 +1010,8 @@ class MainScreen(Screen[None]):
 
     def key_sections(self) -> list[KeySection]:
         """Every key of this screen and its views, grouped by where it works."""
+        # (Imported here: help and the palette need them, the first frame does not.)
+        from threadline.ui.keys import KeyGroup, key_sections
         from threadline.ui.widgets.composer_input import ComposerInput
 
         mounted = bool(self.query("#composer"))

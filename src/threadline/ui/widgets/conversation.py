@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from rich.segment import Segment
 from rich.style import Style
@@ -32,10 +33,8 @@ from textual.strip import Strip
 
 from threadline.errors import ThreadlineError
 from threadline.models import Message, Session, Summary, TimelineItem
-from threadline.ui.code_lines import fence_languages, warm_lexers
 from threadline.ui.format import plural
 from threadline.ui.live_stream import LivePace
-from threadline.ui.message_layout import has_spacer
 from threadline.ui.notices import notify_error
 from threadline.ui.timeline import (
     FOLD_MIN,
@@ -48,15 +47,11 @@ from threadline.ui.timeline import (
     expandable,
     item_key,
 )
-from threadline.ui.widgets.blocks import (
-    BlockStyles,
-    code_blocks,
-    estimate_height,
-    fade_style,
-    render_block,
-)
-from threadline.ui.widgets.live import LiveReply
 from threadline.ui.widgets.rows import message_line, message_lines
+
+if TYPE_CHECKING:
+    from threadline.ui.widgets.blocks import BlockStyles
+    from threadline.ui.widgets.live import LiveReply
 
 __all__ = ["FOLD_MIN", "ConversationView"]
 
@@ -66,6 +61,18 @@ BANNER = 2
 DRAWN_ITEMS = 100  # items whose drawing is kept (a few screens' worth, whatever their size)
 PREFETCH_SLICE = 0.008  # seconds of drawing the entries near the screen between two looks at input
 DRAWN_LINES = 300  # screen lines kept (gutter and meta joined): a few screens
+
+
+# The drawing of entries (blocks, the live reply, Markdown and code) is imported when a session
+# is first drawn, not before the first frame: at start-up the pane shows a hint.
+
+
+def render_block(*args: Any, **kwargs: Any) -> list[Strip]:
+    """widgets.blocks.render_block (a name of this module: tests count the drawings)."""
+    from threadline.ui.widgets.blocks import render_block as draw
+
+    return draw(*args, **kwargs)
+
 
 # (entry key, line offset in it) at the top of the screen (negative: the banner above it);
 # a None key: the first entry.
@@ -397,6 +404,8 @@ class ConversationView(ScrollView, can_focus=True):
         arrived so far. Deltas follow with `stream_append`."""
         if not self.window.shows(message.session_id):
             return
+        from threadline.ui.widgets.live import LiveReply
+
         live = LiveReply(message.model_copy(update={"content": ""}))
         if text:
             live.append(text)
@@ -584,6 +593,8 @@ class ConversationView(ScrollView, can_focus=True):
         if item is None:
             self.app.notify("No message to copy from.", severity="warning")
             return
+        from threadline.ui.widgets.blocks import code_blocks
+
         blocks = code_blocks(item.content)
         if not blocks:
             self.app.notify("This message has no code blocks.", severity="warning")
@@ -712,7 +723,7 @@ class ConversationView(ScrollView, can_focus=True):
         segments: list[Segment]
         item = entry.item
         spacer = offset == len(strips) - 1 and (
-            not isinstance(item, Message) or has_spacer(item, self.window.state(index))
+            not isinstance(item, Message) or _has_spacer(item, self.window.state(index))
         )
         if spacer:
             segments = [Segment(" " * GUTTER, base)]
@@ -750,6 +761,8 @@ class ConversationView(ScrollView, can_focus=True):
         if style is None:
             style = self._style(component)
             if faded:
+                from threadline.ui.widgets.blocks import fade_style
+
                 style = fade_style(style, self._style())
             self._part_styles[key] = style
         return style
@@ -802,6 +815,8 @@ class ConversationView(ScrollView, can_focus=True):
 
     def _block_styles(self) -> BlockStyles:
         if self._styles is None:
+            from threadline.ui.widgets.blocks import BlockStyles
+
             part = self._style
             dark = self.app.current_theme.dark if self.app.current_theme else True
             self._styles = BlockStyles(
@@ -902,6 +917,8 @@ class ConversationView(ScrollView, can_focus=True):
         keys = []
         for i, entry in enumerate(self.window.entries):
             if entry.height is None:
+                from threadline.ui.widgets.blocks import estimate_height
+
                 entry.height = estimate_height(entry.item, width, self.item_state(i))
                 entry.exact = False
             total += entry.height
@@ -1104,6 +1121,8 @@ class ConversationView(ScrollView, can_focus=True):
     def _warm_lexers(self) -> None:
         """Build, on a thread, the lexers of the code blocks in the window not drawn yet (a
         lexer's first use costs up to a quarter of a second: not in a page-up's paint)."""
+        from threadline.ui.code_lines import fence_languages, warm_lexers
+
         languages: set[str] = set()
         for entry in self.window.entries:
             if entry.height is None or not entry.exact:
@@ -1125,3 +1144,9 @@ class ConversationView(ScrollView, can_focus=True):
         self._changed()
         self._settle(anchor)
         self.refresh()
+
+
+def _has_spacer(message: Message, state: BlockState) -> bool:
+    from threadline.ui.message_layout import has_spacer
+
+    return has_spacer(message, state)
