@@ -52,3 +52,20 @@ async def test_a_slow_database_does_not_hold_the_first_frame(
         answer.set()
         await settle(pilot)
         assert "Design: the session s" in screen_text(app)
+
+
+async def test_the_filter_field_is_made_when_first_opened(plain_db: Sample):
+    app = make_app(plain_db)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        screen = app.main_screen
+        assert not screen.query("#filter")  # not part of the first screen
+        await pilot.press("escape")  # clearing a filter never opened changes nothing
+        assert not screen.query("#filter")
+        await pilot.press("slash", *"flaky")
+        assert app.focused is screen.filter_input
+        await until(pilot, lambda: screen.query_text == "flaky", "the filter applied")
+        await settle(pilot)
+        assert [row.display_title for row in screen.sessions.loaded_rows] == [
+            "Fix the flaky retry test"
+        ]

@@ -30,6 +30,7 @@ from threadline.ui.widgets.conversation import ConversationView
 from threadline.ui.widgets.session_list import SessionList, SessionQuery
 
 if TYPE_CHECKING:
+    from textual.widget import AwaitMount
     from textual.widgets import TextArea
 
     from threadline.chat.turns import TurnEngine
@@ -163,6 +164,7 @@ class MainScreen(Screen[None]):
         self.open_session_id: str | None = None
         self._busy: str | None = None
         self._filter_timer: Timer | None = None
+        self._filter_mounting: AwaitMount | None = None
         self._last_deleted: tuple[str, str, float, bool] | None = None
         self._auto_opened = False
         self._short_ids: dict[str, str] = {}
@@ -199,7 +201,8 @@ class MainScreen(Screen[None]):
             # Lit from the start: the list takes the focus (AUTO_FOCUS), and a class added
             # then would restyle the sidebar again before the first frame.
             with Vertical(id="sidebar", classes="-lit"):
-                yield Input(placeholder="filter titles and previews", id="filter", compact=True)
+                # (The filter field is mounted above the list when first wanted: see
+                # filter_input.)
                 yield self._sessions
             with Vertical(id="main"):
                 yield SessionTitle(id="session-title")
@@ -217,7 +220,14 @@ class MainScreen(Screen[None]):
 
     @property
     def filter_input(self) -> Input:
-        return self.query_one("#filter", Input)
+        """The sidebar's filter field. Hidden until `/`; made (hidden) when first wanted, not
+        at start-up: the first frame does not show it, and an Input costs its styling."""
+        for field in self.query("#filter").results(Input):
+            return field
+        field = Input(placeholder="filter titles and previews", id="filter", compact=True)
+        field.display = False
+        self._filter_mounting = self.query_one("#sidebar").mount(field, before=self.sessions)
+        return field
 
     @property
     def composer(self) -> Composer:
@@ -296,9 +306,8 @@ class MainScreen(Screen[None]):
     def on_mount(self) -> None:
         self.mounted.set()
         self.read_drafts()  # (while the database opens)
-        if not self.query("#filter"):
+        if not self.query("#composer"):
             return  # the app is ending (the database could not be opened) before composing
-        self.filter_input.display = False
         self._update_header()
         self.query_one(SessionTitle).show(None)
         self.runner.update()
@@ -657,8 +666,11 @@ class MainScreen(Screen[None]):
         self._update_header()
         await self._reload_sessions()
 
-    def action_filter(self) -> None:
+    async def action_filter(self) -> None:
         field = self.filter_input
+        mounting, self._filter_mounting = self._filter_mounting, None
+        if mounting is not None:
+            await mounting
         field.display = True
         field.focus()
 
@@ -682,6 +694,8 @@ class MainScreen(Screen[None]):
         self.sessions.focus()
 
     async def action_clear_filter(self) -> None:
+        if not self.query("#filter") and not self.query_text:
+            return  # never opened
         field = self.filter_input
         if not field.display and not self.query_text:
             return
