@@ -7,7 +7,6 @@ the repository (`.git/config`), never by running git: this runs whenever a sessi
 
 from __future__ import annotations
 
-import configparser
 import os
 import re
 from dataclasses import dataclass
@@ -84,6 +83,8 @@ def _git_dir(root: Path) -> Path | None:
 
 def remote_url(git_dir: Path) -> str | None:
     """The URL of `origin`, else of the first remote, from the repository's config."""
+    import configparser  # (here: the app's start does not read git configs)
+
     parser = configparser.RawConfigParser(strict=False, interpolation=None)
     try:
         parser.read(git_dir / "config", encoding="utf-8")

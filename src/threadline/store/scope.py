@@ -8,7 +8,6 @@ token: both are FTS intersections rather than filters over every hit.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import PurePosixPath
 
 from threadline import paths
@@ -16,6 +15,8 @@ from threadline.models import Scope
 
 
 def _digest(path: str) -> str:
+    import hashlib  # (here: listing a directory's sessions, as the app starts, needs none)
+
     return hashlib.blake2b(path.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
 
 

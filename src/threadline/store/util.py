@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import threading
@@ -71,6 +70,8 @@ def uuid7_seeded(when: datetime, seed: bytes) -> str:
     wherever the same history is imported (sync relies on ids being global), while its
     timestamp still orders it among the others by when it began.
     """
+    import hashlib  # (here: the app's start makes no ids)
+
     ms = min(max(int(when.timestamp() * 1000), 0), (1 << 48) - 1)
     digest = hashlib.sha256(seed).digest()
     rand_a = int.from_bytes(digest[:2], "big") & 0xFFF
