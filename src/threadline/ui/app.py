@@ -200,6 +200,7 @@ class ThreadlineApp(App[int]):
         except ThreadlineError:
             self._data_version = None
         screen = self.main_screen
+        screen.read_ahead(store)  # (while the screen is composed and mounted)
         await screen.mounted.wait()
         await screen.load(store)
         # What follows (the engine's imports on a thread, the collector) would hold the GIL

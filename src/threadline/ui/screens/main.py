@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual import events, on, work
 from textual.actions import SkipAction
@@ -27,7 +27,7 @@ from threadline.ui.turn_runner import TurnRunner
 from threadline.ui.widgets.bars import HeaderBar, KeyFooter, SessionTitle
 from threadline.ui.widgets.composer import Composer
 from threadline.ui.widgets.conversation import ConversationView
-from threadline.ui.widgets.session_list import SessionList, SessionQuery
+from threadline.ui.widgets.session_list import PAGE_SIZE, SessionList, SessionQuery
 
 if TYPE_CHECKING:
     from textual.widget import AwaitMount
@@ -47,6 +47,12 @@ FILTER_DELAY = 0.15
 DRAFT_SAVE_SECONDS = 1.0  # typing is saved (to the drafts file) at most this long after
 # The first frame waits for the sidebar's rows at most this long (then "Loading…" shows).
 FIRST_FRAME_HOLD = 0.3
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    """An error of a read nobody awaited (the app closed first) is not reported as lost."""
+    if not task.cancelled():
+        task.exception()
 
 
 def filter_hint(scope: Scope, *, typing: bool) -> str:
@@ -165,6 +171,7 @@ class MainScreen(Screen[None]):
         self._busy: str | None = None
         self._filter_timer: Timer | None = None
         self._filter_mounting: AwaitMount | None = None
+        self._read_ahead: SessionQuery | None = None  # the first rows, being read (read_ahead)
         self._last_deleted: tuple[str, str, float, bool] | None = None
         self._auto_opened = False
         self._short_ids: dict[str, str] = {}
@@ -435,8 +442,15 @@ class MainScreen(Screen[None]):
             return workspace_root(directory)
         return directory
 
-    def _session_query(self) -> SessionQuery:
-        store, scope, directory = self.store, self.scope, self.host.working_dir
+    def read_ahead(self, store: Store) -> None:
+        """Start reading the sidebar's first rows (the count and the first page, on the
+        store's threads) now, while the screen is still being built: the load that follows
+        finds them read, and the first frame, which waits for them, is not held up."""
+        if self._read_ahead is None:
+            self._read_ahead = self._session_query(store, ahead=True)
+
+    def _session_query(self, store: Store | None = None, ahead: bool = False) -> SessionQuery:
+        store, scope, directory = store or self.store, self.scope, self.host.working_dir
         assert store is not None
         text = self.query_text or None
 
@@ -446,13 +460,38 @@ class MainScreen(Screen[None]):
         async def page(limit: int, before, offset: int) -> list[SessionSummary]:  # noqa: ANN001
             return await store.list_sessions(scope, directory, limit, before, text, offset=offset)
 
-        return SessionQuery(count=count, page=page, scope=scope, root=self._root())
+        if not ahead:
+            return SessionQuery(count=count, page=page, scope=scope, root=self._root())
+        # Started now; each answers the first call that asks for it (then the store is asked).
+        counting = asyncio.ensure_future(count())
+        reading = asyncio.ensure_future(page(PAGE_SIZE, None, 0))
+        counting.add_done_callback(_retrieve)
+        reading.add_done_callback(_retrieve)
+        counted: asyncio.Future[int] | None = counting
+        first: asyncio.Future[list[SessionSummary]] | None = reading
+
+        async def count_ahead() -> int:
+            nonlocal counted
+            task, counted = counted, None
+            return await (task or count())
+
+        async def page_ahead(limit: int, before, offset: int) -> list[SessionSummary]:  # noqa: ANN001
+            nonlocal first
+            task, first = first, None
+            if task is not None and (limit, before, offset) == (PAGE_SIZE, None, 0):
+                return await task
+            return await page(limit, before, offset)
+
+        return SessionQuery(count=count_ahead, page=page_ahead, scope=scope, root=self._root())
 
     async def _reload_sessions(self, keep_id: str | None = None) -> None:
         if self.store is None:
             return
         self._update_empty_text()
-        await self.sessions.load(self._session_query(), keep_id=keep_id)
+        query, self._read_ahead = self._read_ahead, None
+        if query is None or query.scope is not self.scope or self.query_text:
+            query = self._session_query()
+        await self.sessions.load(query, keep_id=keep_id)
 
     async def reload_sessions(self, keep_id: str | None = None) -> None:
         """Reload the sidebar, keeping the cursor on `keep_id` (wherever it moved)."""
