@@ -1,0 +1,419 @@
+"""The message search index of a first import, built beside it in a process of its own.
+
+Indexing a message's text costs SQLite about as much as storing it. Into a database whose
+message index is empty (a first import, a new machine) an import leaves that work to another
+process: the rows go in as usual, with the index's own resumable build covering them
+(search_build, migration 0007: rows `done < id <= upto` are the build's and the triggers skip
+them), while a child process (`python -I -c _CHILD`, on the other core) indexes their text
+into a side file of its own, fed after each commit. At the end (or once ADOPT_ROWS rows were
+fed, so the copy stays a short transaction) the side file's index is copied into the
+database's empty one in one transaction, together with the rows other writers added
+meanwhile (they were left to the build too), and the build's marker goes.
+
+The side file is an optimisation only. Whenever it cannot be used as is (the child failed,
+another process changed the build's marker or the index, a fed row was deleted meanwhile), it
+is dropped and the rows are indexed by the build, in short transactions, before the import
+returns (`finish`). A crash leaves the marker: the rows are then indexed by the build that
+the app and `threadline db index` run (a search meanwhile finds the rows before them), or by
+the next import (`build_left`).
+
+Known limit: the text of an imported row that another process changes in place during the
+import, before the copy, stays indexed as it was fed (deletions are caught, not edits).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import queue
+import sqlite3
+import struct
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from threadline.store import search as search_ops
+from threadline.store.transfer.bulk import FTS_HASHSIZE, _restore_hashsize, _set_hashsize
+
+if TYPE_CHECKING:
+    from threadline.store.connection import Database
+
+# search_build's `upto` while an import leaves its rows to a side index (another value, or no
+# row, means someone else took the build over: the side index is then not used).
+SIDE_UPTO = (1 << 62) - 1
+# The side index is copied in once it holds this many rows (the copy holds the write lock
+# about 2 us a row); the rest of the import is indexed as usual.
+ADOPT_ROWS = 200_000
+# Bytes of text waiting for the child, at most (the loader waits beyond).
+QUEUE_BYTES = 16 << 20
+# The child's FTS5 hashsize: terms pile up in memory and go out in few large segments.
+CHILD_HASHSIZE = 32 << 20
+# A build step (the fallback) indexes about this much text, then sized to hold the lock
+# about BUILD_TARGET seconds.
+BUILD_FIRST_BYTES = 4 << 20
+BUILD_TARGET = 0.3
+SHADOWS = ("data", "idx", "docsize")
+END = 0xFFFFFFFF  # the frame length that says the rows are all there
+# The side index does what this trigger does (0007_search_index.sql: a row's id, text and its
+# session's directory tokens): sha256 of its whitespace-normalised text. A migration that
+# changes the trigger turns the side index off until it is brought in line (tests/store flag it).
+TRIGGER = "search_messages_ai"
+TRIGGER_SHA256 = "971b62ea2aecd9be0d21c7fe1c2362ce43433e5aeaccbbcd6018cccdaca0fa1f"
+# How long the copy waits for the write lock (then the build does the work instead).
+ADOPT_PATIENCE = 10.0
+
+_CHILD = r"""
+import marshal, os, sqlite3, struct, sys
+END = 0xFFFFFFFF
+path, create, hashsize = sys.argv[1], sys.argv[2], int(sys.argv[3])
+conn = sqlite3.connect(path, isolation_level=None)
+conn.execute("PRAGMA journal_mode = OFF")
+conn.execute("PRAGMA synchronous = OFF")
+conn.execute(create)
+conn.execute("INSERT INTO search_messages (search_messages, rank) VALUES ('hashsize', ?)",
+             (hashsize,))
+conn.execute("BEGIN")
+insert = "INSERT INTO search_messages (rowid, content, dirs) VALUES (?, ?, ?)"
+stdin = sys.stdin.buffer
+rows = 0
+while True:
+    head = stdin.read(4)
+    if len(head) < 4:  # the importer died: its file goes with it
+        conn.close()
+        os.unlink(path)
+        sys.exit(1)
+    (size,) = struct.unpack("<I", head)
+    if size == END:
+        break
+    ids, texts, dirs = marshal.loads(stdin.read(size))
+    conn.executemany(insert, zip(ids, texts, dirs))
+    rows += len(ids)
+conn.execute("COMMIT")
+conn.execute("DELETE FROM search_messages_config WHERE k = 'hashsize'")
+conn.close()
+sys.stdout.write(f"ok {rows}\n")
+"""
+
+
+def _create_sql(conn: sqlite3.Connection) -> str | None:
+    row = conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'search_messages'"
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
+def trigger_known(conn: sqlite3.Connection) -> bool:
+    """Whether the index trigger is the one the side index does the work of."""
+    row = conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?", (TRIGGER,)
+    ).fetchone()
+    if row is None:
+        return False
+    return hashlib.sha256(" ".join(str(row[0]).split()).encode()).hexdigest() == TRIGGER_SHA256
+
+
+def claim(conn: sqlite3.Connection) -> str | None:
+    """In a write transaction: leave new messages to the build, for a side index, when the
+    database holds no message and its index is empty. Returns the index's CREATE statement
+    (None: not possible here)."""
+    create = _create_sql(conn)
+    if create is None or not trigger_known(conn):
+        return None
+    if conn.execute("SELECT 1 FROM search_build").fetchone() is not None:
+        return None  # an upgrade's or a catch-up's build under way: not ours to take
+    old = search_ops.OLD["messages"].table
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (old,)).fetchone():
+        return None
+    if conn.execute("SELECT 1 FROM messages LIMIT 1").fetchone() is not None:
+        return None
+    if conn.execute("SELECT 1 FROM search_messages_docsize LIMIT 1").fetchone() is not None:
+        return None
+    conn.execute(
+        "INSERT INTO search_build (name, done, upto) VALUES ('messages', 0, ?)", (SIDE_UPTO,)
+    )
+    return create
+
+
+class SideIndex:
+    """The child process building the side index, and the thread feeding it."""
+
+    def __init__(self, db_path: str, create: str) -> None:
+        self.create = create
+        self.path = f"{db_path}.side-index-{os.getpid()}-{id(self):x}"
+        self.rows = 0  # rows fed (handed to the feeding thread)
+        self.failed: str | None = None
+        self.ending = False  # the rows are all fed: the child keeps its file
+        self._remove()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-I", "-c", _CHILD, self.path, create, str(CHILD_HASHSIZE)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        self._queue: queue.Queue[bytes | None] = queue.Queue()
+        self._room = threading.Condition()
+        self._waiting = 0  # bytes queued
+        self._thread = threading.Thread(target=self._feed, name="threadline-side-index")
+        self._thread.daemon = True
+        self._thread.start()
+
+    def _remove(self) -> None:
+        for suffix in ("", "-journal"):
+            try:
+                os.unlink(self.path + suffix)
+            except FileNotFoundError:
+                pass
+
+    def _feed(self) -> None:
+        stdin = self.proc.stdin
+        assert stdin is not None
+        while True:
+            frame = self._queue.get()
+            if frame is None:
+                break
+            try:
+                if self.failed is None:
+                    stdin.write(frame)
+            except OSError as exc:  # the child died: the build will do it
+                self.failed = f"the indexing process stopped ({exc})"
+            with self._room:
+                self._waiting -= len(frame)
+                self._room.notify_all()
+        try:
+            if self.failed is None and self.ending:
+                stdin.write(struct.pack("<I", END))
+            stdin.close()
+        except OSError:
+            pass
+
+    def feed(self, ids: Sequence[int], texts: Sequence[str], dirs: Sequence[str]) -> None:
+        """Rows just committed (waits while QUEUE_BYTES are already on their way)."""
+        if not ids:
+            return
+        import marshal
+
+        body = marshal.dumps((list(ids), list(texts), list(dirs)))
+        frame = struct.pack("<I", len(body)) + body
+        with self._room:
+            while self._waiting and self._waiting + len(frame) > QUEUE_BYTES:
+                self._room.wait()
+            self._waiting += len(frame)
+        self._queue.put(frame)
+        self.rows += len(ids)
+
+    def close(self) -> bool:
+        """No more rows: wait for the child to finish its file; whether it is usable."""
+        self.ending = True
+        self._queue.put(None)
+        self._thread.join()
+        out, err = self._outputs()
+        if self.failed is None and (self.proc.returncode != 0 or not out.startswith(b"ok ")):
+            last = (err.decode(errors="replace").strip().splitlines() or ["no output"])[-1]
+            self.failed = f"the indexing process failed: {last}"
+        if self.failed is None and int(out.split()[1]) != self.rows:
+            self.failed = "the indexing process lost rows"
+        return self.failed is None
+
+    def kill(self) -> None:
+        """Give up (the import failed): stop the child, remove its file."""
+        if self.proc.returncode is not None:
+            self._remove()
+            return
+        self.failed = self.failed or "given up"
+        self._queue.put(None)
+        try:
+            self.proc.kill()
+        except OSError:
+            pass
+        self._thread.join()
+        self._outputs()
+        self._remove()
+
+    def _outputs(self) -> tuple[bytes, bytes]:
+        """The child's stdout and stderr, once it has ended (it writes a line or a traceback)."""
+        out = err = b""
+        if self.proc.stdout is not None:
+            out = self.proc.stdout.read()
+            self.proc.stdout.close()
+        if self.proc.stderr is not None:
+            err = self.proc.stderr.read()
+            self.proc.stderr.close()
+        self.proc.wait()
+        return out, err
+
+    async def finish(self, db: Database) -> tuple[bool, float]:
+        """Copy the side index in (or leave the rows to the build and run it).
+
+        Returns (whether the side index was used, the longest the write lock was held).
+        """
+        try:
+            usable = await asyncio.to_thread(self.close)
+            held = 0.0
+            if usable:
+                adopted, held = await asyncio.to_thread(
+                    _adopt, str(db.path), self.path, self.create
+                )
+                if adopted:
+                    return True, held
+            return False, max(held, await build_left(db))
+        except BaseException:
+            self.kill()
+            raise
+        finally:
+            self._remove()
+
+
+def _adopt(path: str, side: str, create: str) -> tuple[bool, float]:
+    """Copy the side file's index into the database's empty one (one transaction), with the
+    rows others wrote meanwhile; False (nothing done) when the marker or the index changed,
+    or the lock could not be had.
+
+    On a connection of its own: FTS5 keeps an index's structure cached per connection and
+    reloads it when another connection has committed, never after writes to its shadow
+    tables on the same one.
+    """
+    try:
+        conn = sqlite3.connect(path, timeout=ADOPT_PATIENCE, isolation_level=None)
+    except sqlite3.Error:
+        return False, 0.0
+    try:
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("ATTACH DATABASE ? AS side", (side,))
+        conn.execute("BEGIN IMMEDIATE")
+        started = time.perf_counter()
+        try:
+            adopted = _copy(conn, create)
+            conn.execute("COMMIT" if adopted else "ROLLBACK")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return adopted, time.perf_counter() - started
+    except sqlite3.OperationalError:  # busy past patience, or the side file unreadable
+        return False, 0.0
+    finally:
+        conn.close()
+
+
+def _copy(conn: sqlite3.Connection, create: str) -> bool:
+    row = conn.execute("SELECT done, upto FROM search_build WHERE name = 'messages'").fetchone()
+    if row is None or int(row[1]) != SIDE_UPTO or _create_sql(conn) != create:
+        return False
+    if not trigger_known(conn):
+        return False
+    if conn.execute("SELECT 1 FROM main.search_messages_docsize LIMIT 1").fetchone() is not None:
+        return False
+    gone = conn.execute(
+        "SELECT 1 FROM side.search_messages_docsize AS d"
+        " WHERE NOT EXISTS (SELECT 1 FROM main.messages AS m WHERE m.id = d.id) LIMIT 1"
+    ).fetchone()
+    if gone is not None:  # deleted meanwhile: its terms would stay behind
+        return False
+    for shadow in SHADOWS:
+        conn.execute(f"DELETE FROM main.search_messages_{shadow}")
+        conn.execute(
+            f"INSERT INTO main.search_messages_{shadow} SELECT * FROM side.search_messages_{shadow}"
+        )
+    # Rows other writers added meanwhile (the build's too): indexed now, in id order.
+    conn.execute(
+        "INSERT INTO main.search_messages (rowid, content, dirs)"
+        " SELECT id, content, dirs FROM main.search_messages_source"
+        " WHERE id > ? AND id NOT IN (SELECT id FROM side.search_messages_docsize) ORDER BY id",
+        (int(row[0]),),
+    )
+    conn.execute("DELETE FROM search_build WHERE name = 'messages'")
+    return True
+
+
+def _close_range(conn: sqlite3.Connection) -> bool:
+    """A side index's range left open (given up, or a crash): it ends at the last message.
+    Returns whether there was one and rows are left to build."""
+    closed = conn.execute(
+        "UPDATE search_build SET upto = (SELECT coalesce(max(id), 0) FROM messages)"
+        " WHERE name = 'messages' AND upto = ?",
+        (SIDE_UPTO,),
+    ).rowcount
+    conn.execute("DELETE FROM search_build WHERE name = 'messages' AND upto <= done")
+    pending = conn.execute("SELECT 1 FROM search_build WHERE name = 'messages'").fetchone()
+    return bool(closed) and pending is not None
+
+
+def _build_step(conn: sqlite3.Connection, max_bytes: int) -> tuple[int, bool]:
+    first = conn.execute("SELECT name FROM search_build ORDER BY name LIMIT 1").fetchone()
+    if first is None or first[0] != "messages":
+        return 0, True
+    table = search_ops.MESSAGES.table
+    previous = _set_hashsize(conn, table, max(FTS_HASHSIZE, max_bytes * 2))
+    try:
+        rows, _ = search_ops.build_step(conn, max_bytes)
+    finally:
+        _restore_hashsize(conn, table, previous)
+    return rows, False
+
+
+async def build_left(db: Database) -> float:
+    """Index the messages a side index left to the build, if one did (this import's, given
+    up, or a crashed one's), in short transactions pausing between them; returns the longest
+    a transaction held the lock."""
+    longest = 0.0
+    if not await db.write(_close_range):
+        return longest
+    budget, since_pause = BUILD_FIRST_BYTES, 0.0
+    while True:
+        started = time.perf_counter()
+        rows, finished = await db.write(_build_step, budget)
+        held = time.perf_counter() - started
+        longest = max(longest, held)
+        if finished:
+            return longest
+        if rows:
+            budget = int(min(max(budget / max(held, 1e-3) * BUILD_TARGET, 64 << 10), 64 << 20))
+        since_pause += held
+        if since_pause >= 0.5:
+            since_pause = 0.0
+            await asyncio.sleep(0.12)
+        else:
+            await asyncio.sleep(0.002)
+
+
+def _remove_orphans(db_path: str) -> None:
+    """Side files of importers that died with their child (both killed at once)."""
+    folder, name = os.path.split(db_path)
+    prefix = f"{name}.side-index-"
+    try:
+        names = os.listdir(folder or ".")
+    except OSError:
+        return
+    for found in names:
+        if not found.startswith(prefix):
+            continue
+        try:
+            os.kill(int(found[len(prefix) :].split("-")[0]), 0)
+            continue  # its importer is alive
+        except ProcessLookupError:
+            pass
+        except (ValueError, OSError):
+            continue
+        try:
+            os.unlink(os.path.join(folder, found))
+        except OSError:
+            pass
+
+
+async def start(db: Database, *, wanted: bool = True) -> SideIndex | None:
+    """Claim the build for a side index and start the child, when the database allows it."""
+    if not wanted:
+        return None
+    await asyncio.to_thread(_remove_orphans, str(db.path))
+    create = await db.write(claim)
+    if create is None:
+        return None
+    try:
+        return SideIndex(str(db.path), create)
+    except OSError:
+        await build_left(db)
+        return None
+
