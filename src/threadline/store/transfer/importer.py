@@ -39,6 +39,7 @@ from threadline.store.transfer.bulk import (
     Pacer,
     pause_autocheckpoint,
 )
+from threadline.store.transfer import side_index
 from threadline.store.transfer.format import ImportResult, ImportTimings
 from threadline.store.transfer.reader import (
     MEMORY_COLS,
@@ -58,6 +59,11 @@ if TYPE_CHECKING:
 # phase ("loading": messages done of total), done, total
 LoadProgress = Callable[[str, int, int | None], None]
 
+# Whether an import into a database without messages builds their search index in a process
+# of its own (transfer/side_index.py), when it brings at least this many; tests set it to 0
+# (always) or None (never) to compare.
+SIDE_INDEX_ROWS: int | None = 2000
+
 # When set (tests), a transaction takes no further spool item once it has held the lock this
 # long; otherwise the pacer's cutoff (about the time the bulk work that follows will leave).
 CUTOFF: float | None = None
@@ -76,6 +82,7 @@ _MESSAGE_SQL = (
     f" VALUES ({', '.join('?' * len(_MESSAGE_STORED))})"
 )
 _KEY = MESSAGE_COLS.index("source_key")
+_STORED_CONTENT = _MESSAGE_STORED.index("content")
 _CONTENT = MESSAGE_COLS.index("content")
 _PAYLOAD = MESSAGE_COLS.index("payload")
 _SUMMARY_SQL = (
@@ -178,11 +185,18 @@ def _taken(conn: sqlite3.Connection, table: str, ids: list[int]) -> bool:
 class _Writer:
     """Applies spool items inside one transaction."""
 
-    def __init__(self, conn: sqlite3.Connection, checked: Checked, run: _Run) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, checked: Checked, run: _Run, feeding: bool = False
+    ) -> None:
         self.conn = conn
         self.checked = checked
         self.run = run
         self.bulk: Bulk | None = None
+        # The rows inserted, for a side index: ids, texts, directory tokens.
+        self.fed: tuple[list[int], list[str], list[str]] | None = (
+            ([], [], []) if feeding else None
+        )
+        self.tokens: tuple[str, str] | None = None  # (session id, its directory tokens)
 
     def apply(self, items: list[tuple[Any, ...]], deadline: float) -> tuple[float, int]:
         """Write items until `deadline` (perf_counter time) has passed.
@@ -289,6 +303,16 @@ class _Writer:
         bulk = self._bulk()
         self.conn.executemany(_MESSAGE_SQL, values)
         bulk.added("messages", min(v[0] for v in values), max(v[0] for v in values), sid)
+        if self.fed is not None:
+            if self.tokens is None or self.tokens[0] != sid:
+                row = self.conn.execute(
+                    "SELECT dir_tokens FROM sessions WHERE id = ?", (sid,)
+                ).fetchone()
+                self.tokens = (sid, row[0])
+            ids, texts, dirs = self.fed
+            ids.extend(v[0] for v in values)
+            texts.extend(v[_STORED_CONTENT] for v in values)
+            dirs.extend([self.tokens[1]] * len(values))
         if keys:
             self.conn.executemany(
                 "INSERT INTO message_keys (session_id, key, message_id) VALUES (?, ?, ?)", keys
@@ -383,16 +407,22 @@ def _finish(conn: sqlite3.Connection, checked: Checked, run: _Run, result: Impor
 
 
 def _apply(
-    conn: sqlite3.Connection, checked: Checked, run: _Run, batch: list[Any], cutoff: float
-) -> tuple[float, int, list[float]]:
+    conn: sqlite3.Connection,
+    checked: Checked,
+    run: _Run,
+    batch: list[Any],
+    cutoff: float,
+    feeding: bool = False,
+) -> tuple[float, int, list[float], Any]:
     """One transaction's worth of spool items.
 
     Returns the bulk work's time, how many items went in (it stops taking more after `cutoff`
-    seconds) and [start, end] of the work.
+    seconds), [start, end] of the work, and (with `feeding`) the rows for the side index.
     """
     started = time.perf_counter()  # BEGIN IMMEDIATE has the write lock
-    spent, done = _Writer(conn, checked, run).apply(batch, started + cutoff)
-    return spent, done, [started, time.perf_counter()]
+    writer = _Writer(conn, checked, run, feeding)
+    spent, done = writer.apply(batch, started + cutoff)
+    return spent, done, [started, time.perf_counter()], writer.fed
 
 
 def _cost(batch: list[Any]) -> int:
@@ -435,10 +465,26 @@ async def import_export(
         progress("loading", 0, checked.messages)
     autocheckpoint = await db.on_writer(pause_autocheckpoint, 0)
     checkpointer = Checkpointer(str(db.path))
+    side = None
     try:
-        await _load(db, checked, run, progress, checkpointer, t)
+        wanted = SIDE_INDEX_ROWS is not None and checked.messages >= SIDE_INDEX_ROWS
+        side = await side_index.start(db, wanted=wanted)
+        side = await _load(db, checked, run, progress, checkpointer, t, side)
+        started_index = time.perf_counter()
+        if side is not None:  # its index copied in (or built, if it cannot be)
+            done_side, side = side, None
+            _, side_held = await done_side.finish(db)
+        else:  # rows a crashed import left to the build (this one's with them)
+            side_held = await side_index.build_left(db)
+        if side_held:
+            t.index_seconds += time.perf_counter() - started_index
+            t.locked_seconds += side_held
+            t.transactions += 1
+            t.longest_lock_seconds = max(t.longest_lock_seconds, side_held)
         held = await _timed_write(db, t, _finish, checked, run, result)
     finally:
+        if side is not None:  # the import failed: its rows are left to the build
+            side.kill()
         await asyncio.to_thread(checkpointer.stop)
         await db.on_writer(pause_autocheckpoint, autocheckpoint)
     t.locked_seconds += held
@@ -469,20 +515,34 @@ async def _load(
     progress: LoadProgress | None,
     checkpointer: Checkpointer,
     t: ImportTimings,
-) -> None:
-    """The spool, in transactions of about the pacer's budget, pausing between them."""
+    side: side_index.SideIndex | None = None,
+) -> side_index.SideIndex | None:
+    """The spool, in transactions of about the pacer's budget, pausing between them.
+
+    Returns the side index still being fed (None: none, or copied in on the way)."""
     items = checked.items()
     pacer = Pacer()
     pending: list[Any] = []
     while True:
         batch = await asyncio.to_thread(_gather, items, pacer.budget, pending)
         if not batch:
-            return
+            return side
         before = run.loaded
         asked = time.perf_counter()
         cutoff = pacer.cutoff if CUTOFF is None else CUTOFF
-        spent, done, marks = await db.write(_apply, checked, run, batch, cutoff)
+        spent, done, marks, fed = await db.write(
+            _apply, checked, run, batch, cutoff, side is not None
+        )
         pending[:0] = batch[done:]  # what did not fit goes first in the next one
+        if side is not None and fed[0]:  # committed: the side index may have them
+            await asyncio.to_thread(side.feed, *fed)
+            if side.rows >= side_index.ADOPT_ROWS:  # copied in now; the rest as usual
+                done_side, side = side, None
+                copy_started = time.perf_counter()
+                _, side_held = await done_side.finish(db)
+                t.index_seconds += time.perf_counter() - copy_started
+                t.locked_seconds += side_held
+                t.longest_lock_seconds = max(t.longest_lock_seconds, side_held)
         end = time.perf_counter()
         held = end - marks[0]
         t.wait_seconds += marks[0] - asked
