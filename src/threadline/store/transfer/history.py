@@ -50,9 +50,9 @@ from threadline.store.errors import (
     LockTimeout,
     StoreError,
 )
+from threadline.store.transfer import side_index
 from threadline.store.transfer.batches import Part, imported_session_id
 from threadline.store.transfer.bulk import Checkpointer, Pacer, pause_autocheckpoint
-from threadline.store.transfer import side_index
 from threadline.store.transfer.merge import DryState, Fed, Result, read_marks, write_parts
 from threadline.store.transfer.pipe import PIPE_BYTES, End, Gate, Pipe, Refused, produce
 from threadline.store.util import Clock, fmt_ts

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from threadline.store.columns import MEMORY, MESSAGE, SESSION, SUMMARY
+from threadline.store.transfer import side_index
 from threadline.store.transfer.bulk import (
     ROW_COST,
     Bulk,
@@ -39,7 +40,6 @@ from threadline.store.transfer.bulk import (
     Pacer,
     pause_autocheckpoint,
 )
-from threadline.store.transfer import side_index
 from threadline.store.transfer.format import ImportResult, ImportTimings
 from threadline.store.transfer.reader import (
     MEMORY_COLS,
@@ -193,9 +193,7 @@ class _Writer:
         self.run = run
         self.bulk: Bulk | None = None
         # The rows inserted, for a side index: ids, texts, directory tokens.
-        self.fed: tuple[list[int], list[str], list[str]] | None = (
-            ([], [], []) if feeding else None
-        )
+        self.fed: tuple[list[int], list[str], list[str]] | None = ([], [], []) if feeding else None
         self.tokens: tuple[str, str] | None = None  # (session id, its directory tokens)
 
     def apply(self, items: list[tuple[Any, ...]], deadline: float) -> tuple[float, int]:

@@ -430,10 +430,10 @@ def _insert(
     )
     if bulk.fed is not None:
         tokens = conn.execute("SELECT dir_tokens FROM sessions WHERE id = ?", (sid,)).fetchone()
-        ids, texts, dirs = bulk.fed
-        ids.extend(range(first, last + 1))
-        texts.extend(msg.values[_CONTENT] for msg in new)
-        dirs.extend([tokens[0]] * len(new))
+        fed_ids, fed_texts, fed_dirs = bulk.fed
+        fed_ids.extend(range(first, last + 1))
+        fed_texts.extend(msg.values[_CONTENT] for msg in new)
+        fed_dirs.extend([tokens[0]] * len(new))
 
 
 def _key_id(conn: sqlite3.Connection, sid: str, key: str, dry: DryState | None) -> int | None:

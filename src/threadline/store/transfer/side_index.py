@@ -34,7 +34,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from threadline.store import search as search_ops
 from threadline.store.transfer.bulk import FTS_HASHSIZE, _restore_hashsize, _set_hashsize
@@ -416,4 +416,3 @@ async def start(db: Database, *, wanted: bool = True) -> SideIndex | None:
     except OSError:
         await build_left(db)
         return None
-
