@@ -14,8 +14,14 @@ the triggers it knows, by name, and does their work once for all the rows it ins
 - the counters trigger (messages_count_ai): replaced by one UPDATE per transaction, only while
   its text is the one that UPDATE was written for (COUNTERS_SHA256); otherwise it fires per row.
 
-Triggers not named here (another feature's: sync's journal, the session counts) are never
-touched, and fire for every row as usual. Suspended triggers are dropped and re-created from
+- sync's capture of new messages (IDLE_TRIGGERS): it does nothing while sync is not capturing
+  (sync_state.capture off, read inside the transaction), yet costs about as much as the row's
+  own insert to fire; so while it would do nothing, and only while its text is the one known
+  (its sha256), it is suspended with no work to do, and the transaction is aborted should
+  capture be on by the time the work is done (then the rows would have been journalled).
+
+Triggers not named here (another feature's: sync's other captures, the session counts) are
+never touched, and fire for every row as usual. Suspended triggers are dropped and re-created from
 their exact text inside the transaction: DDL is transactional, so no other connection ever sees
 the schema without them, and a crash or an error before COMMIT leaves them as they were. The
 trigger list is compared before COMMIT; any difference aborts the transaction.
@@ -71,6 +77,17 @@ COUNTERS_TRIGGER = "messages_count_ai"
 # _COUNTERS does the work of. When a migration changes that trigger, this no longer matches
 # and the trigger fires per row until _COUNTERS is brought in line (tests/store flag it).
 COUNTERS_SHA256 = "2656dfcde4957b9066d7f923a85ecba20ac01ffb80eb9093a51ed1a9954da209"
+# AFTER INSERT triggers, by table, that do nothing while a condition holds: name -> (sha256 of
+# the whitespace-normalised text whose WHEN the condition stands for, the condition as a query
+# giving true while the trigger would do nothing). 0005_sync.sql's capture of new messages.
+IDLE_TRIGGERS = {
+    "messages": {
+        "sync_messages_ai": (
+            "30678aaea950b37330e52e8164cedea40b0828adccd8a285bc64bd5d3ae7206b",
+            "SELECT NOT coalesce((SELECT capture FROM main.sync_state), 0)",
+        )
+    },
+}
 
 
 class Pacer:
@@ -309,11 +326,13 @@ class TriggerPlan:
     work: dict[str, list[str]] = field(default_factory=dict)  # table -> bulk statements
     fts: list[str] = field(default_factory=list)  # FTS5 tables the work writes
     per_row: list[str] = field(default_factory=list)  # known triggers left firing per row
+    idle: list[str] = field(default_factory=list)  # conditions suspended idle triggers need
 
 
 def plan_triggers(conn: sqlite3.Connection) -> TriggerPlan:
     """Read the known triggers from sqlite_master (inside the transaction) and plan their work."""
     names = [n for t in TABLES for n in INSERT_TRIGGERS[t]] + [COUNTERS_TRIGGER]
+    names += [n for t in IDLE_TRIGGERS for n in IDLE_TRIGGERS[t]]
     found = {
         name: (table, sql)
         for name, table, sql in conn.execute(
@@ -343,6 +362,15 @@ def plan_triggers(conn: sqlite3.Connection) -> TriggerPlan:
                 plan.work["messages"].append(_COUNTERS)
             else:
                 plan.per_row.append(COUNTERS_TRIGGER)
+        for name, (digest, idle) in IDLE_TRIGGERS.get(table, {}).items():
+            if name not in found or found[name][0] != table:
+                continue
+            known = hashlib.sha256(_normalise(found[name][1]).encode()).hexdigest() == digest
+            if known and conn.execute(idle).fetchone()[0]:
+                plan.suspended[name] = found[name][1]
+                plan.idle.append(idle)
+            else:
+                plan.per_row.append(name)
     return plan
 
 
@@ -460,6 +488,11 @@ class Bulk:
             return
         conn = self.conn
         started = time.perf_counter()
+        for idle in self.plan.idle:
+            if not conn.execute(idle).fetchone()[0]:
+                raise StoreError(
+                    "sync began capturing during an import; nothing of the import was written"
+                )
         for table in TABLES:
             if self.rows[table]:
                 for statement in self.plan.work[table]:

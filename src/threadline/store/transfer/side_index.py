@@ -306,24 +306,38 @@ def _copy(conn: sqlite3.Connection, create: str) -> bool:
         return False
     if conn.execute("SELECT 1 FROM main.search_messages_docsize LIMIT 1").fetchone() is not None:
         return False
-    gone = conn.execute(
-        "SELECT 1 FROM side.search_messages_docsize AS d"
-        " WHERE NOT EXISTS (SELECT 1 FROM main.messages AS m WHERE m.id = d.id) LIMIT 1"
-    ).fetchone()
-    if gone is not None:  # deleted meanwhile: its terms would stay behind
-        return False
-    for shadow in SHADOWS:
-        conn.execute(f"DELETE FROM main.search_messages_{shadow}")
+    # The messages' ids from their compact (session_id, id) index, not the table itself
+    # (reading a few hundred MB of rows for their ids would hold the lock for seconds).
+    done = int(row[0])
+    conn.execute("CREATE TEMP TABLE threadline_side_ids (id INTEGER PRIMARY KEY)")
+    try:
         conn.execute(
-            f"INSERT INTO main.search_messages_{shadow} SELECT * FROM side.search_messages_{shadow}"
+            "INSERT INTO temp.threadline_side_ids (id) SELECT id FROM main.messages"
+            " INDEXED BY messages_session WHERE id > ? ORDER BY id",
+            (done,),
         )
-    # Rows other writers added meanwhile (the build's too): indexed now, in id order.
-    conn.execute(
-        "INSERT INTO main.search_messages (rowid, content, dirs)"
-        " SELECT id, content, dirs FROM main.search_messages_source"
-        " WHERE id > ? AND id NOT IN (SELECT id FROM side.search_messages_docsize) ORDER BY id",
-        (int(row[0]),),
-    )
+        fed, present = conn.execute(
+            "SELECT count(*), count(t.id) FROM side.search_messages_docsize AS d"
+            " LEFT JOIN temp.threadline_side_ids AS t ON t.id = d.id"
+        ).fetchone()
+        if fed != present:  # a fed row was deleted meanwhile: its terms would stay behind
+            return False
+        for shadow in SHADOWS:
+            conn.execute(f"DELETE FROM main.search_messages_{shadow}")
+            conn.execute(
+                f"INSERT INTO main.search_messages_{shadow}"
+                f" SELECT * FROM side.search_messages_{shadow}"
+            )
+        # Rows other writers added meanwhile (left to the build too): indexed now, in order.
+        conn.execute(
+            "INSERT INTO main.search_messages (rowid, content, dirs)"
+            " SELECT id, content, dirs FROM main.search_messages_source WHERE id IN"
+            " (SELECT t.id FROM temp.threadline_side_ids AS t WHERE NOT EXISTS"
+            "  (SELECT 1 FROM side.search_messages_docsize AS d WHERE d.id = t.id))"
+            " ORDER BY id"
+        )
+    finally:
+        conn.execute("DROP TABLE temp.threadline_side_ids")
     conn.execute("DELETE FROM search_build WHERE name = 'messages'")
     return True
 
