@@ -737,3 +737,39 @@ async def test_an_imported_session_carries_its_project_identity(store, db_path, 
             ).fetchall()
         )
     assert rows == {"in-repo": "github.com/Me/api src", "elsewhere": None}
+
+
+async def test_preview_is_the_first_typed_prompt_else_the_first_command(store: Store) -> None:
+    """The counters' bulk work picks a preview as the per-row rules say: the first non-blank
+    user message whose payload kind is a prompt (or has none); else the first command; a
+    later load never replaces a preview."""
+
+    def typed(i: int, text: str, kind: str | None) -> IncomingMessage:
+        payload = {"source": "claude-code"} if kind is None else {"kind": kind}
+        return message(i, text, role="user", payload=payload)
+
+    batches = [
+        session(
+            "a", [typed(0, "  ", None), typed(1, "injected", "injected"), typed(2, "real", None)]
+        ),
+        session(
+            "b",
+            [typed(0, "/clear", "command"), typed(1, "/model", "command")],
+            created_at=T0 + timedelta(1),
+        ),
+        session(
+            "c",
+            [typed(0, "/clear", "command"), typed(1, "typed", "prompt")],
+            created_at=T0 + timedelta(2),
+        ),
+        session("d", [typed(0, "tool says", "injected")], created_at=T0 + timedelta(3)),
+    ]
+    await store.load_history(batches)
+    more = session("a", [typed(3, "later prompt", None)])
+    await store.load_history([more])
+    previews = []
+    for name, day in (("a", 0), ("b", 1), ("c", 2), ("d", 3)):
+        got = await store.get_session(imported_session_id("claude-code", name, T0 + timedelta(day)))
+        assert got is not None
+        previews.append(got.preview)
+    assert previews == ["real", "/clear", "typed", None]

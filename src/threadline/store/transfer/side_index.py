@@ -37,7 +37,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from threadline.store import search as search_ops
-from threadline.store.transfer.bulk import FTS_HASHSIZE, _restore_hashsize, _set_hashsize
+from threadline.store.transfer.bulk import (
+    BUILT_LATER,
+    FTS_HASHSIZE,
+    _restore_hashsize,
+    _set_hashsize,
+)
 
 if TYPE_CHECKING:
     from threadline.store.connection import Database
@@ -62,7 +67,7 @@ END = 0xFFFFFFFF  # the frame length that says the rows are all there
 # session's directory tokens): sha256 of its whitespace-normalised text. A migration that
 # changes the trigger turns the side index off until it is brought in line (tests/store flag it).
 TRIGGER = "search_messages_ai"
-TRIGGER_SHA256 = "971b62ea2aecd9be0d21c7fe1c2362ce43433e5aeaccbbcd6018cccdaca0fa1f"
+TRIGGER_SHA256 = BUILT_LATER[TRIGGER][1]
 # How long the copy waits for the write lock (then the build does the work instead).
 ADOPT_PATIENCE = 10.0
 
