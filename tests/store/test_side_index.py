@@ -319,3 +319,115 @@ def test_the_schema_s_index_trigger_is_the_one_the_side_index_does(tmp_path) -> 
         assert side_index.trigger_known(conn)
         conn.execute("DROP TRIGGER search_messages_ai")
         assert not side_index.trigger_known(conn)
+
+
+@pytest.fixture
+def early(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """How each early feed ended: "used" (copied in as read) or "given up"."""
+    seen: list[str] = []
+    real_ready, real_give_up = side_index.EarlyFeed.ready, side_index.EarlyFeed.give_up
+
+    def ready(self: side_index.EarlyFeed) -> side_index.SideIndex | None:
+        got = real_ready(self)
+        if got is None:
+            seen.append("given up")
+        return got
+
+    def give_up(self: side_index.EarlyFeed) -> None:
+        if self.side is not None:
+            seen.append("given up")
+        real_give_up(self)
+
+    monkeypatch.setattr(side_index.EarlyFeed, "ready", ready)
+    monkeypatch.setattr(side_index.EarlyFeed, "give_up", give_up)
+    return seen
+
+
+async def test_a_first_import_is_indexed_while_the_file_is_read(
+    tmp_path, monkeypatch, copies, early
+):
+    text = _export(5, 8)
+    monkeypatch.setattr(importer, "SIDE_INDEX_ROWS", None)
+    usual, _ = await _import(tmp_path / "usual.db", text)
+    monkeypatch.setattr(importer, "SIDE_INDEX_ROWS", 0)
+    fed: list[int] = []
+    real_feed = side_index.SideIndex.feed
+
+    def feed(self, ids, texts, dirs):
+        fed.append(len(ids))
+        real_feed(self, ids, texts, dirs)
+
+    monkeypatch.setattr(side_index.SideIndex, "feed", feed)
+    phases: list[str] = []
+
+    def progress(phase: str, done: int, total: int | None) -> None:
+        if not phases or phases[-1] != phase:
+            phases.append(phase)
+        if phase == "loading":
+            phases.append(f"fed {sum(fed)}")
+
+    side, result = await _import(tmp_path / "side.db", text, progress=progress)
+    assert phases[:3] == ["reading", "loading", "fed 40"]  # all of it before the load
+    assert copies == [True] and early == [] and side == usual
+    _fts_consistent(tmp_path / "side.db")
+
+
+def _merged_export() -> str:
+    """Two sessions using the same message ids (a hand-merged file): the second one's move."""
+    first, second = _export(1, 5), _export(1, 5).replace(SESSION.format(1), SESSION.format(9))
+    second = "".join(second.splitlines(keepends=True)[1:]).replace("alpha", "omega")
+    return first + second
+
+
+async def test_ids_moved_inside_the_file_give_the_early_index_up(
+    tmp_path, monkeypatch, copies, early
+):
+    text = _merged_export()
+    monkeypatch.setattr(importer, "SIDE_INDEX_ROWS", None)
+    usual, _ = await _import(tmp_path / "usual.db", text)
+    monkeypatch.setattr(importer, "SIDE_INDEX_ROWS", 0)
+    side, result = await _import(tmp_path / "side.db", text)
+    assert early == ["given up"] and copies == [True]  # the load fed one of its own
+    assert side == usual and result.messages == 10
+    store = await Store.open(tmp_path / "side.db")
+    try:
+        assert len(await store.search("omega")) == 5
+    finally:
+        await store.close()
+    _fts_consistent(tmp_path / "side.db")
+    assert _side_files(tmp_path) == []
+
+
+async def test_a_message_written_while_the_file_is_read_gives_the_early_index_up(
+    tmp_path, monkeypatch, copies, early
+):
+    """The database is no longer empty when the load starts: no side index at all."""
+    monkeypatch.setattr(importer, "SIDE_INDEX_ROWS", 0)
+    db = tmp_path / "t.db"
+    store = await Store.open(db)
+    try:
+        other = await store.create_session("/elsewhere")
+        written: list[int] = []
+
+        def write_while_reading(phase: str, done: int, total: int | None) -> None:
+            if phase == "reading" and not written:
+                written.append(
+                    _other_writer(
+                        db,
+                        "INSERT INTO messages (session_id, role, content, created_at)"
+                        " VALUES (?, 'user', 'lapwing', '2026-01-02T00:00:00.000Z')",
+                        (other.id,),
+                    )
+                )
+
+        result = await store.import_export(
+            io.BytesIO(_export(3, 5).encode()), "x", progress=write_while_reading
+        )
+        assert written == [1] and result.renumbered_sessions == [SESSION.format(1)]
+        assert len(await store.search("lapwing")) == 1
+        assert len(await store.search("alpha", limit=100)) == 15
+    finally:
+        await store.close()
+    assert early == ["given up"] and copies == []
+    _fts_consistent(db)
+    assert _side_files(tmp_path) == []

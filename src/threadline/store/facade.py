@@ -1223,10 +1223,18 @@ class Store:
 
         started = time.perf_counter()
         spool_dir = str(self.path.parent)
-        checked = await asyncio.to_thread(reader.check, source, name, spool_dir, progress)
+        early = await importer.early_feed(self._db)  # a first import: indexed as it is read
+        try:
+            checked = await asyncio.to_thread(
+                reader.check, source, name, spool_dir, progress, early
+            )
+        except BaseException:
+            if early is not None:
+                early.give_up()
+            raise
         try:
             return await importer.import_export(
-                self._db, self._clock, checked, progress, time.perf_counter() - started
+                self._db, self._clock, checked, progress, time.perf_counter() - started, early
             )
         finally:
             checked.close()

@@ -123,6 +123,7 @@ class _Run:
     imported: dict[str, int] = field(default_factory=dict)  # session id -> message shift
     moved: set[str] = field(default_factory=set)  # sessions whose ids were moved
     current: _Session | None = None
+    exact: bool = True  # every session new, with the file's message ids (so far)
     loaded: int = 0  # messages inserted by this run (not an earlier one)
     done: int = 0  # messages of the file accounted for (for progress)
 
@@ -232,6 +233,7 @@ class _Writer:
         present = conn.execute("SELECT 1 FROM sessions WHERE id = ?", (sid,)).fetchone()
         tag = run.tags.get(sid)
         if tag is not None and present:
+            run.exact = False
             shift, summary_shift, upto = tag
             mode = "done" if upto is None else "resume"
             run.current = _Session(plan, mode, shift, summary_shift, upto or 0)
@@ -242,6 +244,7 @@ class _Writer:
                 run.done += plan.messages
             return
         if present:
+            run.exact = False
             run.current = _Session(plan, "skip")
             run.done += plan.messages
             return
@@ -268,6 +271,8 @@ class _Writer:
             (run.id, sid, shift, summary_shift),
         )
         run.current = _Session(plan, "new", shift, summary_shift, 0)
+        if shift:
+            run.exact = False
         if shift or summary_shift:
             run.moved.add(sid)
 
@@ -446,18 +451,38 @@ def _gather(items: Iterator[tuple[Any, ...]], budget: int, pending: list[Any]) -
     return taken
 
 
+async def early_feed(db: Database) -> side_index.EarlyFeed | None:
+    """Before pass 1: a side index fed as the file is read, on a first import (else None)."""
+    if SIDE_INDEX_ROWS is None:
+        return None
+    create = await db.read(side_index.eligible)
+    if create is None:
+        return None
+    return side_index.EarlyFeed(str(db.path), create, SIDE_INDEX_ROWS)
+
+
 async def import_export(
     db: Database,
     clock: Clock,
     checked: Checked,
     progress: LoadProgress | None,
     timings_read: float,
+    early: side_index.EarlyFeed | None = None,
 ) -> ImportResult:
-    """Pass 2: load a checked export (see the module docstring)."""
+    """Pass 2: load a checked export (see the module docstring).
+
+    `early`: the side index fed while the file was read (used when the load keeps every
+    message id of the file; otherwise given up, and the load feeds one of its own)."""
     started = time.perf_counter()
     result = ImportResult()
     t = result.timings
-    run = await db.write(_begin, checked, fmt_ts(clock()))
+    try:  # the rows read and not yet handed over go first
+        ready = None if early is None else await asyncio.to_thread(early.ready)
+        run = await db.write(_begin, checked, fmt_ts(clock()))
+    except BaseException:
+        if early is not None:
+            early.give_up()
+        raise
     result.resumed = run.resumed
     if progress:
         progress("loading", 0, checked.messages)
@@ -465,11 +490,20 @@ async def import_export(
     checkpointer = Checkpointer(str(db.path))
     side = None
     try:
+        if ready is not None:  # read already: it takes no rows from the load
+            if await db.write(side_index.claim) is None:  # no longer a first import
+                assert early is not None
+                early.give_up()
+                ready = None
         wanted = SIDE_INDEX_ROWS is not None and checked.messages >= SIDE_INDEX_ROWS
-        side = await side_index.start(db, wanted=wanted)
+        if ready is None:
+            side = await side_index.start(db, wanted=wanted)
         side = await _load(db, checked, run, progress, checkpointer, t, side)
         started_index = time.perf_counter()
-        if side is not None:  # its index copied in (or built, if it cannot be)
+        if ready is not None and run.exact:  # the file's rows, all kept: copied in
+            done_side, ready, early = ready, None, None
+            _, side_held = await done_side.finish(db)
+        elif side is not None:  # its index copied in (or built, if it cannot be)
             done_side, side = side, None
             _, side_held = await done_side.finish(db)
         else:  # rows a crashed import left to the build (this one's with them)
@@ -483,6 +517,8 @@ async def import_export(
     finally:
         if side is not None:  # the import failed: its rows are left to the build
             side.kill()
+        if early is not None:
+            early.give_up()
         await asyncio.to_thread(checkpointer.stop)
         await db.on_writer(pause_autocheckpoint, autocheckpoint)
     t.locked_seconds += held

@@ -422,6 +422,82 @@ def _remove_orphans(db_path: str) -> None:
             pass
 
 
+def eligible(conn: sqlite3.Connection) -> str | None:
+    """(Read-only) the index's CREATE statement when claim() would take the build now."""
+    create = _create_sql(conn)
+    if create is None or not trigger_known(conn):
+        return None
+    if conn.execute("SELECT 1 FROM search_build").fetchone() is not None:
+        return None
+    old = search_ops.OLD["messages"].table
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (old,)).fetchone():
+        return None
+    if conn.execute("SELECT 1 FROM messages LIMIT 1").fetchone() is not None:
+        return None
+    return create
+
+
+class EarlyFeed:
+    """Rows handed over while a file is still being read and checked (before the database is
+    written): their ids are the file's, so the side index fits only an import that keeps them
+    all (`usable`). The child starts once `start_rows` rows are in (smaller imports go
+    without); past ADOPT_ROWS it is given up (the load then feeds one of its own)."""
+
+    def __init__(self, db_path: str, create: str, start_rows: int) -> None:
+        self.db_path = db_path
+        self.create = create
+        self.start_rows = start_rows
+        self.side: SideIndex | None = None
+        self.usable = True
+        self.rows = 0
+        self.buffer: tuple[list[int], list[str], list[str]] = ([], [], [])
+
+    def add(self, ids: list[int], texts: list[str], dirs: list[str]) -> None:
+        """Rows read (on the reading thread)."""
+        if not self.usable:
+            return
+        self.rows += len(ids)
+        if self.rows > ADOPT_ROWS:
+            self.give_up()
+            return
+        buffer = self.buffer
+        buffer[0].extend(ids)
+        buffer[1].extend(texts)
+        buffer[2].extend(dirs)
+        if len(buffer[0]) >= 2048 and self.rows >= self.start_rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.side is None:
+            try:
+                self.side = SideIndex(self.db_path, self.create)
+            except OSError:
+                self.give_up()
+                return
+        self.side.feed(*self.buffer)
+        self.buffer = ([], [], [])
+
+    def moved(self) -> None:
+        """A session's ids were moved inside the file: they are not the ids read."""
+        self.give_up()
+
+    def give_up(self) -> None:
+        self.usable = False
+        self.buffer = ([], [], [])
+        if self.side is not None:
+            self.side.kill()
+            self.side = None
+
+    def ready(self) -> SideIndex | None:
+        """The file is read: the side index holding every row of it (None: none)."""
+        if not self.usable or self.rows < self.start_rows:
+            self.give_up()
+            return None
+        if self.buffer[0]:
+            self._flush()
+        return self.side
+
+
 async def start(db: Database, *, wanted: bool = True) -> SideIndex | None:
     """Claim the build for a side index and start the child, when the database allows it."""
     if not wanted:
