@@ -72,7 +72,8 @@ TRIGGER_SHA256 = BUILT_LATER[TRIGGER][1]
 ADOPT_PATIENCE = 10.0
 
 _CHILD = r"""
-import marshal, os, sqlite3, struct, sys
+import marshal, os, signal, sqlite3, struct, sys
+signal.signal(signal.SIGINT, signal.SIG_IGN)  # the importer decides (Ctrl-C reaches both)
 END = 0xFFFFFFFF
 path, create, hashsize = sys.argv[1], sys.argv[2], int(sys.argv[3])
 conn = sqlite3.connect(path, isolation_level=None)
@@ -125,15 +126,8 @@ def claim(conn: sqlite3.Connection) -> str | None:
     """In a write transaction: leave new messages to the build, for a side index, when the
     database holds no message and its index is empty. Returns the index's CREATE statement
     (None: not possible here)."""
-    create = _create_sql(conn)
-    if create is None or not trigger_known(conn):
-        return None
-    if conn.execute("SELECT 1 FROM search_build").fetchone() is not None:
-        return None  # an upgrade's or a catch-up's build under way: not ours to take
-    old = search_ops.OLD["messages"].table
-    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (old,)).fetchone():
-        return None
-    if conn.execute("SELECT 1 FROM messages LIMIT 1").fetchone() is not None:
+    create = eligible(conn)
+    if create is None:
         return None
     if conn.execute("SELECT 1 FROM search_messages_docsize LIMIT 1").fetchone() is not None:
         return None
@@ -373,12 +367,19 @@ def _build_step(conn: sqlite3.Connection, max_bytes: int) -> tuple[int, bool]:
     return rows, False
 
 
+def _left_open(conn: sqlite3.Connection) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM search_build WHERE name = 'messages' AND upto = ?", (SIDE_UPTO,)
+    ).fetchone()
+    return row is not None
+
+
 async def build_left(db: Database) -> float:
     """Index the messages a side index left to the build, if one did (this import's, given
     up, or a crashed one's), in short transactions pausing between them; returns the longest
     a transaction held the lock."""
     longest = 0.0
-    if not await db.write(_close_range):
+    if not await db.read(_left_open) or not await db.write(_close_range):
         return longest
     budget, since_pause = BUILD_FIRST_BYTES, 0.0
     while True:
@@ -423,7 +424,8 @@ def _remove_orphans(db_path: str) -> None:
 
 
 def eligible(conn: sqlite3.Connection) -> str | None:
-    """(Read-only) the index's CREATE statement when claim() would take the build now."""
+    """The index's CREATE statement when the database holds no message, no build is under
+    way and the index trigger is the one known (None: no side index here)."""
     create = _create_sql(conn)
     if create is None or not trigger_known(conn):
         return None
@@ -501,6 +503,8 @@ class EarlyFeed:
 async def start(db: Database, *, wanted: bool = True) -> SideIndex | None:
     """Claim the build for a side index and start the child, when the database allows it."""
     if not wanted:
+        return None
+    if await db.read(eligible) is None:  # most loads: no write transaction for nothing
         return None
     await asyncio.to_thread(_remove_orphans, str(db.path))
     create = await db.write(claim)
