@@ -229,13 +229,16 @@ async def test_a_fed_row_deleted_meanwhile_leaves_the_side_index_to_the_build(
     monkeypatch.setattr(bulk, "FIRST_BUDGET", 1)
     db = tmp_path / "t.db"
     deleted: list[int] = []
+    phases: list[tuple[str, int, int | None]] = []
 
     def delete_between(phase: str, done: int, total: int | None) -> None:
+        phases.append((phase, done, total))
         if phase == "loading" and done >= 10 and not deleted:
             deleted.append(_other_writer(db, "DELETE FROM messages WHERE id = ?", (3,)))
 
     found, result = await _import(db, _export(4, 10), progress=delete_between)
     assert deleted == [1] and copies == [False]  # the copy refused: the build did it
+    assert phases[-1] == ("indexing", 40, 40)  # the build's progress shown, to the end
     _fts_consistent(db)  # nothing left of message 3's terms
     assert "s0m2" not in json.dumps(found)
     store = await Store.open(db)

@@ -1211,7 +1211,8 @@ class Store:
         are skipped and listed; an import cut short (a crash) is finished by importing the same
         file again. See store/transfer/importer.py for the rules. `progress(phase, done,
         total)`: phase "reading" counts bytes of the file (total None for a pipe; called from
-        a worker thread), then "loading" counts messages (called on the event loop).
+        a worker thread), then "loading" counts messages (called on the event loop), then, when a
+        first import's search index has to be built after all, "indexing" counts messages.
 
         Raises:
             ImportFormatError: the file is not a valid export (nothing was imported).

@@ -16,7 +16,9 @@ seconds (measured as it goes; a transaction takes no further batch after the pac
 larger than a part (PART_BYTES, PART_MESSAGES) is split, each part its own transaction, the
 session created by the first and its summaries and mark saved with the last, so a crash mid-way
 leaves a session that the next read completes (keys keep it from doubling). Full-text indexing
-and counters are done in bulk (transfer/bulk.py).
+and counters are done in bulk (transfer/bulk.py); into a database without messages (a first
+import) the message index is built by a process of its own beside the load and copied in at the
+end (transfer/side_index.py).
 
 Identity. A session is found by (source, source_id) (indexed columns, also kept in its
 metadata); a new one gets an id that is the same on every machine (store/util.uuid7_seeded:

@@ -19,6 +19,12 @@ moved and, for a session loaded in parts, how far it got). Running the same impo
 finishes it: the recorded sessions count as imported by it (not skipped), a session cut in the
 middle continues after its last loaded message, and the memories, which come last, go in with
 the run's end. Sessions already complete stay as they are meanwhile: nothing is rolled back.
+
+A first import (a database without messages): the message search index is built by a process
+of its own (transfer/side_index.py), fed while the file is read and checked, and copied in
+after the load; when the load cannot keep the file's message ids, by one fed as the rows go in.
+A crash leaves the rows to the index's resumable build, which running the import again (or the
+app, or `threadline db index`) does.
 """
 
 from __future__ import annotations
@@ -499,15 +505,22 @@ async def import_export(
         if ready is None:
             side = await side_index.start(db, wanted=wanted)
         side = await _load(db, checked, run, progress, checkpointer, t, side)
+        if progress:
+            progress("loading", checked.messages, checked.messages)
         started_index = time.perf_counter()
+
+        def indexing(done: int, total: int) -> None:
+            if progress:
+                progress("indexing", done, total)
+
         if ready is not None and run.exact:  # the file's rows, all kept: copied in
             done_side, ready, early = ready, None, None
-            _, side_held = await done_side.finish(db)
+            _, side_held = await done_side.finish(db, indexing)
         elif side is not None:  # its index copied in (or built, if it cannot be)
             done_side, side = side, None
-            _, side_held = await done_side.finish(db)
+            _, side_held = await done_side.finish(db, indexing)
         else:  # rows a crashed import left to the build (this one's with them)
-            side_held = await side_index.build_left(db)
+            side_held = await side_index.build_left(db, indexing)
         if side_held:
             t.index_seconds += time.perf_counter() - started_index
             t.locked_seconds += side_held
@@ -522,8 +535,6 @@ async def import_export(
         await asyncio.to_thread(checkpointer.stop)
         await db.on_writer(pause_autocheckpoint, autocheckpoint)
     t.locked_seconds += held
-    if progress:
-        progress("loading", checked.messages, checked.messages)
     for plan in checked.sessions:
         if plan.id in run.imported:
             result.sessions += 1

@@ -33,7 +33,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from threadline.store import search as search_ops
@@ -244,8 +244,11 @@ class SideIndex:
         self.proc.wait()
         return out, err
 
-    async def finish(self, db: Database) -> tuple[bool, float]:
-        """Copy the side index in (or leave the rows to the build and run it).
+    async def finish(
+        self, db: Database, progress: Callable[[int, int], None] | None = None
+    ) -> tuple[bool, float]:
+        """Copy the side index in (or leave the rows to the build and run it, calling
+        `progress(rows done, rows in all)`).
 
         Returns (whether the side index was used, the longest the write lock was held).
         """
@@ -258,7 +261,7 @@ class SideIndex:
                 )
                 if adopted:
                     return True, held
-            return False, max(held, await build_left(db))
+            return False, max(held, await build_left(db, progress))
         except BaseException:
             self.kill()
             raise
@@ -341,17 +344,19 @@ def _copy(conn: sqlite3.Connection, create: str) -> bool:
     return True
 
 
-def _close_range(conn: sqlite3.Connection) -> bool:
+def _close_range(conn: sqlite3.Connection) -> int:
     """A side index's range left open (given up, or a crash): it ends at the last message.
-    Returns whether there was one and rows are left to build."""
+    Returns about how many rows are left to build (0: none, or not a side index's)."""
     closed = conn.execute(
         "UPDATE search_build SET upto = (SELECT coalesce(max(id), 0) FROM messages)"
         " WHERE name = 'messages' AND upto = ?",
         (SIDE_UPTO,),
     ).rowcount
     conn.execute("DELETE FROM search_build WHERE name = 'messages' AND upto <= done")
-    pending = conn.execute("SELECT 1 FROM search_build WHERE name = 'messages'").fetchone()
-    return bool(closed) and pending is not None
+    pending = conn.execute(
+        "SELECT upto - done FROM search_build WHERE name = 'messages'"
+    ).fetchone()
+    return int(pending[0]) if closed and pending is not None else 0
 
 
 def _build_step(conn: sqlite3.Connection, max_bytes: int) -> tuple[int, bool]:
@@ -374,20 +379,28 @@ def _left_open(conn: sqlite3.Connection) -> bool:
     return row is not None
 
 
-async def build_left(db: Database) -> float:
+async def build_left(db: Database, progress: Callable[[int, int], None] | None = None) -> float:
     """Index the messages a side index left to the build, if one did (this import's, given
     up, or a crashed one's), in short transactions pausing between them; returns the longest
-    a transaction held the lock."""
+    a transaction held the lock. `progress(rows done, rows in all)` after each step."""
     longest = 0.0
-    if not await db.read(_left_open) or not await db.write(_close_range):
+    if not await db.read(_left_open):
         return longest
-    budget, since_pause = BUILD_FIRST_BYTES, 0.0
+    total = await db.write(_close_range)
+    if not total:
+        return longest
+    budget, since_pause, done = BUILD_FIRST_BYTES, 0.0, 0
     while True:
         started = time.perf_counter()
         rows, finished = await db.write(_build_step, budget)
         held = time.perf_counter() - started
         longest = max(longest, held)
+        done += rows
+        if progress is not None and rows:
+            progress(min(done, total), total)
         if finished:
+            if progress is not None:
+                progress(total, total)
             return longest
         if rows:
             budget = int(min(max(budget / max(held, 1e-3) * BUILD_TARGET, 64 << 10), 64 << 20))
