@@ -42,7 +42,12 @@ def test_v039_ide_prompt_calls_paired_and_tokens(source):
     assert kinds[:3] == ["meta", "prompt", "reply"]
     assert kinds.count("prompt") == 1
     prompt = ms[1]
-    assert prompt.content.startswith("# Context from my IDE setup:")
+    # What the person typed, without the editor's context the IDE extension put ahead of it.
+    assert prompt.content.startswith("幫我檢查一下 go.mod")
+    assert "# Context from my IDE setup:" not in prompt.content
+    assert prompt.payload["records"][0]["payload"]["content"][0]["text"].startswith(
+        "# Context from my IDE setup:"
+    )
     assert len(prompt.payload["records"]) == 2  # the item and the user_message event
     reply = ms[2]
     assert reply.model == "aide-gpt-5"
@@ -198,6 +203,53 @@ def test_pre_envelope_rollout(tmp_path, source):
         "is_error": True,
     }
     assert all(m.created_at.isoformat() == "2025-06-01T08:00:00+00:00" for m in ms)
+
+
+def test_ide_context_is_kept_in_the_record_and_not_shown_as_typed(tmp_path, source):
+    def env(t, p, ts="2026-02-01T10:00:00Z"):
+        return json.dumps({"timestamp": ts, "type": t, "payload": p}) + "\n"
+
+    sent = (
+        "# Context from my IDE setup:\n\n## Active file: src/app.py\n\n## Open tabs:\n"
+        "- app.py: src/app.py\n\n## My request for Codex:\nWhy does the retry loop spin?\n"
+    )
+    plain = "# Context from my IDE setup: no request marker, kept as it is"
+    lines = [env("session_meta", {"id": "s-ide", "timestamp": "2026-02-01T10:00:00Z", "cwd": "/w"})]
+    for i, text in enumerate((sent, plain)):
+        lines.append(
+            env(
+                "response_item",
+                {
+                    "type": "message",
+                    "role": "user",
+                    "content": [
+                        {"type": "input_text", "text": text},
+                        {"type": "input_image", "image_url": "data:image/png;base64,AA"},
+                    ],
+                },
+            )
+        )
+        lines.append(env("event_msg", {"type": "user_message", "message": text}))
+        lines.append(
+            env(
+                "response_item",
+                {
+                    "type": "message",
+                    "role": "assistant",
+                    "content": [{"type": "output_text", "text": f"answer {i}"}],
+                },
+            )
+        )
+    path = tmp_path / "rollout-ide.jsonl"
+    path.write_text("".join(lines))
+    ms = messages_of(read_all(source, path))
+    prompts = [m for m in ms if m.payload["kind"] == "prompt"]
+    assert [m.content for m in prompts] == ["Why does the retry loop spin?", plain]
+    # The item and the user_message event that mirrors it are one message, as without context.
+    assert [len(m.payload["records"]) for m in prompts] == [2, 2]
+    assert prompts[0].payload["records"][1]["payload"]["message"] == sent
+    assert [p["type"] for p in prompts[0].payload["parts"]] == ["text", "attachment"]
+    assert prompts[0].payload["parts"][0]["text"] == "Why does the retry loop spin?"
 
 
 def test_compacted_record_becomes_a_summary(tmp_path, source):

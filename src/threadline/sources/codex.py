@@ -6,7 +6,8 @@ What becomes what:
   `user_message` that mirrors one is folded into the same message), `meta` when Codex injected
   them (`<environment_context>`, `# AGENTS.md instructions`, `<user_instructions>`, …, or, once
   the file has shown `user_message` events, any user item that none mirrors); `developer`
-  messages → `meta` (role system).
+  messages → `meta` (role system). A prompt from the IDE extension shows what follows its
+  `## My request for Codex:` line; the editor's context before it stays in the record.
 - The model side of one request — `reasoning` (a `thinking` part with its summary headings;
   the encrypted content stays in the record), assistant `message`s and the calls
   (`function_call`, `custom_tool_call`, `local_shell_call`, `web_search_call`) → one `reply`,
@@ -73,6 +74,10 @@ REPLY_ITEMS = {
 OUTPUT_ITEMS = {"function_call_output", "custom_tool_call_output", "local_shell_call_output"}
 END_EVENTS = {"exec_command_end", "patch_apply_end", "mcp_tool_call_end"}
 _EXIT = re.compile(r"(?:Process exited with code|Exit code:)\s*(-?\d+)")
+# Codex's IDE extension sends the editor's context (active file, open tabs, selection) ahead of
+# what the person typed, in one user message; Codex's own views show only the part after this.
+IDE_CONTEXT = "# Context from my IDE setup:"
+IDE_REQUEST = "## My request for Codex:"
 
 
 def make_source() -> CodexSource:
@@ -295,6 +300,14 @@ class _Reader(LiveReader):
             if role == "assistant":
                 self.reply_part(obj, start, line).parts.extend(_text_parts(item.get("content")))
                 return
+            parts = _text_parts(item.get("content"))
+            if role == "user":
+                typed = _typed(text)
+                if typed != text:
+                    text = typed
+                    parts = [{"type": "text", "text": typed}] + [
+                        p for p in parts if p["type"] != "text"
+                    ]
             if (
                 role == "user"
                 and self.prompt is not None
@@ -324,7 +337,7 @@ class _Reader(LiveReader):
             else:  # developer / system
                 msg = self.new("system", "meta", obj, start, line, snap)
             msg.text = text or "(empty)"
-            msg.parts.extend(_text_parts(item.get("content")))
+            msg.parts.extend(parts)
             return
         if itype in REPLY_ITEMS:
             msg = self.reply_part(obj, start, line)
@@ -407,7 +420,8 @@ class _Reader(LiveReader):
         etype = event.get("type")
         if etype == "user_message":
             self.ctx["typed_events"] = True
-            text = event.get("message") if isinstance(event.get("message"), str) else ""
+            message = event.get("message")
+            text = _typed(message) if isinstance(message, str) else ""
             prompt = self.prompt
             if (
                 prompt is not None
@@ -490,6 +504,17 @@ class _Reader(LiveReader):
 
 
 # -- helpers ---------------------------------------------------------------------------------
+
+
+def _typed(text: str) -> str:
+    """What the person typed: a message from the IDE extension without the editor's context
+    ahead of it (that stays in the message's records)."""
+    if not text.lstrip().startswith(IDE_CONTEXT):
+        return text
+    _, marker, request = text.partition(IDE_REQUEST)
+    if not marker:
+        return text
+    return request.strip("\n")
 
 
 def _item_text(content: Any) -> str:
