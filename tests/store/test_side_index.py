@@ -116,7 +116,9 @@ async def _searches(store: Store) -> dict[str, list[tuple[str, int]]]:
 
 @pytest.fixture
 def copies(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
-    """Whether each side index was copied in (True) or left to the build (False)."""
+    """Whether each side index was copied in (True) or left to the build (False); a load's
+    child starts at its first rows."""
+    monkeypatch.setattr(side_index, "START_ROWS", 0)
     seen: list[bool] = []
     real = side_index._copy
 
@@ -433,4 +435,35 @@ async def test_a_message_written_while_the_file_is_read_gives_the_early_index_up
         await store.close()
     assert early == ["given up"] and copies == []
     _fts_consistent(db)
+    assert _side_files(tmp_path) == []
+
+
+async def test_a_small_first_load_starts_no_process_and_its_rows_are_built(tmp_path, monkeypatch):
+    started: list[int] = []
+    real = side_index.SideIndex.__init__
+
+    def spy(self, *args) -> None:
+        started.append(1)
+        real(self, *args)
+
+    monkeypatch.setattr(side_index.SideIndex, "__init__", spy)
+    monkeypatch.setattr(side_index, "START_ROWS", 30)
+    store = await Store.open(tmp_path / "t.db")
+    try:
+        report = await store.load_history(_history(2, 8))
+        assert report.messages == 16 and started == []
+        assert len(await store.search("alpha", limit=100)) == 16
+        more = await store.load_history(_history(5, 8))  # no longer a first load
+        assert more.messages == 24 and started == []
+    finally:
+        await store.close()
+    _fts_consistent(tmp_path / "t.db")
+    monkeypatch.setattr(side_index, "START_ROWS", 10)
+    store = await Store.open(tmp_path / "u.db")
+    try:
+        await store.load_history(_history(2, 8))
+        assert started == [1]  # the same load, past the threshold: a child
+    finally:
+        await store.close()
+    _fts_consistent(tmp_path / "u.db")
     assert _side_files(tmp_path) == []

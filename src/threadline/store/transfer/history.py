@@ -221,7 +221,7 @@ async def load(
     return report
 
 
-async def _side_done(side: side_index.SideIndex, db: Database, report: LoadReport) -> None:
+async def _side_done(side: side_index.Deferred, db: Database, report: LoadReport) -> None:
     """Copy the side index in (or build what it leaves); the time counts as index work."""
     started = time.perf_counter()
     _, held = await side.finish(db)
@@ -252,7 +252,7 @@ async def _write(
     on_error: Callable[[IncomingSession, StoreError], None] | None,
     gate: Gate,
     cutoff: float,
-    side: side_index.SideIndex | None = None,
+    side: side_index.Deferred | None = None,
 ) -> tuple[float, list[Part]]:
     """Write parts in one transaction (one at a time if one fails).
 

@@ -514,8 +514,8 @@ async def import_export(
                 progress("indexing", done, total)
 
         if ready is not None and run.exact:  # the file's rows, all kept: copied in
-            done_side, ready, early = ready, None, None
-            _, side_held = await done_side.finish(db, indexing)
+            read_side, ready, early = ready, None, None
+            _, side_held = await read_side.finish(db, indexing)
         elif side is not None:  # its index copied in (or built, if it cannot be)
             done_side, side = side, None
             _, side_held = await done_side.finish(db, indexing)
@@ -560,8 +560,8 @@ async def _load(
     progress: LoadProgress | None,
     checkpointer: Checkpointer,
     t: ImportTimings,
-    side: side_index.SideIndex | None = None,
-) -> side_index.SideIndex | None:
+    side: side_index.Deferred | None = None,
+) -> side_index.Deferred | None:
     """The spool, in transactions of about the pacer's budget, pausing between them.
 
     Returns the side index still being fed (None: none, or copied in on the way)."""

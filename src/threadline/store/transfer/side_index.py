@@ -53,6 +53,10 @@ SIDE_UPTO = (1 << 62) - 1
 # The side index is copied in once it holds this many rows (the copy holds the write lock
 # about 2 us a row); the rest of the import is indexed as usual.
 ADOPT_ROWS = 200_000
+# A load starts its child once this many rows, or this much text, were committed (a smaller
+# one leaves its rows to the build, a step or two).
+START_ROWS = 2000
+START_BYTES = 4 << 20
 # Bytes of text waiting for the child, at most (the loader waits beyond).
 QUEUE_BYTES = 16 << 20
 # The child's FTS5 hashsize: terms pile up in memory and go out in few large segments.
@@ -513,8 +517,57 @@ class EarlyFeed:
         return self.side
 
 
-async def start(db: Database, *, wanted: bool = True) -> SideIndex | None:
-    """Claim the build for a side index and start the child, when the database allows it."""
+class Deferred:
+    """A side index whose child starts once START_ROWS rows (or START_BYTES of text) came:
+    a small load goes without one (its few rows are then indexed by the build)."""
+
+    def __init__(self, db_path: str, create: str) -> None:
+        self.db_path = db_path
+        self.create = create
+        self.side: SideIndex | None = None
+        self.rows = 0
+        self.text = 0  # bytes of text held until the child starts
+        self.failed = False
+        self.buffer: tuple[list[int], list[str], list[str]] = ([], [], [])
+
+    def feed(self, ids: Sequence[int], texts: Sequence[str], dirs: Sequence[str]) -> None:
+        """Rows just committed (see SideIndex.feed)."""
+        self.rows += len(ids)
+        if self.side is not None:
+            self.side.feed(ids, texts, dirs)
+            return
+        if self.failed:
+            return
+        self.buffer[0].extend(ids)
+        self.buffer[1].extend(texts)
+        self.buffer[2].extend(dirs)
+        self.text += sum(len(t) for t in texts)
+        if self.rows >= START_ROWS or self.text >= START_BYTES:
+            buffer, self.buffer = self.buffer, ([], [], [])
+            try:
+                self.side = SideIndex(self.db_path, self.create)
+            except OSError:  # no process to be had: the build will do it
+                self.failed = True
+                return
+            self.side.feed(*buffer)
+
+    async def finish(
+        self, db: Database, progress: Callable[[int, int], None] | None = None
+    ) -> tuple[bool, float]:
+        """See SideIndex.finish; without a child, the build indexes the rows."""
+        if self.side is None:
+            self.buffer = ([], [], [])
+            return False, await build_left(db, progress)
+        return await self.side.finish(db, progress)
+
+    def kill(self) -> None:
+        self.buffer = ([], [], [])
+        if self.side is not None:
+            self.side.kill()
+
+
+async def start(db: Database, *, wanted: bool = True) -> Deferred | None:
+    """Claim the build for a side index, when the database allows it (see Deferred)."""
     if not wanted:
         return None
     if await db.read(eligible) is None:  # most loads: no write transaction for nothing
@@ -523,8 +576,4 @@ async def start(db: Database, *, wanted: bool = True) -> SideIndex | None:
     create = await db.write(claim)
     if create is None:
         return None
-    try:
-        return SideIndex(str(db.path), create)
-    except OSError:
-        await build_left(db)
-        return None
+    return Deferred(str(db.path), create)
