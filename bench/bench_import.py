@@ -15,7 +15,9 @@ What is measured, each in a fresh process (so peak RSS is the import's own), `--
 
 Each run starts a second process that writes a row every 20 ms through BEGIN IMMEDIATE with
 threadline's busy timeout, and reports the longest it waited for the write lock. Printed:
-messages/s overall (the full-text index included: it is built as the rows go in), peak RSS,
+messages/s overall (the full-text index included: into an empty database it is built by a
+child process beside the load and copied in at the end, store/transfer/side_index.py; that
+process's CPU is not in load_history's cpu-s), peak RSS,
 the longest write-lock hold the loader reported, the other writer's longest wait, and the
 load average of the same run.
 """
@@ -489,7 +491,7 @@ def main() -> None:
             results.setdefault("import threadline FILE (JSONL), empty db", []).append(
                 _measured(fresh, lambda fresh=fresh: _cli_import(dump, fresh, env))
             )
-    print("medians (the index is built as rows go in; rss is the peak of the process):")
+    print("medians (the index included, built beside the load; rss is the peak of the process):")
     for name, runs in results.items():
         _row(name, runs, None if name.startswith(("generator", "bare")) else 50_000)
     print(f"load: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

@@ -564,10 +564,47 @@ def test_the_schema_s_index_and_counter_triggers_are_all_done_in_bulk(tmp_path) 
             if any(f" {t} " in f" {sql} " or f"INTO {t} " in sql for t in fts)
         ]
         plan = bulk.plan_triggers(conn)
+    idle = [n for t in bulk.IDLE_TRIGGERS.values() for n in t]
     assert writers and sorted(writers) == sorted(
-        n for n in plan.suspended if n != "messages_count_ai"
+        n for n in plan.suspended if n != "messages_count_ai" and n not in idle
     )
     assert "messages_count_ai" in plan.suspended and plan.per_row == []
+    # Sync's capture of new messages, idle while sync is off, is the one known (suspended).
+    assert idle == ["sync_messages_ai"] and "sync_messages_ai" in plan.suspended
+
+
+async def test_sync_capture_of_imported_messages_is_as_per_row(store: Store, db_path) -> None:
+    """Capture off: the idle trigger is suspended and nothing is captured; on: it fires per
+    row and every complete imported message is captured, as before."""
+    await store.load_history([session("s1", count=3)])
+    with sqlite3.connect(db_path) as conn:
+        assert (
+            conn.execute("SELECT count(*) FROM sync_outbox WHERE kind = 'message'").fetchone()[0]
+            == 0
+        )
+        conn.execute("UPDATE sync_state SET capture = 1")
+        plan = bulk.plan_triggers(conn)
+        assert "sync_messages_ai" in plan.per_row and "sync_messages_ai" not in plan.suspended
+    await store.load_history([session("s2", count=4, created_at=T0 + timedelta(1))])
+    with sqlite3.connect(db_path) as conn:
+        keys = [
+            int(r[0])
+            for r in conn.execute("SELECT key FROM sync_outbox WHERE kind = 'message' ORDER BY seq")
+        ]
+        sid = imported_session_id("claude-code", "s2", T0 + timedelta(1))
+        ids = [r[0] for r in conn.execute("SELECT id FROM messages WHERE session_id = ?", (sid,))]
+    assert keys == sorted(ids) and len(ids) == 4
+
+
+async def test_capture_turned_on_inside_a_bulk_transaction_aborts_it(store, db_path) -> None:
+    with sqlite3.connect(db_path, isolation_level=None) as conn:
+        conn.execute("BEGIN IMMEDIATE")
+        loader = bulk.Bulk(conn)
+        assert "sync_messages_ai" in loader.plan.suspended
+        conn.execute("UPDATE sync_state SET capture = 1")
+        with pytest.raises(StoreError, match="sync began capturing"):
+            loader.finish()
+        conn.execute("ROLLBACK")
 
 
 async def test_source_and_source_id_are_checked(store: Store) -> None:
@@ -700,3 +737,39 @@ async def test_an_imported_session_carries_its_project_identity(store, db_path, 
             ).fetchall()
         )
     assert rows == {"in-repo": "github.com/Me/api src", "elsewhere": None}
+
+
+async def test_preview_is_the_first_typed_prompt_else_the_first_command(store: Store) -> None:
+    """The counters' bulk work picks a preview as the per-row rules say: the first non-blank
+    user message whose payload kind is a prompt (or has none); else the first command; a
+    later load never replaces a preview."""
+
+    def typed(i: int, text: str, kind: str | None) -> IncomingMessage:
+        payload = {"source": "claude-code"} if kind is None else {"kind": kind}
+        return message(i, text, role="user", payload=payload)
+
+    batches = [
+        session(
+            "a", [typed(0, "  ", None), typed(1, "injected", "injected"), typed(2, "real", None)]
+        ),
+        session(
+            "b",
+            [typed(0, "/clear", "command"), typed(1, "/model", "command")],
+            created_at=T0 + timedelta(1),
+        ),
+        session(
+            "c",
+            [typed(0, "/clear", "command"), typed(1, "typed", "prompt")],
+            created_at=T0 + timedelta(2),
+        ),
+        session("d", [typed(0, "tool says", "injected")], created_at=T0 + timedelta(3)),
+    ]
+    await store.load_history(batches)
+    more = session("a", [typed(3, "later prompt", None)])
+    await store.load_history([more])
+    previews = []
+    for name, day in (("a", 0), ("b", 1), ("c", 2), ("d", 3)):
+        got = await store.get_session(imported_session_id("claude-code", name, T0 + timedelta(day)))
+        assert got is not None
+        previews.append(got.preview)
+    assert previews == ["real", "/clear", "typed", None]

@@ -80,8 +80,12 @@ def cmd_import_threadline(args: argparse.Namespace) -> int:
     source, _size = _open(args.file)
     bar = Progress("importing")
     # Reading and checking the file takes no lock; loading is many short transactions.
-    labels = {"reading": "importing: reading", "loading": "importing: loading"}
-    units = {"loading": "messages"}
+    labels = {
+        "reading": "importing: reading",
+        "loading": "importing: loading",
+        "indexing": "importing: indexing",  # rows a first import left to the index's build
+    }
+    units = {"loading": "messages", "indexing": "messages"}
 
     def progress(phase: str, done: int, total: int | None) -> None:
         label = labels.get(phase, phase)

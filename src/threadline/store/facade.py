@@ -1211,7 +1211,8 @@ class Store:
         are skipped and listed; an import cut short (a crash) is finished by importing the same
         file again. See store/transfer/importer.py for the rules. `progress(phase, done,
         total)`: phase "reading" counts bytes of the file (total None for a pipe; called from
-        a worker thread), then "loading" counts messages (called on the event loop).
+        a worker thread), then "loading" counts messages (called on the event loop), then, when a
+        first import's search index has to be built after all, "indexing" counts messages.
 
         Raises:
             ImportFormatError: the file is not a valid export (nothing was imported).
@@ -1223,10 +1224,18 @@ class Store:
 
         started = time.perf_counter()
         spool_dir = str(self.path.parent)
-        checked = await asyncio.to_thread(reader.check, source, name, spool_dir, progress)
+        early = await importer.early_feed(self._db)  # a first import: indexed as it is read
+        try:
+            checked = await asyncio.to_thread(
+                reader.check, source, name, spool_dir, progress, early
+            )
+        except BaseException:
+            if early is not None:
+                early.give_up()
+            raise
         try:
             return await importer.import_export(
-                self._db, self._clock, checked, progress, time.perf_counter() - started
+                self._db, self._clock, checked, progress, time.perf_counter() - started, early
             )
         finally:
             checked.close()

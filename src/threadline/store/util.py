@@ -81,6 +81,11 @@ def uuid7_seeded(when: datetime, seed: bytes) -> str:
     return f"{hexed[:8]}-{hexed[8:12]}-{hexed[12:16]}-{hexed[16:20]}-{hexed[20:]}"
 
 
+# json.dumps with these arguments builds a new encoder on every call; this one is reused (the
+# same text: the same options).
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+
+
 def dump_json(value: Any, what: str = "payload") -> str:
     """Compact JSON text; lone surrogates are kept as \\u escapes so they round-trip.
 
@@ -90,9 +95,11 @@ def dump_json(value: Any, what: str = "payload") -> str:
     from threadline.store.errors import StoreError
 
     try:
-        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        text = _COMPACT(value)
     except (TypeError, ValueError) as exc:
         raise StoreError(f"the {what} is not JSON-serialisable: {exc}") from None
+    if text.isascii():
+        return text
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

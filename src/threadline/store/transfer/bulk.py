@@ -11,11 +11,20 @@ the triggers it knows, by name, and does their work once for all the rows it ins
   `INSERT INTO t (...) SELECT <the same exprs> FROM <the new rows> AS new [WHERE w] ORDER BY
   rowid`; so a trigger whose columns, expressions or condition change is followed as written.
   A trigger of another shape is not suspended: it fires per row (slower, still correct).
+- an index trigger that skips the rows of a pending index build (BUILT_LATER): when every new
+  row is in the build's range (a first import leaving its rows to a side index, a sync
+  catch-up's deferred index), its bulk statement, which would write nothing, is skipped.
 - the counters trigger (messages_count_ai): replaced by one UPDATE per transaction, only while
   its text is the one that UPDATE was written for (COUNTERS_SHA256); otherwise it fires per row.
 
-Triggers not named here (another feature's: sync's journal, the session counts) are never
-touched, and fire for every row as usual. Suspended triggers are dropped and re-created from
+- sync's capture of new messages (IDLE_TRIGGERS): it does nothing while sync is not capturing
+  (sync_state.capture off, read inside the transaction), yet costs about as much as the row's
+  own insert to fire; so while it would do nothing, and only while its text is the one known
+  (its sha256), it is suspended with no work to do, and the transaction is aborted should
+  capture be on by the time the work is done (then the rows would have been journalled).
+
+Triggers not named here (another feature's: sync's other captures, the session counts) are
+never touched, and fire for every row as usual. Suspended triggers are dropped and re-created from
 their exact text inside the transaction: DDL is transactional, so no other connection ever sees
 the schema without them, and a crash or an error before COMMIT leaves them as they were. The
 trigger list is compared before COMMIT; any difference aborts the transaction.
@@ -71,6 +80,28 @@ COUNTERS_TRIGGER = "messages_count_ai"
 # _COUNTERS does the work of. When a migration changes that trigger, this no longer matches
 # and the trigger fires per row until _COUNTERS is brought in line (tests/store flag it).
 COUNTERS_SHA256 = "2656dfcde4957b9066d7f923a85ecba20ac01ffb80eb9093a51ed1a9954da209"
+# Index triggers that skip the rows a search_build range covers (0007_search_index.sql: the
+# rows an index build will do): name -> (the build's name, sha256 of the whitespace-normalised
+# text). When every new row of a bulk transaction is in such a range, their work is skipped.
+BUILT_LATER = {
+    "search_messages_ai": (
+        "messages",
+        "971b62ea2aecd9be0d21c7fe1c2362ce43433e5aeaccbbcd6018cccdaca0fa1f",
+    ),
+}
+# Setting an index's hashsize costs a few ms; worth it from about this many rows.
+HASHSIZE_ROWS = 1000
+# AFTER INSERT triggers, by table, that do nothing while a condition holds: name -> (sha256 of
+# the whitespace-normalised text whose WHEN the condition stands for, the condition as a query
+# giving true while the trigger would do nothing). 0005_sync.sql's capture of new messages.
+IDLE_TRIGGERS = {
+    "messages": {
+        "sync_messages_ai": (
+            "30678aaea950b37330e52e8164cedea40b0828adccd8a285bc64bd5d3ae7206b",
+            "SELECT NOT coalesce((SELECT capture FROM main.sync_state), 0)",
+        )
+    },
+}
 
 
 class Pacer:
@@ -167,6 +198,19 @@ def new_rows(table: str) -> str:
 # session has none (the trigger's expression; a message an outside tool injected or a slash
 # command (payload kind other than `prompt`) is not what the person typed, so it is passed over;
 # a session of slash commands alone is previewed by its first command).
+def _first_user(kind_test: str) -> str:
+    """The id of the session's first new non-blank user message whose payload kind passes
+    `kind_test` (read in id order from the session's index: it stops at the first; `+m.id`
+    keeps SQLite from probing the index once per new row of the transaction instead)."""
+    return f"""(SELECT m.id FROM main.messages AS m INDEXED BY messages_session
+              WHERE m.session_id = s.id AND +m.id IN (SELECT id FROM {new_rows("messages")})
+                AND m.role = 'user' AND trim(m.content) <> ''
+                AND {kind_test}
+              ORDER BY m.id LIMIT 1)"""
+
+
+_KIND = "CASE WHEN json_valid(m.payload) THEN m.payload ->> '$.kind' END"
+# The preview's search (a payload's JSON read) is made only for the sessions without one.
 _COUNTERS = f"""
 UPDATE main.sessions AS s SET
     message_count = s.message_count + x.n,
@@ -174,24 +218,17 @@ UPDATE main.sessions AS s SET
     total_output_tokens = s.total_output_tokens + x.tout,
     updated_at = max(s.updated_at, x.last),
     preview = CASE
-        WHEN s.preview IS NULL AND x.first_user IS NOT NULL
+        WHEN s.preview IS NULL
         THEN (SELECT substr(trim(replace(replace(replace(m.content, char(13), ' '),
                                                  char(10), ' '), char(9), ' ')), 1, 200)
-              FROM main.messages AS m WHERE m.id = x.first_user)
+              FROM main.messages AS m
+              WHERE m.id = coalesce({_first_user(f"coalesce({_KIND}, 'prompt') = 'prompt'")},
+                                    {_first_user(f"{_KIND} = 'command'")}))
         ELSE s.preview END
 FROM (
     SELECT m.session_id AS sid, count(*) AS n,
            sum(coalesce(m.input_tokens, 0)) AS tin, sum(coalesce(m.output_tokens, 0)) AS tout,
-           max(m.created_at) AS last,
-           coalesce(min(CASE WHEN m.role = 'user' AND trim(m.content) <> ''
-                                 AND coalesce(CASE WHEN json_valid(m.payload)
-                                                   THEN m.payload ->> '$.kind' END,
-                                              'prompt') = 'prompt'
-                                THEN m.id END),
-                    min(CASE WHEN m.role = 'user' AND trim(m.content) <> ''
-                                 AND CASE WHEN json_valid(m.payload)
-                                          THEN m.payload ->> '$.kind' END = 'command'
-                                THEN m.id END)) AS first_user
+           max(m.created_at) AS last
     FROM {new_rows("messages")} AS t CROSS JOIN main.messages AS m ON m.id = t.id
     GROUP BY m.session_id
 ) AS x
@@ -308,12 +345,17 @@ class TriggerPlan:
     suspended: dict[str, str] = field(default_factory=dict)  # name -> its exact CREATE text
     work: dict[str, list[str]] = field(default_factory=dict)  # table -> bulk statements
     fts: list[str] = field(default_factory=list)  # FTS5 tables the work writes
+    writes: dict[str, list[str]] = field(default_factory=dict)  # statement -> its FTS5 tables
+    # statement -> the search_build name whose pending range makes it do nothing (BUILT_LATER)
+    deferrable: dict[str, str] = field(default_factory=dict)
     per_row: list[str] = field(default_factory=list)  # known triggers left firing per row
+    idle: list[str] = field(default_factory=list)  # conditions suspended idle triggers need
 
 
 def plan_triggers(conn: sqlite3.Connection) -> TriggerPlan:
     """Read the known triggers from sqlite_master (inside the transaction) and plan their work."""
     names = [n for t in TABLES for n in INSERT_TRIGGERS[t]] + [COUNTERS_TRIGGER]
+    names += [n for t in IDLE_TRIGGERS for n in IDLE_TRIGGERS[t]]
     found = {
         name: (table, sql)
         for name, table, sql in conn.execute(
@@ -334,7 +376,14 @@ def plan_triggers(conn: sqlite3.Connection) -> TriggerPlan:
                 continue
             plan.suspended[name] = found[name][1]
             plan.work[table].extend(rewritten[0])
-            plan.fts += [t for t in rewritten[1] if _is_fts5(conn, t) and t not in plan.fts]
+            fts = [t for t in rewritten[1] if _is_fts5(conn, t)]
+            plan.fts += [t for t in fts if t not in plan.fts]
+            later = BUILT_LATER.get(name)
+            digest = hashlib.sha256(_normalise(found[name][1]).encode()).hexdigest()
+            for statement in rewritten[0]:
+                plan.writes[statement] = fts
+                if later is not None and digest == later[1]:
+                    plan.deferrable[statement] = later[0]
         if table == "sessions" and COUNTERS_TRIGGER in found:
             # After the sessions' own index entries, before the messages': see TABLES.
             digest = hashlib.sha256(_normalise(found[COUNTERS_TRIGGER][1]).encode()).hexdigest()
@@ -343,6 +392,15 @@ def plan_triggers(conn: sqlite3.Connection) -> TriggerPlan:
                 plan.work["messages"].append(_COUNTERS)
             else:
                 plan.per_row.append(COUNTERS_TRIGGER)
+        for name, (digest, idle) in IDLE_TRIGGERS.get(table, {}).items():
+            if name not in found or found[name][0] != table:
+                continue
+            known = hashlib.sha256(_normalise(found[name][1]).encode()).hexdigest() == digest
+            if known and conn.execute(idle).fetchone()[0]:
+                plan.suspended[name] = found[name][1]
+                plan.idle.append(idle)
+            else:
+                plan.per_row.append(name)
     return plan
 
 
@@ -414,13 +472,10 @@ class Bulk:
             conn.execute(f"DELETE FROM {new_rows(table)}")
         for name in self.plan.suspended:
             conn.execute(f'DROP TRIGGER main."{name}"')
-        self.hashsizes = (
-            {fts: _set_hashsize(conn, fts, FTS_HASHSIZE) for fts in self.plan.fts}
-            if FTS_HASHSIZE
-            else {}
-        )
+        self.hashsizes: dict[str, int | None] = {}  # set for the work (when large): to restore
         self.rows = dict.fromkeys(TABLES, 0)
         self.lowest = dict.fromkeys(TABLES, 0)  # the smallest new rowid (0: none)
+        self.highest = dict.fromkeys(TABLES, 0)  # at least the largest new rowid
         self.seconds = 0.0  # time spent doing the suspended triggers' work
         self.open = True
 
@@ -433,17 +488,26 @@ class Bulk:
             cur = self.conn.execute(
                 f"{sql} WHERE session_id = ? AND rowid BETWEEN ? AND ?", (session_id, first, last)
             )
-        self._note(table, first, cur.rowcount)
+        self._note(table, first, cur.rowcount, last)
 
     def added_rowid(self, table: str, rowid: int) -> None:
         self.conn.execute(f"INSERT INTO {new_rows(table)} (id) VALUES (?)", (rowid,))
         self._note(table, rowid, 1)
 
-    def _note(self, table: str, first: int, count: int) -> None:
+    def _note(self, table: str, first: int, count: int, last: int | None = None) -> None:
         if count:
             self.rows[table] += count
             low = self.lowest[table]
             self.lowest[table] = first if not low else min(low, first)
+            self.highest[table] = max(self.highest[table], first if last is None else last)
+
+    def _built_later(self, table: str, build: str) -> bool:
+        """Whether every new row of `table` is in `build`'s pending range (left to it)."""
+        row = self.conn.execute(
+            "SELECT 1 FROM main.search_build WHERE name = ? AND done < ? AND upto >= ?",
+            (build, self.lowest[table], self.highest[table]),
+        ).fetchone()
+        return row is not None
 
     def touches(self, table: str, rowid: int) -> bool:
         """Whether changing this row now would meet insert work still pending for it."""
@@ -460,9 +524,21 @@ class Bulk:
             return
         conn = self.conn
         started = time.perf_counter()
+        for idle in self.plan.idle:
+            if not conn.execute(idle).fetchone()[0]:
+                raise StoreError(
+                    "sync began capturing during an import; nothing of the import was written"
+                )
         for table in TABLES:
             if self.rows[table]:
                 for statement in self.plan.work[table]:
+                    build = self.plan.deferrable.get(statement)
+                    if build is not None and self._built_later(table, build):
+                        continue  # its condition is false for every new row
+                    if FTS_HASHSIZE and self.rows[table] >= HASHSIZE_ROWS:
+                        for fts in self.plan.writes.get(statement, []):
+                            if fts not in self.hashsizes:
+                                self.hashsizes[fts] = _set_hashsize(conn, fts, FTS_HASHSIZE)
                     conn.execute(statement)
             conn.execute(f"DELETE FROM {new_rows(table)}")
         for fts, previous in self.hashsizes.items():

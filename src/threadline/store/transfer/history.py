@@ -16,7 +16,9 @@ seconds (measured as it goes; a transaction takes no further batch after the pac
 larger than a part (PART_BYTES, PART_MESSAGES) is split, each part its own transaction, the
 session created by the first and its summaries and mark saved with the last, so a crash mid-way
 leaves a session that the next read completes (keys keep it from doubling). Full-text indexing
-and counters are done in bulk (transfer/bulk.py).
+and counters are done in bulk (transfer/bulk.py); into a database without messages (a first
+import) the message index is built by a process of its own beside the load and copied in at the
+end (transfer/side_index.py).
 
 Identity. A session is found by (source, source_id) (indexed columns, also kept in its
 metadata); a new one gets an id that is the same on every machine (store/util.uuid7_seeded:
@@ -50,9 +52,10 @@ from threadline.store.errors import (
     LockTimeout,
     StoreError,
 )
+from threadline.store.transfer import side_index
 from threadline.store.transfer.batches import Part, imported_session_id
 from threadline.store.transfer.bulk import Checkpointer, Pacer, pause_autocheckpoint
-from threadline.store.transfer.merge import DryState, Result, read_marks, write_parts
+from threadline.store.transfer.merge import DryState, Fed, Result, read_marks, write_parts
 from threadline.store.transfer.pipe import PIPE_BYTES, End, Gate, Pipe, Refused, produce
 from threadline.store.util import Clock, fmt_ts
 
@@ -63,6 +66,10 @@ __all__ = ["LoadReport", "imported_session_id", "load", "read_marks"]
 
 # Errors that are the database's, not a batch's: they end the load whatever `on_error` says.
 _NOT_THE_BATCH = (LockTimeout, DatabaseDamaged, DatabaseReadOnly)
+
+# Whether a load into a database without messages builds their search index in a process of
+# its own (transfer/side_index.py); tests turn it off to compare.
+SIDE_INDEX = True
 
 # When set (tests), a transaction takes no further part once it has held the lock this long;
 # otherwise the pacer's cutoff (about the time the bulk work that follows will leave).
@@ -150,17 +157,22 @@ async def load(
     pause = 0.0
     checkpointer = None
     autocheckpoint = None
+    side = None
     if not dry_run:
         autocheckpoint = await db.on_writer(pause_autocheckpoint, 0)
         checkpointer = Checkpointer(str(db.path))
     try:
+        if not dry_run:
+            side = await side_index.start(db, wanted=SIDE_INDEX)
         while True:
             items = await asyncio.to_thread(pipe.take, pacer.budget)
             parts = [item for item in items if isinstance(item, Part)]
             if parts:
                 index = report.index_seconds
                 cutoff = pacer.cutoff if CUTOFF is None else CUTOFF
-                held, left = await _write(db, clock, parts, dry, tally, on_error, gate, cutoff)
+                held, left = await _write(
+                    db, clock, parts, dry, tally, on_error, gate, cutoff, side
+                )
                 if left:  # the transaction ran long: the rest goes in the next one
                     pipe.unget([*left, *items[len(parts) :]])
                     items = []
@@ -172,6 +184,9 @@ async def load(
                     report.transactions += 1
                     report.locked_seconds += held
                     report.longest_lock_seconds = max(report.longest_lock_seconds, held)
+                if side is not None and side.rows >= side_index.ADOPT_ROWS:
+                    done_side, side = side, None
+                    await _side_done(done_side, db, report)  # the rest is indexed as usual
                 if progress is not None:
                     progress(report)
             for item in items:
@@ -184,7 +199,19 @@ async def load(
                 break
             if parts and not dry_run:
                 await asyncio.sleep(pause)  # the lock is free: other writers go now
+        if side is not None:
+            done_side, side = side, None
+            await _side_done(done_side, db, report)
+        elif not dry_run:  # rows a crashed import left to the build (and this one's with them)
+            started = time.perf_counter()
+            held = await side_index.build_left(db)
+            if held:
+                report.index_seconds += time.perf_counter() - started
+                report.locked_seconds += held
+                report.longest_lock_seconds = max(report.longest_lock_seconds, held)
     finally:
+        if side is not None:  # the load failed: its rows are left to the build
+            side.kill()
         pipe.cancel()
         gate.free()
         if checkpointer is not None:
@@ -192,6 +219,15 @@ async def load(
             await db.on_writer(pause_autocheckpoint, autocheckpoint)
         report.seconds = time.perf_counter() - started
     return report
+
+
+async def _side_done(side: side_index.Deferred, db: Database, report: LoadReport) -> None:
+    """Copy the side index in (or build what it leaves); the time counts as index work."""
+    started = time.perf_counter()
+    _, held = await side.finish(db)
+    report.index_seconds += time.perf_counter() - started
+    report.locked_seconds += held
+    report.longest_lock_seconds = max(report.longest_lock_seconds, held)
 
 
 def _refuse(
@@ -216,6 +252,7 @@ async def _write(
     on_error: Callable[[IncomingSession, StoreError], None] | None,
     gate: Gate,
     cutoff: float,
+    side: side_index.Deferred | None = None,
 ) -> tuple[float, list[Part]]:
     """Write parts in one transaction (one at a time if one fails).
 
@@ -225,16 +262,28 @@ async def _write(
 
     async def once(group: list[Part]) -> tuple[float, int]:
         locked: list[float] = []
+        fed: list[Fed] = []
 
         def run(conn: sqlite3.Connection) -> list[Result]:
             locked.append(time.perf_counter())  # BEGIN IMMEDIATE has the write lock
             gate.busy()
+            fed[:] = [([], [], [])] if side is not None else []  # this attempt's rows only
             try:
-                return write_parts(conn, group, fmt_ts(clock()), dry, locked[-1] + cutoff, gate)
+                return write_parts(
+                    conn,
+                    group,
+                    fmt_ts(clock()),
+                    dry,
+                    locked[-1] + cutoff,
+                    gate,
+                    fed[0] if fed else None,
+                )
             finally:
                 gate.free()
 
         results = await (db.read(run) if dry is not None else db.write(run))
+        if side is not None and fed and fed[0][0]:  # committed: the side index may have them
+            await asyncio.to_thread(side.feed, *fed[0])
         tally.add(results)
         return time.perf_counter() - locked[-1], len(results)  # up to the end of COMMIT
 

@@ -19,6 +19,12 @@ moved and, for a session loaded in parts, how far it got). Running the same impo
 finishes it: the recorded sessions count as imported by it (not skipped), a session cut in the
 middle continues after its last loaded message, and the memories, which come last, go in with
 the run's end. Sessions already complete stay as they are meanwhile: nothing is rolled back.
+
+A first import (a database without messages): the message search index is built by a process
+of its own (transfer/side_index.py), fed while the file is read and checked, and copied in
+after the load; when the load cannot keep the file's message ids, by one fed as the rows go in.
+A crash leaves the rows to the index's resumable build, which running the import again (or the
+app, or `threadline db index`) does.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from threadline.store.columns import MEMORY, MESSAGE, SESSION, SUMMARY
+from threadline.store.transfer import side_index
 from threadline.store.transfer.bulk import (
     ROW_COST,
     Bulk,
@@ -58,6 +65,11 @@ if TYPE_CHECKING:
 # phase ("loading": messages done of total), done, total
 LoadProgress = Callable[[str, int, int | None], None]
 
+# Whether an import into a database without messages builds their search index in a process
+# of its own (transfer/side_index.py), when it brings at least this many; tests set it to 0
+# (always) or None (never) to compare.
+SIDE_INDEX_ROWS: int | None = 2000
+
 # When set (tests), a transaction takes no further spool item once it has held the lock this
 # long; otherwise the pacer's cutoff (about the time the bulk work that follows will leave).
 CUTOFF: float | None = None
@@ -76,6 +88,7 @@ _MESSAGE_SQL = (
     f" VALUES ({', '.join('?' * len(_MESSAGE_STORED))})"
 )
 _KEY = MESSAGE_COLS.index("source_key")
+_STORED_CONTENT = _MESSAGE_STORED.index("content")
 _CONTENT = MESSAGE_COLS.index("content")
 _PAYLOAD = MESSAGE_COLS.index("payload")
 _SUMMARY_SQL = (
@@ -116,6 +129,7 @@ class _Run:
     imported: dict[str, int] = field(default_factory=dict)  # session id -> message shift
     moved: set[str] = field(default_factory=set)  # sessions whose ids were moved
     current: _Session | None = None
+    exact: bool = True  # every session new, with the file's message ids (so far)
     loaded: int = 0  # messages inserted by this run (not an earlier one)
     done: int = 0  # messages of the file accounted for (for progress)
 
@@ -178,11 +192,16 @@ def _taken(conn: sqlite3.Connection, table: str, ids: list[int]) -> bool:
 class _Writer:
     """Applies spool items inside one transaction."""
 
-    def __init__(self, conn: sqlite3.Connection, checked: Checked, run: _Run) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, checked: Checked, run: _Run, feeding: bool = False
+    ) -> None:
         self.conn = conn
         self.checked = checked
         self.run = run
         self.bulk: Bulk | None = None
+        # The rows inserted, for a side index: ids, texts, directory tokens.
+        self.fed: tuple[list[int], list[str], list[str]] | None = ([], [], []) if feeding else None
+        self.tokens: tuple[str, str] | None = None  # (session id, its directory tokens)
 
     def apply(self, items: list[tuple[Any, ...]], deadline: float) -> tuple[float, int]:
         """Write items until `deadline` (perf_counter time) has passed.
@@ -220,6 +239,7 @@ class _Writer:
         present = conn.execute("SELECT 1 FROM sessions WHERE id = ?", (sid,)).fetchone()
         tag = run.tags.get(sid)
         if tag is not None and present:
+            run.exact = False
             shift, summary_shift, upto = tag
             mode = "done" if upto is None else "resume"
             run.current = _Session(plan, mode, shift, summary_shift, upto or 0)
@@ -230,6 +250,7 @@ class _Writer:
                 run.done += plan.messages
             return
         if present:
+            run.exact = False
             run.current = _Session(plan, "skip")
             run.done += plan.messages
             return
@@ -256,6 +277,8 @@ class _Writer:
             (run.id, sid, shift, summary_shift),
         )
         run.current = _Session(plan, "new", shift, summary_shift, 0)
+        if shift:
+            run.exact = False
         if shift or summary_shift:
             run.moved.add(sid)
 
@@ -289,6 +312,16 @@ class _Writer:
         bulk = self._bulk()
         self.conn.executemany(_MESSAGE_SQL, values)
         bulk.added("messages", min(v[0] for v in values), max(v[0] for v in values), sid)
+        if self.fed is not None:
+            if self.tokens is None or self.tokens[0] != sid:
+                row = self.conn.execute(
+                    "SELECT dir_tokens FROM sessions WHERE id = ?", (sid,)
+                ).fetchone()
+                self.tokens = (sid, row[0])
+            ids, texts, dirs = self.fed
+            ids.extend(v[0] for v in values)
+            texts.extend(v[_STORED_CONTENT] for v in values)
+            dirs.extend([self.tokens[1]] * len(values))
         if keys:
             self.conn.executemany(
                 "INSERT INTO message_keys (session_id, key, message_id) VALUES (?, ?, ?)", keys
@@ -383,16 +416,22 @@ def _finish(conn: sqlite3.Connection, checked: Checked, run: _Run, result: Impor
 
 
 def _apply(
-    conn: sqlite3.Connection, checked: Checked, run: _Run, batch: list[Any], cutoff: float
-) -> tuple[float, int, list[float]]:
+    conn: sqlite3.Connection,
+    checked: Checked,
+    run: _Run,
+    batch: list[Any],
+    cutoff: float,
+    feeding: bool = False,
+) -> tuple[float, int, list[float], Any]:
     """One transaction's worth of spool items.
 
     Returns the bulk work's time, how many items went in (it stops taking more after `cutoff`
-    seconds) and [start, end] of the work.
+    seconds), [start, end] of the work, and (with `feeding`) the rows for the side index.
     """
     started = time.perf_counter()  # BEGIN IMMEDIATE has the write lock
-    spent, done = _Writer(conn, checked, run).apply(batch, started + cutoff)
-    return spent, done, [started, time.perf_counter()]
+    writer = _Writer(conn, checked, run, feeding)
+    spent, done = writer.apply(batch, started + cutoff)
+    return spent, done, [started, time.perf_counter()], writer.fed
 
 
 def _cost(batch: list[Any]) -> int:
@@ -418,32 +457,84 @@ def _gather(items: Iterator[tuple[Any, ...]], budget: int, pending: list[Any]) -
     return taken
 
 
+async def early_feed(db: Database) -> side_index.EarlyFeed | None:
+    """Before pass 1: a side index fed as the file is read, on a first import (else None)."""
+    if SIDE_INDEX_ROWS is None:
+        return None
+    create = await db.read(side_index.eligible)
+    if create is None:
+        return None
+    return side_index.EarlyFeed(str(db.path), create, SIDE_INDEX_ROWS)
+
+
 async def import_export(
     db: Database,
     clock: Clock,
     checked: Checked,
     progress: LoadProgress | None,
     timings_read: float,
+    early: side_index.EarlyFeed | None = None,
 ) -> ImportResult:
-    """Pass 2: load a checked export (see the module docstring)."""
+    """Pass 2: load a checked export (see the module docstring).
+
+    `early`: the side index fed while the file was read (used when the load keeps every
+    message id of the file; otherwise given up, and the load feeds one of its own)."""
     started = time.perf_counter()
     result = ImportResult()
     t = result.timings
-    run = await db.write(_begin, checked, fmt_ts(clock()))
+    try:  # the rows read and not yet handed over go first
+        ready = None if early is None else await asyncio.to_thread(early.ready)
+        run = await db.write(_begin, checked, fmt_ts(clock()))
+    except BaseException:
+        if early is not None:
+            early.give_up()
+        raise
     result.resumed = run.resumed
     if progress:
         progress("loading", 0, checked.messages)
     autocheckpoint = await db.on_writer(pause_autocheckpoint, 0)
     checkpointer = Checkpointer(str(db.path))
+    side = None
     try:
-        await _load(db, checked, run, progress, checkpointer, t)
+        if ready is not None:  # read already: it takes no rows from the load
+            if await db.write(side_index.claim) is None:  # no longer a first import
+                assert early is not None
+                early.give_up()
+                ready = None
+        wanted = SIDE_INDEX_ROWS is not None and checked.messages >= SIDE_INDEX_ROWS
+        if ready is None:
+            side = await side_index.start(db, wanted=wanted)
+        side = await _load(db, checked, run, progress, checkpointer, t, side)
+        if progress:
+            progress("loading", checked.messages, checked.messages)
+        started_index = time.perf_counter()
+
+        def indexing(done: int, total: int) -> None:
+            if progress:
+                progress("indexing", done, total)
+
+        if ready is not None and run.exact:  # the file's rows, all kept: copied in
+            read_side, ready, early = ready, None, None
+            _, side_held = await read_side.finish(db, indexing)
+        elif side is not None:  # its index copied in (or built, if it cannot be)
+            done_side, side = side, None
+            _, side_held = await done_side.finish(db, indexing)
+        else:  # rows a crashed import left to the build (this one's with them)
+            side_held = await side_index.build_left(db, indexing)
+        if side_held:
+            t.index_seconds += time.perf_counter() - started_index
+            t.locked_seconds += side_held
+            t.transactions += 1
+            t.longest_lock_seconds = max(t.longest_lock_seconds, side_held)
         held = await _timed_write(db, t, _finish, checked, run, result)
     finally:
+        if side is not None:  # the import failed: its rows are left to the build
+            side.kill()
+        if early is not None:
+            early.give_up()
         await asyncio.to_thread(checkpointer.stop)
         await db.on_writer(pause_autocheckpoint, autocheckpoint)
     t.locked_seconds += held
-    if progress:
-        progress("loading", checked.messages, checked.messages)
     for plan in checked.sessions:
         if plan.id in run.imported:
             result.sessions += 1
@@ -469,20 +560,34 @@ async def _load(
     progress: LoadProgress | None,
     checkpointer: Checkpointer,
     t: ImportTimings,
-) -> None:
-    """The spool, in transactions of about the pacer's budget, pausing between them."""
+    side: side_index.Deferred | None = None,
+) -> side_index.Deferred | None:
+    """The spool, in transactions of about the pacer's budget, pausing between them.
+
+    Returns the side index still being fed (None: none, or copied in on the way)."""
     items = checked.items()
     pacer = Pacer()
     pending: list[Any] = []
     while True:
         batch = await asyncio.to_thread(_gather, items, pacer.budget, pending)
         if not batch:
-            return
+            return side
         before = run.loaded
         asked = time.perf_counter()
         cutoff = pacer.cutoff if CUTOFF is None else CUTOFF
-        spent, done, marks = await db.write(_apply, checked, run, batch, cutoff)
+        spent, done, marks, fed = await db.write(
+            _apply, checked, run, batch, cutoff, side is not None
+        )
         pending[:0] = batch[done:]  # what did not fit goes first in the next one
+        if side is not None and fed[0]:  # committed: the side index may have them
+            await asyncio.to_thread(side.feed, *fed)
+            if side.rows >= side_index.ADOPT_ROWS:  # copied in now; the rest as usual
+                done_side, side = side, None
+                copy_started = time.perf_counter()
+                _, side_held = await done_side.finish(db)
+                t.index_seconds += time.perf_counter() - copy_started
+                t.locked_seconds += side_held
+                t.longest_lock_seconds = max(t.longest_lock_seconds, side_held)
         end = time.perf_counter()
         held = end - marks[0]
         t.wait_seconds += marks[0] - asked

@@ -31,6 +31,10 @@ _INSERT_MESSAGE = (
     f"INSERT INTO messages ({', '.join(INSERT_COLS)}) VALUES ({', '.join('?' * len(INSERT_COLS))})"
 )
 _UPDATE_MESSAGE = f"UPDATE messages SET {', '.join(f'{c} = ?' for c in VALUE_COLS)} WHERE id = ?"
+_CONTENT = VALUE_COLS.index("content")
+
+# Rows inserted, for a side index (transfer/side_index.py): ids, texts, directory tokens.
+Fed = tuple[list[int], list[str], list[str]]
 
 
 def read_marks(conn: sqlite3.Connection, source: str) -> dict[str, FileMark]:
@@ -79,13 +83,15 @@ def write_parts(
     dry: DryState | None,
     deadline: float | None = None,
     gate: Gate | None = None,
+    fed: Fed | None = None,
 ) -> list[Result]:
     """Write parts in the current transaction (or, with `dry`, only work out what would be).
 
     Past `deadline` (a perf_counter time) no further part is started: the results say how
-    many were written, and the caller keeps the others for the next transaction.
+    many were written, and the caller keeps the others for the next transaction. With `fed`,
+    the new messages' ids, texts and directory tokens are added to it (for a side index).
     """
-    bulk = LazyBulk(conn, gate)
+    bulk = LazyBulk(conn, gate, fed)
     results = []
     for part in parts:
         results.append(_write_part(conn, part, bulk, now, dry))
@@ -103,9 +109,12 @@ class LazyBulk:
     With a gate (pipe.Gate), the reading thread is let go while the bulk work runs in C.
     """
 
-    def __init__(self, conn: sqlite3.Connection, gate: Gate | None = None) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, gate: Gate | None = None, fed: Fed | None = None
+    ) -> None:
         self.conn = conn
         self.gate = gate
+        self.fed = fed
         self.bulk: Bulk | None = None
         self.seconds = 0.0
 
@@ -419,6 +428,12 @@ def _insert(
         "INSERT INTO message_keys (session_id, key, message_id, hash) VALUES (?, ?, ?, ?)",
         [(sid, msg.key, first + offset, msg.hash) for offset, msg in enumerate(new)],
     )
+    if bulk.fed is not None:
+        tokens = conn.execute("SELECT dir_tokens FROM sessions WHERE id = ?", (sid,)).fetchone()
+        fed_ids, fed_texts, fed_dirs = bulk.fed
+        fed_ids.extend(range(first, last + 1))
+        fed_texts.extend(msg.values[_CONTENT] for msg in new)
+        fed_dirs.extend([tokens[0]] * len(new))
 
 
 def _key_id(conn: sqlite3.Connection, sid: str, key: str, dry: DryState | None) -> int | None:

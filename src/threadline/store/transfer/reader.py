@@ -24,7 +24,7 @@ import tempfile
 from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -58,6 +58,11 @@ BITMAP_IDS = 1 << 28
 _RECORD: TypeAdapter[Any] = TypeAdapter(Record)
 
 
+class Feed(Protocol):
+    def add(self, ids: list[int], texts: list[str], dirs: list[str]) -> None: ...
+    def moved(self) -> None: ...
+
+
 def _converters(table: Table) -> tuple[list[str], list[tuple[int, Callable[[Any], Any]]]]:
     """The exported columns of `table` in order, and how to turn each into what SQLite stores."""
     names = [c.name for c in table.exported]
@@ -85,6 +90,7 @@ def _json(value: Any) -> Any:
 
 SESSION_COLS, _SESSION_FIXES = _converters(SESSION)
 MESSAGE_COLS, _MESSAGE_FIXES = _converters(MESSAGE)
+_CONTENT = MESSAGE_COLS.index("content")
 SUMMARY_COLS, _SUMMARY_FIXES = _converters(SUMMARY)
 MEMORY_COLS, MEMORY_FIXES = _converters(MEMORY)
 
@@ -299,9 +305,16 @@ class _Checker:
     """Pass 1: every record checked and spooled; one session's ids held at a time."""
 
     def __init__(
-        self, stream: _Stream, spool: IO[bytes], ids: IO[bytes], progress: ReadProgress | None
+        self,
+        stream: _Stream,
+        spool: IO[bytes],
+        ids: IO[bytes],
+        progress: ReadProgress | None,
+        feed: Feed | None = None,
     ):
         self.stream = stream
+        self.feed = feed
+        self.tokens = ""  # the current session's directory tokens
         self.spool = spool
         self.ids_spool = ids
         self.progress = progress
@@ -361,6 +374,7 @@ class _Checker:
         if tokens is None:
             tokens = self.dir_tokens[record.working_dir] = scopes.dir_tokens(record.working_dir)
         self._dump(("s", self.ordinal, row, tokens))
+        self.tokens = tokens
         self.ids, self.keys, self.sum_ids = set(), set(), set()
 
     def _orphan(self, number: int, record: Any) -> ImportFormatError:
@@ -385,8 +399,16 @@ class _Checker:
         plan.cost += len(record.content) + (len(row[4]) if row[4] else 0)
         self.rows.append(row)
         if len(self.rows) >= SPOOL_ROWS:
-            self._dump(("m", self.ordinal, self.rows))
-            self.rows = []
+            self._dump_rows()
+
+    def _dump_rows(self) -> None:
+        rows = self.rows
+        self._dump(("m", self.ordinal, rows))
+        if self.feed is not None:
+            self.feed.add(
+                [r[0] for r in rows], [r[_CONTENT] for r in rows], [self.tokens] * len(rows)
+            )
+        self.rows = []
 
     def _summary(self, number: int, record: Any) -> None:
         plan = self.plan
@@ -402,8 +424,7 @@ class _Checker:
         if plan is None:
             return
         if self.rows:
-            self._dump(("m", self.ordinal, self.rows))
-            self.rows = []
+            self._dump_rows()
         if self.sum_rows:
             self._dump(("y", self.ordinal, self.sum_rows))
             self.sum_rows = []
@@ -417,6 +438,8 @@ class _Checker:
             lo, hi = min(self.ids), max(self.ids)
             if any(i in self.message_ids for i in self.ids):  # ids of another session here
                 plan.shift = self.message_ids.top + 1 - lo
+                if self.feed is not None:
+                    self.feed.moved()
             plan.msg_lo, plan.msg_hi = lo + plan.shift, hi + plan.shift
             for i in self.ids:
                 self.message_ids.add(i + plan.shift)
@@ -448,9 +471,16 @@ class _Checker:
 
 
 def check(
-    source: IO[bytes], name: str, spool_dir: str | None, progress: ReadProgress | None
+    source: IO[bytes],
+    name: str,
+    spool_dir: str | None,
+    progress: ReadProgress | None,
+    feed: Feed | None = None,
 ) -> Checked:
     """Pass 1: read and check the whole export into a spool (see the module docstring).
+
+    `feed` is given each message's file id, text and directory tokens as it is read, and told
+    when a session's ids are moved (for a side index: transfer/side_index.EarlyFeed).
 
     Raises:
         ImportFormatError: the file is not a valid export (nothing was imported).
@@ -462,7 +492,7 @@ def check(
     except OSError as exc:
         raise StoreError(f"cannot make a temporary file for the import: {exc.strerror}") from None
     try:
-        return _Checker(stream, spool, ids, progress).run()
+        return _Checker(stream, spool, ids, progress, feed).run()
     except OSError as exc:
         spool.close()
         ids.close()
