@@ -12,8 +12,9 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
-from textual.screen import ModalScreen
 from textual.widgets import Button, Static
+
+from threadline.ui.screens.dialog import Dialog
 
 
 @dataclass(frozen=True)
@@ -24,39 +25,9 @@ class Choice:
     variant: str = "default"
 
 
-class ChoiceScreen(ModalScreen[str]):
+class ChoiceScreen(Dialog[str]):
     """Ask `question` (Content: stored text inside must already be literal) with `choices`;
     `focus` names the one focused at first, `cancel` the answer esc gives."""
-
-    DEFAULT_CSS = """
-    ChoiceScreen {
-        align: center middle;
-        background: $background 60%;
-    }
-
-    #choice-box {
-        width: 72;
-        max-width: 95%;
-        height: auto;
-        border: round $accent;
-        border-title-style: bold;
-        background: $surface;
-        padding: 1 2;
-    }
-
-    #choice-question {
-        margin-bottom: 1;
-    }
-
-    #choice-buttons {
-        height: auto;
-        align-horizontal: right;
-    }
-
-    #choice-buttons Button {
-        margin-left: 2;
-    }
-    """
 
     def __init__(
         self,
@@ -79,11 +50,11 @@ class ChoiceScreen(ModalScreen[str]):
         self._bindings.bind("escape", f"answer({cancel!r})", "Close", show=False)
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="choice-box") as box:
+        with Vertical(id="choice-box", classes="dialog-box") as box:
             box.border_title = self._title
             box.border_subtitle = " · ".join(f"{c.key} {c.label.lower()}" for c in self._choices)
-            yield Static(self._question, id="choice-question")
-            with Horizontal(id="choice-buttons"):
+            yield Static(self._question, id="choice-question", classes="dialog-question")
+            with Horizontal(id="choice-buttons", classes="dialog-buttons"):
                 for choice in self._choices:
                     yield Button(
                         choice.label,

@@ -7,43 +7,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
-from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from threadline.ui.screens.dialog import Dialog
 
-class ConfirmScreen(ModalScreen[bool]):
+
+class ConfirmScreen(Dialog[bool]):
     """Ask before something that cannot be undone. `question` is Content (stored text inside
     it must already be literal: build it with Content/Content.assemble, never markup)."""
-
-    DEFAULT_CSS = """
-    ConfirmScreen {
-        align: center middle;
-        background: $background 60%;
-    }
-
-    #confirm-box {
-        width: 72;
-        max-width: 95%;
-        height: auto;
-        border: round $accent;
-        border-title-style: bold;
-        background: $surface;
-        padding: 1 2;
-    }
-
-    #confirm-question {
-        margin-bottom: 1;
-    }
-
-    #confirm-buttons {
-        height: auto;
-        align-horizontal: right;
-    }
-
-    #confirm-buttons Button {
-        margin-left: 2;
-    }
-    """
 
     BINDINGS = [
         Binding("y", "answer(True)", "Yes", show=True),
@@ -58,11 +29,11 @@ class ConfirmScreen(ModalScreen[bool]):
         self._no = no
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="confirm-box") as box:
+        with Vertical(id="confirm-box", classes="dialog-box") as box:
             box.border_title = self._title
             box.border_subtitle = "y yes · n or esc no"
-            yield Static(self._question, id="confirm-question")
-            with Horizontal(id="confirm-buttons"):
+            yield Static(self._question, id="confirm-question", classes="dialog-question")
+            with Horizontal(id="confirm-buttons", classes="dialog-buttons"):
                 yield Button(self._yes, variant="error", id="confirm-yes", compact=True)
                 yield Button(self._no, id="confirm-no", compact=True)
 

@@ -6,29 +6,19 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, VerticalScroll
 from textual.content import Content
-from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from threadline.ui.keys import KeySection
+from threadline.ui.screens.dialog import Dialog
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(Dialog[None]):
     """A list of the keys (the screen that opens it says which); esc, q or ? closes it."""
 
     DEFAULT_CSS = """
-    HelpScreen {
-        align: center middle;
-        background: $background 60%;
-    }
-
     #help-box {
         width: 90;
-        max-width: 95%;
-        height: auto;
         max-height: 90%;
-        border: round $accent;
-        border-title-style: bold;
-        background: $surface;
         padding: 0 1;
     }
 
@@ -54,7 +44,7 @@ class HelpScreen(ModalScreen[None]):
         self.sections = sections
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll(id="help-box") as box:
+        with VerticalScroll(id="help-box", classes="dialog-box") as box:
             box.border_title = "Keys"
             box.border_subtitle = "esc closes · ^p finds any action by name"
             with Grid(id="help-grid"):

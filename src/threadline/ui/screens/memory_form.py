@@ -9,11 +9,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
-from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Select, Static
 
 from threadline.models import CATEGORIES
 from threadline.ui.safe import one_line
+from threadline.ui.screens.dialog import Dialog
 
 IMPORTANCE_LABELS = {
     5: "5 ★★★★★ essential",
@@ -33,25 +33,10 @@ class MemoryDraft:
     importance: int
 
 
-class MemoryForm(ModalScreen[MemoryDraft | None]):
+class MemoryForm(Dialog[MemoryDraft | None]):
     """Write or edit a memory: the fact, its category and its importance (1-5)."""
 
     DEFAULT_CSS = """
-    MemoryForm {
-        align: center middle;
-        background: $background 60%;
-    }
-
-    #memory-form {
-        width: 72;
-        max-width: 95%;
-        height: auto;
-        border: round $accent;
-        border-title-style: bold;
-        background: $surface;
-        padding: 1 2;
-    }
-
     #memory-form .field-label {
         color: $text-muted;
         margin-top: 1;
@@ -101,7 +86,7 @@ class MemoryForm(ModalScreen[MemoryDraft | None]):
         self._importance = importance if 1 <= importance <= 5 else 3
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="memory-form") as box:
+        with Vertical(id="memory-form", classes="dialog-box") as box:
             box.border_title = self._title
             box.border_subtitle = "enter or ^s saves · tab moves · esc cancels"
             yield Label("Fact", classes="field-label")

@@ -14,11 +14,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.content import Content
-from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
 from threadline.ui.host import host
 from threadline.ui.safe import one_line
+from threadline.ui.screens.dialog import Dialog
 from threadline.ui.turn_runner import NewSession
 from threadline.ui.widgets.composer_input import ComposerInput
 from threadline.ui.widgets.model_picker import ModelPicker
@@ -26,25 +26,10 @@ from threadline.ui.widgets.model_picker import ModelPicker
 __all__ = ["NewSession", "NewSessionScreen"]
 
 
-class NewSessionScreen(ModalScreen[NewSession | None]):
+class NewSessionScreen(Dialog[NewSession | None]):
     """Model and system prompt for a new session in the current directory; enter starts it."""
 
     DEFAULT_CSS = """
-    NewSessionScreen {
-        align: center middle;
-        background: $background 60%;
-    }
-
-    #new-session-box {
-        width: 72;
-        max-width: 95%;
-        height: auto;
-        border: round $accent;
-        border-title-style: bold;
-        background: $surface;
-        padding: 1 2;
-    }
-
     #new-session-where, #new-session-hint {
         color: $text-muted;
     }
@@ -85,7 +70,7 @@ class NewSessionScreen(ModalScreen[NewSession | None]):
         self._default_model = one_line(default_model) if default_model else None
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="new-session-box") as box:
+        with Vertical(id="new-session-box", classes="dialog-box") as box:
             box.border_title = "New session"
             box.border_subtitle = "enter starts it · tab next field · esc cancels"
             yield Static(

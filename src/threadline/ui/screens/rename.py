@@ -7,29 +7,18 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.content import Content
-from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
 from threadline.ui.safe import one_line
+from threadline.ui.screens.dialog import Dialog
 
 
-class RenameScreen(ModalScreen[str | None]):
+class RenameScreen(Dialog[str | None]):
     """Edit a session's title; enter saves, esc cancels, an empty title shows the preview again."""
 
     DEFAULT_CSS = """
-    RenameScreen {
-        align: center middle;
-        background: $background 60%;
-    }
-
     #rename-box {
         width: 64;
-        max-width: 95%;
-        height: auto;
-        border: round $accent;
-        border-title-style: bold;
-        background: $surface;
-        padding: 1 2;
     }
 
     #rename-current, #rename-hint {
@@ -50,7 +39,7 @@ class RenameScreen(ModalScreen[str | None]):
         self._shown_as = one_line(shown_as)
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="rename-box") as box:
+        with Vertical(id="rename-box", classes="dialog-box") as box:
             box.border_title = "Rename session"
             box.border_subtitle = "enter saves · esc cancels"
             yield Static(

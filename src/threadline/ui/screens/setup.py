@@ -18,7 +18,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Select, Static
 
 from threadline.chat.connect import PRESETS, preset_for_url
@@ -36,29 +35,21 @@ from threadline.errors import ThreadlineError
 from threadline.paths import home_short
 from threadline.ui.format import plural
 from threadline.ui.safe import one_line
+from threadline.ui.screens.dialog import Dialog
 from threadline.ui.widgets.model_picker import ModelPicker
 
 OTHER = "other"
 FIELDS = {"base_url": "#setup-url", "api_key_env": "#setup-key", "model": "#setup-model"}
 
 
-class ProviderSetupScreen(ModalScreen[Path | None]):
+class ProviderSetupScreen(Dialog[Path | None]):
     """The provider form; closes with the config file written, or None (esc)."""
 
     DEFAULT_CSS = """
-    ProviderSetupScreen {
-        align: center middle;
-        background: $background 60%;
-    }
-
     #setup-box {
         width: 84;
         max-width: 100%;
-        height: auto;
         max-height: 100%;
-        border: round $accent;
-        border-title-style: bold;
-        background: $surface;
         padding: 0 1;
     }
 
@@ -130,7 +121,7 @@ class ProviderSetupScreen(ModalScreen[Path | None]):
         options = [(Content(f"{p.label}  {p.base_url}"), p.name) for p in PRESETS]
         options.append((Content("Another server (type its base URL)"), OTHER))
         initial = preset.name if preset else (OTHER if self._base_url else Select.NULL)
-        with Vertical(id="setup-box") as box:
+        with Vertical(id="setup-box", classes="dialog-box") as box:
             box.border_title = "Set up a model provider"
             box.border_subtitle = "ctrl+t tests · ctrl+s saves · esc cancels"
             with Horizontal(classes="setup-row"):
