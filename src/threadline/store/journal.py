@@ -39,12 +39,10 @@ from threadline.store import scope as scopes
 from threadline.store.project import join, project_of
 from threadline.store.sessions import _title as one_line
 from threadline.store.transfer.bulk import (
-    FTS_HASHSIZE,
     Bulk,
     Checkpointer,
     TriggerPlan,
-    _restore_hashsize,
-    _set_hashsize,
+    messages_index_step,
     pause_autocheckpoint,
     plan_triggers,
 )
@@ -1433,22 +1431,6 @@ INDEX_TARGET = 0.5
 INDEX_MAX_BYTES = 64 << 20
 
 
-def index_step(conn: sqlite3.Connection, max_bytes: int) -> tuple[int, bool]:
-    """One step of the search index's build, on the messages a catch-up left to it."""
-    from threadline.store import search as search_ops
-
-    first = conn.execute("SELECT name FROM search_build ORDER BY name LIMIT 1").fetchone()
-    if first is None or first[0] != "messages":
-        return 0, True
-    # The step's terms go out as one segment (FTS5's default writes one per MiB: more to merge).
-    table = search_ops.MESSAGES.table
-    previous = _set_hashsize(conn, table, max(FTS_HASHSIZE, max_bytes * 2))
-    try:
-        return search_ops.build_step(conn, max_bytes)
-    finally:
-        _restore_hashsize(conn, table, previous)
-
-
 def parked_count(conn: sqlite3.Connection) -> int:
     return int(conn.execute("SELECT count(*) FROM sync_parked").fetchone()[0])
 
@@ -1656,7 +1638,7 @@ class Journal:
         done, budget = 0, INDEX_FIRST_BYTES
         while True:
             started = time.perf_counter()
-            rows, finished = await self._db.write(index_step, budget)
+            rows, finished = await self._db.write(messages_index_step, budget)
             held = time.perf_counter() - started
             if finished:
                 break

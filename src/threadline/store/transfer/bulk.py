@@ -453,6 +453,24 @@ def _restore_hashsize(conn: sqlite3.Connection, fts: str, previous: int | None) 
         )
 
 
+def messages_index_step(conn: sqlite3.Connection, max_bytes: int) -> tuple[int, bool]:
+    """One step of the search index's build of the messages left to it (by a sync catch-up or
+    an import's side index given up), in the caller's write transaction: (rows indexed, True
+    once no messages are left to it). The step's terms go out as one segment (FTS5's default
+    writes one per MiB: more to merge later)."""
+    from threadline.store import search as search_ops
+
+    first = conn.execute("SELECT name FROM search_build ORDER BY name LIMIT 1").fetchone()
+    if first is None or first[0] != "messages":
+        return 0, True
+    table = search_ops.MESSAGES.table
+    previous = _set_hashsize(conn, table, max(FTS_HASHSIZE, max_bytes * 2))
+    try:
+        return search_ops.build_step(conn, max_bytes)
+    finally:
+        _restore_hashsize(conn, table, previous)
+
+
 class Bulk:
     """Inside one write transaction: suspend the planned triggers, then do their work at once.
 

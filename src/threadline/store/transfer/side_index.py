@@ -39,9 +39,7 @@ from typing import TYPE_CHECKING
 from threadline.store import search as search_ops
 from threadline.store.transfer.bulk import (
     BUILT_LATER,
-    FTS_HASHSIZE,
-    _restore_hashsize,
-    _set_hashsize,
+    messages_index_step,
 )
 
 if TYPE_CHECKING:
@@ -363,19 +361,6 @@ def _close_range(conn: sqlite3.Connection) -> int:
     return int(pending[0]) if closed and pending is not None else 0
 
 
-def _build_step(conn: sqlite3.Connection, max_bytes: int) -> tuple[int, bool]:
-    first = conn.execute("SELECT name FROM search_build ORDER BY name LIMIT 1").fetchone()
-    if first is None or first[0] != "messages":
-        return 0, True
-    table = search_ops.MESSAGES.table
-    previous = _set_hashsize(conn, table, max(FTS_HASHSIZE, max_bytes * 2))
-    try:
-        rows, _ = search_ops.build_step(conn, max_bytes)
-    finally:
-        _restore_hashsize(conn, table, previous)
-    return rows, False
-
-
 def _left_open(conn: sqlite3.Connection) -> bool:
     row = conn.execute(
         "SELECT 1 FROM search_build WHERE name = 'messages' AND upto = ?", (SIDE_UPTO,)
@@ -396,7 +381,7 @@ async def build_left(db: Database, progress: Callable[[int, int], None] | None =
     budget, since_pause, done = BUILD_FIRST_BYTES, 0.0, 0
     while True:
         started = time.perf_counter()
-        rows, finished = await db.write(_build_step, budget)
+        rows, finished = await db.write(messages_index_step, budget)
         held = time.perf_counter() - started
         longest = max(longest, held)
         done += rows
