@@ -937,31 +937,7 @@ class Store:
         `progress(rows done, rows in all)` is called after each step.
         """
         state = await self._db.read(search_ops.build_state)
-        total, done = state.total, 0
-        budget = search_ops.BUILD_FIRST_BYTES
-        since_pause = 0.0
-        while True:
-            started = time.perf_counter()
-            rows, finished = await self._db.write(search_ops.build_step, budget)
-            held = time.perf_counter() - started
-            if rows:
-                done += rows
-                rate = budget / max(held, 1e-3)
-                budget = int(
-                    min(max(rate * search_ops.BUILD_TARGET, 64 << 10), search_ops.BUILD_MAX_BYTES)
-                )
-                if progress is not None:
-                    progress(min(done, total), total)
-            if finished:
-                break
-            # Another process's busy handler polls every 100 ms once it has waited a while:
-            # a longer pause now and then lets it in (as the bulk loader does).
-            since_pause += held
-            if since_pause >= 0.5:
-                since_pause = 0.0
-                await asyncio.sleep(0.12)
-            else:
-                await asyncio.sleep(0.002)
+        await search_ops.build_in_steps(self._db, search_ops.build_step, state.total, progress)
         await self.checkpoint()
 
     async def checkpoint(self) -> None:

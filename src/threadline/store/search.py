@@ -30,10 +30,14 @@ import time
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from threadline.models import HIGHLIGHT_END, HIGHLIGHT_START, Scope, SearchHit
 from threadline.store import scope as scopes
 from threadline.store.errors import SearchQueryError
+
+if TYPE_CHECKING:
+    from threadline.store.connection import Database
 
 # Relevance order ranks only this many of the newest matches, so a word found in half a
 # million messages still answers quickly.
@@ -802,6 +806,55 @@ BUILD_FIRST_BYTES = 2 << 20
 BUILD_TARGET = 0.2
 # And never more than this (a busy machine stretches a step; the rate it measures lags).
 BUILD_MAX_BYTES = 8 << 20
+# Between steps the lock is left free a moment, and longer once steps have held it PAUSE_EVERY
+# seconds: another process's busy handler polls every 100 ms once it has waited a while.
+BUILD_PAUSE_EVERY = 0.5
+BUILD_PAUSE = 0.12
+BUILD_SHORT_PAUSE = 0.002
+
+
+async def build_in_steps(
+    db: Database,
+    step: Callable[[sqlite3.Connection, int], tuple[int, bool]],
+    total: int,
+    progress: Callable[[int, int], None] | None = None,
+    *,
+    first_bytes: int | None = None,
+    target: float | None = None,
+    max_bytes: int | None = None,
+) -> float:
+    """Run `step(conn, max_bytes)` (rows indexed, finished) in write transactions until it
+    says finished, each sized from the last one's rate to hold the lock about `target`
+    seconds, pausing between them so other writers are never kept waiting; a crash loses at
+    most one step. `progress(rows done, total)` after each step that indexed rows. Returns the
+    longest a transaction held the lock. The sizes default to BUILD_FIRST_BYTES, BUILD_TARGET
+    and BUILD_MAX_BYTES as they are when called."""
+    import asyncio
+
+    target = BUILD_TARGET if target is None else target
+    max_bytes = BUILD_MAX_BYTES if max_bytes is None else max_bytes
+    budget = BUILD_FIRST_BYTES if first_bytes is None else first_bytes
+    since_pause, done, longest = 0.0, 0, 0.0
+    while True:
+        started = time.perf_counter()
+        rows, finished = await db.write(step, budget)
+        held = time.perf_counter() - started
+        longest = max(longest, held)
+        if rows:
+            done += rows
+            budget = int(min(max(budget / max(held, 1e-3) * target, 64 << 10), max_bytes))
+            if progress is not None:
+                progress(min(done, total), total)
+        if finished:
+            return longest
+        since_pause += held
+        if since_pause >= BUILD_PAUSE_EVERY:
+            since_pause = 0.0
+            await asyncio.sleep(BUILD_PAUSE)
+        else:
+            await asyncio.sleep(BUILD_SHORT_PAUSE)
+
+
 # The version-2 index's rows are deleted this many at a time before its table is dropped.
 RETIRE_ROWS = 2000
 

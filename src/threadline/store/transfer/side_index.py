@@ -378,27 +378,18 @@ async def build_left(db: Database, progress: Callable[[int, int], None] | None =
     total = await db.write(_close_range)
     if not total:
         return longest
-    budget, since_pause, done = BUILD_FIRST_BYTES, 0.0, 0
-    while True:
-        started = time.perf_counter()
-        rows, finished = await db.write(messages_index_step, budget)
-        held = time.perf_counter() - started
-        longest = max(longest, held)
-        done += rows
-        if progress is not None and rows:
-            progress(min(done, total), total)
-        if finished:
-            if progress is not None:
-                progress(total, total)
-            return longest
-        if rows:
-            budget = int(min(max(budget / max(held, 1e-3) * BUILD_TARGET, 64 << 10), 64 << 20))
-        since_pause += held
-        if since_pause >= 0.5:
-            since_pause = 0.0
-            await asyncio.sleep(0.12)
-        else:
-            await asyncio.sleep(0.002)
+    longest = await search_ops.build_in_steps(
+        db,
+        messages_index_step,
+        total,
+        progress,
+        first_bytes=BUILD_FIRST_BYTES,
+        target=BUILD_TARGET,
+        max_bytes=64 << 20,
+    )
+    if progress is not None:
+        progress(total, total)
+    return longest
 
 
 def _remove_orphans(db_path: str) -> None:
