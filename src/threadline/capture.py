@@ -29,12 +29,6 @@ if TYPE_CHECKING:
     from threadline.sources import Source
     from threadline.store import Store
 
-# Source name -> (its config key, the key of its path, how people call it).
-LIVE_SOURCES: dict[str, tuple[str, str, str]] = {
-    "claude-code": ("claude_code", "claude_code_path", "Claude Code"),
-    "codex": ("codex", "codex_path", "Codex"),
-}
-
 # The app looks for changes this often (seconds).
 POLL_SECONDS = 2.0
 
@@ -72,17 +66,18 @@ def followed(settings: Settings, names: list[str] | None = None) -> list[Followe
 
     out = []
     cfg = settings.sources
-    for name, (key, path_key, label) in LIVE_SOURCES.items():
-        if names is not None and name not in names:
+    for tool in sources.TOOLS:
+        key = tool.follow_key
+        if key is None or (names is not None and tool.source not in names):
             continue
-        custom = getattr(cfg, path_key)
+        custom = getattr(cfg, f"{key}_path")
         if custom:
             path = Path(os.path.expanduser(custom))
         else:
-            default = sources.get(name).default_path()
+            default = sources.get(tool.source).default_path()
             assert default is not None
             path = default
-        out.append(Followed(name, label, key, path, getattr(cfg, key)))
+        out.append(Followed(tool.source, tool.label, key, path, getattr(cfg, key)))
     return out
 
 

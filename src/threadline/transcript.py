@@ -16,25 +16,9 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from threadline.source_table import BY_SOURCE
 from threadline.text import collapse_whitespace, plural
 
-# The small tag the sidebar and `sessions list` show for where a session came from.
-SOURCE_TAGS = {
-    "claude-code": "cc",
-    "codex": "codex",
-    "chatgpt": "gpt",
-    "claude-ai": "claude",
-    "llm": "llm",
-    "gemini-cli": "gemini",
-}
-SOURCE_NAMES = {
-    "claude-code": "Claude Code",
-    "codex": "Codex",
-    "chatgpt": "ChatGPT",
-    "claude-ai": "Claude.ai",
-    "llm": "llm",
-    "gemini-cli": "Gemini CLI",
-}
 CALL_MARK = "⚙"
 ERROR_MARK = "✖"
 ARROW = "→"
@@ -47,12 +31,14 @@ def source_tag(source: str | None) -> str | None:
     """The sidebar tag of a session's source (None: threadline wrote it)."""
     if not source:
         return None
-    return SOURCE_TAGS.get(source, source[:8])
+    tool = BY_SOURCE.get(source)
+    return tool.tag if tool is not None else source[:8]
 
 
 def source_name(source: str) -> str:
     """A source as people call it ("Claude Code")."""
-    return SOURCE_NAMES.get(source, source)
+    tool = BY_SOURCE.get(source)
+    return tool.label if tool is not None else source
 
 
 @dataclass(frozen=True, slots=True)

@@ -117,6 +117,9 @@ def test_every_source_is_registered_with_the_same_interface(tmp_path):
         assert source.live == (name in ("claude-code", "codex"))
         default = source.default_path()
         assert default is None or isinstance(default, Path)
+        tool = sources.BY_SOURCE[name]  # the one table agrees with the reader
+        assert (tool.follow_key is not None) == source.live
+        assert tool.local == (default is not None)
         export = tmp_path / f"{name}-export.json"
         export.write_text("[]")
         assert list(source.discover(export)) == [export]  # a file is itself

@@ -34,18 +34,12 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from threadline.records import FileMark, IncomingSession, SourceFormatError
+from threadline.source_table import BY_SOURCE, TOOLS, Tool
 
-__all__ = ["Source", "get", "names", "SourceFormatError"]
+__all__ = ["BY_SOURCE", "TOOLS", "Source", "SourceFormatError", "Tool", "get", "names"]
 
-# name -> module (under threadline.sources) holding `SOURCE`, a Source instance factory.
-_MODULES: dict[str, str] = {
-    "claude-code": "claude_code",
-    "codex": "codex",
-    "chatgpt": "chatgpt",
-    "claude-ai": "claude_ai",
-    "llm": "llm_logs",
-    "gemini-cli": "gemini_cli",
-}
+
+_MODULES: dict[str, str] = {tool.source: tool.module for tool in TOOLS}
 
 
 @runtime_checkable

@@ -11,15 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-# Sources with a usual place on this machine, in the order they are named, with the name
-# people know them by.
-LOCAL_SOURCES: tuple[tuple[str, str], ...] = (
-    ("claude-code", "Claude Code"),
-    ("codex", "Codex"),
-    ("gemini-cli", "Gemini CLI"),
-    ("llm", "llm"),
-)
-
 
 @dataclass(frozen=True, slots=True)
 class FoundHistory:
@@ -50,13 +41,13 @@ def histories_found() -> list[FoundHistory]:
     from threadline import sources
 
     found = []
-    for name, label in LOCAL_SOURCES:
-        if name not in sources.names():
+    for tool in sources.TOOLS:
+        if not tool.local:
             continue
         try:
-            path = sources.get(name).default_path()
+            path = sources.get(tool.source).default_path()
         except (KeyError, ImportError, OSError):
             continue
         if path is not None and has_history(path):
-            found.append(FoundHistory(name, label, path))
+            found.append(FoundHistory(tool.source, tool.label, path))
     return found
