@@ -147,6 +147,13 @@ def find_files(source: Source, path: Path) -> list[tuple[Path, os.stat_result]]:
     return out
 
 
+def _content_size(path: Path, size: int) -> int:
+    """About how many bytes the file holds (more than `size` for a .gz file)."""
+    from threadline.sources._common import content_size
+
+    return content_size(path, size)
+
+
 WHOLE = "whole"  # a mark's fingerprint prefix: a file read whole (an export, a database)
 
 
@@ -177,7 +184,9 @@ def _unchanged(
         return mark.fingerprint == _whole_fingerprint(path)
     # Claude Code keeps a session's subagent transcripts beside it; one that grew may still
     # change the call that started it.
-    sub = path.with_suffix("") / "subagents"
+    from threadline.sources._common import plain_path
+
+    sub = plain_path(path).with_suffix("") / "subagents"
     if sub.is_dir():
         try:
             for f in sub.iterdir():
@@ -256,7 +265,9 @@ class _Feed:
         if not self.source.live:
             return self._checked_whole(path)
         mark = self.mark_of(path)
-        # A grown live file is read from its mark: only what was added counts.
+        # A grown live file is read from its mark: only what was added counts. A .gz file's
+        # mark is an offset in what it holds: sized by that.
+        size = _content_size(path, size)
         new = size - mark.offset if mark is not None and 0 <= mark.offset <= size else size
         if new <= BUFFER_BYTES:
             return iter(list(self.read(path, mark)))
@@ -281,7 +292,7 @@ class _Feed:
                 state={"sessions": len(ids)},
             )
 
-        if st.st_size <= BUFFER_BYTES:
+        if _content_size(path, st.st_size) <= BUFFER_BYTES:
             batches = list(self.read(path, None))
             ids.update(b.source_id for b in batches if not b.title_only)
             return _with_whole_mark(iter(batches), mark())
@@ -318,6 +329,8 @@ class _Feed:
         titles: list[IncomingSession] = []
         for path, st in self.todo:
             size = st.st_size
+            # A live .gz file's marks are offsets in what it holds, not in the file.
+            held = _content_size(path, size) if self.source.live else size
             try:
                 for batch in self.checked(path, size):
                     if batch.title_only:  # names a session that may come in a later file
@@ -325,7 +338,8 @@ class _Feed:
                         continue
                     self.paths[id(batch)] = str(path)
                     if batch.mark is not None:
-                        self.marked.append(self.bytes_done + min(batch.mark.offset, size))
+                        done = min(batch.mark.offset * size // max(held, 1), size)
+                        self.marked.append(self.bytes_done + done)
                     yield batch
             except SourceFormatError as exc:
                 self.on_file_error(str(path), str(exc))

@@ -376,12 +376,12 @@ def test_llm_from_xdg_config_home(cli, tmp_path, monkeypatch):
 
 
 def test_the_real_claude_code_samples_directory(cli, tmp_path):
-    """The samples directory as it is (its .gz files are not session files and are left out),
-    then the 1,512-line session unpacked, with its subagents beside it."""
-    r = cli("import", "claude-code", str(SAMPLES / "claude-code"), "--json")
+    """The samples directory as it is (its .gz session files read too), then the 1,512-line
+    session unpacked, with its subagents beside it."""
+    r = cli("import", "claude-code", str(SAMPLES / "claude-code"), "--json", db=tmp_path / "s.db")
     assert r.status == 0, r.err
     data = as_json(r)
-    assert data["files"] == 4 and data["sessions"] == 4 and data["errors"] == []
+    assert data["files"] == 6 and data["sessions"] == 6 and data["errors"] == []
     big = unpacked("claude-code/spotter/4d5611e5-241a-462a-8d15-5122611a9569.jsonl.gz", tmp_path)
     tree = big.parent  # unpacked as the samples lay it out: the session, its subagents beside
     agents = "claude-code/spotter/4d5611e5-241a-462a-8d15-5122611a9569/subagents"

@@ -3,14 +3,18 @@ file in steps (`JsonlCursor`) with the FileMark that says how far it was read.""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
+import shutil
+import tempfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import IO, Any, BinaryIO, cast
 
 from threadline.records import (
     FileMark,
@@ -55,11 +59,126 @@ def as_dict(value: Any) -> dict[str, Any]:
 
 
 def open_source(path: Path) -> BinaryIO:
-    """Open a source file for reading; an unreadable one is a one-line SourceFormatError."""
+    """Open a source file for reading from start to end; an unreadable one is a one-line
+    SourceFormatError. A `.gz` file gives the bytes it holds, decompressed as they are read
+    (a damaged one is a SourceFormatError when the damage is reached)."""
     try:
-        return open(path, "rb")  # noqa: SIM115 - the caller closes it
+        fh = open(path, "rb")  # noqa: SIM115 - the caller closes it
     except OSError as exc:
         raise format_error(path, None, f"cannot read it ({exc.strerror or exc})") from None
+    if is_gz(path):
+        return cast(BinaryIO, _GzipStream(path, fh))
+    return fh
+
+
+# -- gzip-compressed files ---------------------------------------------------------------
+# People keep old histories and exports compressed. A `.gz` file is read as the bytes it holds:
+# streamed where a reader goes from start to end, unpacked into an anonymous temporary file
+# where it seeks (JsonlCursor), never held whole in memory. Names (a session id in the file
+# name, a transcript's subagent folder) are those of the file without `.gz`.
+
+GZ = ".gz"
+_CHUNK = 1 << 20
+
+
+def is_gz(path: Path | str) -> bool:
+    """A gzip-compressed file, by its name (`….jsonl.gz`, `conversations.json.gz`)."""
+    return str(path).lower().endswith(GZ)
+
+
+def plain_path(path: Path) -> Path:
+    """`path` without its `.gz`: what the file would be called uncompressed."""
+    return path.with_name(path.name[: -len(GZ)]) if is_gz(path) else path
+
+
+def _gzip_fault(path: Path | str, exc: BaseException) -> SourceFormatError:
+    """The one-line error for a damaged or cut-short `.gz` file."""
+    if isinstance(exc, EOFError):
+        return format_error(path, None, "the gzip file is cut short (incomplete or truncated)")
+    detail = str(exc) or type(exc).__name__
+    if isinstance(exc, gzip.BadGzipFile | zlib.error):
+        return format_error(path, None, f"not a valid gzip file ({detail})")
+    assert isinstance(exc, OSError)
+    return format_error(path, None, f"cannot read it ({exc.strerror or detail})")
+
+
+_GZIP_FAULTS = (OSError, EOFError, zlib.error)
+
+
+class _GzipStream(gzip.GzipFile):
+    """A `.gz` file read as its contents; a damaged one raises a one-line SourceFormatError."""
+
+    def __init__(self, path: Path, raw: BinaryIO) -> None:
+        super().__init__(filename=str(path), mode="rb", fileobj=raw)
+        self.source_path = path
+        self.raw = raw
+
+    def read(self, size: int | None = -1) -> bytes:
+        try:
+            return super().read(-1 if size is None else size)
+        except _GZIP_FAULTS as exc:
+            raise _gzip_fault(self.source_path, exc) from None
+
+    def read1(self, size: int = -1) -> bytes:
+        try:
+            return super().read1(size)
+        except _GZIP_FAULTS as exc:
+            raise _gzip_fault(self.source_path, exc) from None
+
+    def readinto(self, b: Any) -> int:
+        try:
+            return super().readinto(b)
+        except _GZIP_FAULTS as exc:
+            raise _gzip_fault(self.source_path, exc) from None
+
+    def readline(self, size: int | None = -1) -> bytes:
+        try:
+            return super().readline(-1 if size is None else size)
+        except _GZIP_FAULTS as exc:
+            raise _gzip_fault(self.source_path, exc) from None
+
+    def peek(self, n: int = 0) -> bytes:
+        try:
+            return super().peek(n)
+        except _GZIP_FAULTS as exc:
+            raise _gzip_fault(self.source_path, exc) from None
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self.raw.close()
+
+
+def unpack_gz(path: Path) -> tuple[BinaryIO, os.stat_result]:
+    """The contents of the `.gz` file `path` in an anonymous temporary file (gone when closed),
+    positioned at its start, and the stat of the `.gz` file as it was opened. The file is
+    decompressed a chunk at a time: memory stays flat whatever its size."""
+    with open_source(path) as stream:
+        st = os.fstat(stream.fileno())  # the .gz file's own
+        out = tempfile.TemporaryFile(prefix="threadline-gz-")  # noqa: SIM115 - returned
+        try:
+            shutil.copyfileobj(stream, out, _CHUNK)
+            out.seek(0)
+        except BaseException:
+            out.close()
+            raise
+    return out, st
+
+
+def content_size(path: Path, size: int) -> int:
+    """About how many bytes the file at `path` (`size` bytes on disk) holds: its size, or for a
+    `.gz` file the uncompressed size its trailer records (modulo 4 GiB, so never taken below
+    the compressed size). For sizing reads only, never for offsets."""
+    if not is_gz(path) or size < 18:
+        return size
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(size - 4)
+            stored = int.from_bytes(fh.read(4), "little")
+    except OSError:
+        return size
+    return max(size, stored)
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -279,14 +398,23 @@ class JsonlCursor:
     `mark.state` holds {"resume": offset, "line": number of the line there, "ctx": the reader's
     context at that point}. A mark whose fingerprint no longer matches (the file was rewritten
     or truncated) is ignored and the file read from the start.
+
+    A `.gz` file is unpacked into a temporary file first: offsets, lines and fingerprints are
+    those of its contents, the mark's size and time those of the `.gz` file itself (so an
+    unchanged one is known by a stat, like any other).
     """
 
     def __init__(self, path: Path, source: str, mark: FileMark | None) -> None:
         self.path = path
         self.source = source
-        self.fh = open_source(path)
-        st = os.fstat(self.fh.fileno())
-        self.size = st.st_size
+        if is_gz(path):
+            self.fh, st = unpack_gz(path)
+            self.size = os.fstat(self.fh.fileno()).st_size
+        else:
+            self.fh = open_source(path)
+            st = os.fstat(self.fh.fileno())
+            self.size = st.st_size
+        self.file_size = st.st_size  # of the file on disk (the .gz file's, for one)
         self.mtime_ns = st.st_mtime_ns
         self.start = 0
         self.line = 0
@@ -367,7 +495,7 @@ class JsonlCursor:
         return FileMark(
             path=str(self.path.resolve()),
             source=self.source,
-            size=self.size,
+            size=self.file_size,
             mtime_ns=self.mtime_ns,
             offset=self.end,
             fingerprint=fingerprint(self.fh, self.end),

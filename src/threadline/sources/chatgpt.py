@@ -40,6 +40,7 @@ from ._common import (
     parse_time,
     peek,
     placeholder,
+    plain_path,
     result_summary,
 )
 
@@ -69,7 +70,9 @@ class ChatGPTSource:
         if not path.is_dir():
             yield path
             return
-        found = sorted(p for p in path.iterdir() if p.is_file() and _is_conversations_name(p.name))
+        found = sorted(
+            p for p in path.iterdir() if p.is_file() and _is_conversations_name(plain_path(p).name)
+        )
         if not found:
             found = sorted(p for p in path.glob("*.zip") if p.is_file())
         yield from found

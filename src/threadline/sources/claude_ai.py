@@ -58,9 +58,10 @@ class ClaudeAISource:
         if not path.is_dir():
             yield path
             return
-        if (path / "conversations.json").is_file():
-            yield path / "conversations.json"
-            return
+        for name in ("conversations.json", "conversations.json.gz"):
+            if (path / name).is_file():
+                yield path / name
+                return
         yield from sorted(p for p in path.glob("*.zip") if p.is_file())
 
     def read(
@@ -85,8 +86,12 @@ class ClaudeAISource:
                 with zf.open(conv) as fh:
                     yield from _read_stream(fh, f"{path}:{conv}", wd, projects)
             return
-        sibling = path.with_name("projects.json")
-        projects = _projects(sibling.read_bytes(), str(sibling)) if sibling.is_file() else {}
+        projects = {}
+        for sibling in (path.with_name("projects.json"), path.with_name("projects.json.gz")):
+            if sibling.is_file():
+                with open_source(sibling) as fh:
+                    projects = _projects(fh.read(), str(sibling))
+                break
         with open_source(path) as fh:
             yield from _read_stream(fh, str(path), wd, projects)
 

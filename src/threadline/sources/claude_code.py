@@ -34,12 +34,19 @@ import os
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from threadline.records import FileMark, IncomingMessage, IncomingSession, IncomingSummary
+from threadline.records import (
+    FileMark,
+    IncomingMessage,
+    IncomingSession,
+    IncomingSummary,
+    SourceFormatError,
+)
 
 from ._common import (
     EPOCH,
+    GZ,
     JsonlCursor,
     LineSnap,
     LiveReader,
@@ -48,9 +55,12 @@ from ._common import (
     call_summary,
     default_dir,
     format_error,
+    is_gz,
     loads,
+    open_source,
     parse_time,
     placeholder,
+    plain_path,
     result_summary,
 )
 
@@ -96,13 +106,13 @@ class ClaudeCodeSource:
         index = None if fresh else self._tails.get(folder)
         if index is None:
             index = {}
-            for f in sorted(folder.glob("*.jsonl")):
+            for f in sorted([*folder.glob("*.jsonl"), *folder.glob("*.jsonl.gz")]):
                 for obj in _tail_records(f):
                     uuid = obj.get("uuid")
                     if isinstance(uuid, str):
                         sid = obj.get("sessionId")
                         index[uuid] = (
-                            sid if isinstance(sid, str) and sid else f.stem,
+                            sid if isinstance(sid, str) and sid else plain_path(f).stem,
                             obj.get("cwd"),
                             obj.get("timestamp"),
                         )
@@ -113,7 +123,7 @@ class ClaudeCodeSource:
         if path.is_file():
             yield path
             return
-        for found in sorted(path.rglob("*.jsonl")):
+        for found in sorted([*path.rglob("*.jsonl"), *path.rglob("*.jsonl.gz")]):
             if found.parent.name == "subagents" or not found.is_file():
                 continue
             yield found
@@ -180,7 +190,7 @@ class _Reader(LiveReader):
 
     def initial_context(self) -> dict[str, Any]:
         return {
-            "sid": self.path.stem,
+            "sid": plain_path(self.path).stem,
             "cwd": None,
             "created": None,
             "last_ts": None,
@@ -624,7 +634,7 @@ class _Reader(LiveReader):
         if not isinstance(title, str) or not isinstance(leaf, str) or not leaf:
             return
         needle = leaf.encode()
-        if _file_has_uuid(self.path, needle):
+        if _file_has_uuid(self.cursor.fh, needle):
             self.ctx["title"] = title
             return
         found = self.tails(self.path.parent).get(leaf)
@@ -731,13 +741,14 @@ class _Reader(LiveReader):
         return msg, part
 
     def attach_compaction_agent(self, msg: Msg, boundary: dict[str, Any]) -> None:
-        folder = self.path.with_suffix("") / "subagents"
+        folder = subagents_folder(self.path)
         if not folder.is_dir():
             return
         when = parse_time(boundary.get("timestamp"))
         best: tuple[datetime, str, list[Any]] | None = None
-        for f in sorted(folder.glob("agent-acompact*.jsonl")):
-            agent = f.stem[len("agent-") :]
+        found = [*folder.glob("agent-acompact*.jsonl"), *folder.glob("agent-acompact*.jsonl.gz")]
+        for f in sorted(found):
+            agent = plain_path(f).stem[len("agent-") :]
             if agent in self.ctx["compacts"]:
                 continue
             records = self.load_subagent(agent)
@@ -755,11 +766,13 @@ class _Reader(LiveReader):
     def load_subagent(self, agent: str) -> list[Any] | None:
         if agent in self.subagent_cache:
             return self.subagent_cache[agent]
-        f = self.path.with_suffix("") / "subagents" / f"agent-{agent}.jsonl"
+        f = subagents_folder(self.path) / f"agent-{agent}.jsonl"
+        if not f.is_file() and f.with_name(f.name + GZ).is_file():
+            f = f.with_name(f.name + GZ)  # kept compressed
         records: list[Any] | None = None
         if f.is_file():
             records = []
-            with open(f, "rb") as fh:
+            with open_source(f) as fh:
                 for lineno, raw in enumerate(fh, 1):
                     if not raw.strip():
                         continue
@@ -791,6 +804,12 @@ class _Reader(LiveReader):
 
 
 # -- helpers ---------------------------------------------------------------------------------
+
+
+def subagents_folder(path: Path) -> Path:
+    """Where Claude Code 2.x keeps the subagent transcripts of the session file `path`:
+    `<session id>/subagents/` beside it (for `<id>.jsonl.gz` too)."""
+    return plain_path(path).with_suffix("") / "subagents"
 
 
 def _between(text: str, tag: str) -> str:
@@ -893,11 +912,18 @@ def _tail_records(path: Path) -> list[dict[str, Any]]:
     """The complete records in the last 64 KiB of a file (unreadable ones skipped: this only
     looks for a title's session, it does not import)."""
     try:
-        with open(path, "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
-            fh.seek(max(0, size - _TAIL))
-            data = fh.read()
-    except OSError:
+        if is_gz(path):  # its end is only reached through the rest: keep the last 64 KiB
+            data, size = b"", 0
+            with open_source(path) as fh:
+                while chunk := fh.read(_TAIL):
+                    data, size = data[-_TAIL:] + chunk, size + len(chunk)
+            data = data[-_TAIL:]
+        else:
+            with open(path, "rb") as fh:
+                size = os.fstat(fh.fileno()).st_size
+                fh.seek(max(0, size - _TAIL))
+                data = fh.read()
+    except (OSError, SourceFormatError):
         return []
     lines = data.split(b"\n")
     if size > _TAIL:
@@ -915,29 +941,29 @@ def _tail_records(path: Path) -> list[dict[str, Any]]:
     return out
 
 
-def _file_has_uuid(path: Path, needle: bytes) -> bool:
-    return _find_uuid_line(path, needle) is not None
+def _file_has_uuid(fh: BinaryIO, needle: bytes) -> bool:
+    return _find_uuid_line(fh, needle) is not None
 
 
-def _find_uuid_line(path: Path, needle: bytes) -> dict[str, Any] | None:
-    """The record whose own `uuid` is `needle`, found with a byte search (no full parse)."""
+def _find_uuid_line(fh: BinaryIO, needle: bytes) -> dict[str, Any] | None:
+    """The record whose own `uuid` is `needle` in the open file `fh` (the transcript being
+    read, or its unpacked copy), found with a byte search (no full parse)."""
     try:
-        with open(path, "rb") as fh:
-            if os.fstat(fh.fileno()).st_size == 0:
-                return None
-            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-                pos = mm.find(needle)
-                while pos >= 0:
-                    begin = mm.rfind(b"\n", 0, pos) + 1
-                    end = mm.find(b"\n", pos)
-                    end = len(mm) if end < 0 else end
-                    try:
-                        obj = loads(mm[begin:end])
-                    except ValueError:
-                        obj = None
-                    if isinstance(obj, dict) and obj.get("uuid") == needle.decode():
-                        return obj
-                    pos = mm.find(needle, end)
+        if os.fstat(fh.fileno()).st_size == 0:
+            return None
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            pos = mm.find(needle)
+            while pos >= 0:
+                begin = mm.rfind(b"\n", 0, pos) + 1
+                end = mm.find(b"\n", pos)
+                end = len(mm) if end < 0 else end
+                try:
+                    obj = loads(mm[begin:end])
+                except ValueError:
+                    obj = None
+                if isinstance(obj, dict) and obj.get("uuid") == needle.decode():
+                    return obj
+                pos = mm.find(needle, end)
     except OSError:
         return None
     return None

@@ -47,6 +47,7 @@ from ._common import (
     default_dir,
     format_error,
     parse_time,
+    plain_path,
     result_summary,
 )
 
@@ -97,9 +98,10 @@ class CodexSource:
         if path.is_file():
             yield path
             return
-        for found in sorted(path.rglob("rollout-*.jsonl")):
-            if found.is_file():
-                yield found
+        found = [*path.rglob("rollout-*.jsonl"), *path.rglob("rollout-*.jsonl.gz")]
+        for f in sorted(found):
+            if f.is_file():
+                yield f
 
     def read(
         self,
@@ -138,9 +140,10 @@ class _Reader(LiveReader):
         self.outputs: dict[str, Msg] = {}  # tool outputs their *_end events may still fold into
 
     def initial_context(self) -> dict[str, Any]:
-        found = _ID_IN_NAME.search(self.path.stem)
+        stem = plain_path(self.path).stem  # rollout-….jsonl.gz: the id is before the .jsonl
+        found = _ID_IN_NAME.search(stem)
         return {
-            "sid": found.group(1) if found else self.path.stem,
+            "sid": found.group(1) if found else stem,
             "cwd": None,
             "created": None,
             "last_ts": None,

@@ -34,6 +34,7 @@ from ._common import (
     loads,
     open_source,
     parse_time,
+    plain_path,
     result_summary,
 )
 
@@ -57,7 +58,11 @@ class GeminiSource:
         if path.is_file():
             yield path
             return
-        found = [*path.rglob("session-*.json"), *path.rglob("session-*.jsonl")]
+        found = [
+            found
+            for pattern in ("session-*.json", "session-*.jsonl")
+            for found in (*path.rglob(pattern), *path.rglob(pattern + ".gz"))
+        ]
         yield from sorted(p for p in found if p.is_file())
 
     def read(
@@ -70,7 +75,7 @@ class GeminiSource:
         path = Path(path)
         with open_source(path) as fh:
             data = fh.read()
-        if path.suffix == ".jsonl":
+        if plain_path(path).suffix == ".jsonl":
             header, records = _jsonl(path, data)
         else:
             try:
