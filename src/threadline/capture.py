@@ -211,7 +211,7 @@ def _walk(folder: Path | str, out: dict[str, tuple[int, int]]) -> None:
             try:
                 if entry.is_dir(follow_symlinks=False):
                     _walk(entry.path, out)
-                elif entry.name.endswith(".jsonl"):
+                elif entry.name.endswith((".jsonl", ".jsonl.gz")):  # .gz: read whole, once
                     st = entry.stat()
                     out[entry.path] = (st.st_size, st.st_mtime_ns)
             except OSError:

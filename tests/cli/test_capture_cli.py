@@ -96,3 +96,36 @@ def test_a_bad_file_is_named_and_the_others_go_in(cli, claude, with_db):
     assert r.status == 1
     assert "broken.jsonl" in r.err and r.err.startswith("threadline: error: ")
     assert len(sessions(with_db)) == 1
+
+
+def test_gzipped_sessions_are_taken_in_once_and_noticed(cli, claude, with_db):
+    """An agent history kept compressed: a session gzipped after it was taken in is the same
+    session; a new .gz one is taken in whole, once; the app's watch notices .gz files."""
+    import gzip
+
+    from threadline.capture import Watch
+
+    assert cli("capture").status == 0
+    watch = Watch([claude.projects])
+    assert watch.changed() is True and watch.changed() is False
+    claude.prompt("s-2", "kept compressed")
+    claude.reply("s-2", "fine")
+    for name in ("s-1", "s-2"):
+        path = claude.path(name)
+        path.with_name(path.name + ".gz").write_bytes(gzip.compress(path.read_bytes()))
+        path.unlink()
+    assert watch.changed() is True
+    r = cli("capture", "--json")
+    data = json.loads(r.out)
+    assert r.status == 0 and (data["sessions"], data["messages"], data["skipped"]) == (1, 2, 1)
+    r = cli("capture", "--json")
+    data = json.loads(r.out)
+    assert (data["sessions"], data["updated"], data["messages"]) == (0, 0, 0)
+    assert data["sources"][0]["unchanged"] == 2 and watch.changed() is False
+    assert sorted(s.message_count for s in sessions(with_db)) == [2, 2]
+    claude.prompt("s-3", "dropped in compressed")
+    data = claude.path("s-3").read_bytes()
+    claude.path("s-3").unlink()
+    assert watch.changed() is False
+    claude.folder.joinpath("s-3.jsonl.gz").write_bytes(gzip.compress(data))
+    assert watch.changed() is True  # a .gz session appearing is noticed
