@@ -106,3 +106,27 @@ def test_claude_ai_export_with_its_projects_compressed(cli, tmp_path):
     (s,) = sessions(cli)
     shown = json.loads(cli("sessions", "show", s["id"], "--json").out)
     assert shown["session"]["metadata"]["project"] == "Garden"
+
+
+def test_nowhere_to_unpack_a_gz_file_is_one_line(cli, tmp_path, db_path, monkeypatch):
+    """A .gz session file is unpacked into a temporary file; a temporary directory that
+    cannot take it is named (and nothing is written)."""
+    import tempfile
+
+    plain = codex_rollout(
+        tmp_path / f"rollout-2026-03-01T09-00-00-{SID}7.jsonl", f"{SID}7", "/w", [("p", "r")]
+    )
+    path = packed(plain.with_name(plain.name + ".gz"), plain.read_bytes())
+    not_a_dir = tmp_path / "tmp-is-a-file"
+    not_a_dir.write_text("")
+    monkeypatch.setattr(tempfile, "tempdir", str(not_a_dir))
+    assert cli("sessions", "list", "--all").status == 0
+    before = digest(db_path)
+    r = cli("import", "codex", str(path))
+    assert r.status == 1
+    assert (
+        r.err == f"threadline: error: {path}: cannot unpack it into {not_a_dir} (Not a directory)\n"
+    )
+    assert digest(db_path) == before
+    monkeypatch.setattr(tempfile, "tempdir", None)  # found again: the usual one
+    assert counts(cli("import", "codex", str(path), "--json")) == (1, 0, 2, 0)

@@ -7,7 +7,6 @@ import gzip
 import hashlib
 import json
 import os
-import shutil
 import tempfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -156,14 +155,26 @@ def unpack_gz(path: Path) -> tuple[BinaryIO, os.stat_result]:
     decompressed a chunk at a time: memory stays flat whatever its size."""
     with open_source(path) as stream:
         st = os.fstat(stream.fileno())  # the .gz file's own
-        out = tempfile.TemporaryFile(prefix="threadline-gz-")  # noqa: SIM115 - returned
         try:
-            shutil.copyfileobj(stream, out, _CHUNK)
+            out = tempfile.TemporaryFile(prefix="threadline-gz-")  # noqa: SIM115 - returned
+        except OSError as exc:
+            raise _unpack_fault(path, exc) from None
+        try:
+            while chunk := stream.read(_CHUNK):
+                try:
+                    out.write(chunk)
+                except OSError as exc:  # the temporary directory is full
+                    raise _unpack_fault(path, exc) from None
             out.seek(0)
         except BaseException:
             out.close()
             raise
     return out, st
+
+
+def _unpack_fault(path: Path, exc: OSError) -> SourceFormatError:
+    where = tempfile.gettempdir()
+    return format_error(path, None, f"cannot unpack it into {where} ({exc.strerror or exc})")
 
 
 def content_size(path: Path, size: int) -> int:
