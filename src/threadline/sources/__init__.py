@@ -2,8 +2,9 @@
 
 Every source has the same small interface (`Source`): a name, whether its files grow while the
 tool runs (`live`), where the tool keeps them (`default_path`), which files under a path it
-reads (`discover`) and the reader itself (`read`). Sources never write SQL: the store's loader
-(`Store.load_history`) takes what they yield (see `threadline.records` for the contract).
+reads (`discover`; a `.gz` copy of such a file too, read as what it holds) and the reader
+itself (`read`). Sources never write SQL: the store's loader (`Store.load_history`) takes what
+they yield (see `threadline.records` for the contract).
 
 This package is cheap to import: each source module, and the parsers it needs (orjson, ijson,
 zipfile, sqlite3), is imported only when `get(name)` is called.

@@ -1,5 +1,6 @@
-"""What the readers share: timestamps, one-line summaries, errors, and reading a growing JSONL
-file in steps (`JsonlCursor`) with the FileMark that says how far it was read."""
+"""What the readers share: timestamps, one-line summaries, errors, reading a growing JSONL
+file in steps (`JsonlCursor`) with the FileMark that says how far it was read, and reading
+gzip-compressed (`.gz`) files as the bytes they hold."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""ChatGPT data export: `conversations.json`, the split `conversations-000.json`, … files, or
-the export `.zip` holding them. Streamed one conversation at a time (ijson): a 500 MB export is
-never loaded whole.
+"""ChatGPT data export: `conversations.json`, the split `conversations-000.json`, … files (or
+their `.gz`), or the export `.zip` holding them. Streamed one conversation at a time (ijson,
+decompressing as it goes): a 500 MB export is never loaded whole.
 
 A conversation is a tree of nodes; what was shown is the branch that ends at `current_node`
 (not the last child: edits and regenerations leave siblings). Along it:

@@ -1,5 +1,5 @@
-"""Claude.ai data export: `conversations.json` (a JSON array, streamed), or the export `.zip`
-holding it and `projects.json`.
+"""Claude.ai data export: `conversations.json` (a JSON array, streamed; or its `.gz`, with
+`projects.json` or `projects.json.gz` beside it), or the export `.zip` holding both.
 
 - `chat_messages` in `created_at` order; on a tie (an old export gives a reply the same time
   as its prompt, and may list the reply first) the person's message first, then array order.

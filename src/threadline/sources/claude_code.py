@@ -1,4 +1,5 @@
-"""Claude Code: `~/.claude/projects/<encoded dir>/<session id>.jsonl`, one session per file.
+"""Claude Code: `~/.claude/projects/<encoded dir>/<session id>.jsonl`, one session per file
+(or `<session id>.jsonl.gz`, its subagents' transcripts compressed or not).
 
 What becomes what:
 

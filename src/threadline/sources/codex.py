@@ -1,4 +1,5 @@
-"""OpenAI Codex CLI rollouts: `~/.codex/sessions/YYYY/MM/DD/rollout-<time>-<id>.jsonl`.
+"""OpenAI Codex CLI rollouts: `~/.codex/sessions/YYYY/MM/DD/rollout-<time>-<id>.jsonl` (or
+`.jsonl.gz`: an archived one is read the same way, unpacked into a temporary file).
 
 What becomes what:
 

@@ -1,5 +1,5 @@
 """Gemini CLI chat recordings: `~/.gemini/tmp/<project hash>/chats/session-*.json` (one object,
-rewritten as the chat goes on) and the newer append-only `session-*.jsonl`.
+rewritten as the chat goes on) and the newer append-only `session-*.jsonl`, or their `.gz`.
 
 - `user` records → `prompt`; one whose `displayContent` shows a slash command (`/init`) →
   `command` (the expanded prompt it sent stays in the record); one whose `displayContent` is a
