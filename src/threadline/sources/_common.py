@@ -13,6 +13,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import IO, Any, BinaryIO, cast
 
@@ -89,6 +90,13 @@ def is_gz(path: Path | str) -> bool:
 def plain_path(path: Path) -> Path:
     """`path` without its `.gz`: what the file would be called uncompressed."""
     return path.with_name(path.name[: -len(GZ)]) if is_gz(path) else path
+
+
+def glob_files(folder: Path, pattern: str, *, recursive: bool = False) -> list[Path]:
+    """The paths in `folder` (and below it, `recursive`) named like `pattern`, or like it with
+    `.gz` after (in one walk), sorted."""
+    walk = folder.rglob if recursive else folder.glob
+    return sorted(p for p in walk(pattern + "*") if fnmatchcase(plain_path(p).name, pattern))
 
 
 def _gzip_fault(path: Path | str, exc: BaseException) -> SourceFormatError:

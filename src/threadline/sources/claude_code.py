@@ -56,6 +56,7 @@ from ._common import (
     call_summary,
     default_dir,
     format_error,
+    glob_files,
     is_gz,
     loads,
     open_source,
@@ -107,7 +108,7 @@ class ClaudeCodeSource:
         index = None if fresh else self._tails.get(folder)
         if index is None:
             index = {}
-            for f in sorted([*folder.glob("*.jsonl"), *folder.glob("*.jsonl.gz")]):
+            for f in glob_files(folder, "*.jsonl"):
                 for obj in _tail_records(f):
                     uuid = obj.get("uuid")
                     if isinstance(uuid, str):
@@ -124,7 +125,7 @@ class ClaudeCodeSource:
         if path.is_file():
             yield path
             return
-        for found in sorted([*path.rglob("*.jsonl"), *path.rglob("*.jsonl.gz")]):
+        for found in glob_files(path, "*.jsonl", recursive=True):
             if found.parent.name == "subagents" or not found.is_file():
                 continue
             yield found
@@ -747,8 +748,7 @@ class _Reader(LiveReader):
             return
         when = parse_time(boundary.get("timestamp"))
         best: tuple[datetime, str, list[Any]] | None = None
-        found = [*folder.glob("agent-acompact*.jsonl"), *folder.glob("agent-acompact*.jsonl.gz")]
-        for f in sorted(found):
+        for f in glob_files(folder, "agent-acompact*.jsonl"):
             agent = plain_path(f).stem[len("agent-") :]
             if agent in self.ctx["compacts"]:
                 continue

@@ -47,6 +47,7 @@ from ._common import (
     call_summary,
     default_dir,
     format_error,
+    glob_files,
     parse_time,
     plain_path,
     result_summary,
@@ -99,10 +100,9 @@ class CodexSource:
         if path.is_file():
             yield path
             return
-        found = [*path.rglob("rollout-*.jsonl"), *path.rglob("rollout-*.jsonl.gz")]
-        for f in sorted(found):
-            if f.is_file():
-                yield f
+        for found in glob_files(path, "rollout-*.jsonl", recursive=True):
+            if found.is_file():
+                yield found
 
     def read(
         self,

@@ -31,6 +31,7 @@ from ._common import (
     call_summary,
     default_dir,
     format_error,
+    glob_files,
     loads,
     open_source,
     parse_time,
@@ -59,9 +60,8 @@ class GeminiSource:
             yield path
             return
         found = [
-            found
-            for pattern in ("session-*.json", "session-*.jsonl")
-            for found in (*path.rglob(pattern), *path.rglob(pattern + ".gz"))
+            *glob_files(path, "session-*.json", recursive=True),
+            *glob_files(path, "session-*.jsonl", recursive=True),
         ]
         yield from sorted(p for p in found if p.is_file())
 
