@@ -32,7 +32,7 @@ COMMANDS = (
     SourceCommand(
         "claude-code",
         "Claude Code sessions (~/.claude/projects)",
-        "a session .jsonl, or a directory searched recursively "
+        "a session .jsonl (or .jsonl.gz), or a directory searched recursively "
         "(default: ~/.claude/projects, or $CLAUDE_CONFIG_DIR/projects)",
         False,
         True,
@@ -40,7 +40,7 @@ COMMANDS = (
     SourceCommand(
         "codex",
         "OpenAI Codex CLI rollouts (~/.codex/sessions)",
-        "a rollout-*.jsonl, or a directory searched recursively "
+        "a rollout-*.jsonl (or .jsonl.gz), or a directory searched recursively "
         "(default: ~/.codex/sessions, or $CODEX_HOME/sessions)",
         False,
         True,
@@ -48,15 +48,15 @@ COMMANDS = (
     SourceCommand(
         "chatgpt",
         "a ChatGPT data export",
-        "the export's conversations.json, its split conversations-NNN.json files (or the "
-        "directory holding them), or the export .zip",
+        "the export's conversations.json, its split conversations-NNN.json files (each may "
+        "be gzipped; or the directory holding them), or the export .zip",
         True,
         False,
     ),
     SourceCommand(
         "claude-ai",
         "a Claude.ai data export",
-        "the export's conversations.json or the export .zip",
+        "the export's conversations.json (or .json.gz) or the export .zip",
         True,
         False,
     ),
@@ -71,7 +71,7 @@ COMMANDS = (
     SourceCommand(
         "gemini-cli",
         "Gemini CLI chat recordings (~/.gemini/tmp)",
-        "a session-*.json / .jsonl, or a directory searched recursively "
+        "a session-*.json / .jsonl (or their .gz), or a directory searched recursively "
         "(default: ~/.gemini/tmp, or $GEMINI_CLI_HOME/.gemini/tmp)",
         False,
         False,
