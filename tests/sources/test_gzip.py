@@ -200,7 +200,7 @@ async def test_session_ids_taken_from_the_name_ignore_the_gz(tmp_path):
         (
             "claude-code",
             "claude-code/claude-code-viewer/fe5e1c67-53e7-4862-81ae-d0e013e3270b.jsonl.gz",
-        ),  # noqa: E501
+        ),
     ],
 )
 async def test_the_real_compressed_samples_import_as_unpacked(tmp_path, source, rel):
