@@ -12,9 +12,11 @@ and the config write run on threads, the loading on the store's.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from textual.content import Content
+from textual.worker import Worker, WorkerCancelled, WorkerFailed
 
 from threadline.errors import ThreadlineError
 from threadline.ui.notices import notify_error
@@ -57,6 +59,7 @@ class CaptureTasks:
         self._store: Store | None = None
         self._first = True
         self._running = False
+        self._look_worker: Worker[None] | None = None
         self._reported: set[str] = set()
 
     @property
@@ -173,6 +176,12 @@ class CaptureTasks:
         except ThreadlineError as exc:
             notify_error(self.app, exc, "Could not save it: ")
         self.follow(store)
+        # A look begun before the change may still be reading the histories followed then:
+        # the change holds once it is over (nothing from a history no longer followed after).
+        worker = self._look_worker
+        if worker is not None and worker.is_running:
+            with contextlib.suppress(WorkerCancelled, WorkerFailed):
+                await worker.wait()
         verb = "Following" if follow else "Stopped following"
         self.app.notify(
             f"{verb} {f.label} history ({f.key} = {'true' if follow else 'false'} under "
@@ -212,13 +221,13 @@ class CaptureTasks:
         if self._running or self._runner is None:
             return
         self._running = True
-        self.app.run_worker(self._look(), group="capture", exit_on_error=False)
+        self._look_worker = self.app.run_worker(self._look(), group="capture", exit_on_error=False)
 
     async def _look(self) -> None:
         runner, watch, store = self._runner, self._watch, self._store
         try:
             assert runner is not None and watch is not None and store is not None
-            if await asyncio.to_thread(watch.changed):
+            if await asyncio.to_thread(watch.changed) and runner is self._runner:
                 first, self._first = self._first, False
                 await self._pass(store, runner, first)
         except ThreadlineError as exc:
