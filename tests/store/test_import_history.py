@@ -741,8 +741,9 @@ async def test_an_imported_session_carries_its_project_identity(store, db_path, 
 
 async def test_preview_is_the_first_typed_prompt_else_the_first_command(store: Store) -> None:
     """The counters' bulk work picks a preview as the per-row rules say: the first non-blank
-    user message whose payload kind is a prompt (or has none); else the first command; a
-    later load never replaces a preview."""
+    user message whose payload kind is a prompt (or has none); else the first command, until
+    a later load brings a typed prompt (a session cut into two transactions gets the preview
+    one transaction gives); a prompt's preview is never replaced."""
 
     def typed(i: int, text: str, kind: str | None) -> IncomingMessage:
         payload = {"source": "claude-code"} if kind is None else {"kind": kind}
@@ -765,11 +766,30 @@ async def test_preview_is_the_first_typed_prompt_else_the_first_command(store: S
         session("d", [typed(0, "tool says", "injected")], created_at=T0 + timedelta(3)),
     ]
     await store.load_history(batches)
-    more = session("a", [typed(3, "later prompt", None)])
-    await store.load_history([more])
+    await store.load_history([session("a", [typed(3, "later prompt", None)])])
+    await store.load_history(
+        [session("b", [typed(2, "/compact", "command")], created_at=T0 + timedelta(1))]
+    )
+    # "e" arrives in two loads, as a long session is cut into transactions: its first command,
+    # then the prompt typed after it.
+    await store.load_history(
+        [session("e", [typed(0, "/init", "command")], created_at=T0 + timedelta(4))]
+    )
+    await store.load_history(
+        [
+            session(
+                "e",
+                [typed(1, "first typed", None), typed(2, "second", None)],
+                created_at=T0 + timedelta(4),
+            )
+        ]
+    )
+    await store.load_history(
+        [session("e", [typed(3, "third", None)], created_at=T0 + timedelta(4))]
+    )
     previews = []
-    for name, day in (("a", 0), ("b", 1), ("c", 2), ("d", 3)):
+    for name, day in (("a", 0), ("b", 1), ("c", 2), ("d", 3), ("e", 4)):
         got = await store.get_session(imported_session_id("claude-code", name, T0 + timedelta(day)))
         assert got is not None
         previews.append(got.preview)
-    assert previews == ["real", "/clear", "typed", None]
+    assert previews == ["real", "/clear", "typed", None, "first typed"]

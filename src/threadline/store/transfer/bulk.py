@@ -197,7 +197,10 @@ def new_rows(table: str) -> str:
 # moved to the newest message, the preview set from the first non-blank user message when the
 # session has none (the trigger's expression; a message an outside tool injected or a slash
 # command (payload kind other than `prompt`) is not what the person typed, so it is passed over;
-# a session of slash commands alone is previewed by its first command).
+# a session of slash commands alone is previewed by its first command, until a typed prompt
+# comes: then by that prompt, whichever transaction brings it, so a preview does not depend on
+# how a load was cut into transactions; a preview given with the session (`import threadline`)
+# is kept).
 def _first_user(kind_test: str) -> str:
     """The id of the session's first new non-blank user message whose payload kind passes
     `kind_test` (read in id order from the session's index: it stops at the first; `+m.id`
@@ -210,7 +213,26 @@ def _first_user(kind_test: str) -> str:
 
 
 _KIND = "CASE WHEN json_valid(m.payload) THEN m.payload ->> '$.kind' END"
-# The preview's search (a payload's JSON read) is made only for the sessions without one.
+_PROMPT = f"coalesce({_KIND}, 'prompt') = 'prompt'"
+_COMMAND = f"{_KIND} = 'command'"
+_PREVIEW_OF = """SELECT substr(trim(replace(replace(replace(m.content, char(13), ' '),
+                                                   char(10), ' '), char(9), ' ')), 1, 200)
+              FROM main.messages AS m"""
+
+
+def _first_old(kind_test: str) -> str:
+    """The id of the session's first non-blank user message stored before this transaction
+    whose payload kind passes `kind_test`. Read in id order from the session's index: it
+    stops at the first (for a prompt, normally the session's first message)."""
+    return f"""(SELECT m.id FROM main.messages AS m INDEXED BY messages_session
+              WHERE m.session_id = s.id AND +m.id NOT IN (SELECT id FROM {new_rows("messages")})
+                AND m.role = 'user' AND trim(m.content) <> '' AND {kind_test}
+              ORDER BY m.id LIMIT 1)"""
+
+
+# The preview's search (a payload's JSON read) is made for the sessions without one; one with
+# a preview pays a look at its first stored user message (a prompt: kept), and only a session
+# whose stored messages hold no typed prompt more.
 _COUNTERS = f"""
 UPDATE main.sessions AS s SET
     message_count = s.message_count + x.n,
@@ -219,12 +241,12 @@ UPDATE main.sessions AS s SET
     updated_at = max(s.updated_at, x.last),
     preview = CASE
         WHEN s.preview IS NULL
-        THEN (SELECT substr(trim(replace(replace(replace(m.content, char(13), ' '),
-                                                 char(10), ' '), char(9), ' ')), 1, 200)
-              FROM main.messages AS m
-              WHERE m.id = coalesce({_first_user(f"coalesce({_KIND}, 'prompt') = 'prompt'")},
-                                    {_first_user(f"{_KIND} = 'command'")}))
-        ELSE s.preview END
+        THEN ({_PREVIEW_OF} WHERE m.id = coalesce({_first_user(_PROMPT)},
+                                                  {_first_user(_COMMAND)}))
+        WHEN {_first_old(_PROMPT)} IS NOT NULL
+            OR s.preview IS NOT ({_PREVIEW_OF} WHERE m.id = {_first_old(_COMMAND)})
+        THEN s.preview
+        ELSE coalesce(({_PREVIEW_OF} WHERE m.id = {_first_user(_PROMPT)}), s.preview) END
 FROM (
     SELECT m.session_id AS sid, count(*) AS n,
            sum(coalesce(m.input_tokens, 0)) AS tin, sum(coalesce(m.output_tokens, 0)) AS tout,
