@@ -257,17 +257,21 @@ class _Feed:
             self.read_messages += len(batch.messages)
             yield batch
 
+    def held(self, path: Path, size: int) -> int:
+        """What a file of `size` bytes holds as its marks count it: for a live source's `.gz`
+        file, its contents (marks are offsets in them); else `size`."""
+        return _content_size(path, size) if self.source.live else size
+
     def checked(self, path: Path, size: int) -> Iterator[IncomingSession]:
-        """The file's batches, once it has been read to the end without a fault.
+        """The file's batches, once it has been read to the end without a fault (`size`: what
+        it holds, `held`).
 
         Raises SourceFormatError for a bad file, FileNotFoundError for one that went away.
         """
         if not self.source.live:
             return self._checked_whole(path)
         mark = self.mark_of(path)
-        # A grown live file is read from its mark: only what was added counts. A .gz file's
-        # mark is an offset in what it holds: sized by that.
-        size = _content_size(path, size)
+        # A grown live file is read from its mark: only what was added counts.
         new = size - mark.offset if mark is not None and 0 <= mark.offset <= size else size
         if new <= BUFFER_BYTES:
             return iter(list(self.read(path, mark)))
@@ -329,10 +333,9 @@ class _Feed:
         titles: list[IncomingSession] = []
         for path, st in self.todo:
             size = st.st_size
-            # A live .gz file's marks are offsets in what it holds, not in the file.
-            held = _content_size(path, size) if self.source.live else size
+            held = self.held(path, size)
             try:
-                for batch in self.checked(path, size):
+                for batch in self.checked(path, held):
                     if batch.title_only:  # names a session that may come in a later file
                         titles.append(batch)
                         continue
@@ -477,7 +480,9 @@ async def import_source(
             size = st.st_size
             report_progress("checking", None)
             try:
-                batches = await asyncio.to_thread(feed.checked, one, size)
+                batches = await asyncio.to_thread(
+                    lambda: feed.checked(one, feed.held(one, size))  # (a .gz file's trailer read)
+                )
             except FileNotFoundError:
                 raise ImportPathError(f"{one}: no such file") from None
             except OSError as exc:

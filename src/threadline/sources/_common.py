@@ -4,6 +4,7 @@ gzip-compressed (`.gz`) files as the bytes they hold."""
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import json
@@ -113,6 +114,19 @@ def _gzip_fault(path: Path | str, exc: BaseException) -> SourceFormatError:
 _GZIP_FAULTS = (OSError, EOFError, zlib.error)
 
 
+def _named_faults(method: Callable[..., Any]) -> Callable[..., Any]:
+    """`method` of _GzipStream, a gzip fault raised as the one-line error naming the file."""
+
+    @functools.wraps(method)
+    def guarded(self: _GzipStream, *args: Any) -> Any:
+        try:
+            return method(self, *args)
+        except _GZIP_FAULTS as exc:
+            raise _gzip_fault(self.source_path, exc) from None
+
+    return guarded
+
+
 class _GzipStream(gzip.GzipFile):
     """A `.gz` file read as its contents; a damaged one raises a one-line SourceFormatError."""
 
@@ -121,35 +135,11 @@ class _GzipStream(gzip.GzipFile):
         self.source_path = path
         self.raw = raw
 
-    def read(self, size: int | None = -1) -> bytes:
-        try:
-            return super().read(-1 if size is None else size)
-        except _GZIP_FAULTS as exc:
-            raise _gzip_fault(self.source_path, exc) from None
-
-    def read1(self, size: int = -1) -> bytes:
-        try:
-            return super().read1(size)
-        except _GZIP_FAULTS as exc:
-            raise _gzip_fault(self.source_path, exc) from None
-
-    def readinto(self, b: Any) -> int:
-        try:
-            return super().readinto(b)
-        except _GZIP_FAULTS as exc:
-            raise _gzip_fault(self.source_path, exc) from None
-
-    def readline(self, size: int | None = -1) -> bytes:
-        try:
-            return super().readline(-1 if size is None else size)
-        except _GZIP_FAULTS as exc:
-            raise _gzip_fault(self.source_path, exc) from None
-
-    def peek(self, n: int = 0) -> bytes:
-        try:
-            return super().peek(n)
-        except _GZIP_FAULTS as exc:
-            raise _gzip_fault(self.source_path, exc) from None
+    read = _named_faults(gzip.GzipFile.read)
+    read1 = _named_faults(gzip.GzipFile.read1)
+    readinto = _named_faults(gzip.GzipFile.readinto)
+    readline = _named_faults(gzip.GzipFile.readline)
+    peek = _named_faults(gzip.GzipFile.peek)
 
     def close(self) -> None:
         try:
